@@ -1,0 +1,91 @@
+// C side of package host: what cgo cannot express (macros, static inline
+// functions, variadic calls, PyStatus by value) and the trampolines that
+// Python calls back into Go through.
+#ifndef PYHOST_SHIM_H
+#define PYHOST_SHIM_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX < 0x030A0000 || PY_VERSION_HEX >= 0x030E0000
+#error "pyhost supports CPython 3.10 to 3.13"
+#endif
+
+
+
+// Start-up result: ok, a clean exit requested by the command line
+// (--version, -h, bad option: exit_code is set), or an error (message).
+typedef struct {
+	int kind; // 0 ok, 1 exit, 2 error
+	int exit_code;
+	const char *where;
+	const char *msg;
+} pyhost_status;
+
+typedef struct {
+	int parse_argv;
+	int isolated;
+	int install_signal_handlers;
+	int site_import;
+	int argc;
+	char **argv;
+	int npaths;
+	char **paths; // extra module search paths, appended
+} pyhost_options;
+
+pyhost_status pyhost_init_core(const pyhost_options *opts);
+pyhost_status pyhost_init_main(void);
+void pyhost_exit_status(pyhost_status st); // prints as python3 does, exits
+
+// -X options of the running config, as "name" or "name=value" (UTF-8).
+// Returns a new list of str, or NULL with an exception set.
+PyObject *pyhost_xoptions(void);
+
+// Go modules and functions.
+int pyhost_register_module(const char *name);
+PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle);
+
+// Reference counting (macros in the C API).
+static inline void pyhost_incref(PyObject *o) { Py_INCREF(o); }
+static inline void pyhost_decref(PyObject *o) { Py_DECREF(o); }
+static inline void pyhost_xdecref(PyObject *o) { Py_XDECREF(o); }
+static inline PyObject *pyhost_none(void) { Py_RETURN_NONE; }
+static inline PyObject *pyhost_true(void) { Py_RETURN_TRUE; }
+static inline PyObject *pyhost_false(void) { Py_RETURN_FALSE; }
+static inline int pyhost_is_none(PyObject *o) { return o == Py_None; }
+static inline int pyhost_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
+static inline int pyhost_bytes_check(PyObject *o) { return PyBytes_Check(o); }
+static inline int pyhost_long_check(PyObject *o) { return PyLong_Check(o); }
+static inline int pyhost_bool_check(PyObject *o) { return PyBool_Check(o); }
+static inline int pyhost_float_check(PyObject *o) { return PyFloat_Check(o); }
+static inline int pyhost_list_check(PyObject *o) { return PyList_Check(o); }
+static inline int pyhost_tuple_check(PyObject *o) { return PyTuple_Check(o); }
+static inline int pyhost_dict_check(PyObject *o) { return PyDict_Check(o); }
+static inline PyObject *pyhost_list_get(PyObject *l, Py_ssize_t i) { return PyList_GET_ITEM(l, i); }
+static inline PyObject *pyhost_tuple_get(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
+static inline void pyhost_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
+static inline void pyhost_list_set(PyObject *l, Py_ssize_t i, PyObject *v) { PyList_SET_ITEM(l, i, v); }
+static inline PyObject *pyhost_type_of(PyObject *o) { return (PyObject *)Py_TYPE(o); }
+static inline const char *pyhost_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
+
+PyObject *pyhost_str_from(const char *s, Py_ssize_t n);       // UTF-8, surrogateescape
+const char *pyhost_str_as(PyObject *o, Py_ssize_t *n, PyObject **owner); // UTF-8 (surrogateescape fallback)
+PyObject *pyhost_err_fetch_text(PyObject **type_name, PyObject **msg, PyObject **tb);
+void pyhost_err_set(PyObject *type, const char *msg);
+void pyhost_set_async_exc(unsigned long tid, PyObject *exc);
+
+// Py_AtExit trampoline into Go.
+int pyhost_atexit_register(void);
+
+// Signal dispositions the process started with (saved before Go's runtime
+// installed its handlers) and their restoration.
+void pyhost_restore_signals(void);
+
+void pyhost_flush_stdio(void);
+void pyhost_c_exit(int code);
+
+static inline PyObject *pyhost_true_ptr(void) { return Py_True; }
+
+static inline const char *pyhost_tp_name(PyObject *t) { return ((PyTypeObject *)t)->tp_name; }
+static inline int pyhost_exception_class_check(PyObject *t) { return PyExceptionClass_Check(t); }
+#endif
