@@ -1,0 +1,504 @@
+//go:build cgo && !nompi
+
+package mpiglue
+
+/*
+// pkg-config supplies mpi.h's include path. Its -lmpi stays on the link line
+// but --as-needed drops it: mpi_shim.c references no MPI symbol, so the
+// binary does not list libmpi as NEEDED and a plain run never maps it.
+#cgo pkg-config: mpi
+#cgo LDFLAGS: -Wl,--as-needed -ldl
+#include <stdlib.h>
+#include "mpi_shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+var (
+	// mu serializes loading, Init, Finalize and every collective: MPI
+	// requires collectives on one communicator to be issued in the same
+	// order on every rank, so concurrent ones are a bug anyway, and it makes
+	// MPI_THREAD_SERIALIZED as good as MULTIPLE for mpiglue's own calls.
+	mu sync.Mutex
+
+	// loaded is set once the shim's pointers are resolved, and never reset:
+	// the library stays mapped for the life of the process.
+	loaded  atomic.Bool
+	libName string // guarded by mu; constant once loaded
+
+	initDone    atomic.Bool  // Init succeeded and Finalize has not run
+	worldRank   atomic.Int64 // valid while initDone
+	worldSize   atomic.Int64
+	threadLevel atomic.Int64
+
+	// maxMessage is the largest count passed to one MPI call. MPI counts
+	// are C ints; tests lower it to exercise the chunked paths. Guarded by
+	// mu, and must be the same on every rank.
+	maxMessage = math.MaxInt32
+)
+
+func init() {
+	worldSize.Store(1)
+	threadLevel.Store(-1)
+}
+
+// Available reports whether this build of pyhost has MPI support. It does
+// not say whether an MPI library can be loaded: [Init] finds that out.
+func Available() bool { return true }
+
+// libraryNames lists the sonames to dlopen, in order.
+func libraryNames() []string {
+	if name := os.Getenv("PYHOST_LIBMPI"); name != "" {
+		return []string{name}
+	}
+	return []string{"libmpi.so.40", "libmpi.so.12", "libmpich.so.12", "libmpi.so"}
+}
+
+// load dlopens the MPI library if that has not happened yet. mu is held.
+func load() error {
+	if loaded.Load() {
+		return nil
+	}
+	var tried []string
+	msg := make([]byte, 1024)
+	for _, name := range libraryNames() {
+		cname := C.CString(name)
+		rc := C.pyhost_mpi_load(cname, (*C.char)(unsafe.Pointer(&msg[0])), C.int(len(msg)))
+		C.free(unsafe.Pointer(cname))
+		if rc == 0 {
+			libName = name
+			loaded.Store(true)
+			return nil
+		}
+		tried = append(tried, C.GoString((*C.char)(unsafe.Pointer(&msg[0]))))
+	}
+	return fmt.Errorf("mpiglue: %w (set PYHOST_LIBMPI to choose one): %s",
+		ErrNoLibrary, strings.Join(tried, "; "))
+}
+
+// adopt resolves the shim from an MPI library some other code (mpi4py)
+// already loaded, without mapping one itself, and reports whether the shim
+// is usable. mu is held.
+func adopt() bool {
+	if loaded.Load() {
+		return true
+	}
+	for _, name := range libraryNames() {
+		cname := C.CString(name)
+		rc := C.pyhost_mpi_adopt(cname)
+		C.free(unsafe.Pointer(cname))
+		if rc == 0 {
+			libName = name
+			loaded.Store(true)
+			return true
+		}
+	}
+	return false
+}
+
+// usable resolves the shim if possible without loading anything.
+func usable() bool {
+	if loaded.Load() {
+		return true
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return adopt()
+}
+
+// mpiError turns a failed call's code into an error naming the call.
+func mpiError(call string, rc C.int) error {
+	buf := make([]byte, 1024)
+	C.pyhost_mpi_error_string(rc, (*C.char)(unsafe.Pointer(&buf[0])), C.int(len(buf)))
+	msg := C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+	return fmt.Errorf("mpiglue: %s: %w", call, &Error{Code: int(rc), Msg: msg})
+}
+
+func queryFlag(call string, f func(*C.int) C.int) (bool, error) {
+	var v C.int
+	if rc := f(&v); rc != 0 {
+		return false, mpiError(call, rc)
+	}
+	return v != 0, nil
+}
+
+func isInitialized() (bool, error) {
+	return queryFlag("MPI_Initialized", func(p *C.int) C.int { return C.pyhost_mpi_initialized(p) })
+}
+
+func isFinalized() (bool, error) {
+	return queryFlag("MPI_Finalized", func(p *C.int) C.int { return C.pyhost_mpi_finalized(p) })
+}
+
+// Init loads the MPI library and initializes MPI, requesting
+// MPI_THREAD_MULTIPLE as mpi4py does, then sets MPI_ERRORS_RETURN on
+// MPI_COMM_WORLD so that failures come back as errors instead of aborting.
+//
+// The library is $PYHOST_LIBMPI if set, otherwise the first of
+// libmpi.so.40 (Open MPI), libmpi.so.12 and libmpich.so.12 (MPICH ABI) and
+// libmpi.so that loads. It is opened RTLD_NOW|RTLD_GLOBAL. If none loads,
+// the error wraps [ErrNoLibrary].
+//
+// If MPI is already initialized (mpi4py was imported first), Init adopts it
+// and only queries the thread level. Once Init has succeeded, further calls
+// are no-ops returning nil. After MPI was finalized, Init fails: MPI cannot
+// be initialized twice in a process.
+//
+// Call Init and [Finalize] from the same OS thread (the goroutine calls
+// runtime.LockOSThread first): MPI calls that thread the main thread.
+// Under a launcher this is collective: every rank must call it.
+func Init() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if initDone.Load() {
+		return nil
+	}
+	if err := load(); err != nil {
+		return err
+	}
+	fin, err := isFinalized()
+	if err != nil {
+		return err
+	}
+	if fin {
+		return fmt.Errorf("mpiglue: init: %w: it was finalized and cannot be initialized again", ErrNotInitialized)
+	}
+	ini, err := isInitialized()
+	if err != nil {
+		return err
+	}
+	var provided C.int
+	if !ini {
+		if rc := C.pyhost_mpi_init_thread(ThreadMultiple, &provided); rc != 0 {
+			return mpiError("MPI_Init_thread", rc)
+		}
+	} else if rc := C.pyhost_mpi_query_thread(&provided); rc != 0 {
+		return mpiError("MPI_Query_thread", rc)
+	}
+	if rc := C.pyhost_mpi_world_errors_return(); rc != 0 {
+		return mpiError("MPI_Comm_set_errhandler", rc)
+	}
+	var rank, size C.int
+	if rc := C.pyhost_mpi_world_rank(&rank); rc != 0 {
+		return mpiError("MPI_Comm_rank", rc)
+	}
+	if rc := C.pyhost_mpi_world_size(&size); rc != 0 {
+		return mpiError("MPI_Comm_size", rc)
+	}
+	worldRank.Store(int64(rank))
+	worldSize.Store(int64(size))
+	threadLevel.Store(int64(provided))
+	initDone.Store(true)
+	return nil
+}
+
+// Initialized reports whether MPI_Init has been called in this process, by
+// [Init] or by anyone else (mpi4py), even if MPI has since been finalized,
+// as MPI_Initialized does. It never loads the MPI library: if no MPI library
+// is mapped yet, the answer is false.
+func Initialized() bool {
+	if !usable() {
+		return false
+	}
+	ini, err := isInitialized()
+	return err == nil && ini
+}
+
+// Finalized reports whether MPI_Finalize has been called in this process,
+// by [Finalize] or anyone else. Like [Initialized] it never loads the
+// library.
+func Finalized() bool {
+	if !usable() {
+		return false
+	}
+	fin, err := isFinalized()
+	return err == nil && fin
+}
+
+// Rank returns this process's rank in MPI_COMM_WORLD, as of [Init]. Before
+// Init (or after Finalize) it is 0, the single-process view.
+func Rank() int {
+	if !initDone.Load() {
+		return 0
+	}
+	return int(worldRank.Load())
+}
+
+// Size returns the size of MPI_COMM_WORLD, as of [Init]; 1 before Init or
+// after Finalize.
+func Size() int {
+	if !initDone.Load() {
+		return 1
+	}
+	return int(worldSize.Load())
+}
+
+// ThreadLevel returns the thread support MPI provided ([ThreadSingle] to
+// [ThreadMultiple]), or -1 before [Init]. Below ThreadSerialized, only the
+// thread that called Init may call into MPI (that includes mpi4py).
+func ThreadLevel() int {
+	if !initDone.Load() {
+		return -1
+	}
+	return int(threadLevel.Load())
+}
+
+// Library returns the name of the MPI library that was dlopened (or found
+// already loaded), or "" if none is.
+func Library() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return libName
+}
+
+// ready checks, with mu held, that collectives may run.
+func ready() error {
+	if !initDone.Load() {
+		return fmt.Errorf("mpiglue: %w: call Init first", ErrNotInitialized)
+	}
+	fin, err := isFinalized()
+	if err != nil {
+		return err
+	}
+	if fin {
+		return fmt.Errorf("mpiglue: %w: MPI was finalized", ErrNotInitialized)
+	}
+	return nil
+}
+
+// bytesPtr returns the address of b's first byte, or nil for an empty b
+// (MPI accepts any buffer with a count of 0). b holds no Go pointers, so it
+// may be passed to C for the duration of one call.
+func bytesPtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// Bcast broadcasts rank 0's data to every rank of MPI_COMM_WORLD: rank 0
+// passes its data, the others pass nil (anything they pass is ignored), and
+// every rank gets rank 0's bytes. Rank 0 gets its own slice back, not a
+// copy; the others get a new slice. An empty broadcast returns an empty,
+// non-nil slice.
+//
+// The length travels first, then the payload in pieces of at most 2^31-1
+// bytes, so any length works. It is collective: every rank must call it,
+// in the same order relative to the other collectives. After an error the
+// ranks may disagree on how far they got; the only safe reaction is
+// [Abort].
+func Bcast(data []byte) ([]byte, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if err := ready(); err != nil {
+		return nil, err
+	}
+	root := worldRank.Load() == 0
+	var n C.int64_t
+	if root {
+		n = C.int64_t(len(data))
+	}
+	if rc := C.pyhost_mpi_bcast_int64(&n); rc != 0 {
+		return nil, mpiError("MPI_Bcast (length)", rc)
+	}
+	var buf []byte
+	switch {
+	case root && data != nil:
+		buf = data
+	case root:
+		buf = []byte{}
+	case int64(n) < 0 || int64(n) > int64(math.MaxInt):
+		return nil, fmt.Errorf("mpiglue: MPI_Bcast: length %d from rank 0 does not fit in memory", int64(n))
+	default:
+		buf = make([]byte, int(n))
+	}
+	for off := 0; off < len(buf); off += maxMessage {
+		piece := buf[off:min(off+maxMessage, len(buf))]
+		if rc := C.pyhost_mpi_bcast_bytes(bytesPtr(piece), C.int(len(piece))); rc != 0 {
+			return nil, mpiError("MPI_Bcast", rc)
+		}
+	}
+	return buf, nil
+}
+
+// Gather collects every rank's data at rank 0, in rank order; lengths may
+// differ. Rank 0 gets one slice per rank (empty, not nil, for ranks that
+// sent nothing; the slices may share one backing array but do not overlap);
+// the others get nil.
+//
+// Lengths travel first with MPI_Allgather rather than MPI_Gather: every rank
+// must know whether the payload needs more than one MPI_Gatherv (counts and
+// displacements are C ints) to make the same calls. It is collective, with
+// the same rules as [Bcast].
+func Gather(data []byte) ([][]byte, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if err := ready(); err != nil {
+		return nil, err
+	}
+	root := worldRank.Load() == 0
+	size := int(worldSize.Load())
+	lens := make([]int64, size)
+	if rc := C.pyhost_mpi_allgather_int64(C.int64_t(len(data)), (*C.int64_t)(unsafe.Pointer(&lens[0]))); rc != 0 {
+		return nil, mpiError("MPI_Allgather (lengths)", rc)
+	}
+	var total, longest int64
+	for _, n := range lens {
+		total += n
+		longest = max(longest, n)
+	}
+	var out [][]byte
+	if root {
+		out = make([][]byte, size)
+	}
+	counts := make([]C.int, size)
+	displs := make([]C.int, size)
+	limit := int64(maxMessage)
+
+	if total <= limit {
+		// One call, straight into a shared buffer.
+		var buf []byte
+		if root {
+			buf = make([]byte, total)
+		}
+		var off int64
+		for i, n := range lens {
+			counts[i], displs[i] = C.int(n), C.int(off)
+			if root {
+				out[i] = buf[off : off+n : off+n]
+			}
+			off += n
+		}
+		if total > 0 {
+			rc := C.pyhost_mpi_gatherv_bytes(bytesPtr(data), C.int(len(data)), bytesPtr(buf), &counts[0], &displs[0])
+			if rc != 0 {
+				return nil, mpiError("MPI_Gatherv", rc)
+			}
+		}
+		return out, nil
+	}
+
+	// Rounds: in round r every rank sends bytes [r*per, (r+1)*per) of its
+	// data (possibly none), so no count, displacement or round total
+	// exceeds limit.
+	per := max(limit/int64(size), 1)
+	var tmp []byte
+	if root {
+		for i, n := range lens {
+			out[i] = make([]byte, n)
+		}
+		tmp = make([]byte, per*int64(size))
+	}
+	mine := int64(len(data))
+	for lo := int64(0); lo < longest; lo += per {
+		var off int64
+		for i, n := range lens {
+			c := min(max(n-lo, 0), per)
+			counts[i], displs[i] = C.int(c), C.int(off)
+			off += c
+		}
+		send := data[min(lo, mine):min(lo+per, mine)]
+		var recv []byte
+		if root {
+			recv = tmp[:off]
+		}
+		rc := C.pyhost_mpi_gatherv_bytes(bytesPtr(send), C.int(len(send)), bytesPtr(recv), &counts[0], &displs[0])
+		if rc != 0 {
+			return nil, mpiError("MPI_Gatherv", rc)
+		}
+		if root {
+			for i := range out {
+				if d, c := int64(displs[i]), int64(counts[i]); c > 0 {
+					copy(out[i][lo:], recv[d:d+c])
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Barrier blocks until every rank has called it (MPI_Barrier on
+// MPI_COMM_WORLD).
+func Barrier() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if err := ready(); err != nil {
+		return err
+	}
+	if rc := C.pyhost_mpi_barrier(); rc != 0 {
+		return mpiError("MPI_Barrier", rc)
+	}
+	return nil
+}
+
+// Abort ends every process of the job with MPI_Abort(MPI_COMM_WORLD, code).
+// It does not return. If MPI is not initialized (or already finalized) in
+// this process, it exits this process alone with code. It does not wait for
+// collectives in progress on other goroutines, and runs no deferred calls
+// or C atexit handlers.
+func Abort(code int) {
+	if usable() {
+		ini, err1 := isInitialized()
+		fin, err2 := isFinalized()
+		if err1 == nil && err2 == nil && ini && !fin {
+			C.pyhost_mpi_abort(C.int(code))
+		}
+	}
+	os.Exit(code)
+}
+
+// Finalize calls MPI_Finalize, unless MPI was never initialized or is
+// already finalized (by mpi4py's atexit hook or a script), in which case it
+// does nothing and returns nil; so it is safe to call once at exit whatever
+// happened. It never loads the MPI library. Call it from the thread that
+// called [Init], after the interpreter is finalized (mpi4py does not
+// finalize an MPI it did not initialize). Collective: every rank calls it.
+func Finalize() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if !adopt() {
+		return nil
+	}
+	ini, err := isInitialized()
+	if err != nil || !ini {
+		return err
+	}
+	fin, err := isFinalized()
+	if err != nil {
+		return err
+	}
+	initDone.Store(false)
+	if fin {
+		return nil
+	}
+	if rc := C.pyhost_mpi_finalize(); rc != 0 {
+		return mpiError("MPI_Finalize", rc)
+	}
+	return nil
+}
+
+// LibraryVersion returns MPI_Get_library_version's text (for
+// `pyhost -X pyhost.version`), or "" if no MPI library can be loaded. MPI
+// allows this call before MPI_Init; it loads the library if need be, which
+// costs a few milliseconds, so do not call it on a plain run's hot path.
+func LibraryVersion() string {
+	mu.Lock()
+	defer mu.Unlock()
+	if load() != nil {
+		return ""
+	}
+	buf := make([]byte, 4096)
+	if C.pyhost_mpi_library_version((*C.char)(unsafe.Pointer(&buf[0])), C.int(len(buf))) != 0 {
+		return ""
+	}
+	return strings.TrimSpace(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))))
+}
