@@ -1,10 +1,9 @@
 // Command pyhost is a drop-in python3 that embeds CPython and resolves
 // imports from an in-memory index of sys.path (see the README).
 //
-// It is a thin main over package host, the same API an embedding
-// application uses; every python3 option and PYTHON* variable is parsed
-// by CPython itself. pyhost's own options are -X pyhost.<name>[=value]
-// and PYHOST_* variables.
+// It is a thin main over package launch, which assembles the same
+// packages an embedding application uses; every python3 option and
+// PYTHON* variable is parsed by CPython itself.
 package main
 
 import (
@@ -12,6 +11,7 @@ import (
 	"runtime"
 
 	"pyhost/host"
+	"pyhost/launch"
 )
 
 // CPython handles signals on the thread that started it, and the kernel
@@ -19,6 +19,5 @@ import (
 func init() { runtime.LockOSThread() }
 
 func main() {
-	code := host.Main(host.Options{Args: os.Args})
-	host.Exit(code)
+	host.Exit(launch.Main(os.Args))
 }

@@ -1,0 +1,145 @@
+# pyhost's import finder: the Python side of package importer.
+#
+# Executed in the namespace of the builtin module _pyhost during the core
+# phase of start-up, before PathFinder exists and before site runs: only
+# builtin and frozen modules can be imported here. The lookups themselves
+# are Go functions of _pyhost (find, lookup, entry_is_dir, ...); this file
+# only turns their answers into the specs FileFinder would have made.
+
+import sys
+import _imp
+import _frozen_importlib as _bootstrap
+import _frozen_importlib_external as _bootstrap_external
+
+_FileFinder = _bootstrap_external.FileFinder
+_path_join = _bootstrap_external._path_join
+_ModuleSpec = _bootstrap.ModuleSpec
+_getcwd = _bootstrap_external._os.getcwd
+
+# (loader class, suffixes) in FileFinder's order; the suffix order is the
+# running interpreter's, handed to the Go index once (set_loaders).
+_loader_details = _bootstrap_external._get_supported_file_loaders()
+_loader_classes = tuple(loader for loader, _ in _loader_details)
+set_loaders([list(suffixes) for _, suffixes in _loader_details])
+
+_PathFinder = _bootstrap_external.PathFinder
+_default_hooks = None  # sys.path_hooks as installed by CPython (captured lazily)
+_last_sys_path = None  # a copy of sys.path as last seen
+
+
+class IndexedFileFinder(_FileFinder):
+    """A FileFinder answered from pyhost's index instead of the file system.
+
+    It answers find_spec exactly as FileFinder would, builds the same specs
+    with the same loaders, and is what sys.path_importer_cache holds for
+    the directories pyhost indexes.
+    """
+
+    def __init__(self, path):
+        _FileFinder.__init__(self, path, *_loader_details)
+
+    def invalidate_caches(self):
+        self._path_mtime = -1
+        invalidate(self.path)
+
+    def find_spec(self, fullname, target=None):
+        answer = lookup(self.path, fullname.rpartition('.')[2])
+        if answer is None:
+            return None
+        return _spec(self, fullname, answer, target)
+
+
+def _spec(finder, fullname, answer, target):
+    kind, filename, location = answer
+    if kind < 0:
+        spec = _ModuleSpec(fullname, None)
+        spec.submodule_search_locations = [location]
+        return spec
+    return finder._get_spec(_loader_classes[kind], fullname, filename,
+                            None if location is None else [location], target)
+
+
+def _finder_for(entry):
+    """The path entry finder PathFinder would use for entry (a str)."""
+    key = entry
+    if key == '':
+        try:
+            key = _getcwd()
+        except FileNotFoundError:
+            return None
+    cache = sys.path_importer_cache
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    global _default_hooks
+    if _default_hooks is None:
+        _default_hooks = list(sys.path_hooks)
+    # With CPython's own hooks (zipimporter, then FileFinder's), a directory
+    # gets a FileFinder: make it an indexed one, without the hooks' stats.
+    # Anything else goes through the stock machinery, unchanged.
+    if sys.path_hooks == _default_hooks and entry_is_dir(key):
+        finder = IndexedFileFinder(key)
+        cache[key] = finder
+        return finder
+    return _PathFinder._path_importer_cache(entry)
+
+
+class GoFinder:
+    """pyhost's meta path finder, just before PathFinder in sys.meta_path.
+
+    For the directories pyhost indexes it answers as PathFinder would, from
+    the index, in one call into Go. Whatever it cannot answer exactly
+    (namespace packages, entries served by other path hooks) it leaves to
+    PathFinder, whose finders for indexed directories are indexed too.
+    """
+
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        meta_path = sys.meta_path
+        try:
+            i = meta_path.index(cls)
+        except ValueError:
+            i = -2
+        # Only PathFinder's answers are ours to give: step aside when
+        # something else sits between us and it, or it is gone.
+        if i >= -1 and (i + 1 >= len(meta_path) or meta_path[i + 1] is not _PathFinder):
+            return None
+        if path is None:
+            path = sys.path
+            global _last_sys_path
+            if path != _last_sys_path:
+                note_sys_path(path)
+                _last_sys_path = list(path)
+        finders = []
+        dirs = []
+        skipped = 0
+        for entry in path:
+            if type(entry) is not str:
+                break
+            finder = _finder_for(entry)
+            if finder is None:
+                # PathFinder skips an entry no hook accepts.
+                skipped += 1
+                continue
+            if type(finder) is not IndexedFileFinder:
+                break
+            finders.append(finder)
+            dirs.append(finder.path)
+        answer = find(fullname.rpartition('.')[2], dirs, len(dirs) + skipped == len(path))
+        if answer is None:
+            return None
+        i, kind, filename, location = answer
+        return _spec(finders[i], fullname, (kind, filename, location), target)
+
+    @classmethod
+    def invalidate_caches(cls):
+        invalidate(None)
+
+    def __repr__(self):
+        return "<pyhost GoFinder>"
+
+
+# Appended now, before the main phase: CPython appends PathFinder there, so
+# GoFinder ends up right before it.
+sys.meta_path.append(GoFinder)

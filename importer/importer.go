@@ -1,0 +1,348 @@
+// Package importer is pyhost's import finder: a sys.meta_path finder and
+// path entry finders whose answers come from a pathscan.Index instead of
+// the file system. It is plain Go over package host; the Python side is the
+// small finder.py, run in the builtin module _pyhost.
+//
+// # Semantics
+//
+// Every answer is the one CPython's PathFinder and FileFinder would give
+// for the same sys.path, made with the same loaders: the Index reproduces
+// FileFinder's precedence, and what the finder cannot answer exactly
+// (namespace packages, zip files, entries of other path hooks, non-str
+// entries) is left to PathFinder. A miss in an indexed directory is final:
+// PathFinder then asks the indexed finders in sys.path_importer_cache,
+// which answer from the same Index, so a failed import costs no probes.
+//
+// # Staleness
+//
+// A directory is listed once, when an import first needs it. Hits are
+// never revalidated. By default a miss costs one stat of the directory, so
+// that a module written at run time is found as python3 finds it (the
+// directory's mtime moved); with Options.MissesFinal misses are final
+// until importlib.invalidate_caches(). A file deleted after its directory
+// was listed is not noticed until invalidate_caches.
+//
+// # Threads
+//
+// The Go functions run with the GIL held, called from Python; the Index
+// is safe for concurrent use on its own.
+package importer
+
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"pyhost/host"
+	"pyhost/pathscan"
+)
+
+//go:embed finder.py
+var finderSource string
+
+// ModuleName is the builtin module that holds the finder.
+const ModuleName = "_pyhost"
+
+// Options configure the importer.
+type Options struct {
+	// MissesFinal skips the one stat of a directory that a miss costs by
+	// default (see the package doc).
+	MissesFinal bool
+	// Index, if set, is used instead of a new one: listings merged into it
+	// beforehand (from a broadcast or a cache file) are used as listed.
+	Index *pathscan.Index
+}
+
+// Stats are the importer's counters.
+type Stats struct {
+	Lookups     uint64 // find_spec calls answered by GoFinder
+	Hits        uint64 // ... that found a module or package
+	FinalMisses uint64 // ... where every entry was indexed and none had it
+	HandOffs    uint64 // ... left to PathFinder (namespace, non-indexed entries)
+	EntryLookups uint64 // lookups by the indexed path entry finders
+	Index       pathscan.Stats
+}
+
+// Importer is the finder's Go state. One per interpreter.
+type Importer struct {
+	opts  Options
+	mu    sync.Mutex
+	index *pathscan.Index
+
+	lookups, hits, finalMisses, handOffs, entryLookups atomic.Uint64
+
+	// The last sys.path seen, to drop entries that left it.
+	lastPath []string
+
+	// A miss just revalidated by find is not revalidated again by the
+	// entry finders PathFinder asks next (same tail, same directories).
+	lastMiss     string
+	lastMissDirs map[string]bool
+}
+
+// New makes an importer; Module is its builtin module, to register with
+// host.Options.Modules, and Install (from host.Options.Setup) puts the
+// finder in place.
+func New(opts Options) *Importer {
+	return &Importer{opts: opts, index: opts.Index}
+}
+
+// SetMissesFinal sets Options.MissesFinal; it takes effect for an index
+// made afterwards (Install makes it).
+func (im *Importer) SetMissesFinal(final bool) { im.opts.MissesFinal = final }
+
+// Index returns the index (nil before Install when none was given).
+func (im *Importer) Index() *pathscan.Index { return im.index }
+
+// Stats returns the counters.
+func (im *Importer) Stats() Stats {
+	s := Stats{
+		Lookups:      im.lookups.Load(),
+		Hits:         im.hits.Load(),
+		FinalMisses:  im.finalMisses.Load(),
+		HandOffs:     im.handOffs.Load(),
+		EntryLookups: im.entryLookups.Load(),
+	}
+	if ix := im.index; ix != nil {
+		s.Index = ix.Stats()
+	}
+	return s
+}
+
+// Module is the builtin module _pyhost with the finder's Go functions.
+func (im *Importer) Module() *host.Module {
+	return &host.Module{
+		Name: ModuleName,
+		Doc:  "pyhost's import finder (internal).",
+		Funcs: []host.Func{
+			{Name: "set_loaders", Fn: im.setLoaders},
+			{Name: "find", Fn: im.find},
+			{Name: "lookup", Fn: im.lookup},
+			{Name: "entry_is_dir", Fn: im.entryIsDir},
+			{Name: "invalidate", Fn: im.invalidate},
+			{Name: "note_sys_path", Fn: im.noteSysPath},
+			{Name: "stats", Fn: im.statsFunc},
+		},
+	}
+}
+
+// Install runs the Python side: it defines the finders in _pyhost and
+// appends GoFinder to sys.meta_path, where CPython's main phase of
+// start-up then appends PathFinder right after it.
+func (im *Importer) Install(py *host.Py) error {
+	mod, err := py.Import(ModuleName)
+	if err != nil {
+		return fmt.Errorf("importer: %w", err)
+	}
+	defer mod.Close()
+	if err := py.ExecIn(mod, finderSource, "<pyhost importer>"); err != nil {
+		return fmt.Errorf("importer: install: %w", err)
+	}
+	return nil
+}
+
+// set_loaders(groups): the suffixes of _get_supported_file_loaders(), in
+// order: extensions, source, bytecode.
+func (im *Importer) setLoaders(py *host.Py, args host.Args) (any, error) {
+	v, err := args.Value(0)
+	if err != nil {
+		return nil, err
+	}
+	groups, _ := v.([]any)
+	if len(groups) != 3 {
+		return nil, host.Raise("ImportError", "pyhost: expected 3 groups of loader suffixes, got %d", len(groups))
+	}
+	kinds := []pathscan.Kind{pathscan.Extension, pathscan.Source, pathscan.Bytecode}
+	var loaders []pathscan.Suffix
+	for g, group := range groups {
+		ss, _ := group.([]any)
+		for _, s := range ss {
+			str, ok := s.(string)
+			if !ok {
+				return nil, host.Raise("ImportError", "pyhost: a loader suffix is not a str")
+			}
+			loaders = append(loaders, pathscan.Suffix{Suffix: str, Kind: kinds[g]})
+		}
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.index == nil {
+		im.index = pathscan.New(pathscan.Options{Loaders: loaders, RevalidateMisses: !im.opts.MissesFinal})
+	} else if err := im.index.SetLoaders(loaders); err != nil {
+		return nil, host.Raise("ImportError", "pyhost: %v", err)
+	}
+	return nil, nil
+}
+
+// key is the Index's name for a finder's path: FileFinder joins names to
+// its path after stripping trailing slashes, so the Index does the same.
+func key(path string) string {
+	k := strings.TrimRight(path, "/")
+	if k == "" && strings.HasPrefix(path, "/") {
+		return "/"
+	}
+	return k
+}
+
+// pyKind is the index of the loader class in finder.py's _loader_classes.
+func pyKind(k pathscan.Kind) int { return int(k) - int(pathscan.Extension) }
+
+// answer is what finder.py's _spec takes: (kind, filename, location),
+// kind -1 for a namespace portion.
+func answer(r pathscan.Result) host.Tuple {
+	if r.Namespace {
+		return host.Tuple{-1, nil, r.Dir}
+	}
+	var loc any
+	if r.Package {
+		loc = r.Dir
+	}
+	return host.Tuple{pyKind(r.Kind), r.Path, loc}
+}
+
+// find(tail, dirs, complete) -> None | (i, kind, filename, location):
+// GoFinder's lookup over the indexed prefix of a search path.
+func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
+	tail, err := args.String(0)
+	if err != nil {
+		return nil, err
+	}
+	dirs, _, err := args.Strings(1)
+	if err != nil {
+		return nil, err
+	}
+	complete, err := args.Value(2)
+	if err != nil {
+		return nil, err
+	}
+	im.lookups.Add(1)
+	ix := im.index
+	namespace := false
+	for i, d := range dirs {
+		r := ix.Find(key(d), tail)
+		if r.Found {
+			im.hits.Add(1)
+			a := answer(r)
+			return host.Tuple{i, a[0], a[1], a[2]}, nil
+		}
+		namespace = namespace || r.Namespace
+	}
+	if complete == true && !namespace {
+		im.finalMisses.Add(1)
+	} else {
+		im.handOffs.Add(1)
+	}
+	// PathFinder asks the entry finders next: they need not revalidate
+	// what was just revalidated.
+	im.mu.Lock()
+	im.lastMiss = tail
+	im.lastMissDirs = make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		im.lastMissDirs[d] = true
+	}
+	im.mu.Unlock()
+	return nil, nil
+}
+
+// lookup(dir, tail) -> None | (kind, filename, location): an indexed
+// FileFinder's find_spec.
+func (im *Importer) lookup(py *host.Py, args host.Args) (any, error) {
+	dir, err := args.String(0)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := args.String(1)
+	if err != nil {
+		return nil, err
+	}
+	im.entryLookups.Add(1)
+	im.mu.Lock()
+	justMissed := tail == im.lastMiss && im.lastMissDirs[dir]
+	im.mu.Unlock()
+	var r pathscan.Result
+	if justMissed {
+		r = im.index.FindNoRevalidate(key(dir), tail)
+	} else {
+		r = im.index.Find(key(dir), tail)
+	}
+	if !r.Found && !r.Namespace {
+		return nil, nil
+	}
+	return answer(r), nil
+}
+
+// entry_is_dir(path) -> bool: whether a sys.path entry is a directory, from
+// the index when it already lists it (or its parent) and otherwise from
+// one stat.
+func (im *Importer) entryIsDir(py *host.Py, args host.Args) (any, error) {
+	p, err := args.String(0)
+	if err != nil {
+		return nil, err
+	}
+	return im.index.IsDir(key(p)), nil
+}
+
+// invalidate(dir or None): importlib.invalidate_caches.
+func (im *Importer) invalidate(py *host.Py, args host.Args) (any, error) {
+	v, err := args.Value(0)
+	if err != nil {
+		return nil, err
+	}
+	im.mu.Lock()
+	im.lastMiss, im.lastMissDirs = "", nil
+	im.mu.Unlock()
+	if d, ok := v.(string); ok {
+		im.index.Invalidate(key(d))
+	} else {
+		im.index.InvalidateAll()
+	}
+	return nil, nil
+}
+
+// note_sys_path(sys.path): entries that left sys.path leave the index.
+func (im *Importer) noteSysPath(py *host.Py, args host.Args) (any, error) {
+	entries, ok, err := args.Strings(0)
+	if err != nil {
+		return nil, err
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	same := len(entries) == len(im.lastPath)
+	for i := 0; same && i < len(entries); i++ {
+		same = entries[i] == im.lastPath[i]
+	}
+	if same {
+		return nil, nil
+	}
+	now := make(map[string]bool, len(entries))
+	for i, e := range entries {
+		if ok[i] && e != "" {
+			now[e] = true
+		}
+	}
+	for _, old := range im.lastPath {
+		if old != "" && !now[old] && strings.HasPrefix(old, "/") {
+			im.index.Forget(key(old))
+		}
+	}
+	im.lastPath = entries
+	return nil, nil
+}
+
+func (im *Importer) statsFunc(py *host.Py, args host.Args) (any, error) {
+	s := im.Stats()
+	return map[string]any{
+		"lookups":       s.Lookups,
+		"hits":          s.Hits,
+		"final_misses":  s.FinalMisses,
+		"hand_offs":     s.HandOffs,
+		"entry_lookups": s.EntryLookups,
+		"dirs_listed":   s.Index.DirsListed,
+		"dirs_merged":   s.Index.DirsMerged,
+		"revalidations": s.Index.Revalidations,
+		"relists":       s.Index.Relists,
+		"index_misses":  s.Index.Misses,
+	}, nil
+}

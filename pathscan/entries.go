@@ -1,0 +1,53 @@
+package pathscan
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"slices"
+)
+
+// SetLoaders replaces the loader order, for an Index whose listings were
+// merged before the interpreter could say which suffixes it loads.
+// Listings do not depend on the loaders; only lookups do.
+func (ix *Index) SetLoaders(loaders []Suffix) error {
+	for _, s := range loaders {
+		if s.Kind < Extension || s.Kind > Bytecode {
+			return fmt.Errorf("pathscan: loader suffix %q has no loader kind", s.Suffix)
+		}
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.loaders = slices.Clone(loaders)
+	return nil
+}
+
+// FindNoRevalidate is Find without the revalidation of a miss: for a
+// lookup repeated right after a Find that revalidated it.
+func (ix *Index) FindNoRevalidate(dir, tail string) Result {
+	return ix.find(dir, tail, false)
+}
+
+// IsDir reports whether dir is a directory, as a path hook needs to know
+// of a sys.path entry. It answers from the index when dir, or its parent,
+// is listed, and otherwise stats dir once. A false answer is safe for the
+// caller (the entry then goes through CPython's own path hooks); a true
+// one means dir was a directory when it was listed.
+func (ix *Index) IsDir(dir string) bool {
+	ix.mu.Lock()
+	if l := ix.get(dir); l != nil && !l.stale {
+		ix.mu.Unlock()
+		return l.state != stateMissing
+	}
+	if dir != "/" {
+		parent, name := path.Split(dir)
+		if p := ix.get(path.Clean(parent)); p != nil && !p.stale && p.state == stateOK {
+			i, ok := p.lookup(name, "")
+			ix.mu.Unlock()
+			return ok && p.entries[i].typ == typeDir
+		}
+	}
+	ix.mu.Unlock()
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
+}
