@@ -57,12 +57,12 @@ type Options struct {
 
 // Stats are the importer's counters.
 type Stats struct {
-	Lookups     uint64 // find_spec calls answered by GoFinder
-	Hits        uint64 // ... that found a module or package
-	FinalMisses uint64 // ... where every entry was indexed and none had it
-	HandOffs    uint64 // ... left to PathFinder (namespace, non-indexed entries)
+	Lookups      uint64 // find_spec calls answered by GoFinder
+	Hits         uint64 // ... that found a module or package
+	FinalMisses  uint64 // ... where every entry was indexed and none had it
+	HandOffs     uint64 // ... left to PathFinder (namespace, non-indexed entries)
 	EntryLookups uint64 // lookups by the indexed path entry finders
-	Index       pathscan.Stats
+	Index        pathscan.Stats
 }
 
 // Importer is the finder's Go state. One per interpreter.
