@@ -1,0 +1,120 @@
+package pathscan_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"testing"
+
+	"pyhost/pathscan"
+)
+
+// queriesFor lists tails worth asking in dir: every name, names without
+// their suffixes, and misses.
+func queriesFor(names []string) []string {
+	q := []string{"", "zz_missing", "__init__", "a/b", "x\x00"}
+	for _, n := range names {
+		q = append(q, n, n+"_nope")
+		for _, s := range debian311 {
+			if len(n) > len(s.Suffix) && n[len(n)-len(s.Suffix):] == s.Suffix {
+				q = append(q, n[:len(n)-len(s.Suffix)])
+			}
+		}
+	}
+	return q
+}
+
+func sealed(body []byte) []byte {
+	return binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+}
+
+func TestMarshalMergeRoundtrip(t *testing.T) {
+	root := testdataTree(t)
+	src := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := src.ListTree(root, -1, 0); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := src.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := dst.Merge(blob); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := dst.MarshalBinary()
+	if !bytes.Equal(blob, again) {
+		t.Error("Marshal(Merge(b)) != b")
+	}
+	names := []string{"alpha.py", "beta", "delta", "eta.py", "eta.pyc", "theta", "iota.abi3.so", "kappa.py", "kappa.pyc", "lam", ".py"}
+	for _, dir := range []string{root, root + "/beta", root + "/delta", root + "/theta"} {
+		for _, tail := range queriesFor(names) {
+			if got, want := dst.Find(dir, tail), src.Find(dir, tail); got != want {
+				t.Errorf("Find(%q, %q) merged %+v, listed %+v", dir, tail, got, want)
+			}
+		}
+	}
+	if s := dst.Stats(); s.DirsListed != 0 || s.DirsMerged != 4 {
+		t.Errorf("merged index went to the file system: %+v", s)
+	}
+}
+
+func TestMergeRejects(t *testing.T) {
+	src := pathscan.New(pathscan.Options{Loaders: debian311})
+	src.ListTree(testdataTree(t), -1, 0)
+	blob, _ := src.MarshalBinary()
+
+	dst := pathscan.New(pathscan.Options{Loaders: debian311})
+	check := func(name string, data []byte) {
+		t.Helper()
+		err := dst.Merge(data)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !errors.Is(err, pathscan.ErrFormat) {
+			t.Errorf("%s: error %v does not wrap ErrFormat", name, err)
+		}
+		if dst.Len() != 0 {
+			t.Fatalf("%s: rejected data changed the index", name)
+		}
+	}
+	for i := range blob {
+		check("truncated", blob[:i])
+		bad := bytes.Clone(blob)
+		bad[i] ^= 0x40
+		check("flipped", bad)
+	}
+	check("trailing", append(bytes.Clone(blob), 0))
+
+	// Well sealed but wrong inside.
+	hdr := []byte("PSCN\x01")
+	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	one := func(dir string, state byte, names ...string) []byte {
+		b := binary.AppendUvarint(bytes.Clone(hdr), 1)
+		b = str(b, dir)
+		b = binary.AppendVarint(b, 1)
+		b = append(b, state)
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, n := range names {
+			b = append(str(b, n), 1)
+		}
+		return sealed(b)
+	}
+	check("version", sealed(append([]byte("PSCN\x02"), 0)))
+	check("relative dir", one("usr/lib", 0, "a"))
+	check("unclean dir", one("/usr//lib", 0, "a"))
+	check("slash in name", one("/d", 0, "a/b"))
+	check("NUL in name", one("/d", 0, "a\x00"))
+	check("empty name", one("/d", 0, ""))
+	check("dot name", one("/d", 0, ".."))
+	check("unsorted names", one("/d", 0, "b", "a"))
+	check("duplicate names", one("/d", 0, "a", "a"))
+	check("bad state", one("/d", 9))
+	check("entries in failed listing", one("/d", 1, "a"))
+	huge := binary.AppendUvarint(bytes.Clone(hdr), 1<<40)
+	check("huge count", sealed(huge))
+
+	if err := dst.Merge(one("/d", 0, "a", "b")); err != nil {
+		t.Errorf("valid hand-made blob: %v", err)
+	}
+}

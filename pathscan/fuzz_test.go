@@ -1,0 +1,49 @@
+package pathscan_test
+
+import (
+	"bytes"
+	"testing"
+
+	"pyhost/pathscan"
+)
+
+func FuzzMerge(f *testing.F) {
+	src := pathscan.New(pathscan.Options{Loaders: debian311})
+	src.ListTree(testdataTree(f), -1, 0)
+	blob, _ := src.MarshalBinary()
+	f.Add(blob)
+	f.Add([]byte("PSCN\x01"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ix := pathscan.New(pathscan.Options{Loaders: debian311})
+		if err := ix.Merge(data); err != nil {
+			if ix.Len() != 0 {
+				t.Fatal("rejected data changed the index")
+			}
+			return
+		}
+		out, err := ix.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, data) {
+			t.Fatalf("accepted data does not roundtrip")
+		}
+	})
+}
+
+func FuzzFind(f *testing.F) {
+	root := testdataTree(f)
+	dirs := []string{root, root + "/beta", root + "/delta", root + "/theta", root + "/kappa.py", root + "/missing"}
+	for _, s := range []string{"alpha", "beta", "", ".", "x.beta", "a/b", "\x00", "__init__", "kappa", "readme.txt"} {
+		f.Add(s)
+	}
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+	f.Fuzz(func(t *testing.T, tail string) {
+		for _, dir := range dirs {
+			if got, want := ix.Find(dir, tail), refFind(dir, tail, debian311); got != want {
+				t.Fatalf("Find(%q, %q) = %+v, FileFinder %+v", dir, tail, got, want)
+			}
+		}
+	})
+}

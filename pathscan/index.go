@@ -1,0 +1,348 @@
+package pathscan
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/btree"
+)
+
+// Kind is the loader a found file goes to.
+type Kind uint8
+
+const (
+	// NoKind is the Kind of a Result that found no file.
+	NoKind    Kind = iota
+	Extension      // ExtensionFileLoader: importlib.machinery.EXTENSION_SUFFIXES
+	Source         // SourceFileLoader: SOURCE_SUFFIXES
+	Bytecode       // SourcelessFileLoader: BYTECODE_SUFFIXES
+)
+
+func (k Kind) String() string {
+	switch k {
+	case NoKind:
+		return "none"
+	case Extension:
+		return "extension"
+	case Source:
+		return "source"
+	case Bytecode:
+		return "bytecode"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Suffix is one (suffix, loader) pair of FileFinder's loader list.
+type Suffix struct {
+	Suffix string
+	Kind   Kind
+}
+
+// Options configure an Index.
+type Options struct {
+	// Loaders are the suffixes in FileFinder's order: what the running
+	// interpreter's _get_supported_file_loaders() yields, flattened
+	// (extension suffixes, then source, then bytecode). The Index copies it.
+	Loaders []Suffix
+	// RevalidateMisses makes a miss cost one stat of the directory (two for a
+	// namespace answer: the directory and the portion), relisting what
+	// changed. Without it, misses and namespace answers are final until
+	// Invalidate.
+	RevalidateMisses bool
+}
+
+// Result is the answer of FileFinder.find_spec, reduced to what a spec needs.
+type Result struct {
+	Found     bool   // a module or package with a loader
+	Namespace bool   // a namespace portion (Found false)
+	Kind      Kind   // loader kind when Found
+	Path      string // the file (module file or package __init__ file)
+	Package   bool
+	Dir       string // dir/tail: the package's or portion's search location
+}
+
+// Stats count what an Index did since New.
+type Stats struct {
+	Lookups    uint64 // calls of Find
+	Hits       uint64 // Finds that found a module or package
+	Namespaces uint64 // Finds that answered a namespace portion
+	Misses     uint64 // Finds that found nothing
+
+	DirsListed    uint64 // directories read from the file system
+	Revalidations uint64 // stats of a directory to revalidate a miss or namespace answer
+	Relists       uint64 // listings read again because a revalidation saw a new mtime
+	DirsMerged    uint64 // listings taken from Merge
+}
+
+// Index maps directories to their listings and answers FileFinder lookups
+// from them.
+//
+// All methods are safe for concurrent use. One mutex serializes them,
+// including the directory reads a Find may need (a lazily listed directory
+// is read once, not once per racing thread); ListTree reads outside it.
+// An Index never calls into Python and never needs the GIL.
+type Index struct {
+	loaders    []Suffix
+	revalidate bool
+
+	mu    sync.Mutex
+	tree  *btree.BTreeG[*listing]
+	probe listing // search key, so lookups do not allocate
+	stats Stats
+}
+
+// New returns an empty Index.
+func New(opts Options) *Index {
+	return &Index{
+		loaders:    slices.Clone(opts.Loaders),
+		revalidate: opts.RevalidateMisses,
+		tree:       btree.NewG(16, lessListing),
+	}
+}
+
+// get returns the tree's listing of dir, or nil. Needs ix.mu.
+func (ix *Index) get(dir string) *listing {
+	ix.probe.dir = dir
+	l, _ := ix.tree.Get(&ix.probe)
+	ix.probe.dir = ""
+	return l
+}
+
+// install puts l in the tree in place of any listing of the same directory.
+// Needs ix.mu.
+func (ix *Index) install(l *listing) {
+	if old, ok := ix.tree.ReplaceOrInsert(l); ok && old != l {
+		old.dropped = true
+	}
+}
+
+// current returns a usable listing of dir, reading it if there is none or it
+// was invalidated. Needs ix.mu.
+func (ix *Index) current(dir string) *listing {
+	if l := ix.get(dir); l != nil && !l.stale {
+		return l
+	}
+	l, _ := readListing(dir)
+	ix.stats.DirsListed++
+	ix.install(l)
+	return l
+}
+
+// child returns the listing of the directory named by l.entries[i]. Needs ix.mu.
+func (ix *Index) child(l *listing, i int) *listing {
+	e := &l.entries[i]
+	c := e.child
+	if c == nil || c.dropped || c.stale {
+		var d string
+		if c != nil {
+			d = c.dir
+		} else {
+			d = joinPath(l.dir, e.name)
+		}
+		c = ix.current(d)
+		e.child = c
+	}
+	return c
+}
+
+// Find answers what FileFinder(dir).find_spec(tail) answers, without touching
+// the file system once dir (and, for a directory named tail, dir/tail) is
+// listed.
+//
+// dir must be absolute and clean (as filepath.Clean leaves it). Like
+// find_spec, Find looks only at the part of tail after its last '.'. A tail
+// that is empty or contains '/' or NUL is never a name of a listing, so it
+// can only match a file named tail+suffix (an empty tail finds a file named
+// ".py"), exactly as in FileFinder.
+func (ix *Index) Find(dir, tail string) Result {
+	return ix.find(dir, tail, ix.revalidate)
+}
+
+// find is Find, revalidating a miss or namespace answer only if revalidate.
+func (ix *Index) find(dir, tail string, revalidate bool) Result {
+	if i := strings.LastIndexByte(tail, '.'); i >= 0 {
+		tail = tail[i+1:]
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.stats.Lookups++
+	l := ix.current(dir)
+	r, portion := ix.resolve(l, tail)
+	if revalidate && !r.Found {
+		// Python sees a new module in dir when dir's mtime moves, and a new
+		// __init__ in a portion at once (it stats it every time).
+		changed := ix.revalidateListing(l)
+		if r.Namespace && !portion.dropped && ix.revalidateListing(portion) {
+			changed = true
+		}
+		if changed {
+			r, _ = ix.resolve(ix.current(dir), tail)
+		}
+	}
+	switch {
+	case r.Found:
+		ix.stats.Hits++
+	case r.Namespace:
+		ix.stats.Namespaces++
+	default:
+		ix.stats.Misses++
+	}
+	return r
+}
+
+// resolve is FileFinder.find_spec over listings. It also returns the
+// listing of dir/tail when it was consulted. Needs ix.mu.
+func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {
+	var portion *listing
+	// Every name step 1 or 2 can hit starts with tail, and tail itself, if
+	// present, sorts first.
+	lo, run := l.withPrefix(tail)
+	if len(run) == 0 {
+		return Result{}, nil
+	}
+	if run[0].name == tail && run[0].typ == typeDir {
+		c := ix.child(l, lo)
+		switch c.state {
+		case stateOK:
+			for _, s := range ix.loaders {
+				if c.isFile("__init__", s.Suffix) {
+					return Result{Found: true, Kind: s.Kind, Path: c.dir + "/__init__" + s.Suffix, Package: true, Dir: c.dir}, c
+				}
+			}
+			portion = c
+		case stateUnreadable:
+			// Searchable but not readable (mode --x): Python's stat of the
+			// __init__ file still works, so do what it does.
+			for _, s := range ix.loaders {
+				if p := c.dir + "/__init__" + s.Suffix; isRegularFile(p) {
+					return Result{Found: true, Kind: s.Kind, Path: p, Package: true, Dir: c.dir}, c
+				}
+			}
+			portion = c
+		case stateMissing:
+			// Gone or replaced since dir was listed: _path_isdir is false.
+		}
+	}
+	for _, s := range ix.loaders {
+		if j, ok := slices.BinarySearchFunc(run, concat{tail, s.Suffix}, cmpConcat); ok && run[j].typ == typeFile {
+			return Result{Found: true, Kind: s.Kind, Path: joinPath(l.dir, run[j].name)}, portion
+		}
+	}
+	if portion != nil {
+		return Result{Namespace: true, Dir: portion.dir}, portion
+	}
+	return Result{}, nil
+}
+
+// revalidateListing stats l's directory and, if its mtime moved, reads it
+// again and drops the cached listings below it whose own mtime moved.
+// It reports whether it relisted. Needs ix.mu.
+func (ix *Index) revalidateListing(l *listing) bool {
+	ix.stats.Revalidations++
+	if statMtime(l.dir) == l.mtime {
+		return false
+	}
+	n, _ := readListing(l.dir)
+	ix.stats.DirsListed++
+	ix.stats.Relists++
+	// Child listings have mtimes of their own; one that still matches is as
+	// good as before. One that does not goes with its whole subtree, which
+	// is simpler than proving its descendants still right.
+	var stale []string
+	prefix := subtreePrefix(l.dir)
+	ix.ascendPrefix(prefix, func(c *listing) {
+		if !strings.Contains(c.dir[len(prefix):], "/") && statMtime(c.dir) != c.mtime {
+			stale = append(stale, c.dir)
+		}
+	})
+	for _, d := range stale {
+		ix.forget(d)
+	}
+	ix.install(n)
+	return true
+}
+
+// subtreePrefix is the prefix every directory below dir has.
+func subtreePrefix(dir string) string {
+	if dir == "/" {
+		return "/"
+	}
+	return dir + "/"
+}
+
+// ascendPrefix calls fn for each listing whose directory starts with prefix.
+// fn must not change the tree. Needs ix.mu.
+func (ix *Index) ascendPrefix(prefix string, fn func(*listing)) {
+	ix.tree.AscendGreaterOrEqual(&listing{dir: prefix}, func(l *listing) bool {
+		if !strings.HasPrefix(l.dir, prefix) {
+			return false
+		}
+		fn(l)
+		return true
+	})
+}
+
+// subtree returns dir's listing and those below it. Keys between dir and
+// dir+"/" (such as dir+"-x") are not below it, hence two lookups.
+// Needs ix.mu.
+func (ix *Index) subtree(dir string) []*listing {
+	var ls []*listing
+	if l := ix.get(dir); l != nil && dir != "/" {
+		ls = append(ls, l)
+	}
+	ix.ascendPrefix(subtreePrefix(dir), func(l *listing) { ls = append(ls, l) })
+	return ls
+}
+
+// forget drops dir's subtree. Needs ix.mu.
+func (ix *Index) forget(dir string) {
+	for _, l := range ix.subtree(dir) {
+		ix.tree.Delete(l)
+		l.dropped = true
+	}
+}
+
+// Invalidate makes the next lookup in dir, or in any directory below it,
+// read the directory again, as importlib.invalidate_caches does for the
+// FileFinders of those directories.
+func (ix *Index) Invalidate(dir string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, l := range ix.subtree(dir) {
+		l.stale = true
+	}
+}
+
+// InvalidateAll invalidates every listing (importlib.invalidate_caches).
+func (ix *Index) InvalidateAll() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.tree.Ascend(func(l *listing) bool {
+		l.stale = true
+		return true
+	})
+}
+
+// Forget drops the listings of dir and of every directory below it, for a
+// directory that left sys.path. A later Find lists again what it needs.
+func (ix *Index) Forget(dir string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.forget(dir)
+}
+
+// Stats returns the counters.
+func (ix *Index) Stats() Stats {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.stats
+}
+
+// Len is the number of listings held (including invalidated ones).
+func (ix *Index) Len() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.tree.Len()
+}

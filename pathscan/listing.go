@@ -1,0 +1,199 @@
+package pathscan
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// entryType is what a name in a directory is once symlinks are followed,
+// which is all FileFinder ever asks of it (_path_isfile, _path_isdir).
+type entryType uint8
+
+const (
+	typeOther entryType = iota // neither: fifo, socket, device, broken link, or not stat-able
+	typeFile                   // regular file (S_IFREG after following links)
+	typeDir                    // directory (S_IFDIR after following links)
+	numTypes
+)
+
+// listingState records how reading a directory went.
+type listingState uint8
+
+const (
+	stateOK         listingState = iota // listed
+	stateMissing                        // stat failed or not a directory: FileFinder sees no names, _path_isdir is false
+	stateUnreadable                     // a directory that could not be read (EACCES): no names, but files inside may still be stat-able
+	numStates
+)
+
+// entry is one name of a listing.
+type entry struct {
+	name string
+	typ  entryType
+	// child caches the listing of dir/name once step 1 of a lookup needed it.
+	// The tree stays the authority: a child that is dropped or stale is looked
+	// up again.
+	child *listing
+}
+
+// listing is one directory as it was read: the unit of I/O, staleness,
+// invalidation and serialization, and the item of the Index's B-tree.
+type listing struct {
+	dir     string
+	mtime   int64 // st_mtime in nanoseconds, taken before reading; -1 when stat failed
+	state   listingState
+	entries []entry // sorted by name, names unique
+
+	dev, ino uint64 // identity, for loop detection in ListTree; zero when merged
+
+	stale   bool // Invalidate'd: relist on next use
+	dropped bool // no longer in the tree (replaced or forgotten)
+}
+
+func lessListing(a, b *listing) bool { return a.dir < b.dir }
+
+// concat is a name split in two (tail + suffix), so lookups need not build it.
+type concat struct{ a, b string }
+
+// cmpConcat compares s with c.a+c.b without building the concatenation.
+func cmpConcat(e entry, c concat) int {
+	s := e.name
+	if len(s) < len(c.a) {
+		if r := strings.Compare(s, c.a[:len(s)]); r != 0 {
+			return r
+		}
+		return -1 // s is a proper prefix of c.a, hence of c.a+c.b
+	}
+	if r := strings.Compare(s[:len(c.a)], c.a); r != 0 {
+		return r
+	}
+	return strings.Compare(s[len(c.a):], c.b)
+}
+
+// lookup returns the index of the entry named a+b.
+func (l *listing) lookup(a, b string) (int, bool) {
+	return slices.BinarySearchFunc(l.entries, concat{a, b}, cmpConcat)
+}
+
+// isFile reports whether a+b is a name of the listing that is a regular file.
+func (l *listing) isFile(a, b string) bool {
+	i, ok := l.lookup(a, b)
+	return ok && l.entries[i].typ == typeFile
+}
+
+// withPrefix returns the offset and the run of entries whose names start
+// with p: every name a lookup of p+suffix can hit, usually a handful.
+func (l *listing) withPrefix(p string) (int, []entry) {
+	lo, _ := slices.BinarySearchFunc(l.entries, p, func(e entry, p string) int {
+		return strings.Compare(e.name, p)
+	})
+	// Runs are short (tail, tail.py, tail.pyc, ...): scan a few, then search.
+	hi := lo
+	for hi < len(l.entries) && hi-lo < 8 && strings.HasPrefix(l.entries[hi].name, p) {
+		hi++
+	}
+	if hi-lo == 8 {
+		hi += sort.Search(len(l.entries)-hi, func(i int) bool {
+			return !strings.HasPrefix(l.entries[hi+i].name, p)
+		})
+	}
+	return lo, l.entries[lo:hi]
+}
+
+// joinPath is FileFinder's _path_join(dir, name) for a clean absolute dir and
+// a non-empty name without slashes.
+func joinPath(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+// statMtime is the mtime FileFinder.find_spec compares: -1 when stat fails.
+// It is os.Stat(dir).ModTime().UnixNano() without the FileInfo.
+func statMtime(dir string) int64 {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(dir, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1
+		}
+		return st.Mtim.Sec*1e9 + st.Mtim.Nsec
+	}
+}
+
+// readListing reads dir the way FileFinder._fill_cache does, plus the types
+// of its entries: d_type from getdents, and a stat (following the link) only
+// for symlinks. The returned listing is always usable; the error says why it
+// is empty.
+func readListing(dir string) (*listing, error) {
+	l := &listing{dir: dir, mtime: -1, state: stateMissing}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
+	}
+	l.mtime = st.ModTime().UnixNano()
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		l.dev, l.ino = uint64(sys.Dev), uint64(sys.Ino)
+	}
+	if !st.IsDir() {
+		return l, fmt.Errorf("pathscan: list %q: %w", dir, syscall.ENOTDIR)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		l.state = stateUnreadable
+		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
+	}
+	des, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		// os.listdir would raise; FileFinder would see nothing.
+		l.state = stateUnreadable
+		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
+	}
+	l.state = stateOK
+	// In a directory we may read but not search (r without x), every stat of
+	// an entry fails: names are there, but nothing is a file or a directory.
+	searchable := st.Mode().Perm()&0o111 == 0o111 || syscall.Access(dir, 1 /* X_OK */) == nil
+	l.entries = make([]entry, len(des))
+	for i, de := range des {
+		name := de.Name()
+		l.entries[i] = entry{name: name, typ: typeOther}
+		if !searchable {
+			continue
+		}
+		switch t := de.Type(); {
+		case t.IsDir():
+			l.entries[i].typ = typeDir
+		case t.IsRegular():
+			l.entries[i].typ = typeFile
+		case t&fs.ModeSymlink != 0:
+			// os.ReadDir has already lstat'ed entries of unknown d_type, so
+			// only links are left to follow.
+			if tst, err := os.Stat(joinPath(dir, name)); err == nil {
+				switch {
+				case tst.Mode().IsRegular():
+					l.entries[i].typ = typeFile
+				case tst.IsDir():
+					l.entries[i].typ = typeDir
+				}
+			}
+		}
+	}
+	slices.SortFunc(l.entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	return l, nil
+}
+
+// isRegularFile is _path_isfile: a stat that follows links.
+func isRegularFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}

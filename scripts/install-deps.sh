@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine with Go lacks for pyhost: CPython's
+# headers and library, Open MPI, mpi4py, pytest, the scientific stack the
+# demo and benchmarks import, CPython's own test suite, strace and FUSE.
+# Idempotent and quiet: installs only what is missing.
+set -euo pipefail
+
+packages=(
+	pkg-config gcc
+	python3.11 python3-dev libpython3.11-dev libpython3.11-testsuite
+	libopenmpi-dev openmpi-bin python3-mpi4py
+	python3-pytest python3-hypothesis
+	python3-numpy python3-scipy python3-pandas python3-sympy
+	strace fuse3 hyperfine
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}" >&2
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

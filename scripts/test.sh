@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: go vet, go test (race detector on the packages with
+# concurrency), pyhost's pytest suite run by pyhost itself, and CPython's own
+# import test suites under pyhost, compared with Debian's python3.11.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYHOST="$PWD/bin/pyhost"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "build"
+bash scripts/build.sh
+
+step "go vet"
+go vet ./...
+go vet -tags nompi ./mpiglue ./launch ./cmd/...
+
+step "go test"
+go test -count=1 ./...
+go test -count=1 -race ./pathscan ./importer ./host
+
+step "pytest under pyhost"
+# Run from a scratch directory so the repository is not on sys.path.
+(cd "$(mktemp -d)" && "$PYHOST" -m pytest -p no:cacheprovider -q "$OLDPWD/pytests")
+
+step "CPython's import test suites under pyhost"
+bash scripts/cpython-tests.sh
