@@ -73,6 +73,9 @@ type Importer struct {
 
 	lookups, hits, finalMisses, handOffs, entryLookups atomic.Uint64
 
+	prepare     func(py *host.Py) error
+	prepareOnce sync.Once
+
 	// The last sys.path seen, to drop entries that left it.
 	lastPath []string
 
@@ -92,6 +95,31 @@ func New(opts Options) *Importer {
 // SetMissesFinal sets Options.MissesFinal; it takes effect for an index
 // made afterwards (Install makes it).
 func (im *Importer) SetMissesFinal(final bool) { im.opts.MissesFinal = final }
+
+// SetIndex makes the importer use ix, whose listings (merged from a
+// broadcast or a cache file) count as listed. Call it before Install.
+func (im *Importer) SetIndex(ix *pathscan.Index) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.index = ix
+}
+
+// SetPrepare registers fn to run once, at the first lookup, before it is
+// answered: the main phase of start-up has computed sys.path by then, and
+// no import has searched it yet. The MPI launcher shares the index there.
+func (im *Importer) SetPrepare(fn func(py *host.Py) error) {
+	im.prepare = fn
+}
+
+func (im *Importer) prepared(py *host.Py) error {
+	var err error
+	im.prepareOnce.Do(func() {
+		if im.prepare != nil {
+			err = im.prepare(py)
+		}
+	})
+	return err
+}
 
 // Index returns the index (nil before Install when none was given).
 func (im *Importer) Index() *pathscan.Index { return im.index }
@@ -205,6 +233,9 @@ func answer(r pathscan.Result) host.Tuple {
 // find(tail, dirs, complete) -> None | (i, kind, filename, location):
 // GoFinder's lookup over the indexed prefix of a search path.
 func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
+	if err := im.prepared(py); err != nil {
+		return nil, err
+	}
 	tail, err := args.String(0)
 	if err != nil {
 		return nil, err
@@ -249,6 +280,9 @@ func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
 // lookup(dir, tail) -> None | (kind, filename, location): an indexed
 // FileFinder's find_spec.
 func (im *Importer) lookup(py *host.Py, args host.Args) (any, error) {
+	if err := im.prepared(py); err != nil {
+		return nil, err
+	}
 	dir, err := args.String(0)
 	if err != nil {
 		return nil, err
@@ -277,6 +311,9 @@ func (im *Importer) lookup(py *host.Py, args host.Args) (any, error) {
 // the index when it already lists it (or its parent) and otherwise from
 // one stat.
 func (im *Importer) entryIsDir(py *host.Py, args host.Args) (any, error) {
+	if err := im.prepared(py); err != nil {
+		return nil, err
+	}
 	p, err := args.String(0)
 	if err != nil {
 		return nil, err

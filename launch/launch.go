@@ -24,10 +24,11 @@ type Settings struct {
 	MissesFinal bool // -X pyhost.misses=final|revalidate
 	Stats       bool // -X pyhost.stats
 	Version     bool // -X pyhost.version
+	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
 }
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -55,7 +56,7 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 		}
 		vals[n] = val
 	}
-	s := Settings{Importer: true}
+	s := Settings{Importer: true, MPI: "auto"}
 	var err error
 	for n, v := range vals {
 		switch n {
@@ -74,6 +75,13 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			s.Stats, err = parseBool("stats", v)
 		case "version":
 			s.Version, err = parseBool("version", v)
+		case "mpi":
+			switch v {
+			case "auto", "on", "off":
+				s.MPI = v
+			default:
+				err = fmt.Errorf("-X pyhost.mpi=%s: want auto, on or off", v)
+			}
 		}
 		if err != nil {
 			return Settings{}, err
@@ -120,6 +128,7 @@ func Main(args []string) int {
 type launcher struct {
 	settings Settings
 	imp      *importer.Importer
+	mpi      bool // MPI initialised by pyhost (under a launcher)
 }
 
 func (l *launcher) setup(py *host.Py) error {
@@ -141,15 +150,24 @@ func (l *launcher) setup(py *host.Py) error {
 		fmt.Print(versionText())
 		host.Exit(0)
 	}
+	l.imp.SetMissesFinal(s.MissesFinal)
+	if err := l.startMPI(py); err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost:", err)
+		host.Exit(1)
+	}
 	if s.Stats {
 		if err := host.AtExit(l.printStats); err != nil {
+			return err
+		}
+	}
+	if l.mpi {
+		if err := l.abortOnUncaught(py); err != nil {
 			return err
 		}
 	}
 	if !s.Importer {
 		return nil
 	}
-	l.imp.SetMissesFinal(s.MissesFinal)
 	return l.imp.Install(py)
 }
 
@@ -174,46 +192,4 @@ func flag(py *host.Py, name string) (bool, error) {
 	return n != 0, err
 }
 
-func versionText() string {
-	return fmt.Sprintf("pyhost %s\npython %s\nmpi %s\n", Version, host.PythonVersion(), mpiDescription())
-}
 
-func (l *launcher) printStats() {
-	fmt.Fprintln(os.Stderr, statsLine(l.settings, l.imp.Stats()))
-}
-
-func statsLine(s Settings, st importer.Stats) string {
-	if !s.Importer {
-		return "pyhost stats: importer off"
-	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d revalidations=%d relists=%d",
-		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Revalidations, st.Index.Relists)
-}
-
-// publicModule is the pyhost module scripts import.
-func (l *launcher) publicModule() *host.Module {
-	return &host.Module{
-		Name: "pyhost",
-		Doc:  "pyhost: rank, size and counters of the running pyhost.",
-		Funcs: []host.Func{
-			{Name: "stats", Doc: "stats() -> dict: the importer's counters.", Fn: func(py *host.Py, a host.Args) (any, error) {
-				st := l.imp.Stats()
-				return map[string]any{
-					"importer":      l.settings.Importer,
-					"lookups":       st.Lookups,
-					"hits":          st.Hits,
-					"final_misses":  st.FinalMisses,
-					"hand_offs":     st.HandOffs,
-					"entry_lookups": st.EntryLookups,
-					"dirs_listed":   st.Index.DirsListed,
-					"dirs_merged":   st.Index.DirsMerged,
-					"revalidations": st.Index.Revalidations,
-				}, nil
-			}},
-			{Name: "version", Doc: "version() -> str", Fn: func(py *host.Py, a host.Args) (any, error) { return Version, nil }},
-		},
-	}
-}
-
-func mpiDescription() string { return "not built in" }

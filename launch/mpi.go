@@ -1,0 +1,169 @@
+package launch
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"pyhost/host"
+	"pyhost/mpiglue"
+	"pyhost/pathscan"
+)
+
+// Eager listing limits for rank 0: the trees imports can reach (the
+// interpreter's search path and site directories) in full, the current
+// and script directories shallowly, since they may be anything (a home
+// directory with a million files).
+const (
+	treeDepth    = 16
+	treeMaxDirs  = 50000
+	localDepth   = 3
+	localMaxDirs = 500
+)
+
+// startMPI initialises MPI when an MPI launcher started pyhost, and shares
+// the index: rank 0 lists, every rank gets the listings by one broadcast.
+// It runs in Setup on the main thread, on every rank, before any import
+// searches sys.path, so every rank reaches the broadcast.
+func (l *launcher) startMPI(py *host.Py) error {
+	if l.settings.MPI == "off" || !mpiglue.LauncherDetected() && l.settings.MPI != "on" {
+		return nil
+	}
+	if !mpiglue.Available() {
+		fmt.Fprintln(os.Stderr, "pyhost: started by an MPI launcher, but this pyhost was built without MPI (-tags nompi): each rank runs as a single process")
+		return nil
+	}
+	if err := mpiglue.Init(); err != nil {
+		return fmt.Errorf("MPI initialization failed: %w", err)
+	}
+	// Registered first, so it runs last: after the stats are gathered.
+	if err := host.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
+		return err
+	}
+	l.mpi = true
+	if !l.settings.Importer || mpiglue.Size() == 1 {
+		return nil
+	}
+	// The interpreter's search path is computed in the main phase of
+	// start-up, so the index is shared at the first import that searches
+	// it (encodings, on every rank), before site and the script run.
+	ix := pathscan.New(pathscan.Options{RevalidateMisses: !l.settings.MissesFinal})
+	l.imp.SetIndex(ix)
+	l.imp.SetPrepare(func(py *host.Py) error { return l.shareIndex(py, ix) })
+	return nil
+}
+
+// shareIndex lists on rank 0 and broadcasts; the other ranks merge.
+func (l *launcher) shareIndex(py *host.Py, ix *pathscan.Index) error {
+	var blob []byte
+	if mpiglue.Rank() == 0 {
+		cfg, err := py.Config()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pyhost: rank 0: read the configuration:", err)
+			mpiglue.Abort(1)
+		}
+		l.listRoots(ix, cfg)
+		if blob, err = ix.MarshalBinary(); err != nil {
+			fmt.Fprintln(os.Stderr, "pyhost: rank 0: serialise the index:", err)
+			blob = nil // the others then list for themselves
+		}
+	}
+	blob, err := mpiglue.Bcast(blob)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost: broadcast of the import index failed:", err)
+		mpiglue.Abort(1)
+	}
+	if mpiglue.Rank() != 0 && len(blob) > 0 {
+		if err := ix.Merge(blob); err != nil {
+			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
+		}
+	}
+	return nil
+}
+
+// listRoots lists, on rank 0, what the ranks' imports can reach.
+func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
+	seen := map[string]bool{}
+	list := func(dir string, depth, max int) {
+		dir = filepath.Clean(dir)
+		if dir == "" || !filepath.IsAbs(dir) || seen[dir] {
+			return
+		}
+		seen[dir] = true
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return
+		}
+		_ = ix.ListTree(dir, depth, max) // what fails to list is listed lazily later
+	}
+	for _, p := range cfg.ModuleSearchPaths {
+		list(p, treeDepth, treeMaxDirs)
+	}
+	for _, d := range siteDirs(cfg) {
+		list(d, treeDepth, treeMaxDirs)
+	}
+	if wd, err := os.Getwd(); err == nil {
+		list(wd, localDepth, localMaxDirs)
+	}
+	if cfg.RunFilename != "" {
+		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
+			list(filepath.Dir(abs), localDepth, localMaxDirs)
+		}
+	}
+}
+
+// siteDirs are the directories site adds for these prefixes (Debian's
+// dist-packages and upstream's site-packages; the user site directory).
+// Listing one that site does not add costs time, not correctness.
+func siteDirs(cfg host.Config) []string {
+	var dirs []string
+	for _, prefix := range []string{cfg.Prefix, cfg.ExecPrefix, cfg.BasePrefix} {
+		if prefix == "" {
+			continue
+		}
+		for _, pattern := range []string{"lib/python3*/site-packages", "lib/python3*/dist-packages", "local/lib/python3*/dist-packages", "lib/python3/dist-packages"} {
+			m, _ := filepath.Glob(filepath.Join(prefix, pattern))
+			dirs = append(dirs, m...)
+		}
+	}
+	if cfg.UserSiteDirectory {
+		if home, err := os.UserHomeDir(); err == nil {
+			m, _ := filepath.Glob(filepath.Join(home, ".local/lib/python3*/site-packages"))
+			dirs = append(dirs, m...)
+		}
+	}
+	return dirs
+}
+
+// shareEntries is the collective behind pyhost.share_paths: rank 0 lists
+// the given directories and broadcasts them; every rank must call it.
+func (l *launcher) shareEntries(paths []string) error {
+	if !l.mpi || mpiglue.Size() == 1 {
+		return nil
+	}
+	ix := l.imp.Index()
+	if ix == nil {
+		return fmt.Errorf("pyhost.share_paths: the importer is off")
+	}
+	var blob []byte
+	if mpiglue.Rank() == 0 {
+		part := pathscan.New(pathscan.Options{})
+		for _, p := range paths {
+			if p = strings.TrimRight(p, "/"); filepath.IsAbs(p) {
+				_ = part.ListTree(p, treeDepth, treeMaxDirs)
+			}
+		}
+		var err error
+		if blob, err = part.MarshalBinary(); err != nil {
+			blob = nil
+		}
+	}
+	blob, err := mpiglue.Bcast(blob)
+	if err != nil {
+		return fmt.Errorf("pyhost.share_paths: %w", err)
+	}
+	if len(blob) == 0 {
+		return nil
+	}
+	return ix.Merge(blob)
+}

@@ -1,0 +1,163 @@
+package launch
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"pyhost/host"
+	"pyhost/importer"
+	"pyhost/mpiglue"
+)
+
+func versionText() string {
+	return fmt.Sprintf("pyhost %s\npython %s\nmpi: %s\n", Version, strings.ReplaceAll(host.PythonVersion(), "\n", " "), mpiDescription())
+}
+
+func mpiDescription() string {
+	if !mpiglue.Available() {
+		return "not built in (-tags nompi)"
+	}
+	v := mpiglue.LibraryVersion()
+	if v == "" {
+		return "built in; no MPI library found (set PYHOST_LIBMPI)"
+	}
+	if i := strings.IndexAny(v, "\n,"); i > 0 {
+		v = v[:i]
+	}
+	return "built in; " + mpiglue.Library() + ": " + strings.TrimSpace(v)
+}
+
+// printStats prints the counters at exit; under MPI, rank 0 prints every
+// rank's, gathered.
+func (l *launcher) printStats() {
+	line := statsLine(l.settings, l.imp.Stats())
+	if !l.mpi || mpiglue.Size() == 1 {
+		fmt.Fprintln(os.Stderr, line)
+		return
+	}
+	all, err := mpiglue.Gather([]byte(line))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pyhost: rank %d: gather stats: %v\n%s\n", mpiglue.Rank(), err, line)
+		return
+	}
+	for r, b := range all {
+		fmt.Fprintf(os.Stderr, "rank %d: %s\n", r, b)
+	}
+}
+
+func statsLine(s Settings, st importer.Stats) string {
+	if !s.Importer {
+		return "pyhost stats: importer off"
+	}
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d revalidations=%d relists=%d",
+		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Revalidations, st.Index.Relists)
+}
+
+func statsDict(s Settings, st importer.Stats) map[string]any {
+	return map[string]any{
+		"importer":      s.Importer,
+		"lookups":       st.Lookups,
+		"hits":          st.Hits,
+		"final_misses":  st.FinalMisses,
+		"hand_offs":     st.HandOffs,
+		"entry_lookups": st.EntryLookups,
+		"dirs_listed":   st.Index.DirsListed,
+		"dirs_merged":   st.Index.DirsMerged,
+		"revalidations": st.Index.Revalidations,
+		"relists":       st.Index.Relists,
+	}
+}
+
+// abortSource makes an uncaught exception on one rank abort the whole job,
+// as python -m mpi4py does, so that the other ranks do not wait forever
+// in a collective. SystemExit never reaches sys.excepthook.
+const abortSource = `
+import sys
+
+def _abort_on_uncaught(exc_type, exc, tb, _print=sys.excepthook):
+    try:
+        _print(exc_type, exc, tb)
+        sys.stderr.flush()
+        sys.stdout.flush()
+    finally:
+        _mpi_abort(1)
+
+sys.excepthook = _abort_on_uncaught
+del sys
+`
+
+func (l *launcher) abortOnUncaught(py *host.Py) error {
+	cfg, err := py.Config()
+	if err != nil {
+		return err
+	}
+	if cfg.Interactive {
+		return nil // -i: the session goes on after an exception
+	}
+	m, err := py.Import("pyhost")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return py.ExecIn(m, abortSource, "<pyhost mpi>")
+}
+
+// publicModule is the pyhost module scripts import.
+func (l *launcher) publicModule() *host.Module {
+	return &host.Module{
+		Name: "pyhost",
+		Doc:  "pyhost: MPI rank and size, the importer's counters, shared sys.path entries.",
+		Funcs: []host.Func{
+			{Name: "stats", Doc: "stats() -> dict: this process's importer counters.", Fn: func(py *host.Py, a host.Args) (any, error) {
+				return statsDict(l.settings, l.imp.Stats()), nil
+			}},
+			{Name: "version", Doc: "version() -> str: pyhost's version.", Fn: func(py *host.Py, a host.Args) (any, error) {
+				return Version, nil
+			}},
+			{Name: "mpi_active", Doc: "mpi_active() -> bool: whether pyhost initialised MPI (started by an MPI launcher).", Fn: func(py *host.Py, a host.Args) (any, error) {
+				return l.mpi, nil
+			}},
+			{Name: "rank", Doc: "rank() -> int: this process's rank in MPI_COMM_WORLD (0 without MPI).", Fn: func(py *host.Py, a host.Args) (any, error) {
+				if !l.mpi {
+					return 0, nil
+				}
+				return mpiglue.Rank(), nil
+			}},
+			{Name: "size", Doc: "size() -> int: the number of ranks (1 without MPI).", Fn: func(py *host.Py, a host.Args) (any, error) {
+				if !l.mpi {
+					return 1, nil
+				}
+				return mpiglue.Size(), nil
+			}},
+			{Name: "share_paths", Doc: "share_paths(paths): collective; rank 0 lists the directories and broadcasts them to every rank. Every rank must call it, with the same paths, before importing from them. Without MPI it does nothing.", Fn: func(py *host.Py, a host.Args) (any, error) {
+				paths, ok, err := a.Strings(0)
+				if err != nil {
+					return nil, err
+				}
+				for i := range ok {
+					if !ok[i] {
+						return nil, host.Raise("TypeError", "share_paths: paths must be str")
+					}
+				}
+				var shareErr error
+				shareErr = l.shareEntries(paths) // TODO(lead): release the GIL while blocked (AllowThreads)
+				if shareErr != nil {
+					return nil, host.Raise("RuntimeError", "%v", shareErr)
+				}
+				return nil, nil
+			}},
+			{Name: "_mpi_abort", Doc: "_mpi_abort(code): end the whole MPI job (internal).", Fn: func(py *host.Py, a host.Args) (any, error) {
+				code, err := a.Int(0)
+				if err != nil {
+					return nil, err
+				}
+				if l.mpi {
+					mpiglue.Abort(int(code))
+				}
+				return nil, host.Raise("RuntimeError", "pyhost: MPI is not active")
+			}},
+		},
+	}
+}
