@@ -1,0 +1,318 @@
+"""The finder's semantics, compared with Debian's python3.11.
+
+Each case lays out a small tree in a fresh working directory, runs the same
+script under pyhost and under python3.11, and requires the same output: which
+modules were found, with which loader, origin, cached file, search locations
+and errors. Together with CPython's own test_importlib and test_import (run by
+scripts/cpython-tests.sh) this is what "behaves like python3" means for the
+importer.
+"""
+
+import os
+import sys
+
+import pytest
+
+PRELUDE = r'''
+import importlib, importlib.util, os, sys
+def show(name):
+    try:
+        m = importlib.import_module(name)
+    except BaseException as e:
+        print(name, "->", type(e).__name__, str(e), getattr(e, "name", None))
+        return None
+    s = m.__spec__
+    if s is None:
+        print(name, "-> no spec", getattr(m, "__file__", None))
+        return m
+    locs = s.submodule_search_locations
+    print(name, "->", type(s.loader).__name__, s.origin, s.cached, s.has_location,
+          s.parent, None if locs is None else list(locs), getattr(m, "__file__", None))
+    return m
+def forget(*names):
+    for n in list(sys.modules):
+        if n in names or any(n.startswith(x + ".") for x in names):
+            del sys.modules[n]
+'''
+
+
+def script(body):
+    return PRELUDE + body
+
+
+EXT_SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
+
+PRECEDENCE = {
+    "a/m1.py": "x = 1\n",
+    "a/m2.py": "",
+    "a/m2/__init__.py": "",  # package beats module
+    "a/m3.pyc": b"",  # sourceless: bad magic on load, but found
+    "a/m4.py": "",
+    "a/m4.pyc": b"",  # source beats bytecode
+    "a/ns1/x.py": "",  # namespace portion
+    "a/dirpy.py/__init__.py": "",  # a directory named like a module file
+    "a/pkg/__init__.py": "from . import sub\nfrom .sub import val\n",
+    "a/pkg/sub.py": "val = 42\n",
+    "a/pkg/deeper/__init__.py": "",
+    "a/pkg/deeper/leaf.py": "from .. import sub\nv = sub.val\n",
+    "a/initdir/__init__.py/x": "",  # __init__.py that is a directory: namespace
+    "a/bad.name.py": "",
+    "b/m1.py": "x = 2\n",  # shadowed by a/m1.py
+    "b/ns1/y.py": "",  # second portion
+    "b/only_b.py": "",
+}
+
+
+CASES = {
+    "precedence": (PRECEDENCE, r'''
+sys.path[:0] = [os.path.abspath("a"), os.path.abspath("b")]
+for n in ["m1", "m2", "m3", "m4", "ns1", "ns1.x", "ns1.y", "dirpy", "pkg", "pkg.sub",
+          "pkg.deeper.leaf", "initdir", "bad.name", "only_b", "nosuch", "pkg.nosuch",
+          "m1.nosuch"]:
+    show(n)
+import m1; print("m1.x", m1.x)
+'''),
+    "odd-names": (PRECEDENCE, r'''
+sys.path.insert(0, os.path.abspath("a"))
+for n in ["", "a b", "foo-bar", "m1/..", "../a/m1", "m1\x00", "\u00e9t\u00e9", "M1",
+          "pkg..sub", ".", "pkg.", "1abc"]:
+    try:
+        show(n)
+    except BaseException as e:
+        print(repr(n), type(e).__name__)
+'''),
+    "sys-path-mutations": (PRECEDENCE, r'''
+a, b = os.path.abspath("a"), os.path.abspath("b")
+show("only_b")
+sys.path.append(b); show("only_b"); forget("only_b")
+sys.path.remove(b); show("only_b")
+sys.path.insert(0, b); show("m1"); forget("m1")
+sys.path[0:1] = [a]; show("m1"); forget("m1")
+sys.path = [b] + sys.path; show("m1"); forget("m1")
+sys.path = [x for x in sys.path if x != b]; show("m1"); forget("m1")
+del sys.path[0]; show("m1")
+'''),
+    "path-entries": (dict(PRECEDENCE, **{"afile.txt": "", "z/keep.py": ""}), r'''
+import pathlib
+os.symlink("nowhere", "broken")
+os.mkdir("gone"); 
+for e in ["afile.txt", "broken", "gone", b"b", pathlib.Path("b"), 42, None, "", "b/", "./b", "b/../b"]:
+    sys.path.insert(0, os.path.abspath(e) if isinstance(e, str) and e else e)
+os.rmdir("gone")
+show("only_b"); show("m1"); show("keep")
+print(sorted(k for k in sys.path_importer_cache if isinstance(k, str) and k.startswith(os.getcwd())))
+print([type(sys.path_importer_cache.get(os.path.abspath(x))).__mro__[-2].__name__ for x in ["afile.txt", "broken", "b"]])
+'''),
+    "empty-entry-and-chdir": (PRECEDENCE, r'''
+sys.path.insert(0, "")
+os.chdir("a"); show("m1"); forget("m1")
+os.chdir("../b"); show("m1"); show("only_b")
+'''),
+    "namespace-across-entries": (PRECEDENCE, r'''
+sys.path[:0] = [os.path.abspath("a"), os.path.abspath("b")]
+import ns1
+print(type(ns1.__path__).__name__, list(ns1.__path__), ns1.__spec__.origin, ns1.__file__ if hasattr(ns1, "__file__") else "no __file__")
+os.makedirs("c/ns1"); open("c/ns1/z.py", "w").close()
+sys.path.append(os.path.abspath("c"))
+show("ns1.z")
+print(list(ns1.__path__))
+'''),
+    "package-path-changed": (PRECEDENCE, r'''
+sys.path.insert(0, os.path.abspath("a"))
+import pkg
+pkg.__path__.append(os.path.abspath("b"))
+show("pkg.only_b"); show("pkg.m1")
+pkg.__path__[:] = [os.path.abspath("b")]
+show("pkg.ns1")
+'''),
+    "written-at-run-time": ({"d/old.py": ""}, r'''
+import time
+sys.path.insert(0, os.path.abspath("d"))
+show("old"); show("new1")
+with open("d/new1.py", "w") as f: f.write("v = 1\n")
+st = os.stat("d"); os.utime("d", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+show("new1")
+os.makedirs("d/newpkg"); open("d/newpkg/__init__.py", "w").close()
+importlib.invalidate_caches()
+show("newpkg")
+with open("d/new2.py", "w") as f: f.write("")
+importlib.invalidate_caches()
+show("new2")
+'''),
+    "failed-imports": (PRECEDENCE, r'''
+sys.path.insert(0, os.path.abspath("a"))
+for stmt in ["import nosuch", "import pkg.nosuch", "from pkg import nosuch", "import m1.x",
+             "from . import x", "import nosuch.sub", "__import__('')"]:
+    try:
+        exec(stmt)
+    except BaseException as e:
+        print(stmt, "->", type(e).__name__, e, getattr(e, "name", None))
+'''),
+    "resources-metadata-pkgutil-inspect": ({
+        "r/rpkg/__init__.py": "'''doc'''\ndef f():\n    return 1\n",
+        "r/rpkg/data.txt": "hello\n",
+        "r/rpkg/sub1.py": "",
+        "r/rpkg/subpkg/__init__.py": "",
+        "r/rdist-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: rdist\nVersion: 1.0\n",
+        "r/rdist-1.0.dist-info/top_level.txt": "rpkg\n",
+    }, r'''
+sys.path.insert(0, os.path.abspath("r"))
+import rpkg, importlib.resources, importlib.metadata, pkgutil, inspect, runpy
+print(importlib.resources.files("rpkg").joinpath("data.txt").read_text())
+print(importlib.metadata.version("rdist"))
+print(sorted((m.name, m.ispkg) for m in pkgutil.iter_modules(rpkg.__path__)))
+print(sorted(m.name for m in pkgutil.iter_modules([os.path.abspath("r")])))
+print(inspect.getsource(rpkg.f))
+print(pkgutil.get_data("rpkg", "data.txt"))
+print(sorted(runpy.run_module("rpkg.sub1")))
+print(importlib.util.find_spec("rpkg.sub1").origin)
+'''),
+    "traceback-from-imported-module": ({"t/boom.py": "def f():\n    raise ValueError('boom')\n"}, r'''
+sys.path.insert(0, os.path.abspath("t"))
+import boom, traceback
+try:
+    boom.f()
+except ValueError:
+    traceback.print_exc(file=sys.stdout)
+'''),
+    "meta-path-finder-inserted-before": (PRECEDENCE, r'''
+class Spy:
+    seen = []
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        cls.seen.append(name)
+        return None
+sys.meta_path.insert(0, Spy)
+sys.path.insert(0, os.path.abspath("a"))
+show("m1"); show("pkg.sub")
+print(Spy.seen)
+class Between:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == "m4":
+            import importlib.machinery
+            return importlib.machinery.ModuleSpec("m4", None, origin="between")
+        return None
+i = [type(f).__name__ if not isinstance(f, type) else f.__name__ for f in sys.meta_path].index("PathFinder")
+sys.meta_path.insert(i, Between)
+try:
+    show("m4")
+except Exception as e:
+    print(type(e).__name__)
+'''),
+    "path-hooks-changed": (PRECEDENCE, r'''
+class Hook:
+    def __init__(self, path):
+        if not path.endswith("/b"):
+            raise ImportError
+        self.path = path
+    def find_spec(self, name, target=None):
+        import importlib.machinery
+        if name == "hooked":
+            return importlib.machinery.ModuleSpec("hooked", None, origin="hook")
+        return None
+sys.path_hooks.insert(0, Hook)
+sys.path_importer_cache.clear()
+sys.path.insert(0, os.path.abspath("b"))
+try:
+    show("hooked")
+except Exception as e:
+    print(type(e).__name__, e)
+show("only_b")
+'''),
+    "zip-entry": ({}, r'''
+import zipfile
+with zipfile.ZipFile("z.zip", "w") as z:
+    z.writestr("zm.py", "v = 7\n")
+    z.writestr("zp/__init__.py", "")
+sys.path.insert(0, os.path.abspath("z.zip"))
+show("zm"); show("zp")
+'''),
+    "non-utf8-file-name": ({}, r'''
+d = os.fsencode(os.path.abspath("u"))
+os.mkdir(d)
+open(os.path.join(d, b"caf\xe9.py"), "wb").close()
+open(os.path.join(d, b"ok.py"), "wb").close()
+sys.path.insert(0, os.fsdecode(d))
+show(os.fsdecode(b"caf\xe9")); show("ok")
+print(sorted(os.listdir(os.fsdecode(d))))
+'''),
+    "threads": ({f"th/m{i}.py": f"import time\nv = {i}\n" for i in range(40)}, r'''
+import threading
+sys.path.insert(0, os.path.abspath("th"))
+out = {}
+def work(k):
+    for i in range(k, 40, 8):
+        out[i] = importlib.import_module(f"m{i}").v
+ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(sorted(out.items()) == [(i, i) for i in range(40)])
+'''),
+    "pth-and-sitedir": ({
+        "s/extra.pth": "import sys; sys.flags_seen = True\n" + "../s2\n",
+        "s2/from_pth.py": "",
+    }, r'''
+import site
+site.addsitedir(os.path.abspath("s"))
+print(getattr(sys, "flags_seen", False))
+show("from_pth")
+'''),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_as_python3(parity, name):
+    files, body = CASES[name]
+    parity.check(["-c", script(body)], files=files)
+
+
+def test_large_directory(parity):
+    # 100,000 files in one sys.path directory: found as python3 finds them.
+    body = r'''
+d = os.path.abspath("big")
+os.mkdir(d)
+for i in range(100_000):
+    open(os.path.join(d, f"mod{i}.py"), "w").close()
+sys.path.insert(0, d)
+show("mod0"); show("mod99999"); show("mod100000")
+'''
+    parity.check(["-c", script(body)])
+
+
+def test_pythonpath_and_options(parity):
+    files = {"pp/fromenv.py": "", "pp/pk/__init__.py": ""}
+    body = r'''show("fromenv"); show("pk")'''
+    for args in (["-c", script(body)], ["-E", "-c", script(body)], ["-I", "-c", script(body)]):
+        parity.check(args, files=files, setup=None, env={"PYTHONPATH": "pp"})
+
+
+@pytest.mark.parametrize("opt", ["pyhost.importer=off", "pyhost.misses=final"])
+def test_pyhost_modes_still_python(parity, opt):
+    # pyhost's own modes change how, never what: same answers as python3.
+    files, body = CASES["precedence"]
+    parity.check(["-X", opt, "-c", script(body)], files=files)
+
+
+def test_stats_counters(parity):
+    # -X pyhost.stats prints the counters at exit; a final miss in indexed
+    # directories is counted, and the stock importer is off-limits for it.
+    files = {"sd/present.py": ""}
+    body = "import sys; sys.path.insert(0, 'sd')\nimport present\ntry:\n    import absent_mod\nexcept ImportError:\n    pass\n"
+    r = parity.run_one(parity.pyhost, ["-X", "pyhost.stats", "-c", body], files=files)
+    assert r.returncode == 0, r.stderr
+    line = [l for l in r.stderr.decode().splitlines() if l.startswith("pyhost stats:")]
+    assert len(line) == 1, r.stderr
+    fields = dict(kv.split("=") for kv in line[0].split(": ", 1)[1].split())
+    assert int(fields["hits"]) >= 1 and int(fields["final_misses"]) >= 1, line
+    assert int(fields["hand_offs"]) == 0, line
+    r = parity.run_one(parity.pyhost, ["-X", "pyhost.stats", "-X", "pyhost.importer=off", "-c", body], files=files)
+    assert b"pyhost stats: importer off" in r.stderr
+
+
+def test_finder_in_place(parity):
+    r = parity.run_one(parity.pyhost, ["-c", "import sys; print([getattr(f, '__name__', type(f).__name__) for f in sys.meta_path])"])
+    names = r.stdout.decode().strip()
+    assert "'GoFinder', 'PathFinder'" in names, names
+    r = parity.run_one(parity.pyhost, ["-X", "pyhost.importer=off", "-c", "import sys; print([getattr(f, '__name__', type(f).__name__) for f in sys.meta_path])"])
+    assert "GoFinder" not in r.stdout.decode(), r.stdout
