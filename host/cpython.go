@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -37,7 +36,8 @@ type Options struct {
 	// NoSite skips the import of the site module.
 	NoSite bool
 
-	// Paths are appended to sys.path before site runs.
+	// Paths are appended to sys.path before site runs (they are not in
+	// sys.path yet during Setup: it does not exist before the main phase).
 	Paths []string
 
 	// Modules are Go modules importable from Python by name.
@@ -56,12 +56,15 @@ type Options struct {
 //
 // Its methods are safe for concurrent use by any goroutine.
 type Interpreter struct {
-	mu      sync.Mutex
-	closed  bool
-	home    chan func() // runs functions on the thread that started Python
+	// calls counts the Do calls under way; Close sets closingBit and
+	// waits for it to drain to zero before finalising Python.
+	calls   atomic.Int64
+	drained chan struct{} // closed when calls reaches closingBit|0
+	home    chan func()   // runs functions on the thread that started Python
 	done    chan error
-	cliMode bool
 }
+
+const closingBit = 1 << 62
 
 var startedOnce atomic.Bool
 
@@ -151,6 +154,7 @@ func initialize(opts Options) error {
 	if err := statusError(C.pyhost_init_core(&o)); err != nil {
 		return err
 	}
+	C.pyhost_set_state(C.PYHOST_RUNNING)
 	py := &Py{}
 	if len(opts.Paths) > 0 {
 		if err := appendPaths(py, opts.Paths); err != nil {
@@ -165,6 +169,9 @@ func initialize(opts Options) error {
 	if err := statusError(C.pyhost_init_main()); err != nil {
 		return err
 	}
+	if C.pyhost_make_cancelled() < 0 {
+		return fetchError()
+	}
 	return nil
 }
 
@@ -176,20 +183,10 @@ func cbool(b bool) C.int {
 }
 
 func appendPaths(py *Py, paths []string) error {
-	sys, err := py.Import("sys")
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	path, err := sys.Attr("path")
-	if err != nil {
-		return err
-	}
-	defer path.Close()
-	for _, p := range paths {
-		if _, err := path.CallMethod("append", p); err != nil {
-			return err
-		}
+	cp, free := cStrings(paths)
+	defer free()
+	if C.pyhost_append_paths(C.int(len(paths)), cp) < 0 {
+		return fmt.Errorf("host: Options.Paths: %w", fetchError())
 	}
 	return nil
 }
@@ -216,7 +213,9 @@ func Main(opts Options) int {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		return 1
 	}
-	return int(C.Py_RunMain())
+	code := int(C.Py_RunMain())
+	C.pyhost_set_state(C.PYHOST_FINALIZED)
+	return code
 }
 
 func isStartError(err error) bool {
@@ -234,11 +233,15 @@ func Exit(code int) {
 // Start starts the process's Python interpreter for an embedding
 // application. Python runs its start-up on a dedicated OS thread, which
 // also finalises it in Close; afterwards any goroutine may use the
-// interpreter through Do.
+// interpreter through Do. A second Start in the process returns
+// ErrStarted, even after Close.
 func Start(opts Options) (*Interpreter, error) {
-	in := &Interpreter{home: make(chan func()), done: make(chan error, 1)}
+	in := &Interpreter{home: make(chan func()), done: make(chan error, 1), drained: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
+		// The thread stays locked to this goroutine until it returns:
+		// CPython's main thread state lives here, and finalisation
+		// must run here.
 		runtime.LockOSThread()
 		if err := initialize(opts); err != nil {
 			started <- err
@@ -251,7 +254,9 @@ func Start(opts Options) (*Interpreter, error) {
 		}
 		C.PyEval_RestoreThread(tstate)
 		drainReleases()
-		if C.Py_FinalizeEx() < 0 {
+		rc := C.Py_FinalizeEx()
+		C.pyhost_set_state(C.PYHOST_FINALIZED)
+		if rc < 0 {
 			in.done <- errors.New("host: Py_FinalizeEx reported an error while flushing buffered data")
 			return
 		}
@@ -263,62 +268,126 @@ func Start(opts Options) (*Interpreter, error) {
 	return in, nil
 }
 
-// Close finalises Python. The interpreter cannot be started again in
-// this process; calls after Close return ErrClosed.
+// errCloseInside is returned by Close called with the GIL held: it would
+// wait for itself.
+var errCloseInside = errors.New("host: Close called inside Do or a Go function called from Python")
+
+// Close waits for the Do calls under way to return and finalises Python
+// (Python's atexit functions run, then AtExit's). The interpreter cannot
+// be started again in this process; calls after Close return ErrClosed,
+// and so does a second Close. Close must not be called inside Do.
 func (in *Interpreter) Close() error {
-	in.mu.Lock()
-	if in.closed {
-		in.mu.Unlock()
+	if in == nil {
 		return ErrClosed
 	}
-	in.closed = true
-	in.mu.Unlock()
+	if C.pyhost_holds_gil() == 1 {
+		return errCloseInside
+	}
+	old := in.calls.Or(closingBit)
+	if old&closingBit != 0 {
+		return ErrClosed
+	}
+	if old != 0 {
+		<-in.drained
+	}
 	close(in.home)
 	return <-in.done
+}
+
+// enter counts a call in, unless Close has begun; a call nested in one
+// still under way (the calling thread holds the GIL) is let in, so that
+// Close does not fail it halfway.
+func (in *Interpreter) enter() error {
+	if in == nil {
+		return ErrClosed
+	}
+	for {
+		s := in.calls.Load()
+		if s&closingBit != 0 && (s == closingBit || C.pyhost_holds_gil() != 1) {
+			return ErrClosed
+		}
+		if in.calls.CompareAndSwap(s, s+1) {
+			return nil
+		}
+	}
+}
+
+func (in *Interpreter) leave() {
+	if in.calls.Add(-1) == closingBit {
+		close(in.drained)
+	}
 }
 
 // Py is the token of a held GIL: it exists only inside Do (or a Go
 // function called from Python), and every call that needs the GIL takes
 // one. It must not be kept past the return of the function it was given
-// to, nor used from another goroutine.
+// to, nor used from another goroutine: such uses return ErrNoGIL.
 type Py struct {
 	_ [0]func() // not comparable
 }
 
-// Do runs fn with the GIL held, on the calling goroutine's OS thread,
-// locked for the duration. Do may be called from any goroutine, and
-// nested inside another Do or a Go function called from Python.
-func (in *Interpreter) Do(fn func(py *Py) error) error {
-	in.mu.Lock()
-	closed := in.closed
-	in.mu.Unlock()
-	if closed {
-		return ErrClosed
+// ErrNoGIL is returned by a call that needs the GIL made without it: a
+// *Py, *Object or Args used outside the Do (or Go function) it belongs
+// to, or from another goroutine.
+var ErrNoGIL = errors.New("host: Python used without the GIL (outside Do, or from another goroutine)")
+
+// checkGIL reports whether the calling thread holds the GIL.
+func checkGIL() error {
+	switch C.pyhost_holds_gil() {
+	case 1:
+		return nil
+	case 0:
+		return ErrNoGIL
 	}
+	return ErrClosed
+}
+
+// check is checkGIL for a method of Py.
+func (py *Py) check() error {
+	if py == nil {
+		return ErrNoGIL
+	}
+	return checkGIL()
+}
+
+// Do runs fn with the GIL held, on the calling goroutine's OS thread,
+// locked for the duration, and returns its error (a panic in fn is
+// recovered and returned as a *PanicError). Do may be called from any
+// goroutine, and nested inside another Do or a Go function called from
+// Python. fn must not block waiting for another goroutine's Do: release
+// the GIL around the wait with [Py.AllowThreads].
+func (in *Interpreter) Do(fn func(py *Py) error) error {
+	if err := in.enter(); err != nil {
+		return err
+	}
+	defer in.leave()
 	return withGIL(fn)
 }
 
-var threadStates sync.Map // OS thread id -> *C.PyThreadState kept for that thread
+// gilEpoch is touched with the GIL held on taking and before giving it
+// back: the race detector does not see the GIL itself, and this atomic
+// makes every Do happen after the previous one, as the GIL does.
+var gilEpoch atomic.Int64
 
 // withGIL takes the GIL and the OS thread together, the one place that
-// does. A thread state made for an OS thread is kept for it: making and
-// deleting one per call would cost more than the call.
-func withGIL(fn func(py *Py) error) (err error) {
+// does. The thread state made for an OS thread the first time is kept
+// for it: making and deleting one per call would cost more than the call.
+func withGIL(fn func(py *Py) error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if C.PyGILState_Check() == 1 {
-		// Already held by this thread (nested, or a call from Python).
-		return callSafely(fn)
+	switch C.pyhost_acquire() {
+	case -1:
+		return ErrClosed
+	case 1:
+		gilEpoch.Add(1)
+		defer func() {
+			gilEpoch.Add(1)
+			C.pyhost_release()
+		}()
+		if queued.Load() > 0 {
+			drainReleases()
+		}
 	}
-	tid := gettid()
-	if v, ok := threadStates.Load(tid); ok {
-		C.PyEval_RestoreThread((*C.PyThreadState)(v.(unsafe.Pointer)))
-	} else {
-		C.PyGILState_Ensure()
-		threadStates.Store(tid, unsafe.Pointer(C.PyGILState_GetThisThreadState()))
-	}
-	defer C.PyEval_SaveThread()
-	drainReleases()
 	return callSafely(fn)
 }
 
@@ -329,4 +398,23 @@ func callSafely(fn func(py *Py) error) (err error) {
 		}
 	}()
 	return fn(&Py{})
+}
+
+// AllowThreads runs fn with the GIL released, so that other goroutines
+// and Python threads run while fn waits (for a channel, a lock, I/O or
+// a long computation in Go). fn must not use this Py, nor any Object or
+// Args, though it may call Do. Called without the GIL, it just runs fn.
+func (py *Py) AllowThreads(fn func()) {
+	if py.check() != nil {
+		fn()
+		return
+	}
+	// The thread stays locked: Do or the callback from Python locked it.
+	gilEpoch.Add(1)
+	ts := C.PyEval_SaveThread()
+	defer func() {
+		C.PyEval_RestoreThread(ts)
+		gilEpoch.Add(1)
+	}()
+	fn()
 }

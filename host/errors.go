@@ -4,9 +4,9 @@ package host
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"unsafe"
 )
 
@@ -33,77 +33,56 @@ func (e *Exception) Error() string {
 // fetchError takes the current Python exception (the GIL is held) and
 // returns it as an *Exception. It is an error to call it with no
 // exception set; that case is reported as such rather than crashing.
+// It never prints the exception: PyErr_Print would end the process on a
+// SystemExit.
 func fetchError() error {
-	var t, v, tb *C.PyObject
-	C.PyErr_Fetch(&t, &v, &tb)
+	var t, v, tb *C.PyObject // new references, handed to the Exception
+	C.pyhost_err_fetch(&t, &v, &tb)
 	if t == nil {
 		return fmt.Errorf("host: a Python call failed without setting an exception")
-	}
-	C.PyErr_NormalizeException(&t, &v, &tb)
-	if tb != nil && v != nil {
-		C.PyException_SetTraceback(v, tb)
 	}
 	e := &Exception{typ: own(t), value: own(v), tb: own(tb)}
 	e.Type = qualifiedName(t)
 	if v != nil {
 		e.Msg = e.value.String()
 	}
-	e.Traceback = formatException(e)
+	if s := C.pyhost_format_exception(t, v, tb); s != nil {
+		e.Traceback, _ = goString(s)
+		C.pyhost_decref(s)
+	}
+	if e.Traceback == "" {
+		// traceback cannot be imported (during Setup, before sys.path
+		// is searched) or failed itself: at least the last line.
+		e.Traceback = e.Type + ": " + e.Msg + "\n"
+		if e.Msg == "" {
+			e.Traceback = e.Type + "\n"
+		}
+	}
 	return e
 }
 
+// qualifiedName is "module.qualname" of an exception class, as
+// tracebacks name it ("json.decoder.JSONDecodeError", "ValueError").
 func qualifiedName(t *C.PyObject) string {
+	if s := C.pyhost_type_qualname(t); s != nil {
+		defer C.pyhost_decref(s)
+		if name, err := goString(s); err == nil {
+			return name
+		}
+		C.PyErr_Clear()
+	}
 	return C.GoString(C.pyhost_tp_name(t))
 }
 
-func formatException(e *Exception) string {
-	tbm, err := importQuiet("traceback")
-	if err != nil {
-		return ""
+// ExceptionType returns the qualified type name of the Python exception
+// err holds ("SystemExit", "json.decoder.JSONDecodeError"), or "" if it
+// holds none.
+func ExceptionType(err error) string {
+	var e *Exception
+	if errors.As(err, &e) {
+		return e.Type
 	}
-	defer tbm.Close()
-	f, err := tbm.Attr("format_exception")
-	if err != nil {
-		C.PyErr_Clear()
-		return ""
-	}
-	defer f.Close()
-	var args []any
-	for _, o := range []*Object{e.typ, e.value, e.tb} {
-		if o == nil {
-			args = append(args, nil)
-		} else {
-			args = append(args, o)
-		}
-	}
-	lines, err2 := f.Call(args...)
-	if err2 != nil {
-		return ""
-	}
-	defer lines.Close()
-	v, err := lines.ToGo()
-	if err != nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, l := range v.([]any) {
-		s, _ := l.(string)
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
-// importQuiet imports a module, clearing rather than reporting errors:
-// used while reporting another error.
-func importQuiet(name string) (*Object, error) {
-	cs := C.CString(name)
-	defer C.free(unsafe.Pointer(cs))
-	m := own(C.PyImport_ImportModule(cs))
-	if m == nil {
-		C.PyErr_Clear()
-		return nil, fmt.Errorf("host: import %s failed", name)
-	}
-	return m, nil
+	return ""
 }
 
 // restore raises e again in Python.
@@ -125,7 +104,8 @@ func (e *Exception) restore() {
 }
 
 // PanicError is a panic recovered in Go code run by Do or called from
-// Python. Raised into Python it becomes a RuntimeError.
+// Python, with the goroutine's stack where it was recovered. Raised into
+// Python it becomes a RuntimeError.
 type PanicError struct {
 	Value any
 	Stack string
@@ -151,25 +131,38 @@ func Raise(typ, format string, args ...any) error {
 	return &RaiseError{Type: typ, Msg: fmt.Sprintf(format, args...)}
 }
 
-// setPythonError raises err in Python (the GIL is held).
+// setPythonError raises err in Python (the GIL is held): a Python
+// exception as itself, a RaiseError as its type, a ConversionError as
+// TypeError or OverflowError, anything else (a Go error, a recovered
+// panic) as RuntimeError with the error's text.
 func setPythonError(err error) {
-	switch e := err.(type) {
-	case *Exception:
-		if e.typ != nil {
-			e.restore()
-			return
+	var pe *Exception
+	if errors.As(err, &pe) && pe.typ != nil && pe.typ.p != nil && !pe.typ.closed {
+		pe.restore()
+		return
+	}
+	typ, msg := "RuntimeError", err.Error()
+	var re *RaiseError
+	var ce *ConversionError
+	switch {
+	case errors.As(err, &re):
+		typ = re.Type
+		if err == error(re) {
+			msg = re.Msg
 		}
-	case *RaiseError:
-		if typ := builtinException(e.Type); typ != nil {
-			cs := C.CString(e.Msg)
-			defer C.free(unsafe.Pointer(cs))
-			C.pyhost_err_set(typ, cs)
-			C.pyhost_decref(typ)
-			return
+	case errors.As(err, &ce):
+		typ = "TypeError"
+		if ce.Overflow {
+			typ = "OverflowError"
 		}
 	}
-	cs := C.CString(err.Error())
+	cs := C.CString(msg)
 	defer C.free(unsafe.Pointer(cs))
+	if t := builtinException(typ); t != nil {
+		C.pyhost_err_set(t, cs)
+		C.pyhost_decref(t)
+		return
+	}
 	C.pyhost_err_set(C.PyExc_RuntimeError, cs)
 }
 

@@ -6,6 +6,7 @@ import "C"
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -30,10 +31,14 @@ type Func struct {
 }
 
 var registry struct {
-	sync.RWMutex
+	sync.Mutex
 	modules map[string]*Module
 	funcs   []*Func
 }
+
+// funcs is registry.funcs as the calls from Python read it, without a
+// lock: replaced, never changed in place, as functions are added.
+var funcs atomic.Pointer[[]*Func]
 
 func registerModule(m *Module) error {
 	if m == nil || m.Name == "" {
@@ -71,14 +76,26 @@ func execModule(m *C.PyObject) C.int {
 		return -1
 	}
 	if mod.Doc != "" {
-		d := newStr(mod.Doc)
-		C.PyModule_AddObject(m, cstr("__doc__"), d)
+		d, err := newStr(mod.Doc)
+		if err != nil {
+			return -1
+		}
+		if C.PyModule_AddObject(m, cstr("__doc__"), d) < 0 { // steals d on success
+			C.pyhost_decref(d)
+			return -1
+		}
 	}
 	for i := range mod.Funcs {
 		f := &mod.Funcs[i]
+		if f.Fn == nil {
+			setPythonError(Raise("ImportError", "Go function %s.%s has no Fn", name, f.Name))
+			return -1
+		}
 		registry.Lock()
 		h := len(registry.funcs)
 		registry.funcs = append(registry.funcs, f)
+		fs := append([]*Func(nil), registry.funcs...)
+		funcs.Store(&fs)
 		registry.Unlock()
 		cn := C.CString(f.Name)
 		cd := C.CString(f.Doc)
@@ -110,8 +127,9 @@ func cstr(s string) *C.char {
 	return v.(*C.char)
 }
 
-// Args are the arguments of a call from Python, valid until the Go
-// function returns.
+// Args are the arguments of a call from Python, borrowed from the
+// caller: valid until the Go function returns, on its goroutine (use
+// Object to keep one longer).
 type Args struct {
 	pos     []*C.PyObject // borrowed
 	kwnames *C.PyObject   // borrowed tuple of str, or nil
@@ -122,13 +140,17 @@ type Args struct {
 func (a Args) Len() int { return len(a.pos) }
 
 func (a Args) at(i int) (*C.PyObject, error) {
+	if err := checkGIL(); err != nil {
+		return nil, err
+	}
 	if i < 0 || i >= len(a.pos) {
 		return nil, Raise("TypeError", "missing positional argument %d (got %d)", i+1, len(a.pos))
 	}
 	return a.pos[i], nil
 }
 
-// Object returns positional argument i as a new Object (Close it).
+// Object returns positional argument i as an Object, a new reference
+// (Close it).
 func (a Args) Object(i int) (*Object, error) {
 	p, err := a.at(i)
 	if err != nil {
@@ -143,7 +165,7 @@ func (a Args) Value(i int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return toGo(p)
+	return toGo(p, 0)
 }
 
 // String returns positional argument i, which must be a str.
@@ -153,7 +175,7 @@ func (a Args) String(i int) (string, error) {
 		return "", err
 	}
 	if C.pyhost_unicode_check(p) != 1 {
-		return "", Raise("TypeError", "argument %d must be str, not %s", i+1, C.GoString(C.pyhost_type_name(p)))
+		return "", Raise("TypeError", "argument %d must be str, not %s", i+1, typeName(p))
 	}
 	return goString(p)
 }
@@ -169,16 +191,10 @@ func (a Args) Strings(i int) (vals []string, ok []bool, err error) {
 	if !isList && C.pyhost_tuple_check(p) != 1 {
 		return nil, nil, Raise("TypeError", "argument %d must be a list or tuple", i+1)
 	}
-	n := int(C.PySequence_Size(p))
-	vals = make([]string, n)
-	ok = make([]bool, n)
-	for j := 0; j < n; j++ {
-		var e *C.PyObject
-		if isList {
-			e = C.pyhost_list_get(p, C.Py_ssize_t(j))
-		} else {
-			e = C.pyhost_tuple_get(p, C.Py_ssize_t(j))
-		}
+	items := sequenceItems(p)
+	vals = make([]string, len(items))
+	ok = make([]bool, len(items))
+	for j, e := range items {
 		if C.pyhost_unicode_check(e) != 1 {
 			continue
 		}
@@ -191,22 +207,29 @@ func (a Args) Strings(i int) (vals []string, ok []bool, err error) {
 	return vals, ok, nil
 }
 
-// Int returns positional argument i, an int that fits int64.
+// Int returns positional argument i, an int that fits int64 (an
+// OverflowError in Python if it does not).
 func (a Args) Int(i int) (int64, error) {
-	v, err := a.Value(i)
+	p, err := a.at(i)
 	if err != nil {
 		return 0, err
 	}
-	n, ok := v.(int64)
-	if !ok {
-		return 0, Raise("TypeError", "argument %d must be int", i+1)
+	if C.pyhost_long_check(p) != 1 {
+		return 0, Raise("TypeError", "argument %d must be int, not %s", i+1, typeName(p))
+	}
+	n, err := asInt64(p)
+	if err != nil {
+		return 0, fmt.Errorf("argument %d: %w", i+1, err)
 	}
 	return n, nil
 }
 
-// Kw returns the keyword argument name as a new Object, or nil if it
-// was not passed.
+// Kw returns the keyword argument name as an Object, a new reference,
+// or nil if it was not passed (or without the GIL).
 func (a Args) Kw(name string) *Object {
+	if checkGIL() != nil {
+		return nil
+	}
 	for i, v := range a.kwvals {
 		k := C.pyhost_tuple_get(a.kwnames, C.Py_ssize_t(i))
 		s, err := goString(k)
@@ -217,41 +240,64 @@ func (a Args) Kw(name string) *Object {
 	return nil
 }
 
-// callFunc runs a registered Go function for CPython.
-func callFunc(h int, args **C.PyObject, nargs int, kwnames *C.PyObject) *C.PyObject {
-	registry.RLock()
-	var f *Func
-	if h >= 0 && h < len(registry.funcs) {
-		f = registry.funcs[h]
+// KwNames are the names of the keyword arguments passed.
+func (a Args) KwNames() []string {
+	if checkGIL() != nil || a.kwnames == nil {
+		return nil
 	}
-	registry.RUnlock()
+	names := make([]string, 0, len(a.kwvals))
+	for i := range a.kwvals {
+		s, err := goString(C.pyhost_tuple_get(a.kwnames, C.Py_ssize_t(i)))
+		if err != nil {
+			C.PyErr_Clear()
+			continue
+		}
+		names = append(names, s)
+	}
+	return names
+}
+
+// callFunc runs a registered Go function for CPython (the GIL is held)
+// and returns a new reference, or NULL with an exception set.
+func callFunc(h int, args **C.PyObject, nargs int, kwnames *C.PyObject) *C.PyObject {
+	var f *Func
+	if fs := funcs.Load(); fs != nil && h >= 0 && h < len(*fs) {
+		f = (*fs)[h]
+	}
 	if f == nil {
 		setPythonError(fmt.Errorf("host: unknown Go function %d", h))
 		return nil
 	}
+	if queued.Load() > 0 {
+		drainReleases()
+	}
 	nkw := 0
 	if kwnames != nil {
-		nkw = int(C.PyTuple_Size(kwnames))
+		nkw = int(C.pyhost_tuple_size(kwnames))
 	}
-	var all []*C.PyObject
+	var all []*C.PyObject // borrowed from the caller
 	if nargs+nkw > 0 {
 		all = unsafe.Slice(args, nargs+nkw)
 	}
-	a := Args{pos: all[:nargs], kwnames: kwnames, kwvals: all[nargs:]}
-	var result any
-	err := callSafely(func(py *Py) error {
-		var err error
-		result, err = f.Fn(py, a)
-		return err
-	})
-	if err != nil {
-		setPythonError(err)
-		return nil
-	}
-	r, err := fromGo(result)
+	r, err := runFunc(f, Args{pos: all[:nargs:nargs], kwnames: kwnames, kwvals: all[nargs:]})
 	if err != nil {
 		setPythonError(err)
 		return nil
 	}
 	return r
+}
+
+// runFunc calls f and converts its result, recovering a panic: one must
+// never unwind through CPython's frames.
+func runFunc(f *Func, a Args) (r *C.PyObject, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			r, err = nil, &PanicError{Value: x, Stack: stack()}
+		}
+	}()
+	res, err := f.Fn(&Py{}, a)
+	if err != nil {
+		return nil, err
+	}
+	return fromGo(res)
 }

@@ -2,6 +2,7 @@
 #include "shim.h"
 #include "_cgo_export.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,44 @@ pyhost_status pyhost_init_core(const pyhost_options *o) {
 
 pyhost_status pyhost_init_main(void) {
 	return convert_status(_Py_InitializeMain());
+}
+
+int pyhost_append_paths(int n, char **paths) {
+	PyConfig c;
+	PyConfig_InitPythonConfig(&c);
+	// The path configuration is computed when the configuration is read
+	// with compute_path_config, as the main phase does: setting the
+	// configuration unchanged computes it (module_search_paths_set
+	// becomes 1, so the main phase keeps what is appended below).
+	if (_PyInterpreterState_GetConfigCopy(&c) < 0 || _PyInterpreterState_SetConfig(&c) < 0) {
+		PyConfig_Clear(&c);
+		return -1;
+	}
+	PyConfig_Clear(&c);
+	PyConfig_InitPythonConfig(&c);
+	if (_PyInterpreterState_GetConfigCopy(&c) < 0) {
+		PyConfig_Clear(&c);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		wchar_t *w = Py_DecodeLocale(paths[i], NULL);
+		if (w == NULL) {
+			PyConfig_Clear(&c);
+			PyErr_Format(PyExc_ValueError, "cannot decode path %s", paths[i]);
+			return -1;
+		}
+		PyStatus st = PyWideStringList_Append(&c.module_search_paths, w);
+		PyMem_RawFree(w);
+		if (PyStatus_Exception(st)) {
+			PyConfig_Clear(&c);
+			PyErr_NoMemory();
+			return -1;
+		}
+	}
+	c.module_search_paths_set = 1;
+	int rc = _PyInterpreterState_SetConfig(&c);
+	PyConfig_Clear(&c);
+	return rc;
 }
 
 PyObject *pyhost_xoptions(void) {
@@ -192,8 +231,135 @@ void pyhost_err_set(PyObject *type, const char *msg) {
 	PyErr_SetString(type, msg);
 }
 
-void pyhost_set_async_exc(unsigned long tid, PyObject *exc) {
-	PyThreadState_SetAsyncExc(tid, exc);
+void pyhost_err_fetch(PyObject **t, PyObject **v, PyObject **tb) {
+	PyErr_Fetch(t, v, tb);
+	if (*t == NULL) {
+		return;
+	}
+	PyErr_NormalizeException(t, v, tb);
+	if (*v != NULL && *tb != NULL) {
+		PyException_SetTraceback(*v, *tb);
+	}
+}
+
+PyObject *pyhost_format_exception(PyObject *t, PyObject *v, PyObject *tb) {
+	PyObject *mod = PyImport_ImportModule("traceback");
+	if (mod == NULL) {
+		PyErr_Clear();
+		return NULL;
+	}
+	PyObject *lines = PyObject_CallMethod(mod, "format_exception", "OOO", t,
+		v != NULL ? v : Py_None, tb != NULL ? tb : Py_None);
+	Py_DECREF(mod);
+	if (lines == NULL) {
+		PyErr_Clear();
+		return NULL;
+	}
+	PyObject *sep = PyUnicode_FromStringAndSize("", 0);
+	PyObject *s = sep != NULL ? PyUnicode_Join(sep, lines) : NULL;
+	Py_XDECREF(sep);
+	Py_DECREF(lines);
+	if (s == NULL) {
+		PyErr_Clear();
+	}
+	return s;
+}
+
+PyObject *pyhost_type_qualname(PyObject *t) {
+	PyObject *qn = PyObject_GetAttrString(t, "__qualname__");
+	if (qn == NULL || !PyUnicode_Check(qn)) {
+		Py_XDECREF(qn);
+		PyErr_Clear();
+		return NULL;
+	}
+	PyObject *mod = PyObject_GetAttrString(t, "__module__");
+	if (mod == NULL || !PyUnicode_Check(mod) || PyUnicode_CompareWithASCIIString(mod, "builtins") == 0) {
+		Py_XDECREF(mod);
+		PyErr_Clear();
+		return qn;
+	}
+	PyObject *s = PyUnicode_FromFormat("%U.%U", mod, qn);
+	Py_DECREF(mod);
+	Py_DECREF(qn);
+	if (s == NULL) {
+		PyErr_Clear();
+	}
+	return s;
+}
+
+// ---- the GIL ---------------------------------------------------------------
+
+static int state; // PYHOST_*, accessed atomically
+static pthread_t init_thread; // written before state becomes RUNNING
+
+void pyhost_set_state(int s) {
+	if (s == PYHOST_RUNNING) {
+		init_thread = pthread_self();
+	}
+	__atomic_store_n(&state, s, __ATOMIC_SEQ_CST);
+}
+
+int pyhost_holds_gil(void) {
+	if (__atomic_load_n(&state, __ATOMIC_SEQ_CST) != PYHOST_RUNNING) {
+		return -1;
+	}
+#if PY_VERSION_HEX >= 0x030D0000
+	if (Py_IsFinalizing()) {
+#else
+	if (_Py_IsFinalizing()) {
+#endif
+		// Late in finalisation PyGILState_Check answers 1 on every
+		// thread; only the finalising thread (the one that started
+		// Python) can hold the GIL by then.
+		return pthread_equal(pthread_self(), init_thread) ? 1 : 0;
+	}
+	return PyGILState_Check();
+}
+
+int pyhost_acquire(void) {
+	int held = pyhost_holds_gil();
+	if (held != 0) {
+		return held == 1 ? 0 : -1;
+	}
+	PyThreadState *ts = PyGILState_GetThisThreadState();
+	if (ts != NULL) {
+		PyEval_RestoreThread(ts);
+	} else {
+		// Makes the thread state (kept for the thread from then on:
+		// its counter never drops back to zero) and takes the GIL.
+		PyGILState_Ensure();
+	}
+	return 1;
+}
+
+// ---- calls ---------------------------------------------------------------
+
+PyObject *pyhost_call_steal(PyObject *callable, PyObject **args, Py_ssize_t n) {
+	PyObject *r = PyObject_Vectorcall(callable, args, (size_t)n, NULL);
+	for (Py_ssize_t i = 0; i < n; i++) {
+		Py_DECREF(args[i]);
+	}
+	return r;
+}
+
+// ---- cancellation --------------------------------------------------------
+
+static PyObject *cancelled; // owned for the life of the process
+
+int pyhost_make_cancelled(void) {
+	if (cancelled != NULL) {
+		return 0;
+	}
+	cancelled = PyErr_NewExceptionWithDoc("pyhost.host.Cancelled",
+		"Raised into Python code run by a Go call whose context is done.",
+		PyExc_BaseException, NULL);
+	return cancelled == NULL ? -1 : 0;
+}
+
+void pyhost_async_cancel(unsigned long tid, int cancel) {
+	if (cancelled != NULL) {
+		PyThreadState_SetAsyncExc(tid, cancel ? cancelled : NULL);
+	}
 }
 
 // ---- exit ------------------------------------------------------------------

@@ -35,6 +35,10 @@ typedef struct {
 
 pyhost_status pyhost_init_core(const pyhost_options *opts);
 pyhost_status pyhost_init_main(void);
+// Appends to the module search path of the running configuration
+// (between the two phases, before sys.path exists: the main phase makes
+// sys.path from it). Returns -1 with an exception set on failure.
+int pyhost_append_paths(int n, char **paths);
 void pyhost_exit_status(pyhost_status st); // prints as python3 does, exits
 
 // -X options of the running config, as "name" or "name=value" (UTF-8).
@@ -61,6 +65,14 @@ static inline int pyhost_float_check(PyObject *o) { return PyFloat_Check(o); }
 static inline int pyhost_list_check(PyObject *o) { return PyList_Check(o); }
 static inline int pyhost_tuple_check(PyObject *o) { return PyTuple_Check(o); }
 static inline int pyhost_dict_check(PyObject *o) { return PyDict_Check(o); }
+static inline int pyhost_bytearray_check(PyObject *o) { return PyByteArray_Check(o); }
+static inline int pyhost_complex_check(PyObject *o) { return PyComplex_Check(o); }
+static inline char *pyhost_bytearray_data(PyObject *o) { return PyByteArray_AS_STRING(o); }
+static inline Py_ssize_t pyhost_bytearray_size(PyObject *o) { return PyByteArray_GET_SIZE(o); }
+static inline Py_ssize_t pyhost_list_size(PyObject *o) { return PyList_GET_SIZE(o); }
+static inline Py_ssize_t pyhost_tuple_size(PyObject *o) { return PyTuple_GET_SIZE(o); }
+static inline PyObject **pyhost_list_items(PyObject *o) { return ((PyListObject *)o)->ob_item; }
+static inline PyObject **pyhost_tuple_items(PyObject *o) { return ((PyTupleObject *)o)->ob_item; }
 static inline PyObject *pyhost_list_get(PyObject *l, Py_ssize_t i) { return PyList_GET_ITEM(l, i); }
 static inline PyObject *pyhost_tuple_get(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
 static inline void pyhost_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
@@ -70,9 +82,55 @@ static inline const char *pyhost_type_name(PyObject *o) { return Py_TYPE(o)->tp_
 
 PyObject *pyhost_str_from(const char *s, Py_ssize_t n);       // UTF-8, surrogateescape
 const char *pyhost_str_as(PyObject *o, Py_ssize_t *n, PyObject **owner); // UTF-8 (surrogateescape fallback)
-PyObject *pyhost_err_fetch_text(PyObject **type_name, PyObject **msg, PyObject **tb);
 void pyhost_err_set(PyObject *type, const char *msg);
-void pyhost_set_async_exc(unsigned long tid, PyObject *exc);
+
+// ---- the GIL ---------------------------------------------------------------
+
+// The interpreter's life as pyhost_holds_gil sees it.
+enum { PYHOST_NOT_STARTED = 0, PYHOST_RUNNING = 1, PYHOST_FINALIZED = 2 };
+// Called on the thread that initialises (and will finalise) Python.
+void pyhost_set_state(int state);
+// 1 if the calling thread holds the GIL, 0 if not, -1 if Python is not
+// running (not started, or finalised). Safe to call at any time, from any
+// thread, unlike PyGILState_Check (which answers 1 before start-up and
+// after finalisation).
+int pyhost_holds_gil(void);
+// Takes the GIL for the calling thread, making it a thread state the
+// first time and reusing it afterwards. Returns 1 if it took it (give it
+// back with pyhost_release), 0 if the thread already held it, -1 if
+// Python is not running.
+int pyhost_acquire(void);
+static inline void pyhost_release(void) { PyEval_SaveThread(); }
+
+// ---- calls ---------------------------------------------------------------
+
+// Calls callable with n positional arguments, new references that are
+// released here whatever happens. Returns a new reference, or NULL with
+// an exception set.
+PyObject *pyhost_call_steal(PyObject *callable, PyObject **args, Py_ssize_t n);
+
+// ---- exceptions ----------------------------------------------------------
+
+// Takes the raised exception: new references (value normalised, its
+// __traceback__ set), all NULL when none is set.
+void pyhost_err_fetch(PyObject **type, PyObject **value, PyObject **tb);
+// traceback.format_exception joined into one str (new reference), or
+// NULL; never leaves an exception set.
+PyObject *pyhost_format_exception(PyObject *type, PyObject *value, PyObject *tb);
+// "module.qualname" of a class ("qualname" for builtins), a new str, or
+// NULL; never leaves an exception set.
+PyObject *pyhost_type_qualname(PyObject *type);
+
+// ---- cancellation --------------------------------------------------------
+
+// The private exception class a cancelled call raises (a BaseException,
+// so that `except Exception` does not swallow it). Made once, at start-up.
+int pyhost_make_cancelled(void);
+// The calling thread's id as CPython's thread states record it.
+static inline unsigned long pyhost_thread_ident(void) { return PyThread_get_thread_ident(); }
+// Schedules the cancellation exception in the thread tid (cancel 1) or
+// withdraws one not yet raised (cancel 0). The GIL must be held.
+void pyhost_async_cancel(unsigned long tid, int cancel);
 
 // Py_AtExit trampoline into Go.
 int pyhost_atexit_register(void);

@@ -250,15 +250,27 @@ func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
 	}
 	im.lookups.Add(1)
 	ix := im.index
+	// Hits never touch the file system: the entries before the one that
+	// has the module are not revalidated. Only when no entry has it does
+	// each directory cost its one stat (ix.Find), so that a module written
+	// at run time is found as python3 finds it.
 	namespace := false
-	for i, d := range dirs {
-		r := ix.Find(key(d), tail)
-		if r.Found {
-			im.hits.Add(1)
-			a := answer(r)
-			return host.Tuple{i, a[0], a[1], a[2]}, nil
+	for pass := 0; pass < 2; pass++ {
+		namespace = false
+		for i, d := range dirs {
+			var r pathscan.Result
+			if pass == 0 {
+				r = ix.FindNoRevalidate(key(d), tail)
+			} else {
+				r = ix.Find(key(d), tail)
+			}
+			if r.Found {
+				im.hits.Add(1)
+				a := answer(r)
+				return host.Tuple{i, a[0], a[1], a[2]}, nil
+			}
+			namespace = namespace || r.Namespace
 		}
-		namespace = namespace || r.Namespace
 	}
 	if complete == true && !namespace {
 		im.finalMisses.Add(1)

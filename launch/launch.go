@@ -20,10 +20,10 @@ const Version = "0.1.0"
 
 // Settings are pyhost's own options.
 type Settings struct {
-	Importer    bool // -X pyhost.importer=on|off
-	MissesFinal bool // -X pyhost.misses=final|revalidate
-	Stats       bool // -X pyhost.stats
-	Version     bool // -X pyhost.version
+	Importer    bool   // -X pyhost.importer=on|off
+	MissesFinal bool   // -X pyhost.misses=final|revalidate
+	Stats       bool   // -X pyhost.stats
+	Version     bool   // -X pyhost.version
 	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
 }
 
@@ -191,5 +191,3 @@ func flag(py *host.Py, name string) (bool, error) {
 	n, err := v.AsInt()
 	return n != 0, err
 }
-
-
