@@ -267,17 +267,17 @@ def test_same_as_python3(parity, name):
     parity.check(["-c", script(body)], files=files)
 
 
-def test_large_directory(parity):
+def test_large_directory(parity, tmp_path_factory):
     # 100,000 files in one sys.path directory: found as python3 finds them.
-    body = r'''
-d = os.path.abspath("big")
-os.mkdir(d)
-for i in range(100_000):
-    open(os.path.join(d, f"mod{i}.py"), "w").close()
-sys.path.insert(0, d)
+    # Made once, outside the per-run working directories.
+    d = tmp_path_factory.mktemp("big")
+    for i in range(100_000):
+        os.close(os.open(d / f"mod{i}.py", os.O_CREAT | os.O_WRONLY, 0o644))
+    body = f"""
+sys.path.insert(0, {str(d)!r})
 show("mod0"); show("mod99999"); show("mod100000")
-'''
-    parity.check(["-c", script(body)])
+"""
+    parity.check(["-B", "-c", script(body)], timeout=120)
 
 
 def test_pythonpath_and_options(parity):
