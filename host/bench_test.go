@@ -1,0 +1,129 @@
+package host_test
+
+import (
+	"testing"
+
+	"pyhost/host"
+)
+
+// A Go → Python call of a no-op Python function, inside one Do.
+func BenchmarkCallPython(b *testing.B) {
+	b.ReportAllocs()
+	do(b, func(py *host.Py) error {
+		execSrc(b, py, "def noop(*args):\n    pass\n")
+		f, err := py.Eval("noop")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			r, err := f.Call()
+			if err != nil {
+				return err
+			}
+			r.Close()
+		}
+		b.StopTimer()
+		return nil
+	})
+}
+
+// The same with two arguments converted from Go.
+func BenchmarkCallPythonArgs(b *testing.B) {
+	b.ReportAllocs()
+	do(b, func(py *host.Py) error {
+		execSrc(b, py, "def noop(*args):\n    pass\n")
+		f, err := py.Eval("noop")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			r, err := f.Call(i, "s")
+			if err != nil {
+				return err
+			}
+			r.Close()
+		}
+		b.StopTimer()
+		return nil
+	})
+}
+
+// A Python → Go call of a no-op Go function: a Python loop makes b.N of
+// them.
+func BenchmarkCallGo(b *testing.B) {
+	b.ReportAllocs()
+	do(b, func(py *host.Py) error {
+		execSrc(b, py, "import gotest\ndef calls(n, f=gotest.nop):\n    for _ in range(n):\n        f()\n")
+		loop, err := py.Eval("calls")
+		if err != nil {
+			return err
+		}
+		defer loop.Close()
+		b.ResetTimer()
+		r, err := loop.Call(b.N)
+		b.StopTimer()
+		if err != nil {
+			return err
+		}
+		r.Close()
+		return nil
+	})
+}
+
+// The Python loop alone, to subtract from BenchmarkCallGo.
+func BenchmarkCallGoLoopOnly(b *testing.B) {
+	do(b, func(py *host.Py) error {
+		execSrc(b, py, "def pynop():\n    pass\ndef pycalls(n, f=pynop):\n    for _ in range(n):\n        f()\n")
+		loop, _ := py.Eval("pycalls")
+		defer loop.Close()
+		b.ResetTimer()
+		r, err := loop.Call(b.N)
+		b.StopTimer()
+		r.Close()
+		return err
+	})
+}
+
+// A GIL round trip from a goroutine: Do with nothing to do.
+func BenchmarkDo(b *testing.B) {
+	b.ReportAllocs()
+	nop := func(py *host.Py) error { return nil }
+	for i := 0; i < b.N; i++ {
+		if err := interp.Do(nop); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Do from every P at once: the GIL is contended.
+func BenchmarkDoParallel(b *testing.B) {
+	b.ReportAllocs()
+	nop := func(py *host.Py) error { return nil }
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := interp.Do(nop); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkToGo(b *testing.B) {
+	b.ReportAllocs()
+	do(b, func(py *host.Py) error {
+		o, _ := py.Eval("{'a': [1, 2.5, 'x'], 'b': None}")
+		defer o.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := o.ToGo(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,93 @@
+package host
+
+// #include "shim.h"
+import "C"
+
+import (
+	"context"
+	"sync"
+)
+
+// DoContext is Do with cancellation: when ctx is done while fn runs
+// Python code, that code is interrupted by a private exception (a
+// BaseException, so `except Exception` does not catch it; `finally`
+// blocks and context managers run), and DoContext returns ctx.Err()
+// once fn has returned. The interpreter and the application keep
+// running.
+//
+// The exception is raised between two bytecodes of the Python code
+// running on fn's thread: Go code in fn, and a blocking call into C
+// (time.sleep, a socket read), are not interrupted; they see it when
+// they return to Python. A context already done returns ctx.Err()
+// without running fn.
+func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := in.enter(); err != nil {
+		return err
+	}
+	defer in.leave()
+	if ctx.Done() == nil {
+		return withGIL(fn)
+	}
+	c := &cancellation{exited: make(chan struct{})}
+	var stop func() bool
+	err := withGIL(func(py *Py) error {
+		c.tid = C.pyhost_thread_ident()
+		stop = context.AfterFunc(ctx, c.fire)
+		err := callSafely(fn)
+		c.mu.Lock()
+		c.done = true
+		fired := c.fired
+		c.mu.Unlock()
+		if fired {
+			// Not raised yet if no bytecode ran since: it must not
+			// go off in the thread's next, unrelated call.
+			C.pyhost_async_cancel(c.tid, 0)
+		}
+		return err
+	})
+	if stop != nil && !stop() {
+		// fire has started: it takes the GIL, which this call has
+		// given back; wait for it so that it never outlives the call.
+		<-c.exited
+	}
+	c.mu.Lock()
+	fired := c.fired
+	c.mu.Unlock()
+	if fired {
+		return ctx.Err()
+	}
+	return err
+}
+
+// cancellation is one DoContext call's link to its watcher. The GIL
+// orders fire against the end of the call: both hold it when they look
+// at done; mu is for Go's memory model (and the race detector).
+type cancellation struct {
+	tid    C.ulong
+	exited chan struct{}
+
+	mu    sync.Mutex
+	done  bool // the call's fn has returned
+	fired bool // the exception was scheduled
+}
+
+// fire runs on its own goroutine once the context is done. The eval
+// loop of the thread running Python gives up the GIL within the switch
+// interval (5 ms) when another thread asks for it.
+func (c *cancellation) fire() {
+	defer close(c.exited)
+	// The DoContext call is still counted in: Python cannot be
+	// finalised under this goroutine.
+	withGIL(func(py *Py) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.done {
+			C.pyhost_async_cancel(c.tid, 1)
+			c.fired = true
+		}
+		return nil
+	})
+}

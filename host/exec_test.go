@@ -1,0 +1,164 @@
+package host_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pyhost/host"
+)
+
+func TestExecEvalImportCall(t *testing.T) {
+	do(t, func(py *host.Py) error {
+		execSrc(t, py, "def greet(name, punct='!'):\n    return 'hello ' + name + punct\n")
+		if got := eval(t, py, "greet('go')"); got != "hello go!" {
+			t.Errorf("eval: %v", got)
+		}
+		greet, err := py.Eval("greet")
+		if err != nil {
+			return err
+		}
+		defer greet.Close()
+		r, err := greet.Call("world")
+		if err != nil {
+			return err
+		}
+		if s, err := r.AsString(); s != "hello world!" || err != nil {
+			t.Errorf("Call: %q, %v", s, err)
+		}
+		r.Close()
+		r, err = greet.CallKw([]any{"kw"}, map[string]any{"punct": "?"})
+		if err != nil {
+			return err
+		}
+		if s, _ := r.AsString(); s != "hello kw?" {
+			t.Errorf("CallKw: %q", s)
+		}
+		r.Close()
+
+		json, err := py.Import("json")
+		if err != nil {
+			return err
+		}
+		defer json.Close()
+		r, err = json.CallMethod("dumps", map[string]any{"b": []any{1, 2.5, nil, true}, "a": "x"})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if s, _ := r.AsString(); s != `{"b": [1, 2.5, null, true], "a": "x"}` && s != `{"a": "x", "b": [1, 2.5, null, true]}` {
+			t.Errorf("json.dumps: %s", s)
+		}
+
+		if err := json.SetAttr("host_test_attr", []int{1, 2}); err != nil {
+			return err
+		}
+		a, err := json.Attr("host_test_attr")
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if got, err := host.As[[]int](a); err != nil || len(got) != 2 || got[1] != 2 {
+			t.Errorf("SetAttr/Attr: %v, %v", got, err)
+		}
+		if a.TypeName() != "list" {
+			t.Errorf("TypeName = %s", a.TypeName())
+		}
+
+		if _, err := json.Attr("no_such_attr"); host.ExceptionType(err) != "AttributeError" {
+			t.Errorf("missing attribute: %v", err)
+		}
+		if _, err := py.Import("no_such_module_xyz"); host.ExceptionType(err) != "ModuleNotFoundError" {
+			t.Errorf("missing module: %v", err)
+		}
+		if _, err := py.Import("bad\x00name"); err == nil {
+			t.Errorf("a NUL in a module name is not an error")
+		}
+		if err := py.Exec("x = 1\x00"); err == nil {
+			t.Errorf("a NUL in source is not an error")
+		}
+		if err := py.Exec("def ("); host.ExceptionType(err) != "SyntaxError" {
+			t.Errorf("syntax error: %v", err)
+		}
+		mod, err := py.Import("gotest")
+		if err != nil {
+			return err
+		}
+		defer mod.Close()
+		if err := py.ExecIn(mod, "INJECTED = 7", "<test>"); err != nil {
+			return err
+		}
+		if got := eval(t, py, "__import__('gotest').INJECTED"); got != int64(7) {
+			t.Errorf("ExecIn: %v", got)
+		}
+		return nil
+	})
+}
+
+func TestExecFile(t *testing.T) {
+	path, _ := filepath.Abs("testdata/script.py")
+	do(t, func(py *host.Py) error {
+		if err := py.ExecFile(path); err != nil {
+			return err
+		}
+		if got := eval(t, py, "RESULT"); got != int64(45) {
+			t.Errorf("RESULT = %v", got)
+		}
+		if got := eval(t, py, "SCRIPT_NAME"); got != "script.py" {
+			t.Errorf("__file__ gave %v", got)
+		}
+		err := py.Exec("fail()")
+		var e *host.Exception
+		if !errors.As(err, &e) || e.Type != "LookupError" || !strings.Contains(e.Traceback, `script.py", line 9, in fail`) {
+			t.Errorf("traceback does not name the script: %v\n%s", err, tracebackOf(err))
+		}
+		if err := py.ExecFile("testdata/no-such-file.py"); err == nil || host.ExceptionType(err) != "" {
+			t.Errorf("missing file: %v", err)
+		}
+		return nil
+	})
+}
+
+func tracebackOf(err error) string {
+	var e *host.Exception
+	if errors.As(err, &e) {
+		return e.Traceback
+	}
+	return ""
+}
+
+// SystemExit and KeyboardInterrupt are errors like any other: the
+// process goes on.
+func TestSystemExitAndKeyboardInterrupt(t *testing.T) {
+	cases := []struct {
+		src, typ, msg string
+	}{
+		{"import sys; sys.exit(3)", "SystemExit", "3"},
+		{"raise SystemExit('bye')", "SystemExit", "bye"},
+		{"exit()", "SystemExit", "None"},
+		{"raise KeyboardInterrupt", "KeyboardInterrupt", ""},
+		{"import gotest; gotest.call(__import__('sys').exit, 5)", "SystemExit", "5"},
+	}
+	for _, c := range cases {
+		t.Run(c.src, func(t *testing.T) {
+			do(t, func(py *host.Py) error {
+				err := py.Exec(c.src)
+				var e *host.Exception
+				if !errors.As(err, &e) || e.Type != c.typ || e.Msg != c.msg {
+					t.Fatalf("got %#v, want %s(%q)", err, c.typ, c.msg)
+				}
+				if !strings.Contains(e.Traceback, c.typ) {
+					t.Errorf("traceback: %s", e.Traceback)
+				}
+				return nil
+			})
+		})
+	}
+	do(t, func(py *host.Py) error { // still running
+		if got := eval(t, py, "'alive'"); got != "alive" {
+			t.Errorf("got %v", got)
+		}
+		return nil
+	})
+}

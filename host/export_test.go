@@ -1,0 +1,5 @@
+package host
+
+// QueuedReleases is how many references dropped without the GIL wait
+// for the next holder of the GIL to release them.
+func QueuedReleases() int64 { return queued.Load() }
