@@ -76,6 +76,11 @@ func fromGoDepth(v any, depth int) (*C.PyObject, error) {
 	switch x := v.(type) {
 	case nil:
 		return C.pyhost_none(), nil
+	case stolen:
+		return x.p, nil // ownership passes to the caller
+	case borrowedArg:
+		C.pyhost_incref(x.p)
+		return x.p, nil
 	case *Object:
 		p, err := x.ptr()
 		if err != nil {

@@ -24,7 +24,6 @@ set_loaders([list(suffixes) for _, suffixes in _loader_details])
 
 _PathFinder = _bootstrap_external.PathFinder
 _default_hooks = None  # sys.path_hooks as installed by CPython (captured lazily)
-_last_sys_path = None  # a copy of sys.path as last seen
 
 
 class IndexedFileFinder(_FileFinder):
@@ -57,6 +56,26 @@ def _spec(finder, fullname, answer, target):
         return spec
     return finder._get_spec(_loader_classes[kind], fullname, filename,
                             None if location is None else [location], target)
+
+
+_spec_from_file_location = _bootstrap_external.spec_from_file_location
+_get_spec = _FileFinder._get_spec
+
+
+def _make_spec(finder, fullname, kind, filename, location):
+    """The spec finder.find_spec would return for a hit (FileFinder._get_spec)."""
+    loader_class = _loader_classes[kind]
+    if (_bootstrap_external.spec_from_file_location is not _spec_from_file_location
+            or type(finder)._get_spec is not _get_spec):
+        # Patched (tests do that): go the long way.
+        return finder._get_spec(loader_class, fullname, filename,
+                                None if location is None else [location], None)
+    # What spec_from_file_location does for an absolute str location, a
+    # loader and explicit search locations, without its generality.
+    spec = _ModuleSpec(fullname, loader_class(fullname, filename), origin=filename)
+    spec._set_fileattr = True
+    spec.submodule_search_locations = None if location is None else [location]
+    return spec
 
 
 def _finder_for(entry):
@@ -94,43 +113,8 @@ class GoFinder:
     PathFinder, whose finders for indexed directories are indexed too.
     """
 
-    @classmethod
-    def find_spec(cls, fullname, path=None, target=None):
-        meta_path = sys.meta_path
-        try:
-            i = meta_path.index(cls)
-        except ValueError:
-            i = -2
-        # Only PathFinder's answers are ours to give: step aside when
-        # something else sits between us and it, or it is gone.
-        if i >= -1 and (i + 1 >= len(meta_path) or meta_path[i + 1] is not _PathFinder):
-            return None
-        if path is None:
-            path = sys.path
-            global _last_sys_path
-            if path != _last_sys_path:
-                note_sys_path(path)
-                _last_sys_path = list(path)
-        finders = []
-        dirs = []
-        skipped = 0
-        for entry in path:
-            if type(entry) is not str:
-                break
-            finder = _finder_for(entry)
-            if finder is None:
-                # PathFinder skips an entry no hook accepts.
-                skipped += 1
-                continue
-            if type(finder) is not IndexedFileFinder:
-                break
-            finders.append(finder)
-            dirs.append(finder.path)
-        answer = find(fullname.rpartition('.')[2], dirs, len(dirs) + skipped == len(path))
-        if answer is None:
-            return None
-        i, kind, filename, location = answer
-        return _spec(finders[i], fullname, (kind, filename, location), target)
+    # find_spec(fullname, path=None, target=None) is the Go function
+    # _pyhost.find_spec, set below: no Python frame on the hot path.
 
     @classmethod
     def invalidate_caches(cls):
@@ -139,6 +123,8 @@ class GoFinder:
     def __repr__(self):
         return "<pyhost GoFinder>"
 
+
+GoFinder.find_spec = staticmethod(find_spec)
 
 # Appended now, before the main phase: CPython appends PathFinder there, so
 # GoFinder ends up right before it.

@@ -73,6 +73,7 @@ type Importer struct {
 
 	lookups, hits, finalMisses, handOffs, entryLookups atomic.Uint64
 
+	fast        *host.FastFinder
 	prepare     func(py *host.Py) error
 	prepareOnce sync.Once
 
@@ -146,11 +147,10 @@ func (im *Importer) Module() *host.Module {
 		Doc:  "pyhost's import finder (internal).",
 		Funcs: []host.Func{
 			{Name: "set_loaders", Fn: im.setLoaders},
-			{Name: "find", Fn: im.find},
+			{Name: "find_spec", Fn: im.findSpec},
 			{Name: "lookup", Fn: im.lookup},
 			{Name: "entry_is_dir", Fn: im.entryIsDir},
 			{Name: "invalidate", Fn: im.invalidate},
-			{Name: "note_sys_path", Fn: im.noteSysPath},
 			{Name: "stats", Fn: im.statsFunc},
 		},
 	}
@@ -168,6 +168,28 @@ func (im *Importer) Install(py *host.Py) error {
 	if err := py.ExecIn(mod, finderSource, "<pyhost importer>"); err != nil {
 		return fmt.Errorf("importer: install: %w", err)
 	}
+	bse, err := py.Import("_frozen_importlib_external")
+	if err != nil {
+		return fmt.Errorf("importer: %w", err)
+	}
+	defer bse.Close()
+	f := &host.FastFinder{Find: im.find, SysPathChanged: im.sysPathChanged}
+	for _, a := range []struct {
+		from *host.Object
+		name string
+		dst  **host.Object
+	}{
+		{mod, "GoFinder", &f.Self},
+		{mod, "IndexedFileFinder", &f.Indexed},
+		{mod, "_finder_for", &f.Slow},
+		{mod, "_make_spec", &f.MakeSpec},
+		{bse, "PathFinder", &f.PathFinder},
+	} {
+		if *a.dst, err = a.from.Attr(a.name); err != nil {
+			return fmt.Errorf("importer: install: %w", err)
+		}
+	}
+	im.fast = f
 	return nil
 }
 
@@ -230,24 +252,17 @@ func answer(r pathscan.Result) host.Tuple {
 	return host.Tuple{pyKind(r.Kind), r.Path, loc}
 }
 
-// find(tail, dirs, complete) -> None | (i, kind, filename, location):
-// GoFinder's lookup over the indexed prefix of a search path.
-func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
+// findSpec is GoFinder.find_spec(fullname, path=None, target=None).
+func (im *Importer) findSpec(py *host.Py, args host.Args) (any, error) {
 	if err := im.prepared(py); err != nil {
 		return nil, err
 	}
-	tail, err := args.String(0)
-	if err != nil {
-		return nil, err
-	}
-	dirs, _, err := args.Strings(1)
-	if err != nil {
-		return nil, err
-	}
-	complete, err := args.Value(2)
-	if err != nil {
-		return nil, err
-	}
+	return im.fast.FindSpec(py, args)
+}
+
+// find is GoFinder's lookup over the indexed directories of a search
+// path: which one has the module, as PathFinder would find it.
+func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, string, string, bool) {
 	im.lookups.Add(1)
 	ix := im.index
 	// Hits never touch the file system: the entries before the one that
@@ -266,13 +281,16 @@ func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
 			}
 			if r.Found {
 				im.hits.Add(1)
-				a := answer(r)
-				return host.Tuple{i, a[0], a[1], a[2]}, nil
+				loc := ""
+				if r.Package {
+					loc = r.Dir
+				}
+				return i, pyKind(r.Kind), r.Path, loc, true
 			}
 			namespace = namespace || r.Namespace
 		}
 	}
-	if complete == true && !namespace {
+	if complete && !namespace {
 		im.finalMisses.Add(1)
 	} else {
 		im.handOffs.Add(1)
@@ -280,13 +298,13 @@ func (im *Importer) find(py *host.Py, args host.Args) (any, error) {
 	// PathFinder asks the entry finders next: they need not revalidate
 	// what was just revalidated.
 	im.mu.Lock()
-	im.lastMiss = tail
+	im.lastMiss = strings.Clone(tail[strings.LastIndexByte(tail, '.')+1:])
 	im.lastMissDirs = make(map[string]bool, len(dirs))
 	for _, d := range dirs {
-		im.lastMissDirs[d] = true
+		im.lastMissDirs[strings.Clone(d)] = true
 	}
 	im.mu.Unlock()
-	return nil, nil
+	return 0, 0, "", "", false
 }
 
 // lookup(dir, tail) -> None | (kind, filename, location): an indexed
@@ -350,24 +368,13 @@ func (im *Importer) invalidate(py *host.Py, args host.Args) (any, error) {
 	return nil, nil
 }
 
-// note_sys_path(sys.path): entries that left sys.path leave the index.
-func (im *Importer) noteSysPath(py *host.Py, args host.Args) (any, error) {
-	entries, ok, err := args.Strings(0)
-	if err != nil {
-		return nil, err
-	}
+// sysPathChanged: entries that left sys.path leave the index.
+func (im *Importer) sysPathChanged(entries []string) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	same := len(entries) == len(im.lastPath)
-	for i := 0; same && i < len(entries); i++ {
-		same = entries[i] == im.lastPath[i]
-	}
-	if same {
-		return nil, nil
-	}
 	now := make(map[string]bool, len(entries))
-	for i, e := range entries {
-		if ok[i] && e != "" {
+	for _, e := range entries {
+		if e != "" {
 			now[e] = true
 		}
 	}
@@ -377,7 +384,6 @@ func (im *Importer) noteSysPath(py *host.Py, args host.Args) (any, error) {
 		}
 	}
 	im.lastPath = entries
-	return nil, nil
 }
 
 func (im *Importer) statsFunc(py *host.Py, args host.Args) (any, error) {

@@ -135,6 +135,7 @@ func statMtime(dir string) int64 {
 // for symlinks. The returned listing is always usable; the error says why it
 // is empty.
 func readListing(dir string) (*listing, error) {
+	dir = strings.Clone(dir) // callers may pass strings that alias Python memory
 	l := &listing{dir: dir, mtime: -1, state: stateMissing}
 	st, err := os.Stat(dir)
 	if err != nil {

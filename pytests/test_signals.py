@@ -1,0 +1,190 @@
+"""Signals under pyhost behave as under python3.11: the same dispositions at
+start-up, KeyboardInterrupt on SIGINT (with finally and atexit), death by
+the same signal, and inherited SIG_IGN kept (nohup)."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REFERENCE, TIMEOUT, Result, assert_same, base_env, run, wait_in_syscall
+
+# Go's runtime keeps handlers for the synchronous fault signals it needs
+# itself and for SIGURG (goroutine preemption).
+GO_OWNED = {signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV, signal.SIGURG}
+
+# A SIGSEGV in C code (or sent by kill) reaches Go's handler, which prints
+# a goroutine dump and exits 2 instead of dying by SIGSEGV.
+SEGV_BUG = pytest.mark.xfail(strict=True, reason="pyhost: SIGSEGV gives Go's crash dump and exit 2, "
+                             "python3 dies by SIGSEGV (-11)")
+
+GETSIGNAL = "import signal, sys\nfor n in sys.argv[1:]:\n    print(n, repr(signal.getsignal(int(n))))\n"
+
+NAMED = ["SIGINT", "SIGTERM", "SIGPIPE", "SIGCHLD", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT",
+         "SIGALRM", "SIGXFSZ", "SIGWINCH", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGABRT"]
+
+
+def numbers(names):
+    return [str(int(getattr(signal, n))) for n in names]
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_getsignal_at_startup(parity, name):
+    parity.check(["-c", GETSIGNAL] + numbers([name]))
+
+
+def test_getsignal_every_other_signal(parity):
+    rest = [s for s in range(1, signal.NSIG)
+            if s not in GO_OWNED and s not in (signal.SIGKILL, signal.SIGSTOP)
+            and s in signal.valid_signals()]
+    parity.check(["-c", GETSIGNAL] + [str(s) for s in rest])
+
+
+@pytest.mark.xfail(strict=True, reason="Go's runtime handlers for SIGBUS/SIGFPE/SIGSEGV/SIGURG stay "
+                   "installed: signal.getsignal gives None where python3 gives SIG_DFL")
+def test_getsignal_go_owned(parity):
+    parity.check(["-c", GETSIGNAL] + [str(int(s)) for s in sorted(GO_OWNED)])
+
+
+def ignoring(*sigs):
+    def preexec():
+        for s in sigs:
+            signal.signal(s, signal.SIG_IGN)
+    return preexec
+
+
+@pytest.mark.parametrize("names", [["SIGINT"], ["SIGHUP"], ["SIGTERM"], ["SIGINT", "SIGQUIT", "SIGUSR1"]],
+                         ids=lambda n: "+".join(n))
+def test_ignored_at_start_stays_ignored(parity, names):
+    """Started with signals ignored (nohup, a shell's background job):
+    getsignal reports SIG_IGN, as python3 does."""
+    sigs = [getattr(signal, n) for n in names]
+    ref = parity.check(["-c", GETSIGNAL] + numbers(NAMED), preexec_fn=ignoring(*sigs))
+    for n in numbers(names):
+        assert f"\n{n} <Handlers.SIG_IGN: 1>\n".encode() in b"\n" + ref.stdout, ref.stdout
+
+
+# --- Signals sent to a running child ---------------------------------------
+
+SLEEPER = r"""
+import atexit, signal, sys, time
+atexit.register(print, "atexit ran", flush=True)
+if len(sys.argv) > 1 and sys.argv[1] == "handler":
+    def handler(signum, frame):
+        print("handler got", signal.Signals(signum).name, flush=True)
+        sys.exit(11)
+    for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(s, handler)
+print("ready", flush=True)
+try:
+    time.sleep(30)
+finally:
+    print("finally ran", flush=True)
+"""
+
+def interrupt(exe, env, cwd, sig, extra=(), ignore=()):
+    """Start SLEEPER under exe, send sig once it sleeps; returns (Result,
+    seconds from the signal to the child's exit)."""
+    p = subprocess.Popen([exe, "-c", SLEEPER, *extra], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0,
+                         preexec_fn=ignoring(*ignore) if ignore else None)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        first = p.stdout.readline()
+        assert first == b"ready\n", (first, p.stderr.read() if p.poll() is not None else b"")
+        wait_in_syscall(p.pid, ["clock_nanosleep"], deadline)
+        t0 = time.monotonic()
+        for s in sig if isinstance(sig, tuple) else (sig,):
+            os.kill(p.pid, s)
+        out, err = p.communicate(timeout=TIMEOUT)
+        elapsed = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+    return Result([exe, "-c", "SLEEPER", *extra], p.returncode, first + out, err), elapsed
+
+
+def interrupt_both(parity, sig, **kw):
+    env = base_env(parity.tmp)
+    results = []
+    for exe in (parity.pyhost, REFERENCE):
+        r, elapsed = interrupt(exe, env, parity.tmp, sig, **kw)
+        assert elapsed < 5, f"{exe}: took {elapsed:.1f} s to react to {sig}"
+        results.append(r.normalised(exe, REFERENCE))
+    assert_same(*results)
+    return results[1]
+
+
+def test_sigint_raises_keyboardinterrupt(parity):
+    """SIGINT during time.sleep: KeyboardInterrupt, finally and atexit run,
+    then the process dies by SIGINT."""
+    ref = interrupt_both(parity, signal.SIGINT)
+    assert ref.returncode == -signal.SIGINT
+    assert b"finally ran\natexit ran\n" in ref.stdout and b"KeyboardInterrupt" in ref.stderr
+
+
+DEADLY = [
+    pytest.param(signal.SIGTERM, id="SIGTERM"),
+    pytest.param(signal.SIGHUP, id="SIGHUP"),
+    pytest.param(signal.SIGUSR1, id="SIGUSR1"),
+    pytest.param(signal.SIGUSR2, id="SIGUSR2"),
+    pytest.param(signal.SIGALRM, id="SIGALRM"),
+    pytest.param(signal.SIGQUIT, id="SIGQUIT"),
+    pytest.param(signal.SIGABRT, id="SIGABRT"),
+    pytest.param(signal.SIGSEGV, id="SIGSEGV", marks=SEGV_BUG),
+]
+
+
+@pytest.mark.parametrize("sig", DEADLY)
+def test_default_disposition_kills(parity, sig):
+    """Signals Python leaves at SIG_DFL kill at once: no finally, no atexit,
+    returncode -signum."""
+    ref = interrupt_both(parity, sig)
+    assert ref.returncode == -sig
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP], ids=lambda s: s.name)
+def test_python_handler_runs(parity, sig):
+    ref = interrupt_both(parity, sig, extra=("handler",))
+    assert ref.returncode == 11 and b"handler got" in ref.stdout
+
+
+def test_sigint_ignored_is_not_delivered(parity):
+    """Started with SIGINT ignored, a SIGINT does nothing; the SIGTERM
+    after it (delivered later, being a higher number and sent later) does."""
+    ref = interrupt_both(parity, (signal.SIGINT, signal.SIGTERM), ignore=(signal.SIGINT,), extra=("handler",))
+    assert ref.returncode == 11 and b"handler got SIGTERM" in ref.stdout
+
+
+@pytest.mark.parametrize("code", [
+    "import os, signal, time\nsignal.signal(signal.SIGALRM, lambda *a: print('alarm'))\n"
+    "signal.setitimer(signal.ITIMER_REAL, 0.05)\nsignal.pause()\nprint('after pause')",
+    "import os, signal\nsignal.signal(signal.SIGCHLD, lambda *a: print('sigchld'))\n"
+    "pid = os.fork()\nif pid == 0: os._exit(3)\nprint(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))",
+    "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nprint('not reached')",
+    "import os, signal\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\nos.kill(os.getpid(), signal.SIGINT)",
+    "import os, signal\nsignal.raise_signal(signal.SIGTERM)",
+    "import signal\nprint(signal.pthread_sigmask(signal.SIG_BLOCK, []))",
+    "import signal, os\nsignal.signal(signal.SIGUSR1, lambda s, f: print('usr1', s))\n"
+    "signal.pthread_kill(__import__('threading').main_thread().ident, signal.SIGUSR1)\nprint('done')",
+    "import os\nos.abort()",
+], ids=["alarm-pause", "sigchld-fork", "kill-self-sigint", "sigint-dfl", "raise-sigterm", "sigmask",
+        "pthread-kill", "abort"])
+def test_signals_from_inside(parity, code):
+    parity.check(["-c", code])
+
+
+@pytest.mark.parametrize("code", ["import ctypes; ctypes.string_at(0)",
+                                  "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"],
+                         ids=["null-deref", "kill-self-sigsegv"])
+@pytest.mark.parametrize("faulthandler", [False, True], ids=["plain", "faulthandler"])
+@SEGV_BUG
+def test_segfault(parity, code, faulthandler):
+    """A crash in C code kills the process by SIGSEGV (with faulthandler's
+    report if enabled), as under python3."""
+    args = (["-X", "faulthandler"] if faulthandler else []) + ["-c", code]
+    ref = parity.check(args, mask=rb"(?<=Current thread )0x[0-9a-f]+")
+    assert ref.returncode == -signal.SIGSEGV
