@@ -164,7 +164,7 @@ type FastFinder struct {
 	// goes on past dirs with entries that are not indexed.
 	Find func(tail string, dirs []string, complete bool) (i, kind int, filename, location string, found bool)
 
-	lastSysPath *C.PyObject // owned copy of sys.path as last searched
+	lastSysPath *C.PyObject       // owned copy of sys.path as last searched
 	dirs        []C.pyhost_strref // C memory, never freed (one FastFinder per process)
 	finders     []*C.PyObject     // C memory; borrowed references, valid during FindSpec
 	goDirs      []string
