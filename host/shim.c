@@ -404,13 +404,14 @@ void pyhost_restore_signals(void) {
 		switch (s) {
 		case SIGKILL:
 		case SIGSTOP:
-		// Go's runtime needs these to turn faults in Go code into panics
-		// and to preempt goroutines.
-		case SIGSEGV:
-		case SIGBUS:
-		case SIGFPE:
-		case SIGURG:
 			continue;
+		// SIGSEGV, SIGBUS and SIGFPE are restored too, so that a crash in
+		// an extension module ends the process by the signal (and
+		// faulthandler reports it) as under python3. The price: a nil
+		// dereference in pyhost's own Go code also dies by SIGSEGV instead
+		// of panicking. SIGURG restored to its default (ignored) only
+		// turns off Go's asynchronous preemption; goroutines still yield
+		// at function calls.
 		}
 		if (saved_ok[s]) {
 			sigaction(s, &saved_actions[s], NULL);

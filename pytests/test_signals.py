@@ -11,14 +11,11 @@ import pytest
 
 from conftest import REFERENCE, TIMEOUT, Result, assert_same, base_env, run, wait_in_syscall
 
-# Go's runtime keeps handlers for the synchronous fault signals it needs
-# itself and for SIGURG (goroutine preemption).
+# Go's runtime installs handlers for the synchronous fault signals it needs
+# itself and for SIGURG (goroutine preemption); pyhost gives them back to
+# their start-up dispositions, as every other signal.
 GO_OWNED = {signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV, signal.SIGURG}
 
-# A SIGSEGV in C code (or sent by kill) reaches Go's handler, which prints
-# a goroutine dump and exits 2 instead of dying by SIGSEGV.
-SEGV_BUG = pytest.mark.xfail(strict=True, reason="pyhost: SIGSEGV gives Go's crash dump and exit 2, "
-                             "python3 dies by SIGSEGV (-11)")
 
 GETSIGNAL = "import signal, sys\nfor n in sys.argv[1:]:\n    print(n, repr(signal.getsignal(int(n))))\n"
 
@@ -42,8 +39,6 @@ def test_getsignal_every_other_signal(parity):
     parity.check(["-c", GETSIGNAL] + [str(s) for s in rest])
 
 
-@pytest.mark.xfail(strict=True, reason="Go's runtime handlers for SIGBUS/SIGFPE/SIGSEGV/SIGURG stay "
-                   "installed: signal.getsignal gives None where python3 gives SIG_DFL")
 def test_getsignal_go_owned(parity):
     parity.check(["-c", GETSIGNAL] + [str(int(s)) for s in sorted(GO_OWNED)])
 
@@ -134,7 +129,7 @@ DEADLY = [
     pytest.param(signal.SIGALRM, id="SIGALRM"),
     pytest.param(signal.SIGQUIT, id="SIGQUIT"),
     pytest.param(signal.SIGABRT, id="SIGABRT"),
-    pytest.param(signal.SIGSEGV, id="SIGSEGV", marks=SEGV_BUG),
+    pytest.param(signal.SIGSEGV, id="SIGSEGV"),
 ]
 
 
@@ -181,7 +176,6 @@ def test_signals_from_inside(parity, code):
                                   "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"],
                          ids=["null-deref", "kill-self-sigsegv"])
 @pytest.mark.parametrize("faulthandler", [False, True], ids=["plain", "faulthandler"])
-@SEGV_BUG
 def test_segfault(parity, code, faulthandler):
     """A crash in C code kills the process by SIGSEGV (with faulthandler's
     report if enabled), as under python3."""
