@@ -1,0 +1,151 @@
+"""pyhost under mpirun: mpi4py works, imports are never collective, an
+uncaught exception on one rank ends the job, and non-root ranks list nothing.
+
+Every job runs under a timeout: a hang fails the test instead of CI.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import base_env
+
+MPIRUN = shutil.which("mpirun")
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found (apt-get install openmpi-bin)")
+
+JOB_TIMEOUT = 120
+
+
+def mpirun(pyhost, np, args, cwd, timeout=JOB_TIMEOUT, env=None):
+    argv = [MPIRUN, "--oversubscribe", "-np", str(np)]
+    if os.geteuid() == 0:
+        argv.insert(1, "--allow-run-as-root")
+    e = base_env()
+    e.update(env or {})
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(argv + [pyhost] + args, cwd=cwd, env=e, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired as ex:
+        pytest.fail(f"mpirun -np {np} did not finish in {timeout} s:\n{ex.stderr!r}")
+    p.elapsed = time.monotonic() - t0
+    return p
+
+
+def lines(p, prefix):
+    return sorted(l for l in p.stdout.decode().splitlines() if l.startswith(prefix))
+
+
+@pytest.mark.parametrize("np", [1, 2, 3, 4])
+def test_mpi4py_hello_bcast_allreduce(pyhost, tmp_path, np):
+    (tmp_path / "job.py").write_text(
+        "from mpi4py import MPI\n"
+        "import pyhost\n"
+        "c = MPI.COMM_WORLD\n"
+        "v = c.bcast({'k': 42} if c.rank == 0 else None, root=0)\n"
+        "s = c.allreduce(c.rank + 1)\n"
+        "c.Barrier()\n"
+        "print('rank', c.rank, c.size, pyhost.rank(), pyhost.size(), pyhost.mpi_active(), v['k'], s, MPI.Is_initialized())\n")
+    p = mpirun(pyhost, np, ["job.py"], tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    want = sorted(f"rank {r} {np} {r} {np} True 42 {np * (np + 1) // 2} True" for r in range(np))
+    assert lines(p, "rank ") == want
+
+
+def test_uncaught_exception_aborts_the_job(pyhost, tmp_path):
+    # Rank 1 raises while the others wait in a collective: without the abort
+    # they would wait forever.
+    (tmp_path / "job.py").write_text(
+        "from mpi4py import MPI\n"
+        "c = MPI.COMM_WORLD\n"
+        "if c.rank == 1:\n"
+        "    raise RuntimeError('rank one fails')\n"
+        "c.Barrier()\n"
+        "print('not reached', flush=True)\n")
+    p = mpirun(pyhost, 3, ["job.py"], tmp_path, timeout=60)
+    assert p.returncode != 0
+    assert b"RuntimeError: rank one fails" in p.stderr
+    assert b"not reached" not in p.stdout
+    assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
+
+
+def test_system_exit_zero_does_not_abort(pyhost, tmp_path):
+    (tmp_path / "job.py").write_text(
+        "import sys\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\nc.Barrier()\n"
+        "print('done', c.rank, flush=True)\nsys.exit(0)\n")
+    p = mpirun(pyhost, 2, ["job.py"], tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    assert lines(p, "done") == ["done 0", "done 1"]
+
+
+def test_divergent_ranks_do_not_deadlock(pyhost, tmp_path):
+    # Different sys.path changes and imports on each rank: imports are never
+    # collective, so every rank finishes.
+    for r in range(3):
+        d = tmp_path / f"only{r}"
+        d.mkdir()
+        (d / f"mod{r}.py").write_text(f"v = {r}\n")
+    (tmp_path / "job.py").write_text(
+        "import os, sys, importlib, pyhost\n"
+        "r = pyhost.rank()\n"
+        "sys.path.insert(0, os.path.abspath(f'only{r}'))\n"
+        "m = importlib.import_module(f'mod{r}')\n"
+        "extra = ['json', 'email.mime.text', 'xml.dom.minidom'][r]\n"
+        "importlib.import_module(extra)\n"
+        "try:\n    importlib.import_module(f'mod{(r + 1) % 3}')\n    other = True\n"
+        "except ImportError:\n    other = False\n"
+        "print('rank', r, m.v, other, flush=True)\n")
+    p = mpirun(pyhost, 3, ["job.py"], tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    assert lines(p, "rank ") == ["rank 0 0 False", "rank 1 1 False", "rank 2 2 False"]
+
+
+def test_non_root_ranks_list_nothing(pyhost, tmp_path):
+    # Rank 0 lists and broadcasts; the others import the standard library
+    # (and the job's own directory) without listing a directory. (-B: a
+    # rank writing __pycache__ changes the directory, and the others would
+    # rightly list it again.)
+    (tmp_path / "helper_mod.py").write_text("x = 1\n")
+    (tmp_path / "job.py").write_text(
+        "import json, email.mime.text, xml.dom.minidom, helper_mod, pyhost\n"
+        "print('listed', pyhost.rank(), pyhost.stats()['dirs_listed'], flush=True)\n")
+    p = mpirun(pyhost, 3, ["-B", "-X", "pyhost.stats", "job.py"], tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    listed = {int(r): int(n) for _, r, n in (l.split() for l in lines(p, "listed"))}
+    assert listed[0] > 0 and listed[1] == 0 and listed[2] == 0, listed
+    # -X pyhost.stats: rank 0 prints every rank's counters, once.
+    stats = [l for l in p.stderr.decode().splitlines() if "pyhost stats:" in l]
+    assert sorted(l.split(":")[0] for l in stats) == ["rank 0", "rank 1", "rank 2"], stats
+
+
+def test_share_paths_is_collective_listing(pyhost, tmp_path):
+    shared = tmp_path / "deep" / "shared"
+    (shared / "spkg").mkdir(parents=True)
+    (shared / "spkg" / "__init__.py").write_text("")
+    (shared / "spkg" / "inner.py").write_text("v = 5\n")
+    (tmp_path / "job.py").write_text(
+        "import sys, pyhost\n"
+        f"d = {str(shared)!r}\n"
+        "before = pyhost.stats()['dirs_listed']\n"
+        "pyhost.share_paths([d])\n"
+        "sys.path.insert(0, d)\n"
+        "import spkg.inner\n"
+        "print('shared', pyhost.rank(), spkg.inner.v, pyhost.stats()['dirs_listed'] - before, flush=True)\n")
+    p = mpirun(pyhost, 2, ["job.py"], tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    got = lines(p, "shared")
+    assert got[0].startswith("shared 0 5 ") and got[1] == "shared 1 5 0", got
+
+
+def test_exit_status_and_output_as_without_mpirun(pyhost, tmp_path):
+    # One rank: the same output and status as a plain run.
+    (tmp_path / "job.py").write_text("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)\n")
+    p = mpirun(pyhost, 1, ["job.py"], tmp_path)
+    plain = subprocess.run([pyhost, "job.py"], cwd=tmp_path, capture_output=True, env=base_env(), timeout=60)
+    assert p.stdout == plain.stdout == b"out\n"
+    assert b"err\n" in p.stderr
+    assert p.returncode != 0 and plain.returncode == 3
