@@ -9,10 +9,12 @@ package launch
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"pyhost/host"
 	"pyhost/importer"
+	"pyhost/pathscan"
 )
 
 // Version is pyhost's version.
@@ -25,10 +27,12 @@ type Settings struct {
 	Stats       bool   // -X pyhost.stats
 	Version     bool   // -X pyhost.version
 	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
+	Cache       string // -X pyhost.cache=on|off|rebuild: the persistent index cache
+	CacheDir    string // -X pyhost.cachedir=DIR: where it lives
 }
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -52,11 +56,14 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			return Settings{}, fmt.Errorf("unknown option -X %s (pyhost's options: %s)", name, "pyhost."+strings.Join(optionNames, ", pyhost."))
 		}
 		if !hasVal {
+			if n == "cachedir" {
+				return Settings{}, fmt.Errorf("-X pyhost.cachedir needs a directory: -X pyhost.cachedir=DIR")
+			}
 			val = "1"
 		}
 		vals[n] = val
 	}
-	s := Settings{Importer: true, MPI: "auto"}
+	s := Settings{Importer: true, MPI: "auto", Cache: "on"}
 	var err error
 	for n, v := range vals {
 		switch n {
@@ -75,6 +82,19 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			s.Stats, err = parseBool("stats", v)
 		case "version":
 			s.Version, err = parseBool("version", v)
+		case "cache":
+			switch v {
+			case "on", "off", "rebuild":
+				s.Cache = v
+			case "1":
+				s.Cache = "on"
+			case "0":
+				s.Cache = "off"
+			default:
+				err = fmt.Errorf("-X pyhost.cache=%s: want on, off or rebuild", v)
+			}
+		case "cachedir":
+			s.CacheDir = v
 		case "mpi":
 			switch v {
 			case "auto", "on", "off":
@@ -128,6 +148,8 @@ func Main(args []string) int {
 type launcher struct {
 	settings Settings
 	imp      *importer.Importer
+	index    *pathscan.Index
+	cache    *indexCache
 	mpi      bool // MPI initialised by pyhost (under a launcher)
 }
 
@@ -151,6 +173,18 @@ func (l *launcher) setup(py *host.Py) error {
 		host.Exit(0)
 	}
 	l.imp.SetMissesFinal(s.MissesFinal)
+	if s.Importer {
+		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal})
+		l.imp.SetIndex(l.index)
+		if s.Cache != "off" {
+			// The search path exists from the first import on: the cache
+			// is loaded then (on rank 0 only under MPI; see startMPI).
+			l.imp.SetPrepare(l.loadCache)
+			if err := host.AtExit(l.saveCache); err != nil {
+				return err
+			}
+		}
+	}
 	if err := l.startMPI(py); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		host.Exit(1)
@@ -190,4 +224,33 @@ func flag(py *host.Py, name string) (bool, error) {
 	defer v.Close()
 	n, err := v.AsInt()
 	return n != 0, err
+}
+
+// loadCache opens the index cache for this run's search path.
+func (l *launcher) loadCache(py *host.Py) error {
+	cfg, err := py.Config()
+	if err != nil {
+		return err
+	}
+	dontWrite, err := flag(py, "dont_write_bytecode")
+	if err != nil {
+		return err
+	}
+	key := append([]string{}, cfg.ModuleSearchPaths...)
+	if cfg.RunFilename != "" {
+		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
+			key = append(key, "script:"+filepath.Dir(abs))
+		}
+	} else if wd, err := os.Getwd(); err == nil {
+		key = append(key, "cwd:"+wd)
+	}
+	l.cache = openCache(l.settings, cfg, key, dontWrite, l.index)
+	return nil
+}
+
+// saveCache runs at exit (after Python is finalised).
+func (l *launcher) saveCache() {
+	if l.cache != nil {
+		l.cache.save(l.index)
+	}
 }

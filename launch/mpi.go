@@ -48,9 +48,15 @@ func (l *launcher) startMPI(py *host.Py) error {
 	// The interpreter's search path is computed in the main phase of
 	// start-up, so the index is shared at the first import that searches
 	// it (encodings, on every rank), before site and the script run.
-	ix := pathscan.New(pathscan.Options{RevalidateMisses: !l.settings.MissesFinal})
-	l.imp.SetIndex(ix)
-	l.imp.SetPrepare(func(py *host.Py) error { return l.shareIndex(py, ix) })
+	ix := l.index
+	l.imp.SetPrepare(func(py *host.Py) error {
+		if mpiglue.Rank() == 0 && l.settings.Cache != "off" {
+			if err := l.loadCache(py); err != nil {
+				return err
+			}
+		}
+		return l.shareIndex(py, ix)
+	})
 	return nil
 }
 

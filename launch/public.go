@@ -50,9 +50,9 @@ func statsLine(s Settings, st importer.Stats) string {
 	if !s.Importer {
 		return "pyhost stats: importer off"
 	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d revalidations=%d relists=%d",
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d",
 		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Revalidations, st.Index.Relists)
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists)
 }
 
 func statsDict(s Settings, st importer.Stats) map[string]any {
@@ -67,6 +67,7 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 		"dirs_merged":   st.Index.DirsMerged,
 		"revalidations": st.Index.Revalidations,
 		"relists":       st.Index.Relists,
+		"verifications": st.Index.Verifications,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The serialized form (all integers unsigned LEB128 varints unless noted):
@@ -40,12 +41,16 @@ var ErrFormat = errors.New("pathscan: bad index data")
 // invalidated ones), for Merge into another Index: a broadcast from the rank
 // that listed, or a cache file.
 func (ix *Index) MarshalBinary() ([]byte, error) {
+	return ix.marshal(func(*listing) bool { return true })
+}
+
+func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var ls []*listing
 	size := len(formatMagic) + 1 + binary.MaxVarintLen64 + 4
 	ix.tree.Ascend(func(l *listing) bool {
-		if !l.stale {
+		if !l.stale && keep(l) {
 			ls = append(ls, l)
 			size += len(l.dir) + 3*binary.MaxVarintLen64 + 1
 			for _, e := range l.entries {
@@ -94,6 +99,43 @@ func (ix *Index) Merge(data []byte) error {
 	}
 	ix.stats.DirsMerged += uint64(len(ls))
 	return nil
+}
+
+// MergeUnverified is Merge for listings that may be out of date (a cache
+// file from an earlier run): each is used only after one stat of its
+// directory finds the mtime it was listed with, and read again otherwise.
+// Apart from that stat, they count as listed.
+func (ix *Index) MergeUnverified(data []byte) error {
+	ls, err := decode(data)
+	if err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, l := range ls {
+		l.unverified = true
+		ix.install(l)
+	}
+	ix.stats.DirsMerged += uint64(len(ls))
+	return nil
+}
+
+// MarshalStable is MarshalBinary without the listings that may have
+// changed unseen: those read less than settle after their directory's
+// mtime, which a change within the same mtime tick would not move (the
+// "racy" listings of git's index). For a cache file.
+func (ix *Index) MarshalStable(settle time.Duration) ([]byte, error) {
+	return ix.marshal(func(l *listing) bool {
+		return l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle)
+	})
+}
+
+// Changed reports whether any directory was read since the Index was made
+// (listings that a cache file should now hold).
+func (ix *Index) Changed() bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.stats.DirsListed > 0
 }
 
 func formatErr(format string, args ...any) error {

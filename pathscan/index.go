@@ -73,7 +73,8 @@ type Stats struct {
 	DirsListed    uint64 // directories read from the file system
 	Revalidations uint64 // stats of a directory to revalidate a miss or namespace answer
 	Relists       uint64 // listings read again because a revalidation saw a new mtime
-	DirsMerged    uint64 // listings taken from Merge
+	DirsMerged    uint64 // listings taken from Merge or MergeUnverified
+	Verifications uint64 // stats of a directory whose listing came from MergeUnverified
 }
 
 // Index maps directories to their listings and answers FileFinder lookups
@@ -122,7 +123,14 @@ func (ix *Index) install(l *listing) {
 // was invalidated. Needs ix.mu.
 func (ix *Index) current(dir string) *listing {
 	if l := ix.get(dir); l != nil && !l.stale {
-		return l
+		if !l.unverified {
+			return l
+		}
+		ix.stats.Verifications++
+		if statMtime(dir) == l.mtime {
+			l.unverified = false
+			return l
+		}
 	}
 	l, _ := readListing(dir)
 	ix.stats.DirsListed++

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // entryType is what a name in a directory is once symlinks are followed,
@@ -53,6 +54,11 @@ type listing struct {
 
 	stale   bool // Invalidate'd: relist on next use
 	dropped bool // no longer in the tree (replaced or forgotten)
+
+	// unverified: merged from a cache file; trusted after one stat of dir
+	// finds the recorded mtime (see MergeUnverified).
+	unverified bool
+	listedAt   int64 // wall clock (ns) when read here; 0 when merged
 }
 
 func lessListing(a, b *listing) bool { return a.dir < b.dir }
@@ -142,6 +148,7 @@ func readListing(dir string) (*listing, error) {
 		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
 	}
 	l.mtime = st.ModTime().UnixNano()
+	l.listedAt = time.Now().UnixNano()
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		l.dev, l.ino = uint64(sys.Dev), uint64(sys.Ino)
 	}

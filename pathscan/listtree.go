@@ -85,6 +85,15 @@ func (ix *Index) listAll(dirs []string) ([]*listing, []error) {
 	ix.mu.Lock()
 	for i, d := range dirs {
 		if l := ix.get(d); l != nil && !l.stale {
+			if l.unverified {
+				ix.stats.Verifications++
+				if statMtime(d) == l.mtime {
+					l.unverified = false
+				} else {
+					todo = append(todo, i)
+					continue
+				}
+			}
 			out[i] = l
 		} else {
 			todo = append(todo, i)

@@ -1,0 +1,5 @@
+package launch
+
+import "pyhost/host"
+
+func hostConfig(exe string) host.Config { return host.Config{Executable: exe, Prefix: "/usr"} }

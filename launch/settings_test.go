@@ -1,0 +1,72 @@
+package launch
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseSettings(t *testing.T) {
+	env := func(m map[string]string) func(string) string {
+		return func(k string) string { return m[k] }
+	}
+	def := Settings{Importer: true, MPI: "auto", Cache: "on"}
+	tests := []struct {
+		name      string
+		xopts     []string
+		env       map[string]string
+		ignoreEnv bool
+		want      Settings
+		err       string
+	}{
+		{name: "defaults", want: def},
+		{name: "other -X options are python's", xopts: []string{"dev", "utf8=1", "importtime"}, want: def},
+		{name: "importer off", xopts: []string{"pyhost.importer=off"}, want: with(def, func(s *Settings) { s.Importer = false })},
+		{name: "stats flag", xopts: []string{"pyhost.stats"}, want: with(def, func(s *Settings) { s.Stats = true })},
+		{name: "misses final", xopts: []string{"pyhost.misses=final"}, want: with(def, func(s *Settings) { s.MissesFinal = true })},
+		{name: "cache dir", xopts: []string{"pyhost.cachedir=/c", "pyhost.cache=rebuild"}, want: with(def, func(s *Settings) { s.CacheDir, s.Cache = "/c", "rebuild" })},
+		{name: "env", env: map[string]string{"PYHOST_IMPORTER": "off", "PYHOST_STATS": "1", "PYHOST_MPI": "off"},
+			want: with(def, func(s *Settings) { s.Importer, s.Stats, s.MPI = false, true, "off" })},
+		{name: "command line beats env", xopts: []string{"pyhost.importer=on"}, env: map[string]string{"PYHOST_IMPORTER": "off"}, want: def},
+		{name: "-E ignores env", env: map[string]string{"PYHOST_IMPORTER": "off"}, ignoreEnv: true, want: def},
+		{name: "unknown option", xopts: []string{"pyhost.importr=off"}, err: "unknown option -X pyhost.importr"},
+		{name: "bad bool", xopts: []string{"pyhost.importer=maybe"}, err: "want on or off"},
+		{name: "bad misses", xopts: []string{"pyhost.misses=sometimes"}, err: "want final or revalidate"},
+		{name: "bad mpi", env: map[string]string{"PYHOST_MPI": "always"}, err: "want auto, on or off"},
+		{name: "cachedir needs a value", xopts: []string{"pyhost.cachedir"}, err: "needs a directory"},
+		{name: "bad cache", xopts: []string{"pyhost.cache=sometimes"}, err: "want on, off or rebuild"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseSettings(tt.xopts, env(tt.env), tt.ignoreEnv)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func with(s Settings, f func(*Settings)) Settings {
+	f(&s)
+	return s
+}
+
+func TestCacheKeyDependsOnSearchPath(t *testing.T) {
+	a := cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a", "/b"})
+	b := cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a", "/c"})
+	c := cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a/b"})
+	if a == b || a == c {
+		t.Fatalf("cache keys collide: %s %s %s", a, b, c)
+	}
+	if a != cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a", "/b"}) {
+		t.Fatal("cache key is not stable")
+	}
+}

@@ -1,0 +1,155 @@
+"""The persistent index cache: written atomically and privately, used after
+one stat per directory, rebuilt when stale or damaged, never trusted when
+someone else could have written it."""
+
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import base_env, run
+
+STATS = re.compile(rb"pyhost stats: (.*)")
+
+
+def stats(result):
+    m = STATS.search(result.stderr)
+    assert m, result.stderr
+    return {k.decode(): int(v) for k, v in (kv.split(b"=") for kv in m.group(1).split())}
+
+
+def age(*paths):
+    # Directories whose mtime is recent are not cached (they could change
+    # within the same mtime tick): make the test tree look settled.
+    old = time.time() - 3600
+    for p in paths:
+        os.utime(p, (old, old))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    d = tmp_path / "lib"
+    (d / "cpkg").mkdir(parents=True)
+    (d / "cpkg" / "__init__.py").write_text("")
+    (d / "cpkg" / "inner.py").write_text("v = 1\n")
+    (d / "plain.py").write_text("w = 2\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    age(d / "cpkg", d, work)
+    return tmp_path
+
+
+def pyrun(pyhost, tree, *args, env=None, write=False):
+    """Run pyhost on the tree with its own cache directory. Unless write,
+    with -B: Python then writes no __pycache__ (which would move the tree's
+    mtimes) and pyhost writes no cache either."""
+    e = base_env(tree / "home")
+    e["PYTHONPATH"] = str(tree / "lib")
+    if write:
+        e["PYTHONPYCACHEPREFIX"] = str(tree / "pyc")  # bytecode outside the tree
+    e.update(env or {})
+    cmd = [pyhost, "-X", "pyhost.stats", "-X", f"pyhost.cachedir={tree / 'cache'}", *args]
+    if not write:
+        cmd.insert(1, "-B")
+    return run(cmd, env=e, cwd=tree / "work")
+
+
+SCRIPT = "import cpkg.inner, plain, json; print(cpkg.inner.v, plain.w)"
+
+
+def warm(pyhost, tree):
+    r = pyrun(pyhost, tree, "-c", SCRIPT, write=True)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_second_run_reads_no_directory_it_has_cached(pyhost, tree):
+    first = warm(pyhost, tree)
+    files = list((tree / "cache").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("index-"), files
+    assert oct((tree / "cache").stat().st_mode & 0o777) == "0o700"
+    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+    second = pyrun(pyhost, tree, "-c", SCRIPT)
+    assert second.returncode == 0 and second.stdout == first.stdout == b"1 2\n"
+    s1, s2 = stats(first), stats(second)
+    assert s2["dirs_merged"] > 0 and s2["verifications"] > 0, s2
+    # Only directories too fresh to cache (the interpreter's own are not) are read again.
+    assert s2["dirs_listed"] < s1["dirs_listed"] / 2, (s1, s2)
+
+
+def test_stale_directory_is_read_again(pyhost, tree):
+    warm(pyhost, tree)
+    (tree / "lib" / "cpkg" / "added.py").write_text("a = 3\n")
+    r = pyrun(pyhost, tree, "-c", "import cpkg.added; print(cpkg.added.a)")
+    assert r.returncode == 0 and r.stdout == b"3\n", r.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "foreign-version", "empty", "garbage"])
+def test_damaged_cache_is_ignored_and_rebuilt(pyhost, tree, damage):
+    warm(pyhost, tree)
+    (f,) = (tree / "cache").iterdir()
+    data = f.read_bytes()
+    data = {"truncated": data[: len(data) // 2],
+            "flipped": data[:40] + bytes([data[40] ^ 0xFF]) + data[41:],
+            "foreign-version": data[:4] + bytes([99]) + data[5:],
+            "empty": b"",
+            "garbage": os.urandom(4096)}[damage]
+    f.write_bytes(data)
+    r = pyrun(pyhost, tree, "-c", SCRIPT, write=True)
+    assert r.returncode == 0 and r.stdout == b"1 2\n", r.stderr
+    assert r.stderr.count(b"pyhost: ") == 1 and b"will be rebuilt" in r.stderr, r.stderr
+    assert stats(r)["dirs_merged"] == 0
+    again = pyrun(pyhost, tree, "-c", SCRIPT)
+    assert b"pyhost: ignoring" not in again.stderr and stats(again)["dirs_merged"] > 0, again.stderr
+
+
+def test_cache_others_can_write_is_ignored(pyhost, tree):
+    warm(pyhost, tree)
+    (f,) = (tree / "cache").iterdir()
+    f.chmod(0o666)
+    r = pyrun(pyhost, tree, "-c", SCRIPT)
+    assert r.returncode == 0 and r.stdout == b"1 2\n"
+    assert b"can be written by others" in r.stderr and stats(r)["dirs_merged"] == 0, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_cache_of_another_user_is_ignored(pyhost, tree):
+    warm(pyhost, tree)
+    (f,) = (tree / "cache").iterdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(f, nobody.pw_uid, nobody.pw_gid)
+    r = pyrun(pyhost, tree, "-c", SCRIPT)
+    assert r.returncode == 0 and r.stdout == b"1 2\n"
+    assert b"belongs to another user" in r.stderr and stats(r)["dirs_merged"] == 0, r.stderr
+
+
+def test_unwritable_cache_dir_costs_one_line(pyhost, tree):
+    (tree / "cache").write_text("a file, not a directory")
+    r = pyrun(pyhost, tree, "-c", SCRIPT, write=True)
+    assert r.returncode == 0 and r.stdout == b"1 2\n"
+    assert r.stderr.count(b"pyhost: ") <= 1, r.stderr
+
+
+def test_off_rebuild_and_no_bytecode(pyhost, tree):
+    r = pyrun(pyhost, tree, "-X", "pyhost.cache=off", "-c", SCRIPT, write=True)
+    assert r.returncode == 0 and not (tree / "cache").exists()
+    r = pyrun(pyhost, tree, "-c", SCRIPT)  # -B: Python writes nothing, nor does pyhost
+    assert r.returncode == 0 and not (tree / "cache").exists()
+    warm(pyhost, tree)
+    r = pyrun(pyhost, tree, "-X", "pyhost.cache=rebuild", "-c", SCRIPT)
+    assert r.returncode == 0 and stats(r)["dirs_merged"] == 0
+
+
+def test_same_answers_as_python3_with_a_warm_cache(parity, tree):
+    # The parity fixture runs in its own directories; point both at the tree.
+    env = {"PYTHONPATH": str(tree / "lib"), "PYHOST_CACHEDIR": str(tree / "cache")}
+    body = ("import importlib.util as u\n"
+            "for n in ['cpkg', 'cpkg.inner', 'plain', 'nosuch', 'json']:\n"
+            "    s = u.find_spec(n)\n"
+            "    print(n, s and (s.origin, s.submodule_search_locations))\n")
+    for _ in range(2):
+        parity.check(["-c", body], env=env)
