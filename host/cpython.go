@@ -1,6 +1,5 @@
 package host
 
-// #cgo pkg-config: python3-embed
 // #cgo LDFLAGS: -Wl,--export-dynamic
 // #include "shim.h"
 import "C"
