@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,13 +394,22 @@ void pyhost_c_exit(int code) {
 static struct sigaction saved_actions[NSIG];
 static int saved_ok[NSIG];
 
+// Go's runtime also raises the soft limit on open files to the hard one
+// at start-up; python3 leaves it as it was (and so must its children).
+static struct rlimit saved_nofile;
+static int saved_nofile_ok;
+
 __attribute__((constructor)) static void save_signals(void) {
 	for (int s = 1; s < NSIG; s++) {
 		saved_ok[s] = sigaction(s, NULL, &saved_actions[s]) == 0;
 	}
+	saved_nofile_ok = getrlimit(RLIMIT_NOFILE, &saved_nofile) == 0;
 }
 
 void pyhost_restore_signals(void) {
+	if (saved_nofile_ok) {
+		setrlimit(RLIMIT_NOFILE, &saved_nofile);
+	}
 	for (int s = 1; s < NSIG; s++) {
 		switch (s) {
 		case SIGKILL:
