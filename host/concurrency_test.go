@@ -128,12 +128,16 @@ func TestAllowThreads(t *testing.T) {
 		if got := eval(t, py, "waited"); got != "released" {
 			t.Errorf("waited = %v", got)
 		}
-		// Outside a Do, AllowThreads just runs the function.
-		var stale *host.Py = py
-		go func() {}()
-		_ = stale
 		return nil
 	})
+	// With a stale token (no GIL), AllowThreads just runs the function.
+	var stale *host.Py
+	do(t, func(py *host.Py) error { stale = py; return nil })
+	ran2 := false
+	stale.AllowThreads(func() { ran2 = true })
+	if !ran2 {
+		t.Error("AllowThreads without the GIL did not run the function")
+	}
 }
 
 func TestNestedDo(t *testing.T) {

@@ -323,29 +323,29 @@ func errType(p *C.PyObject, to string) error {
 }
 
 func toGo(p *C.PyObject, depth int) (any, error) {
-	switch {
-	case C.pyhost_is_none(p) == 1:
+	switch C.pyhost_kind(p) {
+	case C.PYHOST_NONE:
 		return nil, nil
-	case C.pyhost_bool_check(p) == 1:
+	case C.PYHOST_BOOL:
 		return p == C.pyhost_true_ptr(), nil
-	case C.pyhost_long_check(p) == 1:
+	case C.PYHOST_INT:
 		return asInt64(p)
-	case C.pyhost_float_check(p) == 1:
+	case C.PYHOST_FLOAT:
 		return float64(C.PyFloat_AsDouble(p)), nil
-	case C.pyhost_complex_check(p) == 1:
+	case C.PYHOST_COMPLEX:
 		return complex(float64(C.PyComplex_RealAsDouble(p)), float64(C.PyComplex_ImagAsDouble(p))), nil
-	case C.pyhost_unicode_check(p) == 1:
+	case C.PYHOST_STR:
 		return goString(p)
-	case C.pyhost_bytes_check(p) == 1:
+	case C.PYHOST_BYTES:
 		var buf *C.char
 		var n C.Py_ssize_t
 		if C.PyBytes_AsStringAndSize(p, &buf, &n) < 0 {
 			return nil, fetchError()
 		}
 		return C.GoBytes(unsafe.Pointer(buf), C.int(n)), nil
-	case C.pyhost_bytearray_check(p) == 1:
+	case C.PYHOST_BYTEARRAY:
 		return C.GoBytes(unsafe.Pointer(C.pyhost_bytearray_data(p)), C.int(C.pyhost_bytearray_size(p))), nil
-	case C.pyhost_list_check(p) == 1, C.pyhost_tuple_check(p) == 1:
+	case C.PYHOST_LIST, C.PYHOST_TUPLE:
 		if depth >= maxDepth {
 			return nil, errTooDeep("Python")
 		}
@@ -361,7 +361,7 @@ func toGo(p *C.PyObject, depth int) (any, error) {
 			out[i] = v
 		}
 		return out, nil
-	case C.pyhost_dict_check(p) == 1:
+	case C.PYHOST_DICT:
 		if depth >= maxDepth {
 			return nil, errTooDeep("Python")
 		}

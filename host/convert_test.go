@@ -268,14 +268,14 @@ func TestGoFunctionConversions(t *testing.T) {
 	do(t, func(py *host.Py) error {
 		execSrc(t, py, "import gotest")
 		for expr, want := range map[string]any{
-			"gotest.add(2, 3)":                     int64(5),
+			"gotest.add(2, 3)":                      int64(5),
 			"gotest.echo([1, 'a', b'b', None, {}])": []any{int64(1), "a", []byte("b"), nil, map[string]any{}},
-			"gotest.echo(2**63 - 1)":               int64(math.MaxInt64),
-			"gotest.kw(name='ada')":                "ada",
-			"gotest.kw(a=1, b=2)":                  []any{"a", "b"},
-			"gotest.nop()":                         nil,
-			"gotest.hold((1, 2.5))":                []any{int64(1), 2.5},
-			"gotest.nested_do('6 * 7')":            int64(42),
+			"gotest.echo(2**63 - 1)":                int64(math.MaxInt64),
+			"gotest.kw(name='ada')":                 "ada",
+			"gotest.kw(a=1, b=2)":                   []any{"a", "b"},
+			"gotest.nop()":                          nil,
+			"gotest.hold((1, 2.5))":                 []any{int64(1), 2.5},
+			"gotest.nested_do('6 * 7')":             int64(42),
 		} {
 			if got := eval(t, py, expr); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s = %#v, want %#v", expr, got, want)

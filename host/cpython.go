@@ -246,6 +246,15 @@ func Start(opts Options) (*Interpreter, error) {
 			started <- err
 			return
 		}
+		// threading takes the thread that first imports it for the
+		// main thread, and Py_FinalizeEx waits for that thread to end
+		// unless it is the finalising one: import it here, where
+		// Python will be finalised, not in some goroutine's Do.
+		if m := C.PyImport_ImportModule(cstr("threading")); m != nil {
+			C.pyhost_decref(m)
+		} else {
+			C.PyErr_Clear()
+		}
 		tstate := C.PyEval_SaveThread()
 		started <- nil
 		for fn := range in.home {

@@ -36,11 +36,20 @@ func childAfterClose() int {
 	}
 	var kept *host.Object
 	var token *host.Py
-	in.Do(func(py *host.Py) error {
+	err = in.Do(func(py *host.Py) error {
 		token = py
+		// A Python thread started from a Do: Close must not wait
+		// for the Do's OS thread to end (threading's main thread).
+		if err := py.Exec("import threading\nth = threading.Thread(target=lambda: None)\nth.start()\nth.join()\n"); err != nil {
+			return err
+		}
 		kept, err = py.Eval("[1, 2]")
 		return err
 	})
+	if err != nil {
+		fmt.Println("do:", err)
+		return 1
+	}
 	started := make(chan struct{})
 	running := make(chan error, 1)
 	go func() {

@@ -24,6 +24,9 @@ type Module struct {
 // converts, a returned error is raised (an *Exception as itself, a
 // RaiseError as its type, anything else as RuntimeError), and a panic is
 // recovered and raised as RuntimeError: it never ends the process.
+// Returning an *Object gives Python a new reference to it; the Object
+// stays the function's to Close. A Func that waits must do so inside
+// py.AllowThreads.
 type Func struct {
 	Name string
 	Doc  string

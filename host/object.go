@@ -14,7 +14,6 @@ import (
 	"unsafe"
 )
 
-
 // Object is an owned reference to a Python object, held by Go. Close
 // releases it (with the GIL held: inside Do); an Object garbage collected
 // without Close is released the next time some goroutine takes the GIL,
@@ -301,4 +300,3 @@ func (o *Object) String() string {
 	str, _ := goString(s)
 	return str
 }
-

@@ -71,6 +71,25 @@ static inline char *pyhost_bytearray_data(PyObject *o) { return PyByteArray_AS_S
 static inline Py_ssize_t pyhost_bytearray_size(PyObject *o) { return PyByteArray_GET_SIZE(o); }
 static inline Py_ssize_t pyhost_list_size(PyObject *o) { return PyList_GET_SIZE(o); }
 static inline Py_ssize_t pyhost_tuple_size(PyObject *o) { return PyTuple_GET_SIZE(o); }
+// What a converted object is, in one call rather than one per check.
+enum {
+	PYHOST_OTHER, PYHOST_NONE, PYHOST_BOOL, PYHOST_INT, PYHOST_FLOAT, PYHOST_COMPLEX,
+	PYHOST_STR, PYHOST_BYTES, PYHOST_BYTEARRAY, PYHOST_LIST, PYHOST_TUPLE, PYHOST_DICT,
+};
+static inline int pyhost_kind(PyObject *o) {
+	if (o == Py_None) return PYHOST_NONE;
+	if (PyBool_Check(o)) return PYHOST_BOOL;
+	if (PyLong_Check(o)) return PYHOST_INT;
+	if (PyFloat_Check(o)) return PYHOST_FLOAT;
+	if (PyUnicode_Check(o)) return PYHOST_STR;
+	if (PyList_Check(o)) return PYHOST_LIST;
+	if (PyTuple_Check(o)) return PYHOST_TUPLE;
+	if (PyDict_Check(o)) return PYHOST_DICT;
+	if (PyBytes_Check(o)) return PYHOST_BYTES;
+	if (PyByteArray_Check(o)) return PYHOST_BYTEARRAY;
+	if (PyComplex_Check(o)) return PYHOST_COMPLEX;
+	return PYHOST_OTHER;
+}
 static inline PyObject **pyhost_list_items(PyObject *o) { return ((PyListObject *)o)->ob_item; }
 static inline PyObject **pyhost_tuple_items(PyObject *o) { return ((PyTupleObject *)o)->ob_item; }
 static inline PyObject *pyhost_list_get(PyObject *l, Py_ssize_t i) { return PyList_GET_ITEM(l, i); }
