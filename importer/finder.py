@@ -62,8 +62,39 @@ _spec_from_file_location = _bootstrap_external.spec_from_file_location
 _get_spec = _FileFinder._get_spec
 
 
+_SourceFileLoader = _bootstrap_external.SourceFileLoader
+
+
+def _serve_from_bundle(loader, source_path):
+    """Make loader take the source's stat and its bytecode from the bundle
+    (see importer.Bundle), once: get_code asks path_stats(source) and then
+    get_data(bytecode); after that the loader is a plain one again."""
+    entry = bundle_take(source_path)
+    if entry is None:
+        return
+    bytecode_path, sec, nsec, size, data = entry
+    stats = {'mtime': sec + nsec * 1e-9, 'size': size}
+
+    def path_stats(path):
+        if path == source_path:
+            return stats
+        return _SourceFileLoader.path_stats(loader, path)
+
+    def get_data(path):
+        if path == bytecode_path:
+            del loader.path_stats, loader.get_data
+            return data
+        return _SourceFileLoader.get_data(loader, path)
+
+    loader.path_stats = path_stats
+    loader.get_data = get_data
+
+
 def _make_spec(finder, fullname, kind, filename, location):
     """The spec finder.find_spec would return for a hit (FileFinder._get_spec)."""
+    bundled = kind == 3
+    if bundled:
+        kind = 1  # a source module: SourceFileLoader
     loader_class = _loader_classes[kind]
     if (_bootstrap_external.spec_from_file_location is not _spec_from_file_location
             or type(finder)._get_spec is not _get_spec):
@@ -72,7 +103,10 @@ def _make_spec(finder, fullname, kind, filename, location):
                                 None if location is None else [location], None)
     # What spec_from_file_location does for an absolute str location, a
     # loader and explicit search locations, without its generality.
-    spec = _ModuleSpec(fullname, loader_class(fullname, filename), origin=filename)
+    loader = loader_class(fullname, filename)
+    if bundled and loader_class is _SourceFileLoader:
+        _serve_from_bundle(loader, filename)
+    spec = _ModuleSpec(fullname, loader, origin=filename)
     spec._set_fileattr = True
     spec.submodule_search_locations = None if location is None else [location]
     return spec

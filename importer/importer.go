@@ -62,6 +62,7 @@ type Stats struct {
 	FinalMisses  uint64 // ... where every entry was indexed and none had it
 	HandOffs     uint64 // ... left to PathFinder (namespace, non-indexed entries)
 	EntryLookups uint64 // lookups by the indexed path entry finders
+	Bundled      uint64 // modules loaded from the bundle
 	Index        pathscan.Stats
 }
 
@@ -74,6 +75,8 @@ type Importer struct {
 	lookups, hits, finalMisses, handOffs, entryLookups atomic.Uint64
 
 	fast        *host.FastFinder
+	bundle      *Bundle
+	bundled     atomic.Uint64
 	prepare     func(py *host.Py) error
 	prepareOnce sync.Once
 
@@ -133,6 +136,7 @@ func (im *Importer) Stats() Stats {
 		FinalMisses:  im.finalMisses.Load(),
 		HandOffs:     im.handOffs.Load(),
 		EntryLookups: im.entryLookups.Load(),
+		Bundled:      im.bundled.Load(),
 	}
 	if ix := im.index; ix != nil {
 		s.Index = ix.Stats()
@@ -152,6 +156,7 @@ func (im *Importer) Module() *host.Module {
 			{Name: "entry_is_dir", Fn: im.entryIsDir},
 			{Name: "invalidate", Fn: im.invalidate},
 			{Name: "stats", Fn: im.statsFunc},
+			{Name: "bundle_take", Fn: im.bundleTake},
 		},
 	}
 }
@@ -236,6 +241,10 @@ func key(path string) string {
 	return k
 }
 
+// bundledSource is the kind of a source module whose stat and bytecode
+// are in the bundle (finder.py's _make_spec).
+const bundledSource = 3
+
 // pyKind is the index of the loader class in finder.py's _loader_classes.
 func pyKind(k pathscan.Kind) int { return int(k) - int(pathscan.Extension) }
 
@@ -285,7 +294,11 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 				if r.Package {
 					loc = r.Dir
 				}
-				return i, pyKind(r.Kind), r.Path, loc, true
+				kind := pyKind(r.Kind)
+				if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
+					kind = bundledSource
+				}
+				return i, kind, r.Path, loc, true
 			}
 			namespace = namespace || r.Namespace
 		}

@@ -170,7 +170,13 @@ func (c *indexCache) writeFile(ix *pathscan.Index) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(c.file)
+	return writeAtomic(c.file, blob)
+}
+
+// writeAtomic writes data to file through a temporary file renamed over
+// it, in a private directory.
+func writeAtomic(file string, blob []byte) error {
+	dir := filepath.Dir(file)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -187,7 +193,7 @@ func (c *indexCache) writeFile(ix *pathscan.Index) error {
 		werr = cerr
 	}
 	if werr == nil {
-		werr = os.Rename(tmp.Name(), c.file)
+		werr = os.Rename(tmp.Name(), file)
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())

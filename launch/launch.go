@@ -14,6 +14,7 @@ import (
 
 	"pyhost/host"
 	"pyhost/importer"
+	"pyhost/mpiglue"
 	"pyhost/pathscan"
 )
 
@@ -150,7 +151,8 @@ type launcher struct {
 	imp      *importer.Importer
 	index    *pathscan.Index
 	cache    *indexCache
-	mpi      bool // MPI initialised by pyhost (under a launcher)
+	loaded   []string // "source\x00bytecode" of the modules loaded, recorded at exit on rank 0
+	mpi      bool     // MPI initialised by pyhost (under a launcher)
 }
 
 func (l *launcher) setup(py *host.Py) error {
@@ -197,6 +199,11 @@ func (l *launcher) setup(py *host.Py) error {
 	if l.mpi {
 		if err := l.abortOnUncaught(py); err != nil {
 			return err
+		}
+		if s.Importer && s.Cache != "off" && mpiglue.Rank() == 0 && mpiglue.Size() > 1 {
+			if err := l.recordLoaded(py); err != nil {
+				return err
+			}
 		}
 	}
 	if !s.Importer {
@@ -252,5 +259,6 @@ func (l *launcher) loadCache(py *host.Py) error {
 func (l *launcher) saveCache() {
 	if l.cache != nil {
 		l.cache.save(l.index)
+		l.writeLoaded()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"pyhost/host"
+	"pyhost/importer"
 	"pyhost/mpiglue"
 	"pyhost/pathscan"
 )
@@ -85,6 +86,34 @@ func (l *launcher) shareIndex(py *host.Py, ix *pathscan.Index) error {
 			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
 		}
 	}
+	return l.shareBundle(py)
+}
+
+// shareBundle broadcasts the bytecode of the modules rank 0 loaded last
+// time (an empty bundle on a first run or without a cache).
+func (l *launcher) shareBundle(py *host.Py) error {
+	var blob []byte
+	if mpiglue.Rank() == 0 {
+		if magic := pythonMagic(py); magic != nil {
+			if entries := makeBundle(l.readLoaded(), magic); len(entries) > 0 {
+				blob = importer.MarshalBundle(entries)
+			}
+		}
+	}
+	blob, err := mpiglue.Bcast(blob)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost: broadcast of the bytecode bundle failed:", err)
+		mpiglue.Abort(1)
+	}
+	if len(blob) == 0 {
+		return nil
+	}
+	entries, err := importer.UnmarshalBundle(blob)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost: the broadcast bytecode bundle was rejected, loading from files:", err)
+		return nil
+	}
+	l.imp.SetBundle(importer.NewBundle(entries))
 	return nil
 }
 

@@ -50,9 +50,9 @@ func statsLine(s Settings, st importer.Stats) string {
 	if !s.Importer {
 		return "pyhost stats: importer off"
 	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d",
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d",
 		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists)
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled)
 }
 
 func statsDict(s Settings, st importer.Stats) map[string]any {
@@ -68,6 +68,7 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 		"revalidations": st.Index.Revalidations,
 		"relists":       st.Index.Relists,
 		"verifications": st.Index.Verifications,
+		"bundled":       st.Bundled,
 	}
 }
 
@@ -75,19 +76,30 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 // as python -m mpi4py does, so that the other ranks do not wait forever
 // in a collective. SystemExit never reaches sys.excepthook.
 const abortSource = `
-import sys
+import sys as _sys
 
-def _abort_on_uncaught(exc_type, exc, tb, _print=sys.excepthook):
+def _abort_on_uncaught(exc_type, exc, tb, _print=_sys.excepthook):
     try:
         _print(exc_type, exc, tb)
-        sys.stderr.flush()
-        sys.stdout.flush()
+        for f in (_sys.stderr, _sys.stdout):
+            if f is not None:
+                f.flush()
     finally:
         _mpi_abort(1)
 
-sys.excepthook = _abort_on_uncaught
-del sys
+_sys.excepthook = _abort_on_uncaught
 `
+
+// recordLoaded registers the exit hook that lists the modules loaded from
+// source (rank 0 under MPI, with the cache on).
+func (l *launcher) recordLoaded(py *host.Py) error {
+	m, err := py.Import("pyhost")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return py.ExecIn(m, recordSource, "<pyhost record>")
+}
 
 func (l *launcher) abortOnUncaught(py *host.Py) error {
 	cfg, err := py.Config()
@@ -146,6 +158,19 @@ func (l *launcher) publicModule() *host.Module {
 				shareErr = l.shareEntries(paths) // TODO(lead): release the GIL while blocked (AllowThreads)
 				if shareErr != nil {
 					return nil, host.Raise("RuntimeError", "%v", shareErr)
+				}
+				return nil, nil
+			}},
+			{Name: "_set_loaded", Doc: "_set_loaded(list): the modules loaded from source (internal).", Fn: func(py *host.Py, a host.Args) (any, error) {
+				v, ok, err := a.Strings(0)
+				if err != nil {
+					return nil, err
+				}
+				l.loaded = l.loaded[:0]
+				for i := range v {
+					if ok[i] {
+						l.loaded = append(l.loaded, v[i])
+					}
 				}
 				return nil, nil
 			}},

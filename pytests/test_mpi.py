@@ -149,3 +149,32 @@ def test_exit_status_and_output_as_without_mpirun(pyhost, tmp_path):
     assert p.stdout == plain.stdout == b"out\n"
     assert b"err\n" in p.stderr
     assert p.returncode != 0 and plain.returncode == 3
+
+
+def test_bytecode_bundle_on_second_run(pyhost, tmp_path):
+    # First run: rank 0 records the modules it loaded from source. Second
+    # run: their stats and bytecode reach the other ranks in one broadcast;
+    # a source changed in between is loaded from its file, new.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "stable.py").write_text("v = 'stable'\n")
+    (lib / "changing.py").write_text("v = 'old'\n")
+    (tmp_path / "job.py").write_text(
+        "import sys, pyhost\n"
+        f"sys.path.insert(0, {str(lib)!r})\n"
+        "import json, email.mime.text, stable, changing\n"
+        "print('rank', pyhost.rank(), stable.v, changing.v, pyhost.stats()['bundled'], flush=True)\n")
+    env = {"PYHOST_CACHEDIR": str(tmp_path / "cache")}
+    first = mpirun(pyhost, 2, ["job.py"], tmp_path, env=env)
+    assert first.returncode == 0, first.stderr.decode()
+    assert [l.split()[:4] for l in lines(first, "rank")] == [["rank", "0", "stable", "old"], ["rank", "1", "stable", "old"]]
+    assert all(l.split()[4] == "0" for l in lines(first, "rank"))
+
+    st = (lib / "changing.py").stat()
+    (lib / "changing.py").write_text("v = 'new'\n")
+    os.utime(lib / "changing.py", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    second = mpirun(pyhost, 2, ["job.py"], tmp_path, env=env)
+    assert second.returncode == 0, second.stderr.decode()
+    got = [l.split() for l in lines(second, "rank")]
+    assert [g[:4] for g in got] == [["rank", "0", "stable", "new"], ["rank", "1", "stable", "new"]], got
+    assert all(int(g[4]) > 10 for g in got), got  # json, email... and stable came from the bundle

@@ -1,3 +1,10 @@
+// Container-aware GOMAXPROCS would poll cgroup files while the program
+// runs: file-system traffic python3 does not make. (Go's runtime still
+// reads them once at start-up, before any setting is consulted.)
+
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command pyhost is a drop-in python3 that embeds CPython and resolves
 // imports from an in-memory index of sys.path (see the README).
 //
