@@ -178,3 +178,31 @@ def test_bytecode_bundle_on_second_run(pyhost, tmp_path):
     got = [l.split() for l in lines(second, "rank")]
     assert [g[:4] for g in got] == [["rank", "0", "stable", "new"], ["rank", "1", "stable", "new"]], got
     assert all(int(g[4]) > 10 for g in got), got  # json, email... and stable came from the bundle
+
+
+def test_rank_killed_by_a_signal_ends_the_job(pyhost, tmp_path):
+    (tmp_path / "job.py").write_text(
+        "import os, signal\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\n"
+        "if c.rank == 1:\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "c.Barrier()\nprint('not reached', flush=True)\n")
+    p = mpirun(pyhost, 2, ["job.py"], tmp_path, timeout=60)
+    assert p.returncode != 0 and b"not reached" not in p.stdout
+    assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
+
+
+def test_mpi_library_missing_is_a_clear_error(pyhost, tmp_path):
+    p = mpirun(pyhost, 2, ["-c", "print('not reached')"], tmp_path, timeout=60,
+               env={"PYHOST_LIBMPI": "/nonexistent/libmpi.so.40"})
+    assert p.returncode != 0 and b"not reached" not in p.stdout
+    assert b"MPI initialization failed" in p.stderr and b"/nonexistent/libmpi.so.40" in p.stderr, p.stderr
+
+
+NOMPI = os.environ.get("PYHOST_NOMPI")
+
+
+@pytest.mark.skipif(not NOMPI, reason="set PYHOST_NOMPI to a pyhost built with -tags nompi (scripts/test.sh does)")
+def test_nompi_build_under_mpirun_runs_single_processes(tmp_path):
+    p = mpirun(NOMPI, 2, ["-c", "import pyhost; print('rank', pyhost.rank(), pyhost.size(), pyhost.mpi_active())"], tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    assert lines(p, "rank") == ["rank 0 1 False", "rank 0 1 False"]
+    assert p.stderr.count(b"built without MPI") == 2, p.stderr

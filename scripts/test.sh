@@ -10,6 +10,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "build"
 bash scripts/build.sh
+go build -tags nompi -o bin/pyhost-nompi ./cmd/pyhost
+export PYHOST_NOMPI="$PWD/bin/pyhost-nompi"
 
 step "go vet"
 go vet ./...
