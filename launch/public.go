@@ -155,7 +155,8 @@ func (l *launcher) publicModule() *host.Module {
 					}
 				}
 				var shareErr error
-				shareErr = l.shareEntries(paths) // TODO(lead): release the GIL while blocked (AllowThreads)
+				// Other Python threads may run while this rank waits for the others.
+				py.AllowThreads(func() { shareErr = l.shareEntries(paths) })
 				if shareErr != nil {
 					return nil, host.Raise("RuntimeError", "%v", shareErr)
 				}
