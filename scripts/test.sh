@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test: go vet, go test (race detector on the packages with
-# concurrency), pyhost's pytest suite run by pyhost itself, and CPython's own
-# import test suites under pyhost, compared with Debian's python3.11.
+# Runs every test, installing what is missing first: go vet, go test (the
+# race detector on the packages with concurrency), pyhost's pytest suite run
+# by pyhost itself, and CPython's own import test suites under pyhost,
+# compared with Debian's python3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYHOST="$PWD/bin/pyhost"
 
 step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+bash scripts/install-deps.sh
 
 step "build"
 bash scripts/build.sh
