@@ -1,14 +1,11 @@
 package pathscan
 
 import (
-	"fmt"
-	"io/fs"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // entryType is what a name in a directory is once symlinks are followed,
@@ -134,70 +131,6 @@ func statMtime(dir string) int64 {
 		}
 		return st.Mtim.Sec*1e9 + st.Mtim.Nsec
 	}
-}
-
-// readListing reads dir the way FileFinder._fill_cache does, plus the types
-// of its entries: d_type from getdents, and a stat (following the link) only
-// for symlinks. The returned listing is always usable; the error says why it
-// is empty.
-func readListing(dir string) (*listing, error) {
-	dir = strings.Clone(dir) // callers may pass strings that alias Python memory
-	l := &listing{dir: dir, mtime: -1, state: stateMissing}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
-	}
-	l.mtime = st.ModTime().UnixNano()
-	l.listedAt = time.Now().UnixNano()
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		l.dev, l.ino = uint64(sys.Dev), uint64(sys.Ino)
-	}
-	if !st.IsDir() {
-		return l, fmt.Errorf("pathscan: list %q: %w", dir, syscall.ENOTDIR)
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		l.state = stateUnreadable
-		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
-	}
-	des, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		// os.listdir would raise; FileFinder would see nothing.
-		l.state = stateUnreadable
-		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
-	}
-	l.state = stateOK
-	// In a directory we may read but not search (r without x), every stat of
-	// an entry fails: names are there, but nothing is a file or a directory.
-	searchable := st.Mode().Perm()&0o111 == 0o111 || syscall.Access(dir, 1 /* X_OK */) == nil
-	l.entries = make([]entry, len(des))
-	for i, de := range des {
-		name := de.Name()
-		l.entries[i] = entry{name: name, typ: typeOther}
-		if !searchable {
-			continue
-		}
-		switch t := de.Type(); {
-		case t.IsDir():
-			l.entries[i].typ = typeDir
-		case t.IsRegular():
-			l.entries[i].typ = typeFile
-		case t&fs.ModeSymlink != 0:
-			// os.ReadDir has already lstat'ed entries of unknown d_type, so
-			// only links are left to follow.
-			if tst, err := os.Stat(joinPath(dir, name)); err == nil {
-				switch {
-				case tst.Mode().IsRegular():
-					l.entries[i].typ = typeFile
-				case tst.IsDir():
-					l.entries[i].typ = typeDir
-				}
-			}
-		}
-	}
-	slices.SortFunc(l.entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
-	return l, nil
 }
 
 // isRegularFile is _path_isfile: a stat that follows links.

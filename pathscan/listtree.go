@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 )
 
 // ErrLimit is returned (wrapped) by ListTree when maxDirs stopped it; what it
@@ -20,118 +22,194 @@ func reachable(name string) bool {
 	return !strings.Contains(name, ".") && name != "__pycache__"
 }
 
-// ListTree lists root and, breadth first, the directories below it that an
-// import could reach (names without a dot, not __pycache__; symlinked
-// directories included, each directory identity descended into once per
-// call), down to maxDepth levels below root (negative: no limit) and at most
-// maxDirs directories (zero or negative: no limit). Directories that already
-// have a listing that was not invalidated are used as they are.
+// ListTree lists root and the directories below it that an import could
+// reach (names without a dot, not __pycache__; symlinked directories
+// included, each directory identity descended into once per call), down to
+// maxDepth levels below root (negative: no limit) and at most maxDirs
+// directories (zero or negative: no limit). Directories that already have a
+// listing are used as they are; one merged unverified is verified with a
+// stat of its open descriptor.
 //
-// It reads directories without holding the Index's lock, several at a time.
+// Each directory is opened relative to its parent's descriptor: one
+// lookup, where a path costs one per component on a file system that
+// caches none. The subtrees of root are walked by a few goroutines, each
+// depth first (so a walk holds at most maxDepth descriptors); under a
+// maxDirs limit the walk is therefore not breadth first.
+//
 // It returns an error if root could not be listed (root then has an empty
 // listing, as for Find) or, wrapping ErrLimit, if maxDirs cut the walk short.
 func (ix *Index) ListTree(root string, maxDepth int, maxDirs int) error {
-	level := []string{root}
-	seen := make(map[[2]uint64]bool)
-	n := 0
-	for depth := 0; len(level) > 0; depth++ {
-		limited := false
-		if maxDirs > 0 && n+len(level) > maxDirs {
-			level = level[:maxDirs-n]
-			limited = true
+	w := &treeWalk{ix: ix, maxDepth: maxDepth, seen: map[[2]uint64]bool{}}
+	w.budget.Store(-1)
+	if maxDirs > 0 {
+		w.budget.Store(int64(maxDirs))
+	}
+	w.take()
+	fd, err := openDirAt(atFDCWD, root)
+	if err != nil {
+		l, lerr := failedListing(root, err)
+		ix.mu.Lock()
+		if old := ix.get(root); old == nil || old.stale || old.unverified {
+			ix.install(l)
+			ix.stats.DirsListed++
 		}
-		ls, errs := ix.listAll(level)
-		n += len(ls)
-		if depth == 0 && ls[0].state != stateOK {
-			if errs[0] != nil {
-				return errs[0]
+		ix.mu.Unlock()
+		return lerr
+	}
+	defer syscall.Close(fd)
+	l := w.listing(fd, root)
+	if l.state != stateOK {
+		return fmt.Errorf("pathscan: list %q: not a readable directory", root)
+	}
+	if !w.descend(l, 0) {
+		return nil
+	}
+	names := w.children(l)
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 8, max(len(names), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range jobs {
+				w.walk(fd, name, joinPath(root, name), 1)
 			}
-			return fmt.Errorf("pathscan: list %q: not a readable directory", root)
-		}
-		var next []string
-		for _, l := range ls {
-			if l.ino != 0 {
-				id := [2]uint64{l.dev, l.ino}
-				if seen[id] {
-					continue // a link back up (or across): listed, not descended
-				}
-				seen[id] = true
-			}
-			if maxDepth >= 0 && depth >= maxDepth {
-				continue
-			}
-			// Entries are read outside ix.mu: touch only the immutable
-			// fields, never the child cache Find writes.
-			for i := range l.entries {
-				if e := &l.entries[i]; e.typ == typeDir && reachable(e.name) {
-					next = append(next, joinPath(l.dir, e.name))
-				}
-			}
-		}
-		if limited {
-			return fmt.Errorf("pathscan: list tree %q: %d directories: %w", root, n, ErrLimit)
-		}
-		level = next
+		}()
+	}
+	for _, n := range names {
+		jobs <- n
+	}
+	close(jobs)
+	wg.Wait()
+	if w.limited.Load() {
+		return fmt.Errorf("pathscan: list tree %q: %d directories: %w", root, maxDirs, ErrLimit)
 	}
 	return nil
 }
 
-// listAll returns usable listings of dirs, reading those that have none
-// with a few goroutines and installing them.
-func (ix *Index) listAll(dirs []string) ([]*listing, []error) {
-	out := make([]*listing, len(dirs))
-	errs := make([]error, len(dirs))
-	var todo []int
+type treeWalk struct {
+	ix       *Index
+	maxDepth int
+	budget   atomic.Int64 // directories left to list; negative: no limit
+	limited  atomic.Bool
+	mu       sync.Mutex
+	seen     map[[2]uint64]bool
+}
+
+// take spends one directory of the budget.
+func (w *treeWalk) take() bool {
+	for {
+		b := w.budget.Load()
+		if b < 0 {
+			return true
+		}
+		if b == 0 {
+			w.limited.Store(true)
+			return false
+		}
+		if w.budget.CompareAndSwap(b, b-1) {
+			return true
+		}
+	}
+}
+
+func (w *treeWalk) walk(parent int, name, dir string, depth int) {
+	if !w.take() {
+		return
+	}
+	fd, err := openDirAt(parent, name)
+	if err != nil {
+		// Gone, not a directory after all, or unreadable: record what
+		// FileFinder would see, by path.
+		l, _ := failedListing(dir, err)
+		w.ix.mu.Lock()
+		if old := w.ix.get(dir); old == nil || old.stale || old.unverified {
+			w.ix.install(l)
+			w.ix.stats.DirsListed++
+		}
+		w.ix.mu.Unlock()
+		return
+	}
+	defer syscall.Close(fd)
+	l := w.listing(fd, dir)
+	if l.state != stateOK || !w.descend(l, depth) {
+		return
+	}
+	for _, n := range w.children(l) {
+		w.walk(fd, n, joinPath(dir, n), depth+1)
+	}
+}
+
+// descend reports whether the walk goes below l: within the depth limit,
+// and the first time this directory identity is met.
+func (w *treeWalk) descend(l *listing, depth int) bool {
+	if w.maxDepth >= 0 && depth >= w.maxDepth {
+		return false
+	}
+	if l.ino == 0 {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := [2]uint64{l.dev, l.ino}
+	if w.seen[id] {
+		return false // a link back up (or across): listed, not descended
+	}
+	w.seen[id] = true
+	return true
+}
+
+// children are the names of l's subdirectories an import could reach.
+func (w *treeWalk) children(l *listing) []string {
+	w.ix.mu.Lock()
+	defer w.ix.mu.Unlock()
+	var out []string
+	for i := range l.entries {
+		if e := &l.entries[i]; e.typ == typeDir && reachable(e.name) {
+			out = append(out, e.name)
+		}
+	}
+	return out
+}
+
+// listing returns the usable listing of the open directory fd: the one the
+// Index has (verified against fd's mtime if it came unverified), or a new
+// reading, installed.
+func (w *treeWalk) listing(fd int, dir string) *listing {
+	ix := w.ix
+	var st syscall.Stat_t
+	statErr := fstat(fd, &st)
 	ix.mu.Lock()
-	for i, d := range dirs {
-		if l := ix.get(d); l != nil && !l.stale {
-			if l.unverified {
-				ix.stats.Verifications++
-				if statMtime(d) == l.mtime {
-					l.unverified = false
-				} else {
-					todo = append(todo, i)
-					continue
-				}
+	l := ix.get(dir)
+	if l != nil && !l.stale {
+		if !l.unverified {
+			if l.ino == 0 && statErr == nil {
+				l.dev, l.ino = uint64(st.Dev), uint64(st.Ino)
 			}
-			out[i] = l
-		} else {
-			todo = append(todo, i)
+			ix.mu.Unlock()
+			return l
+		}
+		ix.stats.Verifications++
+		if statErr == nil && st.Mtim.Sec*1e9+st.Mtim.Nsec == l.mtime {
+			l.unverified = false
+			l.dev, l.ino = uint64(st.Dev), uint64(st.Ino)
+			ix.mu.Unlock()
+			return l
 		}
 	}
 	ix.mu.Unlock()
-	if len(todo) == 0 {
-		return out, errs
+	var n *listing
+	if statErr != nil {
+		n, _ = failedListing(dir, statErr)
+	} else {
+		n, _ = readListingFd(fd, dir, &st)
 	}
-
-	workers := min(runtime.GOMAXPROCS(0), 8, len(todo))
-	var wg sync.WaitGroup
-	var next int
-	var nextMu sync.Mutex
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				nextMu.Lock()
-				k := next
-				next++
-				nextMu.Unlock()
-				if k >= len(todo) {
-					return
-				}
-				i := todo[k]
-				out[i], errs[i] = readListing(dirs[i])
-			}
-		}()
-	}
-	wg.Wait()
-
 	ix.mu.Lock()
-	for _, i := range todo {
-		ix.install(out[i])
+	defer ix.mu.Unlock()
+	if cur := ix.get(dir); cur != nil && cur != l && !cur.stale && !cur.unverified {
+		return cur // read meanwhile by a Find
 	}
-	ix.stats.DirsListed += uint64(len(todo))
-	ix.mu.Unlock()
-	return out, errs
+	ix.install(n)
+	ix.stats.DirsListed++
+	return n
 }
