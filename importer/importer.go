@@ -155,7 +155,6 @@ func (im *Importer) Module() *host.Module {
 			{Name: "lookup", Fn: im.lookup},
 			{Name: "entry_is_dir", Fn: im.entryIsDir},
 			{Name: "invalidate", Fn: im.invalidate},
-			{Name: "stats", Fn: im.statsFunc},
 			{Name: "bundle_take", Fn: im.bundleTake},
 		},
 	}
@@ -397,20 +396,4 @@ func (im *Importer) sysPathChanged(entries []string) {
 		}
 	}
 	im.lastPath = entries
-}
-
-func (im *Importer) statsFunc(py *host.Py, args host.Args) (any, error) {
-	s := im.Stats()
-	return map[string]any{
-		"lookups":       s.Lookups,
-		"hits":          s.Hits,
-		"final_misses":  s.FinalMisses,
-		"hand_offs":     s.HandOffs,
-		"entry_lookups": s.EntryLookups,
-		"dirs_listed":   s.Index.DirsListed,
-		"dirs_merged":   s.Index.DirsMerged,
-		"revalidations": s.Index.Revalidations,
-		"relists":       s.Index.Relists,
-		"index_misses":  s.Index.Misses,
-	}, nil
 }
