@@ -27,8 +27,9 @@ import (
 // the same mtime tick could follow unseen), and a symlink whose target
 // changes type (file to directory) does not move its directory's mtime.
 //
-// The file is keyed by pyhost's and Python's versions, the executable and
-// the interpreter's search path, so unrelated runs do not evict each other.
+// The file is keyed by pyhost's and Python's versions, the executable, the
+// interpreter's search path and what runs (script, module or command), so
+// unrelated programs do not evict each other.
 // It is written atomically (a temporary file renamed over it), with mode
 // 0600 in a directory of mode 0700; one that another user owns, or that
 // others can write, is ignored with a warning. Nothing is written when

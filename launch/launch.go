@@ -243,13 +243,19 @@ func (l *launcher) loadCache(py *host.Py) error {
 	if err != nil {
 		return err
 	}
+	// One cache per program: its search path, and what it runs (the
+	// script, module or command, and where), so that the modules recorded
+	// for the bytecode bundle are the ones this program loads.
 	key := append([]string{}, cfg.ModuleSearchPaths...)
 	if cfg.RunFilename != "" {
 		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
-			key = append(key, "script:"+filepath.Dir(abs))
+			key = append(key, "script:"+abs)
 		}
-	} else if wd, err := os.Getwd(); err == nil {
-		key = append(key, "cwd:"+wd)
+	} else {
+		if wd, err := os.Getwd(); err == nil {
+			key = append(key, "cwd:"+wd)
+		}
+		key = append(key, "module:"+cfg.RunModule, "command:"+cfg.RunCommand)
 	}
 	l.cache = openCache(l.settings, cfg, key, dontWrite, l.index)
 	return nil

@@ -117,8 +117,12 @@ func (l *launcher) shareBundle(py *host.Py) error {
 	return nil
 }
 
-// listRoots lists, on rank 0, what the ranks' imports can reach.
+// listRoots lists, on rank 0, what the ranks' imports can reach. With a
+// cache file loaded, it only verifies the listings the cache holds (what
+// the last run's imports used) and lists nothing ahead: a directory the
+// cache lacks is listed by each rank that needs it.
 func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
+	warm := ix.Stats().DirsMerged > 0
 	seen := map[string]bool{}
 	list := func(dir string, depth, max int) {
 		dir = filepath.Clean(dir)
@@ -129,7 +133,12 @@ func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return
 		}
-		_ = ix.ListTree(dir, depth, max) // what fails to list is listed lazily later
+		// What fails to list is listed lazily later.
+		if warm {
+			_ = ix.VerifyTree(dir)
+		} else {
+			_ = ix.ListTree(dir, depth, max)
+		}
 	}
 	for _, p := range cfg.ModuleSearchPaths {
 		list(p, treeDepth, treeMaxDirs)

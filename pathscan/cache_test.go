@@ -86,3 +86,49 @@ func TestMarshalStableSkipsRacyListings(t *testing.T) {
 		t.Errorf("settled was listed again (%d)", n)
 	}
 }
+
+// A cache keeps what lookups used, not what ListTree listed ahead; loaded
+// again, VerifyTree checks exactly those and lists nothing new.
+func TestCacheKeepsUsedAndVerifyTreeListsNothingNew(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"used/m.py", "used/sub/n.py", "unused/x.py", "unused/deep/y.py"})
+	old := time.Now().Add(-time.Hour)
+	for _, d := range []string{"used/sub", "used", "unused/deep", "unused", ""} {
+		if err := os.Chtimes(filepath.Join(root, d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := first.ListTree(root, -1, 0); err != nil {
+		t.Fatal(err)
+	}
+	first.Find(root, "used")
+	first.Find(filepath.Join(root, "used"), "m")
+	blob, err := first.MarshalStable(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := next.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Len(); got != 2 {
+		t.Fatalf("cache holds %d listings, want the two lookups used (root, root/used)", got)
+	}
+	if err := next.VerifyTree(root); err != nil {
+		t.Fatal(err)
+	}
+	st := next.Stats()
+	if st.DirsListed != 0 || st.Verifications != 2 {
+		t.Errorf("after VerifyTree: %+v, want 2 verified and nothing listed", st)
+	}
+	if next.Len() != 2 {
+		t.Errorf("VerifyTree listed new directories: %d listings", next.Len())
+	}
+	if r := next.Find(filepath.Join(root, "used"), "m"); !r.Found {
+		t.Errorf("m not found: %+v", r)
+	}
+	if n := next.Stats().DirsListed; n != 0 {
+		t.Errorf("a verified listing was read again (%d)", n)
+	}
+}

@@ -37,11 +37,11 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // ErrFormat is wrapped by the errors Merge returns for data it cannot use.
 var ErrFormat = errors.New("pathscan: bad index data")
 
-// MarshalBinary serializes every listing the Index holds (except
-// invalidated ones), for Merge into another Index: a broadcast from the rank
-// that listed, or a cache file.
+// MarshalBinary serializes every listing the Index holds except
+// invalidated ones and ones merged unverified and not verified since, for
+// Merge into another Index: a broadcast from the rank that listed.
 func (ix *Index) MarshalBinary() ([]byte, error) {
-	return ix.marshal(func(*listing) bool { return true })
+	return ix.marshal(func(l *listing) bool { return !l.unverified })
 }
 
 func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
@@ -120,13 +120,14 @@ func (ix *Index) MergeUnverified(data []byte) error {
 	return nil
 }
 
-// MarshalStable is MarshalBinary without the listings that may have
-// changed unseen: those read less than settle after their directory's
-// mtime, which a change within the same mtime tick would not move (the
-// "racy" listings of git's index). For a cache file.
+// MarshalStable serializes what a cache file should keep: the listings a
+// lookup used (not those only listed ahead by ListTree, nor merged and
+// never needed), without the ones that may have changed unseen: those read
+// less than settle after their directory's mtime, which a change within the
+// same mtime tick would not move (the "racy" listings of git's index).
 func (ix *Index) MarshalStable(settle time.Duration) ([]byte, error) {
 	return ix.marshal(func(l *listing) bool {
-		return l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle)
+		return l.used && !l.unverified && (l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle))
 	})
 }
 

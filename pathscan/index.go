@@ -124,16 +124,19 @@ func (ix *Index) install(l *listing) {
 func (ix *Index) current(dir string) *listing {
 	if l := ix.get(dir); l != nil && !l.stale {
 		if !l.unverified {
+			l.used = true
 			return l
 		}
 		ix.stats.Verifications++
 		if statMtime(dir) == l.mtime {
 			l.unverified = false
+			l.used = true
 			return l
 		}
 	}
 	l, _ := readListing(dir)
 	ix.stats.DirsListed++
+	l.used = true
 	ix.install(l)
 	return l
 }

@@ -56,6 +56,7 @@ type listing struct {
 	// finds the recorded mtime (see MergeUnverified).
 	unverified bool
 	listedAt   int64 // wall clock (ns) when read here; 0 when merged
+	used       bool  // a lookup needed it (what a cache file keeps)
 }
 
 func lessListing(a, b *listing) bool { return a.dir < b.dir }

@@ -39,7 +39,20 @@ func reachable(name string) bool {
 // It returns an error if root could not be listed (root then has an empty
 // listing, as for Find) or, wrapping ErrLimit, if maxDirs cut the walk short.
 func (ix *Index) ListTree(root string, maxDepth int, maxDirs int) error {
-	w := &treeWalk{ix: ix, maxDepth: maxDepth, seen: map[[2]uint64]bool{}}
+	return ix.walkTree(root, maxDepth, maxDirs, false)
+}
+
+// VerifyTree walks root's subtree as ListTree does, but only into the
+// directories the Index already has listings of: it verifies those merged
+// unverified (one fstat of the open directory each, instead of a stat of
+// its path) and lists nothing new below root. For the rank that loads a
+// cache file before broadcasting it.
+func (ix *Index) VerifyTree(root string) error {
+	return ix.walkTree(root, -1, 0, true)
+}
+
+func (ix *Index) walkTree(root string, maxDepth, maxDirs int, knownOnly bool) error {
+	w := &treeWalk{ix: ix, maxDepth: maxDepth, knownOnly: knownOnly, seen: map[[2]uint64]bool{}}
 	w.budget.Store(-1)
 	if maxDirs > 0 {
 		w.budget.Store(int64(maxDirs))
@@ -88,12 +101,13 @@ func (ix *Index) ListTree(root string, maxDepth int, maxDirs int) error {
 }
 
 type treeWalk struct {
-	ix       *Index
-	maxDepth int
-	budget   atomic.Int64 // directories left to list; negative: no limit
-	limited  atomic.Bool
-	mu       sync.Mutex
-	seen     map[[2]uint64]bool
+	ix        *Index
+	maxDepth  int
+	knownOnly bool         // VerifyTree: only into directories the Index has
+	budget    atomic.Int64 // directories left to list; negative: no limit
+	limited   atomic.Bool
+	mu        sync.Mutex
+	seen      map[[2]uint64]bool
 }
 
 // take spends one directory of the budget.
@@ -114,6 +128,14 @@ func (w *treeWalk) take() bool {
 }
 
 func (w *treeWalk) walk(parent int, name, dir string, depth int) {
+	if w.knownOnly {
+		w.ix.mu.Lock()
+		known := w.ix.get(dir) != nil
+		w.ix.mu.Unlock()
+		if !known {
+			return
+		}
+	}
 	if !w.take() {
 		return
 	}
