@@ -21,6 +21,10 @@ func runChild(name string) int {
 	switch name {
 	case "after-close":
 		return childAfterClose()
+	case "main":
+		return childMain()
+	case "start-error":
+		return childStartError()
 	}
 	fmt.Fprintln(os.Stderr, "unknown scenario", name)
 	return 2
