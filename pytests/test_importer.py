@@ -316,3 +316,51 @@ def test_finder_in_place(parity):
     assert "'GoFinder', 'PathFinder'" in names, names
     r = parity.run_one(parity.pyhost, ["-X", "pyhost.importer=off", "-c", "import sys; print([getattr(f, '__name__', type(f).__name__) for f in sys.meta_path])"])
     assert "GoFinder" not in r.stdout.decode(), r.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run both interpreters as 'nobody'")
+def test_unreadable_directories_as_another_user(pyhost, reference, tmp_path_factory):
+    # Permissions only bind a user who is not root: both interpreters run as
+    # nobody over a tree with unreadable (EACCES) and unsearchable entries.
+    import pwd
+    import shutil
+    import tempfile
+    from conftest import assert_same, base_env, run
+
+    nobody = pwd.getpwnam("nobody")
+    top = tempfile.mkdtemp(prefix="pyhost-perm-")
+    try:
+        os.chmod(top, 0o755)
+        layout = {"ok/fine.py": "", "noread/hidden.py": "", "noexec/m.py": "", "noexec/pkg/__init__.py": "",
+                  "locked/x.py": "", "okpkg/__init__.py": "", "okpkg/sub.py": "", "okpkg/shut/inner.py": ""}
+        for rel, text in layout.items():
+            p = os.path.join(top, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(text)
+        for d, mode in [("noread", 0o311), ("noexec", 0o644), ("locked", 0o000), ("okpkg/shut", 0o000)]:
+            os.chmod(os.path.join(top, d), mode)
+        for d in ("ok", "okpkg"):
+            os.chmod(os.path.join(top, d), 0o755)
+        body = "".join(f"sys.path.insert(0, {os.path.join(top, d)!r})\n" for d in ("ok", "noread", "noexec", "locked")) + \
+            f"sys.path.insert(0, {top!r})\n" + \
+            "for n in ['fine', 'hidden', 'm', 'pkg', 'x', 'okpkg', 'okpkg.sub', 'okpkg.shut', 'okpkg.shut.inner', 'nosuch']:\n    show(n)\n"
+        def as_nobody():
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        results = []
+        for exe in (pyhost, reference):
+            r = run([exe, "-B", "-c", script(body)], env=base_env(top), cwd=top, preexec_fn=as_nobody)
+            results.append(r.normalised(exe, reference))
+        assert results[1].returncode == 0, results[1].stderr
+        assert b"hidden -> ModuleNotFoundError" in results[1].stdout and b"fine -> SourceFileLoader" in results[1].stdout, results[1].stdout
+        assert_same(*results)
+    finally:
+        for dirpath, dirnames, _ in os.walk(top):
+            for d in dirnames:
+                os.chmod(os.path.join(dirpath, d), 0o755)
+        for d in ("noread", "noexec", "locked", "okpkg/shut"):
+            p = os.path.join(top, d)
+            if os.path.exists(p):
+                os.chmod(p, 0o755)
+        shutil.rmtree(top, ignore_errors=True)
