@@ -11,7 +11,7 @@ packages=(
 	libopenmpi-dev openmpi-bin python3-mpi4py
 	python3-pytest python3-hypothesis
 	python3-numpy python3-scipy python3-pandas python3-sympy
-	strace fuse3 hyperfine
+	strace fuse3
 )
 
 missing=()
