@@ -12,6 +12,11 @@ type Interpreter struct {
 	Name string   `json:"name"`
 	Path string   `json:"path"`
 	Args []string `json:"args,omitempty"`
+	// Pyhost runs get PYHOST_CACHEDIR, a private directory of the run.
+	Pyhost bool `json:"pyhost,omitempty"`
+	// Warm: the cache directory is filled by one untimed run of the same
+	// workload and rank count before the timed runs.
+	Warm bool `json:"warm_cache,omitempty"`
 	// Skip, when not empty, says why this interpreter is not measured.
 	Skip string `json:"skip,omitempty"`
 }

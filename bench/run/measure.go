@@ -117,6 +117,10 @@ func (r *runner) command(ctx context.Context, p *place, in Interpreter, w Worklo
 		env = append(env, "PYTHONPATH="+p.tree.PythonPath())
 		exported = append(exported, "PYTHONPATH")
 	}
+	if in.Pyhost {
+		env = append(env, "PYHOST_CACHEDIR="+r.cacheDir(p, in, w, ranks))
+		exported = append(exported, "PYHOST_CACHEDIR")
+	}
 	if ranks > 0 {
 		mpi := []string{r.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", strconv.Itoa(int(ranks))}
 		for _, v := range exported {
@@ -141,7 +145,7 @@ func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PYTHON") || strings.HasPrefix(k, "OMPI_") || strings.HasPrefix(k, "PMIX_") {
+		if strings.HasPrefix(k, "PYTHON") || strings.HasPrefix(k, "PYHOST_") || strings.HasPrefix(k, "OMPI_") || strings.HasPrefix(k, "PMIX_") {
 			continue
 		}
 		env = append(env, kv)

@@ -31,8 +31,10 @@ type Results struct {
 	Checks       []PathCheck   `json:"path_checks,omitempty"`
 	Notes        []string      `json:"notes,omitempty"`
 	Measurements []Measurement `json:"measurements"`
-	Syscalls     []SyscallRow  `json:"syscalls,omitempty"`
-	Summary      []Cell        `json:"summary"`
+	// WarmUps are pyhost-warm's untimed runs that filled each cell's cache.
+	WarmUps  []Measurement `json:"warm_ups,omitempty"`
+	Syscalls []SyscallRow  `json:"syscalls,omitempty"`
+	Summary  []Cell        `json:"summary"`
 }
 
 // PathCheck records where an interpreter's sys.path resolved on slowfs.

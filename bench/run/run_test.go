@@ -107,7 +107,7 @@ func TestRunSkipsMissing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, b)
 	}
-	for _, want := range []string{"pyhost: skipped", "mpirun", "[1/1]"} {
+	for _, want := range []string{"pyhost-cold: skipped", "mpirun", "[1/1]"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("output lacks %q:\n%s", want, b)
 		}
