@@ -16,11 +16,19 @@
 // # Staleness
 //
 // A directory is listed once, when an import first needs it. Hits are
-// never revalidated. By default a miss costs one stat of the directory, so
-// that a module written at run time is found as python3 finds it (the
-// directory's mtime moved); with Options.MissesFinal misses are final
-// until importlib.invalidate_caches(). A file deleted after its directory
-// was listed is not noticed until invalidate_caches.
+// never revalidated, nor are the entries searched before the one that has
+// the module. By default an import that no indexed directory has costs one
+// stat of each directory searched, so that a module written at run time is
+// found as python3 finds it (the directory's mtime moved); with
+// Options.MissesFinal misses are final until importlib.invalidate_caches().
+// Not noticed until invalidate_caches: a file deleted after its directory
+// was listed, a package directory added next to a same-named module, a
+// module written at run time that shadows one of a later entry.
+//
+// # Sharing loading (MPI)
+//
+// A Bundle set with SetBundle serves the source stat and bytecode of the
+// modules it holds from memory, once each (see Bundle).
 //
 // # Threads
 //
