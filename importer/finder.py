@@ -54,8 +54,7 @@ def _spec(finder, fullname, answer, target):
         spec = _ModuleSpec(fullname, None)
         spec.submodule_search_locations = [location]
         return spec
-    return finder._get_spec(_loader_classes[kind], fullname, filename,
-                            None if location is None else [location], target)
+    return _make_spec(finder, fullname, kind, filename, location)
 
 
 _spec_from_file_location = _bootstrap_external.spec_from_file_location

@@ -43,8 +43,9 @@ func (ix *Index) IsDir(dir string) bool {
 		parent, name := path.Split(dir)
 		if p := ix.get(path.Clean(parent)); p != nil && !p.stale && p.state == stateOK {
 			i, ok := p.lookup(name, "")
+			isDir := ok && p.entries[i].typ == typeDir
 			ix.mu.Unlock()
-			return ok && p.entries[i].typ == typeDir
+			return isDir
 		}
 	}
 	ix.mu.Unlock()
