@@ -1,4 +1,4 @@
-module pyhost
+module github.com/pyhost/pyhost
 
 go 1.26.0
 

@@ -3,7 +3,7 @@ package host_test
 import (
 	"testing"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // A Go → Python call of a no-op Python function, inside one Do.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 func TestDoContextInterruptsLoop(t *testing.T) {

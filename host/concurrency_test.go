@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 func TestManyGoroutines(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 type kind int

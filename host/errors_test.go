@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 func TestExceptionFields(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // The examples share the interpreter the tests' TestMain starts with

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // rss is the resident set size in bytes, from /proc/self/statm.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // childEnv names the scenario a re-executed test binary runs instead of

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 const mainArgsEnv = "HOST_TEST_MAIN_ARGS"

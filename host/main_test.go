@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // interp is the one interpreter of the test process, shared by every

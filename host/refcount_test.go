@@ -3,7 +3,7 @@ package host_test
 import (
 	"testing"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // Every conversion and call leaves the reference counts of the objects

@@ -7,7 +7,7 @@ import (
 	"hash/crc32"
 	"sync"
 
-	"pyhost/host"
+	"github.com/pyhost/pyhost/host"
 )
 
 // A Bundle carries the bytecode of modules from the rank that read it to

@@ -43,8 +43,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"pyhost/host"
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 //go:embed finder.py

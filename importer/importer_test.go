@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"pyhost/host"
-	"pyhost/importer"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/importer"
 )
 
 var (

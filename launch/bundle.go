@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pyhost/host"
-	"pyhost/importer"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/importer"
 )
 
 // Under MPI, rank 0 also shares loading: the modules rank 0 loaded from

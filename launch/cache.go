@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"pyhost/host"
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // The persistent index cache: the listings of one run, loaded by the next

@@ -1,5 +1,5 @@
 package launch
 
-import "pyhost/host"
+import "github.com/pyhost/pyhost/host"
 
 func hostConfig(exe string) host.Config { return host.Config{Executable: exe, Prefix: "/usr"} }

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"pyhost/host"
-	"pyhost/importer"
-	"pyhost/mpiglue"
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/mpiglue"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // Eager listing limits for rank 0: the trees imports can reach (the

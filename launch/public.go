@@ -5,9 +5,9 @@ import (
 	"os"
 	"strings"
 
-	"pyhost/host"
-	"pyhost/importer"
-	"pyhost/mpiglue"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/mpiglue"
 )
 
 func versionText() string {

@@ -6,7 +6,7 @@ import (
 	"log"
 	"runtime"
 
-	"pyhost/mpiglue"
+	"github.com/pyhost/pyhost/mpiglue"
 )
 
 // The start-up sequence of an MPI-aware host: initialize only under a

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/mpiglue"
+	"github.com/pyhost/pyhost/mpiglue"
 )
 
 // helperEnv selects what TestHelperProcess does when the test binary is

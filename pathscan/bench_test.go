@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 const stdlib = "/usr/lib/python3.11"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // A listing from an earlier run is used after one stat of its directory

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 const python311 = "/usr/bin/python3.11"

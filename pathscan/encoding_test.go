@@ -7,7 +7,7 @@ import (
 	"hash/crc32"
 	"testing"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // queriesFor lists tails worth asking in dir: every name, names without

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 func ExampleIndex_Find() {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 var precedenceTree = []string{

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 func FuzzMerge(f *testing.F) {

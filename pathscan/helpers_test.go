@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // debian311 is what Debian's python3.11 yields from

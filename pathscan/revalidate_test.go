@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/pathscan"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // touch moves dir's mtime well away from what was recorded, whatever the

@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"pyhost/bench/gen/synth"
+	"github.com/pyhost/pyhost/bench/gen/synth"
 )
 
 func main() {

@@ -44,8 +44,8 @@ import (
 	"syscall"
 	"time"
 
-	"pyhost/bench/gen/synth"
-	"pyhost/bench/slowfs/latencyfs"
+	"github.com/pyhost/pyhost/bench/gen/synth"
+	"github.com/pyhost/pyhost/bench/slowfs/latencyfs"
 )
 
 type runner struct {

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"pyhost/bench/gen/synth"
-	"pyhost/bench/slowfs/latencyfs"
+	"github.com/pyhost/pyhost/bench/gen/synth"
+	"github.com/pyhost/pyhost/bench/slowfs/latencyfs"
 )
 
 // Measurement is one run of one workload by one interpreter.

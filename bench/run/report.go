@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"pyhost/bench/gen/synth"
+	"github.com/pyhost/pyhost/bench/gen/synth"
 )
 
 // Results is everything a run writes to results.json.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/bench/gen/synth"
+	"github.com/pyhost/pyhost/bench/gen/synth"
 )
 
 func TestParseStraceSummary(t *testing.T) {

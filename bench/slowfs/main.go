@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"pyhost/bench/slowfs/latencyfs"
+	"github.com/pyhost/pyhost/bench/slowfs/latencyfs"
 )
 
 func main() {

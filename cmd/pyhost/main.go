@@ -17,8 +17,8 @@ import (
 	"os"
 	"runtime"
 
-	"pyhost/host"
-	"pyhost/launch"
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/launch"
 )
 
 // CPython handles signals on the thread that started it, and the kernel

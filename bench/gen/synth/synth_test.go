@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"pyhost/bench/gen/synth"
+	"github.com/pyhost/pyhost/bench/gen/synth"
 )
 
 // small is a tree that builds in well under a second.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"pyhost/bench/slowfs/latencyfs"
+	"github.com/pyhost/pyhost/bench/slowfs/latencyfs"
 )
 
 // fuseUsable skips the test when this machine cannot mount FUSE at all.
