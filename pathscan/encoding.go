@@ -1,19 +1,18 @@
 package pathscan
 
 import (
-	"encoding/binary"
-	"errors"
+	"github.com/pyhost/pyhost/internal/frame"
+
 	"fmt"
-	"hash/crc32"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// The serialized form (all integers unsigned LEB128 varints unless noted):
+// The serialized form is a frame (package internal/frame: magic "PSCN",
+// version, checksum) whose body is, all integers unsigned varints unless
+// noted:
 //
-//	magic    "PSCN"
-//	version  1 byte (formatVersion)
 //	count    number of listings
 //	count × listing, in strictly increasing directory order:
 //	    dir      string (length, bytes): absolute, clean
@@ -23,7 +22,6 @@ import (
 //	    n × entry, in strictly increasing name order:
 //	        name string: non-empty, no '/', no NUL, not "." or ".."
 //	        type 1 byte
-//	crc32    4 bytes little endian, Castagnoli, over everything before it
 //
 // Invalidated listings are not written. Nothing machine-specific (device,
 // inode) is: a blob made on one node describes a shared file system for all.
@@ -32,10 +30,9 @@ const (
 	formatVersion = 1
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// ErrFormat is wrapped by the errors Merge returns for data it cannot use.
-var ErrFormat = errors.New("pathscan: bad index data")
+// ErrFormat is wrapped by the errors Merge returns for data it cannot use
+// (it is frame.ErrFormat: the index is a frame).
+var ErrFormat = frame.ErrFormat
 
 // MarshalBinary serializes every listing the Index holds except
 // invalidated ones and ones merged unverified and not verified since, for
@@ -48,37 +45,30 @@ func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var ls []*listing
-	size := len(formatMagic) + 1 + binary.MaxVarintLen64 + 4
+	size := 10
 	ix.tree.Ascend(func(l *listing) bool {
 		if !l.stale && keep(l) {
 			ls = append(ls, l)
-			size += len(l.dir) + 3*binary.MaxVarintLen64 + 1
+			size += len(l.dir) + 3*10 + 1
 			for _, e := range l.entries {
 				size += len(e.name) + 3
 			}
 		}
 		return true
 	})
-	b := make([]byte, 0, size)
-	b = append(b, formatMagic...)
-	b = append(b, formatVersion)
-	b = binary.AppendUvarint(b, uint64(len(ls)))
+	e := frame.NewEncoder(formatMagic, formatVersion, size)
+	e.Uvarint(uint64(len(ls)))
 	for _, l := range ls {
-		b = appendString(b, l.dir)
-		b = binary.AppendVarint(b, l.mtime)
-		b = append(b, byte(l.state))
-		b = binary.AppendUvarint(b, uint64(len(l.entries)))
-		for _, e := range l.entries {
-			b = appendString(b, e.name)
-			b = append(b, byte(e.typ))
+		e.String(l.dir)
+		e.Varint(l.mtime)
+		e.Byte(byte(l.state))
+		e.Uvarint(uint64(len(l.entries)))
+		for _, en := range l.entries {
+			e.String(en.name)
+			e.Byte(byte(en.typ))
 		}
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	return e.Finish(), nil
 }
 
 // Merge adds the listings serialized by MarshalBinary, replacing the
@@ -140,37 +130,27 @@ func (ix *Index) Changed() bool {
 }
 
 func formatErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)
+	return fmt.Errorf("pathscan: index: %w", frame.Errorf(format, args...))
 }
 
 // decode parses and checks data completely; it never panics and allocates
 // no more than the length of data justifies.
 func decode(data []byte) ([]*listing, error) {
-	hdr := len(formatMagic) + 1
-	if len(data) < hdr+1+4 {
-		return nil, formatErr("%d bytes is too short", len(data))
+	d, err := frame.Open(data, formatMagic, formatVersion)
+	if err != nil {
+		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
-	if string(data[:len(formatMagic)]) != formatMagic {
-		return nil, formatErr("not a pathscan index")
-	}
-	if v := data[len(formatMagic)]; v != formatVersion {
-		return nil, formatErr("version %d, want %d", v, formatVersion)
-	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, crcTable) != sum {
-		return nil, formatErr("checksum mismatch")
-	}
-	// One copy of the body backs every string decoded from it.
-	d := decoder{b: body[hdr:], s: string(body[hdr:])}
-	count := d.count(1 + 1 + 1 + 1) // the least a listing takes
+	// One copy of the body backs every name decoded from it.
+	d.ShareStrings()
+	count := d.Count("count", 1+1+1+1) // the least a listing takes
 	ls := make([]*listing, 0, count)
 	prev := ""
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		l := &listing{dir: d.string()}
-		l.mtime = d.varint()
-		l.state = listingState(d.byte())
-		n := d.count(1 + 1 + 1)
-		if d.err != nil {
+	for i := uint64(0); i < count && d.Err() == nil; i++ {
+		l := &listing{dir: d.String("directory")}
+		l.mtime = d.Varint("mtime")
+		l.state = listingState(d.Byte("state"))
+		n := d.Count("entry count", 1+1+1)
+		if d.Err() != nil {
 			break
 		}
 		switch {
@@ -189,9 +169,9 @@ func decode(data []byte) ([]*listing, error) {
 		}
 		for j := range l.entries {
 			e := &l.entries[j]
-			e.name = d.string()
-			e.typ = entryType(d.byte())
-			if d.err != nil {
+			e.name = d.String("name")
+			e.typ = entryType(d.Byte("type"))
+			if d.Err() != nil {
 				break
 			}
 			switch {
@@ -205,11 +185,8 @@ func decode(data []byte) ([]*listing, error) {
 		}
 		ls = append(ls, l)
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, formatErr("%d bytes of trailing data", len(d.b))
+	if err := d.Close(); err != nil {
+		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
 	return ls, nil
 }
@@ -222,84 +199,4 @@ func validDir(dir string) bool {
 // validName accepts what a directory read can return.
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
-}
-
-// decoder reads from b; the first failure sticks in err and makes every
-// later read return zero values.
-type decoder struct {
-	b   []byte
-	s   string // the same bytes as the b it started with
-	err error
-	tmp [binary.MaxVarintLen64]byte
-}
-
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = formatErr("truncated or malformed %s", what)
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || n != len(binary.AppendUvarint(d.tmp[:0], v)) { // one encoding per value
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 || n != len(binary.AppendVarint(d.tmp[:0], v)) {
-		d.fail("mtime")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.fail("byte")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-// count reads a number of items each at least minSize bytes long, refusing
-// counts the remaining data cannot hold.
-func (d *decoder) count(minSize int) uint64 {
-	n := d.uvarint("count")
-	if d.err == nil && n > uint64(len(d.b)/minSize) {
-		d.fail("count")
-		return 0
-	}
-	return n
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint("string length")
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("string")
-		return ""
-	}
-	off := len(d.s) - len(d.b)
-	d.b = d.b[n:]
-	return d.s[off : off+int(n)]
 }
