@@ -4,8 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"io"
-	"os"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"path/filepath"
 	"strings"
 
@@ -20,7 +19,10 @@ import (
 // bundle of their sources' stats and .pyc bytes, broadcast with the index,
 // so the other ranks need no stat and no open per module. See
 // importer.Bundle for what is checked.
-const bundleMaxBytes = 512 << 20
+const (
+	bundleMaxBytes = 512 << 20
+	maxDirFds      = 512
+)
 
 // recordSource records, at exit on rank 0, which modules were loaded
 // from source with their bytecode files. Registered with Python's atexit,
@@ -77,16 +79,16 @@ func (l *launcher) readLoaded() [][2]string {
 // directories, each opened once relative to its parent: on a file system
 // that caches no lookups, a path costs one lookup per component.
 func makeBundle(pairs [][2]string, magic []byte) []*importer.BundleEntry {
-	dirs := newDirFds()
-	defer dirs.close()
+	dirs := dirfd.NewTree(maxDirFds)
+	defer dirs.Close()
 	var out []*importer.BundleEntry
 	total := 0
 	for _, p := range pairs {
 		var st unix.Stat_t
-		if err := dirs.statAt(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}
-		data, err := dirs.readAt(p[1])
+		data, _, err := dirs.ReadFile(p[1], bundleMaxBytes)
 		if err != nil || len(data) < 16 || !bytes.Equal(data[:4], magic) {
 			continue
 		}
@@ -106,72 +108,6 @@ func makeBundle(pairs [][2]string, magic []byte) []*importer.BundleEntry {
 		})
 	}
 	return out
-}
-
-// dirFds opens directories once each, relative to their parents.
-type dirFds struct {
-	fds map[string]int // directory -> descriptor, or -1 if it cannot be opened
-}
-
-const maxDirFds = 512
-
-func newDirFds() *dirFds { return &dirFds{fds: map[string]int{"/": -1}} }
-
-func (d *dirFds) close() {
-	for _, fd := range d.fds {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-	}
-}
-
-// fd returns a descriptor of dir, or AT_FDCWD-relative fallback -1.
-func (d *dirFds) fd(dir string) int {
-	if fd, ok := d.fds[dir]; ok {
-		return fd
-	}
-	fd := -1
-	if len(d.fds) < maxDirFds {
-		parent, name := filepath.Split(dir)
-		parent = filepath.Clean(parent)
-		pfd := d.fd(parent)
-		var err error
-		if pfd >= 0 {
-			fd, err = unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		} else {
-			fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		}
-		if err != nil {
-			fd = -1
-		}
-	}
-	d.fds[dir] = fd
-	return fd
-}
-
-func (d *dirFds) statAt(path string, st *unix.Stat_t) error {
-	if fd := d.fd(filepath.Dir(path)); fd >= 0 {
-		return unix.Fstatat(fd, filepath.Base(path), st, 0)
-	}
-	return unix.Stat(path, st)
-}
-
-func (d *dirFds) readAt(path string) ([]byte, error) {
-	var f *os.File
-	if fd := d.fd(filepath.Dir(path)); fd >= 0 {
-		nfd, err := unix.Openat(fd, filepath.Base(path), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, err
-		}
-		f = os.NewFile(uintptr(nfd), path)
-	} else {
-		var err error
-		if f, err = os.Open(path); err != nil {
-			return nil, err
-		}
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, bundleMaxBytes))
 }
 
 // writeLoaded saves the list recorded at exit (rank 0).

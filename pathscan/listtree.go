@@ -3,6 +3,7 @@ package pathscan
 import (
 	"errors"
 	"fmt"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"runtime"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func (ix *Index) walkTree(root string, maxDepth, maxDirs int, knownOnly bool) er
 		w.budget.Store(int64(maxDirs))
 	}
 	w.take()
-	fd, err := openDirAt(atFDCWD, root)
+	fd, err := dirfd.OpenAt(atFDCWD, root)
 	if err != nil {
 		l, lerr := failedListing(root, err)
 		ix.mu.Lock()
@@ -139,7 +140,7 @@ func (w *treeWalk) walk(parent int, name, dir string, depth int) {
 	if !w.take() {
 		return
 	}
-	fd, err := openDirAt(parent, name)
+	fd, err := dirfd.OpenAt(parent, name)
 	if err != nil {
 		// Gone, not a directory after all, or unreadable: record what
 		// FileFinder would see, by path.

@@ -2,6 +2,7 @@ package pathscan
 
 import (
 	"fmt"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"os"
 	"slices"
 	"strings"
@@ -17,19 +18,6 @@ import (
 // asked of the open descriptor. On a parallel file system without a client
 // cache every path resolution is a lookup per component, so ListTree also
 // opens each directory relative to its parent's descriptor.
-
-const openDirFlags = syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC | syscall.O_NONBLOCK
-
-// openDirAt opens name (relative to dirfd, or a path with AT_FDCWD) as a
-// directory, retrying on EINTR.
-func openDirAt(dirfd int, name string) (int, error) {
-	for {
-		fd, err := syscall.Openat(dirfd, name, openDirFlags, 0)
-		if err != syscall.EINTR {
-			return fd, err
-		}
-	}
-}
 
 func fstat(fd int, st *syscall.Stat_t) error {
 	for {
@@ -135,7 +123,7 @@ func direntType(fd int, name string, dtype byte) entryType {
 // of its entries. The returned listing is always usable; the error says why
 // it is empty.
 func readListing(dir string) (*listing, error) {
-	fd, err := openDirAt(atFDCWD, dir)
+	fd, err := dirfd.OpenAt(atFDCWD, dir)
 	if err != nil {
 		return failedListing(dir, err)
 	}
