@@ -3,6 +3,7 @@ package pathscan_test
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,5 +131,97 @@ func TestCacheKeepsUsedAndVerifyTreeListsNothingNew(t *testing.T) {
 	}
 	if n := next.Stats().DirsListed; n != 0 {
 		t.Errorf("a verified listing was read again (%d)", n)
+	}
+}
+
+// Another directory at the same path with the same mtime (a second image of
+// a reproducible build mounted where the first was) is not taken for the
+// cached one: its inode and ctime differ.
+func TestCachedListingNeedsTheSameDirectoryNotJustTheSameMtime(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"pkg/first.py"})
+	dir := filepath.Join(root, "pkg")
+	stamp := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(dir, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	first := pathscan.New(pathscan.Options{Loaders: debian311})
+	if r := first.Find(dir, "first"); !r.Found {
+		t.Fatalf("first not found: %+v", r)
+	}
+	blob, err := first.MarshalStable(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Rename(dir, filepath.Join(root, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	makeTree(t, root, []string{"pkg/second.py"})
+	if err := os.Chtimes(dir, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+
+	next := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := next.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	if r := next.Find(dir, "second"); !r.Found {
+		t.Errorf("second not found: the cached listing of the other directory was used: %+v", r)
+	}
+	if r := next.Find(dir, "first"); r.Found {
+		t.Errorf("first found in a directory that does not hold it: %+v", r)
+	}
+}
+
+// A directory that could not be opened for a reason that may pass (here
+// EMFILE) is read again at its next use and never written to a cache file.
+func TestTransientFailureIsRetriedAndNeverCached(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"lib/mod.py"})
+	dir := filepath.Join(root, "lib")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// The next descriptor opened gets the lowest free number: a limit of
+	// that number makes the listing's open fail with EMFILE.
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowest := probe.Fd()
+	probe.Close()
+	tight := lim
+	tight.Cur = uint64(lowest)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &tight); err != nil {
+		t.Fatal(err)
+	}
+	r := ix.Find(dir, "mod")
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if r.Found {
+		t.Fatal("mod found although no descriptor could be opened")
+	}
+	blob, err := ix.MarshalStable(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ix.Find(dir, "mod"); !r.Found {
+		t.Errorf("mod not found once descriptors were available again: %+v", r)
+	}
+	next := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := next.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	if next.Stats().DirsMerged != 0 {
+		t.Errorf("the failed listing was written to the cache: %+v", next.Stats())
 	}
 }

@@ -17,17 +17,22 @@ import (
 //	count × listing, in strictly increasing directory order:
 //	    dir      string (length, bytes): absolute, clean
 //	    mtime    zigzag varint, nanoseconds, -1 when stat failed
+//	    dev      device number, 0 when unknown
+//	    ino      inode number, 0 when unknown
+//	    ctime    zigzag varint, nanoseconds
 //	    state    1 byte
 //	    n        number of entries (0 unless state is OK)
 //	    n × entry, in strictly increasing name order:
 //	        name string: non-empty, no '/', no NUL, not "." or ".."
 //	        type 1 byte
 //
-// Invalidated listings are not written. Nothing machine-specific (device,
-// inode) is: a blob made on one node describes a shared file system for all.
+// Invalidated listings are not written. The device, inode and ctime are the
+// lister's: a cache file's listing is used again only if its directory
+// still has them (see identity); a broadcast's are not compared, since its
+// listings are fresh.
 const (
 	formatMagic   = "PSCN"
-	formatVersion = 1
+	formatVersion = 2
 )
 
 // ErrFormat is wrapped by the errors Merge returns for data it cannot use
@@ -61,6 +66,9 @@ func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
 	for _, l := range ls {
 		e.String(l.dir)
 		e.Varint(l.mtime)
+		e.Uvarint(l.dev)
+		e.Uvarint(l.ino)
+		e.Varint(l.ctime)
 		e.Byte(byte(l.state))
 		e.Uvarint(uint64(len(l.entries)))
 		for _, en := range l.entries {
@@ -112,12 +120,15 @@ func (ix *Index) MergeUnverified(data []byte) error {
 
 // MarshalStable serializes what a cache file should keep: the listings a
 // lookup used (not those only listed ahead by ListTree, nor merged and
-// never needed), without the ones that may have changed unseen: those read
+// never needed) and read whole (never a failed reading: a directory that
+// was missing, unreadable or could not be opened, as under EMFILE, is read
+// again by the next run), without the ones that may have changed unseen: those read
 // less than settle after their directory's mtime, which a change within the
 // same mtime tick would not move (the "racy" listings of git's index).
 func (ix *Index) MarshalStable(settle time.Duration) ([]byte, error) {
 	return ix.marshal(func(l *listing) bool {
-		return l.used && !l.unverified && (l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle))
+		return l.used && !l.unverified && l.state == stateOK && !l.transient &&
+			(l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle))
 	})
 }
 
@@ -148,6 +159,9 @@ func decode(data []byte) ([]*listing, error) {
 	for i := uint64(0); i < count && d.Err() == nil; i++ {
 		l := &listing{dir: d.String("directory")}
 		l.mtime = d.Varint("mtime")
+		l.dev = d.Uvarint("device")
+		l.ino = d.Uvarint("inode")
+		l.ctime = d.Varint("ctime")
 		l.state = listingState(d.Byte("state"))
 		n := d.Count("entry count", 1+1+1)
 		if d.Err() != nil {

@@ -204,18 +204,17 @@ func (w *treeWalk) listing(fd int, dir string) *listing {
 	statErr := fstat(fd, &st)
 	ix.mu.Lock()
 	l := ix.get(dir)
-	if l != nil && !l.stale {
+	if l != nil && !l.stale && !l.transient {
 		if !l.unverified {
 			if l.ino == 0 && statErr == nil {
-				l.dev, l.ino = uint64(st.Dev), uint64(st.Ino)
+				l.setIdentity(identityOf(&st))
 			}
 			ix.mu.Unlock()
 			return l
 		}
 		ix.stats.Verifications++
-		if statErr == nil && st.Mtim.Sec*1e9+st.Mtim.Nsec == l.mtime {
+		if statErr == nil && l.sameAs(identityOf(&st)) {
 			l.unverified = false
-			l.dev, l.ino = uint64(st.Dev), uint64(st.Ino)
 			ix.mu.Unlock()
 			return l
 		}
