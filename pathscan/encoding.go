@@ -1,7 +1,9 @@
 package pathscan
 
 import (
+	"cmp"
 	"github.com/pyhost/pyhost/internal/frame"
+	"slices"
 
 	"fmt"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 //	    dev      device number, 0 when unknown
 //	    ino      inode number, 0 when unknown
 //	    ctime    zigzag varint, nanoseconds
+//	    used     zigzag varint, nanoseconds since 1970: when a run last used it
 //	    state    1 byte
 //	    n        number of entries (0 unless state is OK)
 //	    n × entry, in strictly increasing name order:
@@ -43,18 +46,24 @@ var ErrFormat = frame.ErrFormat
 // invalidated ones and ones merged unverified and not verified since, for
 // Merge into another Index: a broadcast from the rank that listed.
 func (ix *Index) MarshalBinary() ([]byte, error) {
-	return ix.marshal(func(l *listing) bool { return !l.unverified })
+	return ix.marshalStamped(func(l *listing) (int64, bool) {
+		return l.usedAt, !l.stale && !l.unverified
+	})
 }
 
-func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
+// marshalStamped writes the listings keep accepts, each with the stamp it
+// gives.
+func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var ls []*listing
+	var stamps []int64
 	size := 10
 	ix.tree.Ascend(func(l *listing) bool {
-		if !l.stale && keep(l) {
+		if at, ok := keep(l); ok && !l.stale {
 			ls = append(ls, l)
-			size += len(l.dir) + 3*10 + 1
+			stamps = append(stamps, at)
+			size += len(l.dir) + 6*10 + 1
 			for _, e := range l.entries {
 				size += len(e.name) + 3
 			}
@@ -63,12 +72,13 @@ func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
 	})
 	e := frame.NewEncoder(formatMagic, formatVersion, size)
 	e.Uvarint(uint64(len(ls)))
-	for _, l := range ls {
+	for i, l := range ls {
 		e.String(l.dir)
 		e.Varint(l.mtime)
 		e.Uvarint(l.dev)
 		e.Uvarint(l.ino)
 		e.Varint(l.ctime)
+		e.Varint(stamps[i])
 		e.Byte(byte(l.state))
 		e.Uvarint(uint64(len(l.entries)))
 		for _, en := range l.entries {
@@ -112,32 +122,91 @@ func (ix *Index) MergeUnverified(data []byte) error {
 	defer ix.mu.Unlock()
 	for _, l := range ls {
 		l.unverified = true
+		l.fromCache = true
 		ix.install(l)
 	}
 	ix.stats.DirsMerged += uint64(len(ls))
 	return nil
 }
 
-// MarshalStable serializes what a cache file should keep: the listings a
-// lookup used (not those only listed ahead by ListTree, nor merged and
-// never needed) and read whole (never a failed reading: a directory that
-// was missing, unreadable or could not be opened, as under EMFILE, is read
-// again by the next run), without the ones that may have changed unseen: those read
-// less than settle after their directory's mtime, which a change within the
-// same mtime tick would not move (the "racy" listings of git's index).
-func (ix *Index) MarshalStable(settle time.Duration) ([]byte, error) {
-	return ix.marshal(func(l *listing) bool {
-		return l.used && !l.unverified && l.state == stateOK && !l.transient &&
-			(l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle))
+// CachePolicy says what a cache file keeps (see MarshalCache).
+type CachePolicy struct {
+	// Settle: a listing read less than Settle after its directory's mtime
+	// may have changed unseen (a change within the same mtime tick does
+	// not move it: the "racy" entries of git's index) and is not kept.
+	Settle time.Duration
+	// MaxAge: a listing no lookup has used for this long is dropped.
+	MaxAge time.Duration
+	// MaxDirs bounds the listings kept; the least recently used go first.
+	MaxDirs int
+	// Now is the time of the save, which stamps what this run used.
+	Now time.Time
+}
+
+// MarshalCache serializes what a cache file should keep for every program
+// of the environment, under p:
+//
+//   - the listings this run's lookups used (not those only listed ahead by
+//     ListTree), read whole: never a failed reading (a directory that was
+//     missing, unreadable or could not be opened, as under EMFILE, is read
+//     again by the next run) and never a racy one (see CachePolicy.Settle);
+//     they are stamped as used now;
+//   - the listings merged from the previous cache file that this run did
+//     not need (another program's), as they were, with their old stamp,
+//     unless older than MaxAge; a merged listing this run found changed
+//     was read again and counts as this run's.
+func (ix *Index) MarshalCache(p CachePolicy) ([]byte, error) {
+	now := p.Now.UnixNano()
+	ix.mu.Lock()
+	type kept struct {
+		l      *listing
+		usedAt int64
+	}
+	var ks []kept
+	ix.tree.Ascend(func(l *listing) bool {
+		switch {
+		case l.stale || l.state != stateOK || l.transient:
+		case l.used && !l.unverified:
+			if l.listedAt == 0 || l.listedAt-l.mtime >= int64(p.Settle) {
+				ks = append(ks, kept{l, now})
+			}
+		case l.fromCache && (p.MaxAge <= 0 || now-l.usedAt < int64(p.MaxAge)):
+			ks = append(ks, kept{l, l.usedAt})
+		}
+		return true
+	})
+	ix.mu.Unlock()
+	if p.MaxDirs > 0 && len(ks) > p.MaxDirs {
+		slices.SortStableFunc(ks, func(a, b kept) int { return cmp.Compare(b.usedAt, a.usedAt) })
+		ks = ks[:p.MaxDirs]
+		slices.SortFunc(ks, func(a, b kept) int { return strings.Compare(a.l.dir, b.l.dir) })
+	}
+	stamps := make(map[*listing]int64, len(ks))
+	for _, k := range ks {
+		stamps[k.l] = k.usedAt
+	}
+	return ix.marshalStamped(func(l *listing) (int64, bool) {
+		at, ok := stamps[l]
+		return at, ok
 	})
 }
 
-// Changed reports whether any directory was read since the Index was made
-// (listings that a cache file should now hold).
-func (ix *Index) Changed() bool {
+// NeedsSave reports whether a cache file should be written after this run:
+// a directory was read, or a listing this run used carries a stamp older
+// than a day (so that eviction sees it as recently used).
+func (ix *Index) NeedsSave(now time.Time) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return ix.stats.DirsListed > 0
+	if ix.stats.DirsListed > 0 {
+		return true
+	}
+	old := false
+	dayAgo := now.Add(-24 * time.Hour).UnixNano()
+	ix.tree.Ascend(func(l *listing) bool {
+		old = l.used && l.fromCache && l.usedAt < dayAgo
+		return !old
+	})
+	return old
 }
 
 func formatErr(format string, args ...any) error {
@@ -162,6 +231,7 @@ func decode(data []byte) ([]*listing, error) {
 		l.dev = d.Uvarint("device")
 		l.ino = d.Uvarint("inode")
 		l.ctime = d.Varint("ctime")
+		l.usedAt = d.Varint("last use")
 		l.state = listingState(d.Byte("state"))
 		n := d.Count("entry count", 1+1+1)
 		if d.Err() != nil {

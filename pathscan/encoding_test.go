@@ -96,6 +96,7 @@ func TestMergeRejects(t *testing.T) {
 		b = binary.AppendUvarint(b, 7) // dev
 		b = binary.AppendUvarint(b, 8) // ino
 		b = binary.AppendVarint(b, 9)  // ctime
+		b = binary.AppendVarint(b, 10) // last use
 		b = append(b, state)
 		b = binary.AppendUvarint(b, uint64(len(names)))
 		for _, n := range names {

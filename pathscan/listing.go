@@ -67,6 +67,8 @@ type listing struct {
 	unverified bool
 	listedAt   int64 // wall clock (ns) when read here; 0 when merged
 	used       bool  // a lookup needed it (what a cache file keeps)
+	fromCache  bool  // merged from a cache file (MergeUnverified)
+	usedAt     int64 // wall clock (ns) of the last run that used it, from the cache file
 }
 
 func lessListing(a, b *listing) bool { return a.dir < b.dir }
