@@ -8,9 +8,11 @@ package launch
 
 import (
 	"fmt"
+	"github.com/pyhost/pyhost/internal/share"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
@@ -150,9 +152,11 @@ type launcher struct {
 	settings Settings
 	imp      *importer.Importer
 	index    *pathscan.Index
-	cache    *indexCache
-	loaded   []string // "source\x00bytecode" of the modules loaded, recorded at exit on rank 0
-	mpi      bool     // MPI initialised by pyhost (under a launcher)
+	cache    *share.Cache
+	modules  []share.Module // the cache's record of the modules loaded from source
+	program  uint64         // this run's program within the environment (share.ProgramID)
+	loaded   [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on rank 0
+	mpi      bool           // MPI initialised by pyhost (under a launcher)
 }
 
 func (l *launcher) setup(py *host.Py) error {
@@ -243,28 +247,52 @@ func (l *launcher) loadCache(py *host.Py) error {
 	if err != nil {
 		return err
 	}
-	// One cache per program: its search path, and what it runs (the
-	// script, module or command, and where), so that the modules recorded
-	// for the bytecode bundle are the ones this program loads.
-	key := append([]string{}, cfg.ModuleSearchPaths...)
+	dir := l.settings.CacheDir
+	if dir == "" {
+		if dir, err = share.DefaultDir(); err != nil {
+			return nil // no home: no cache
+		}
+	} else if dir, err = filepath.Abs(dir); err != nil {
+		return nil
+	}
+	l.cache = share.Open(dir, share.Env{
+		PyhostVersion: Version,
+		PythonVersion: host.PythonVersion(),
+		Executable:    cfg.Executable,
+		Prefix:        cfg.Prefix,
+		SearchPath:    cfg.ModuleSearchPaths,
+	}, !dontWrite)
+	l.cache.Warn = func(msg string) { warn("%s", msg) }
+	l.program = programID(cfg)
+	if l.settings.Cache != "rebuild" {
+		l.cache.LoadIndex(l.index)
+		l.modules = l.cache.LoadModules()
+	}
+	return nil
+}
+
+// programID names what this run runs within its environment: the script,
+// or the module or command and the directory it runs in.
+func programID(cfg host.Config) uint64 {
 	if cfg.RunFilename != "" {
 		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
-			key = append(key, "script:"+abs)
+			return share.ProgramID("script", abs)
 		}
-	} else {
-		if wd, err := os.Getwd(); err == nil {
-			key = append(key, "cwd:"+wd)
-		}
-		key = append(key, "module:"+cfg.RunModule, "command:"+cfg.RunCommand)
 	}
-	l.cache = openCache(l.settings, cfg, key, dontWrite, l.index)
-	return nil
+	wd, _ := os.Getwd()
+	return share.ProgramID("cwd", wd, "module", cfg.RunModule, "command", cfg.RunCommand)
 }
 
 // saveCache runs at exit (after Python is finalised).
 func (l *launcher) saveCache() {
 	if l.cache != nil {
-		l.cache.save(l.index)
-		l.writeLoaded()
+		now := time.Now()
+		l.cache.SaveIndex(l.index, now)
+		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 	}
+}
+
+// warn prints one line on stderr, as pyhost's warnings are.
+func warn(format string, args ...any) {
+	fmt.Fprintln(os.Stderr, "pyhost: "+strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"fmt"
+	"github.com/pyhost/pyhost/internal/share"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +96,7 @@ func (l *launcher) shareBundle(py *host.Py) error {
 	var blob []byte
 	if mpiglue.Rank() == 0 {
 		if magic := pythonMagic(py); magic != nil {
-			if entries := makeBundle(l.readLoaded(), magic); len(entries) > 0 {
+			if entries := importer.MakeBundle(l.bundlePairs(), magic, bundleMaxBytes); len(entries) > 0 {
 				blob = importer.MarshalBundle(entries)
 			}
 		}
@@ -122,7 +123,12 @@ func (l *launcher) shareBundle(py *host.Py) error {
 // the last run's imports used) and lists nothing ahead: a directory the
 // cache lacks is listed by each rank that needs it.
 func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
-	warm := ix.Stats().DirsMerged > 0
+	// A program that ran before in this environment finds what it needs in
+	// the cache: verify that and list nothing ahead. A new one gets the
+	// trees listed, each directory the cache holds costing an fstat
+	// instead of a read.
+	_, warm := share.ForProgram(l.modules, l.program)
+	warm = warm && ix.Stats().DirsMerged > 0
 	seen := map[string]bool{}
 	list := func(dir string, depth, max int) {
 		dir = filepath.Clean(dir)

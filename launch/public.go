@@ -169,8 +169,8 @@ func (l *launcher) publicModule() *host.Module {
 				}
 				l.loaded = l.loaded[:0]
 				for i := range v {
-					if ok[i] {
-						l.loaded = append(l.loaded, v[i])
+					if src, pyc, found := strings.Cut(v[i], "\x00"); ok[i] && found {
+						l.loaded = append(l.loaded, [2]string{src, pyc})
 					}
 				}
 				return nil, nil

@@ -296,9 +296,9 @@ func ProgramID(parts ...string) uint64 {
 
 // ForProgram is what the bundle of a run of program should hold: the
 // modules that program loaded before, or, for a program the environment
-// has not run yet, every module the environment's runs loaded recently.
-func ForProgram(ms []Module, program uint64) []Module {
-	var out []Module
+// has not run yet (seen is false), every module the environment's runs
+// loaded recently.
+func ForProgram(ms []Module, program uint64) (out []Module, seen bool) {
 	for _, m := range ms {
 		for _, p := range m.Programs {
 			if p == program {
@@ -308,9 +308,9 @@ func ForProgram(ms []Module, program uint64) []Module {
 		}
 	}
 	if out == nil {
-		return ms
+		return ms, false
 	}
-	return out
+	return out, true
 }
 
 const (
