@@ -379,6 +379,13 @@ func (im *Importer) invalidate(py *host.Py, args host.Args) (any, error) {
 	}
 	im.mu.Lock()
 	im.lastMiss, im.lastMissDirs = "", nil
+	if _, ok := v.(string); !ok {
+		// importlib.invalidate_caches(): what the bundle holds was read at
+		// start-up, and sources may have changed since (a module written
+		// during the job): from now on every module is loaded from its
+		// files, as python3 loads it.
+		im.bundle = nil
+	}
 	im.mu.Unlock()
 	if d, ok := v.(string); ok {
 		im.index.Invalidate(key(d))
