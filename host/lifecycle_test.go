@@ -21,8 +21,6 @@ func runChild(name string) int {
 	switch name {
 	case "after-close":
 		return childAfterClose()
-	case "main":
-		return childMain()
 	case "start-error":
 		return childStartError()
 	}
@@ -234,5 +232,26 @@ func TestPanicInDo(t *testing.T) {
 	var pe *host.PanicError
 	if !errors.As(err, &pe) || pe.Value != "in do" || !strings.Contains(pe.Stack, "TestPanicInDo") {
 		t.Fatalf("Do with a panic = %v", err)
+	}
+}
+
+// childStartError starts an interpreter that cannot find its standard
+// library and prints the error Start returns.
+func childStartError() int {
+	_, err := host.Start(host.Options{Args: []string{"python3"}})
+	var se *host.StartError
+	fmt.Println("start error:", errors.As(err, &se), err != nil)
+	return 0
+}
+
+func TestStartErrorIsReported(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=start-error", "PYTHONHOME=/nonexistent-python-home")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "start error: true true") {
+		t.Errorf("child printed %q; want a *host.StartError from Start", out)
 	}
 }

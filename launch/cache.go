@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -68,7 +69,7 @@ func cacheDir(s Settings) (string, error) {
 	return filepath.Join(home, ".cache", "pyhost"), nil
 }
 
-func cacheKey(cfg host.Config, sysPath []string) string {
+func cacheKey(cfg cpython.Config, sysPath []string) string {
 	h := sha256.New()
 	for _, s := range append([]string{Version, host.PythonVersion(), cfg.Executable, cfg.Prefix}, sysPath...) {
 		h.Write([]byte(s))
@@ -80,7 +81,7 @@ func cacheKey(cfg host.Config, sysPath []string) string {
 // openCache finds the cache file for this run and loads it into ix
 // (unless rebuilding). A cache that cannot be used is reported in one line
 // and the run goes on without it.
-func openCache(s Settings, cfg host.Config, sysPath []string, dontWriteBytecode bool, ix *pathscan.Index) *indexCache {
+func openCache(s Settings, cfg cpython.Config, sysPath []string, dontWriteBytecode bool, ix *pathscan.Index) *indexCache {
 	dir, err := cacheDir(s)
 	if err != nil {
 		return nil

@@ -1,5 +1,5 @@
 package launch
 
-import "github.com/pyhost/pyhost/host"
+import "github.com/pyhost/pyhost/internal/cpython"
 
-func hostConfig(exe string) host.Config { return host.Config{Executable: exe, Prefix: "/usr"} }
+func hostConfig(exe string) cpython.Config { return cpython.Config{Executable: exe, Prefix: "/usr"} }

@@ -1,6 +1,6 @@
 //go:build !sharedpython
 
-package host
+package cpython
 
 // By default pyhost links Debian's static libpython3.11.a, as Debian's own
 // /usr/bin/python3.11 does: the shared library is built position
