@@ -159,8 +159,20 @@ func TestWithoutGIL(t *testing.T) {
 		o, err = py.Eval("'kept'")
 		return err
 	})
-	if _, err := token.Eval("1"); !errors.Is(err, host.ErrNoGIL) {
-		t.Errorf("stale token: %v, want ErrNoGIL", err)
+	// Every method of a stale token is an error (Py.Config, now gone,
+	// used to abort the process).
+	for name, call := range map[string]func() error{
+		"Eval":     func() error { _, err := token.Eval("1"); return err },
+		"Exec":     func() error { return token.Exec("pass") },
+		"ExecFile": func() error { return token.ExecFile("/nonexistent.py") },
+		"ExecIn":   func() error { return token.ExecIn(o, "pass", "<x>") },
+		"Import":   func() error { _, err := token.Import("sys"); return err },
+		"FromGo":   func() error { _, err := token.FromGo(1); return err },
+		"Attach":   func() error { return host.Attach(func(*host.Py) error { return nil }) },
+	} {
+		if err := call(); !errors.Is(err, host.ErrNoGIL) {
+			t.Errorf("stale token: %s: %v, want ErrNoGIL", name, err)
+		}
 	}
 	if _, err := o.Attr("upper"); !errors.Is(err, host.ErrNoGIL) {
 		t.Errorf("Object outside Do: %v, want ErrNoGIL", err)
