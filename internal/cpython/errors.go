@@ -1,5 +1,6 @@
 package cpython
 
+// #cgo noescape pyhost_err_fetch
 // #include "shim.h"
 import "C"
 

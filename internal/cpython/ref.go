@@ -3,6 +3,10 @@ package cpython
 // #cgo noescape pyhost_str_from
 // #cgo noescape PyBytes_FromStringAndSize
 // #cgo noescape pyhost_call_steal
+// #cgo noescape pyhost_str_as
+// #cgo noescape PyLong_AsLongLongAndOverflow
+// #cgo noescape PyBytes_AsStringAndSize
+// #cgo noescape PyDict_Next
 // #include "shim.h"
 import "C"
 
@@ -80,10 +84,14 @@ var queued atomic.Int64
 func QueuedReleases() int64 { return queued.Load() }
 
 // DrainReleases releases the queued references. The GIL must be held.
+// Small enough to inline: the common case is an empty queue.
 func DrainReleases() {
-	if queued.Load() == 0 {
-		return
+	if queued.Load() != 0 {
+		drainReleases()
 	}
+}
+
+func drainReleases() {
 	releases.Lock()
 	q := releases.queue
 	releases.queue = nil

@@ -1,5 +1,6 @@
 package cpython
 
+// #cgo noescape pyhost_scan_path
 // #include "shim.h"
 import "C"
 
