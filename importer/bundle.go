@@ -8,10 +8,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/internal/frame"
-
-	"github.com/pyhost/pyhost/host"
 )
 
 // A Bundle carries the bytecode of modules from the rank that read it to
@@ -182,18 +181,18 @@ func (im *Importer) SetBundle(b *Bundle) {
 
 // bundle_take(source) -> None | (bytecode_path, mtime, size, data): the
 // bundled stat and bytecode of a source file, handed out once.
-func (im *Importer) bundleTake(py *host.Py, args host.Args) (any, error) {
-	src, err := args.String(0)
-	if err != nil {
-		return nil, err
+func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
+	src, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
 	}
 	im.mu.Lock()
 	b := im.bundle
 	im.mu.Unlock()
 	e := b.take(src)
 	if e == nil {
-		return nil, nil
+		return cpython.None()
 	}
 	im.bundled.Add(1)
-	return host.Tuple{e.Bytecode, e.MtimeSec, e.MtimeNsec, e.Size, e.Data}, nil
+	return cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
 }

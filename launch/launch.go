@@ -16,6 +16,7 @@ import (
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/mpiglue"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -138,13 +139,17 @@ func parseBool(name, v string) (bool, error) {
 }
 
 // Main runs the pyhost command with the process's arguments and returns
-// its exit status (see host.Main).
+// its exit status (see cpython.Main).
 func Main(args []string) int {
 	l := &launcher{imp: importer.New(importer.Options{})}
-	return host.Main(host.Options{
+	if err := host.Register(l.publicModule()); err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost:", err)
+		return 1
+	}
+	return cpython.Main(cpython.MainOptions{
 		Args:    args,
-		Modules: []*host.Module{l.imp.Module(), l.publicModule()},
-		Setup:   l.setup,
+		Modules: []*cpython.Module{l.imp.Module()},
+		Setup:   func() error { return host.Attach(l.setup) },
 	})
 }
 
@@ -160,7 +165,7 @@ type launcher struct {
 }
 
 func (l *launcher) setup(py *host.Py) error {
-	xopts, err := py.XOptions()
+	xopts, err := cpython.XOptions()
 	if err != nil {
 		return err
 	}
@@ -171,12 +176,12 @@ func (l *launcher) setup(py *host.Py) error {
 	s, err := parseSettings(xopts, os.Getenv, ignoreEnv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
-		host.Exit(2)
+		cpython.Exit(2)
 	}
 	l.settings = s
 	if s.Version {
 		fmt.Print(versionText())
-		host.Exit(0)
+		cpython.Exit(0)
 	}
 	l.imp.SetMissesFinal(s.MissesFinal)
 	if s.Importer {
@@ -186,17 +191,17 @@ func (l *launcher) setup(py *host.Py) error {
 			// The search path exists from the first import on: the cache
 			// is loaded then (on rank 0 only under MPI; see startMPI).
 			l.imp.SetPrepare(l.loadCache)
-			if err := host.AtExit(l.saveCache); err != nil {
+			if err := cpython.AtExit(l.saveCache); err != nil {
 				return err
 			}
 		}
 	}
 	if err := l.startMPI(py); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
-		host.Exit(1)
+		cpython.Exit(1)
 	}
 	if s.Stats {
-		if err := host.AtExit(l.printStats); err != nil {
+		if err := cpython.AtExit(l.printStats); err != nil {
 			return err
 		}
 	}
@@ -239,7 +244,7 @@ func flag(py *host.Py, name string) (bool, error) {
 
 // loadCache opens the index cache for this run's search path.
 func (l *launcher) loadCache(py *host.Py) error {
-	cfg, err := py.Config()
+	cfg, err := cpython.ReadConfig()
 	if err != nil {
 		return err
 	}
@@ -257,7 +262,7 @@ func (l *launcher) loadCache(py *host.Py) error {
 	}
 	l.cache = share.Open(dir, share.Env{
 		PyhostVersion: Version,
-		PythonVersion: host.PythonVersion(),
+		PythonVersion: cpython.Version(),
 		Executable:    cfg.Executable,
 		Prefix:        cfg.Prefix,
 		SearchPath:    cfg.ModuleSearchPaths,
@@ -273,7 +278,7 @@ func (l *launcher) loadCache(py *host.Py) error {
 
 // programID names what this run runs within its environment: the script,
 // or the module or command and the directory it runs in.
-func programID(cfg host.Config) uint64 {
+func programID(cfg cpython.Config) uint64 {
 	if cfg.RunFilename != "" {
 		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
 			return share.ProgramID("script", abs)

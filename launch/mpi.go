@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/mpiglue"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -40,7 +41,7 @@ func (l *launcher) startMPI(py *host.Py) error {
 		return fmt.Errorf("MPI initialization failed: %w", err)
 	}
 	// Registered first, so it runs last: after the stats are gathered.
-	if err := host.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
+	if err := cpython.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
 		return err
 	}
 	l.mpi = true
@@ -66,7 +67,7 @@ func (l *launcher) startMPI(py *host.Py) error {
 func (l *launcher) shareIndex(py *host.Py, ix *pathscan.Index) error {
 	var blob []byte
 	if mpiglue.Rank() == 0 {
-		cfg, err := py.Config()
+		cfg, err := cpython.ReadConfig()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: rank 0: read the configuration:", err)
 			mpiglue.Abort(1)
@@ -122,7 +123,7 @@ func (l *launcher) shareBundle(py *host.Py) error {
 // cache file loaded, it only verifies the listings the cache holds (what
 // the last run's imports used) and lists nothing ahead: a directory the
 // cache lacks is listed by each rank that needs it.
-func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
+func (l *launcher) listRoots(ix *pathscan.Index, cfg cpython.Config) {
 	// A program that ran before in this environment finds what it needs in
 	// the cache: verify that and list nothing ahead. A new one gets the
 	// trees listed, each directory the cache holds costing an fstat
@@ -165,7 +166,7 @@ func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
 // siteDirs are the directories site adds for these prefixes (Debian's
 // dist-packages and upstream's site-packages; the user site directory).
 // Listing one that site does not add costs time, not correctness.
-func siteDirs(cfg host.Config) []string {
+func siteDirs(cfg cpython.Config) []string {
 	var dirs []string
 	for _, prefix := range []string{cfg.Prefix, cfg.ExecPrefix, cfg.BasePrefix} {
 		if prefix == "" {

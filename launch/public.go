@@ -7,6 +7,7 @@ import (
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/mpiglue"
 )
 
@@ -102,7 +103,7 @@ func (l *launcher) recordLoaded(py *host.Py) error {
 }
 
 func (l *launcher) abortOnUncaught(py *host.Py) error {
-	cfg, err := py.Config()
+	cfg, err := cpython.ReadConfig()
 	if err != nil {
 		return err
 	}
