@@ -6,4 +6,3 @@ func SetMaxMessage(n int) (restore func()) { return func() {} }
 
 func Loaded() bool { return false }
 
-const builtWithMPI = false
