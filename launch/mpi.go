@@ -48,6 +48,10 @@ func (l *launcher) startMPI(py *host.Py) error {
 		fmt.Fprintln(os.Stderr, "pyhost: started by an MPI launcher, but this pyhost was built without MPI (-tags nompi): each rank runs as a single process")
 		return nil
 	}
+	if err := mpiglue.CheckResources(); err != nil {
+		fmt.Fprintf(os.Stderr, "pyhost: %v: MPI is left to the application; pyhost shares nothing\n", err)
+		return nil
+	}
 	ignoreEnv, err := flag(py, "ignore_environment")
 	if err != nil {
 		return err
