@@ -5,4 +5,3 @@ package mpiglue
 func SetMaxMessage(n int) (restore func()) { return func() {} }
 
 func Loaded() bool { return false }
-

@@ -4,4 +4,3 @@ package mpiglue
 
 // LauncherVars is the list LauncherDetected checks.
 var LauncherVars = launcherVars
-

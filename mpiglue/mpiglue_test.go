@@ -221,11 +221,9 @@ func TestPlainProcess(t *testing.T) {
 		t.Fatalf("plain helper: %v\n%s", err, out)
 	}
 
-	cmd := helperCommand(t, ctx, "nolib", 0)
-	cmd.Env = append(cmd.Env, "PYHOST_LIBMPI=libmpiglue-test-missing.so")
-	out, err = cmd.CombinedOutput()
+	out, err = helperCommand(t, ctx, "nolib", 0).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("mpiglue-helper nolib ok")) {
-		t.Fatalf("helper with PYHOST_LIBMPI unloadable: %v\n%s", err, out)
+		t.Fatalf("helper with Options.Library unloadable: %v\n%s", err, out)
 	}
 }
 
@@ -299,11 +297,11 @@ func TestHelperProcess(t *testing.T) {
 	case "plain":
 		helperPlain(t)
 	case "nolib":
-		err := mpiglue.Init(mpiglue.Options{})
+		err := mpiglue.Init(mpiglue.Options{Library: "libmpiglue-test-missing.so"})
 		if !errors.Is(err, mpiglue.ErrNoLibrary) || !strings.Contains(err.Error(), "libmpiglue-test-missing.so") {
 			t.Fatalf("Init with PYHOST_LIBMPI unloadable = %v, want ErrNoLibrary naming it", err)
 		}
-		if v := mpiglue.LibraryVersion(""); v != "" {
+		if v := mpiglue.LibraryVersion("libmpiglue-test-missing.so"); v != "" {
 			t.Fatalf("LibraryVersion() = %q without a library", v)
 		}
 		fmt.Println("mpiglue-helper nolib ok")

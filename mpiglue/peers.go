@@ -48,13 +48,13 @@ type peerSet struct {
 // procReader is what peer discovery reads of the system, replaceable in
 // tests.
 type procReader struct {
-	self     func() (string, error)    // this executable
-	ppid     func() int                // this process's parent
-	children func(ppid int) []int      // pids whose parent is ppid
-	exe      func(pid int) string      // /proc/pid/exe
-	environ  func(pid int) []string    // /proc/pid/environ
-	cmdline  func(pid int) []string    // /proc/pid/cmdline
-	args0    string                    // this process's argv[0]
+	self     func() (string, error) // this executable
+	ppid     func() int             // this process's parent
+	children func(ppid int) []int   // pids whose parent is ppid
+	exe      func(pid int) string   // /proc/pid/exe
+	environ  func(pid int) []string // /proc/pid/environ
+	cmdline  func(pid int) []string // /proc/pid/cmdline
+	args0    string                 // this process's argv[0]
 	sleep    func(time.Duration)
 }
 
@@ -91,8 +91,8 @@ var system = procReader{
 	},
 	environ: func(pid int) []string { return nulSplit("/proc/" + strconv.Itoa(pid) + "/environ") },
 	cmdline: func(pid int) []string { return nulSplit("/proc/" + strconv.Itoa(pid) + "/cmdline") },
-	args0:    os.Args[0],
-	sleep:    time.Sleep,
+	args0:   os.Args[0],
+	sleep:   time.Sleep,
 }
 
 func nulSplit(path string) []string {
