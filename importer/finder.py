@@ -1,10 +1,14 @@
 # pyhost's import finder: the Python side of package importer.
 #
-# Executed in the namespace of the builtin module _pyhost during the core
-# phase of start-up, before PathFinder exists and before site runs: only
-# builtin and frozen modules can be imported here. The lookups themselves
-# are Go functions of _pyhost (find_spec, lookup, entry_is_dir, ...); this file
-# only turns their answers into the specs FileFinder would have made.
+# Executed between the two phases of start-up, before PathFinder exists
+# and before site runs (only builtin and frozen modules can be imported
+# here), in a namespace of its own named importlib._bootstrap_external and
+# compiled as "<frozen importlib._bootstrap_external>": to tracers and
+# debuggers its frames are CPython's own import machinery (see package
+# importer). The namespace holds the Go functions (find_spec, lookup,
+# entry_is_dir, invalidate, bundle_take, set_loaders) and the kinds of a
+# lookup's answer (KIND_*), both defined in Go; this file only turns
+# answers into the specs FileFinder would have made.
 
 import sys
 import _imp
@@ -16,11 +20,18 @@ _path_join = _bootstrap_external._path_join
 _ModuleSpec = _bootstrap.ModuleSpec
 _getcwd = _bootstrap_external._os.getcwd
 
-# (loader class, suffixes) in FileFinder's order; the suffix order is the
-# running interpreter's, handed to the Go index once (set_loaders).
+# (loader class, suffixes) in FileFinder's order: extensions, source,
+# bytecode; the suffixes are the running interpreter's, handed to the Go
+# index once (set_loaders).
 _loader_details = _bootstrap_external._get_supported_file_loaders()
-_loader_classes = tuple(loader for loader, _ in _loader_details)
 set_loaders([list(suffixes) for _, suffixes in _loader_details])
+_SourceFileLoader = _bootstrap_external.SourceFileLoader
+_loader_for_kind = {
+    KIND_EXTENSION: _loader_details[0][0],
+    KIND_SOURCE: _loader_details[1][0],
+    KIND_BYTECODE: _loader_details[2][0],
+    KIND_BUNDLED: _loader_details[1][0],
+}
 
 _PathFinder = _bootstrap_external.PathFinder
 _default_hooks = None  # sys.path_hooks as installed by CPython (captured lazily)
@@ -33,6 +44,8 @@ class IndexedFileFinder(_FileFinder):
     with the same loaders, and is what sys.path_importer_cache holds for
     the directories pyhost indexes.
     """
+
+    __module__ = "pyhost"
 
     def __init__(self, path):
         _FileFinder.__init__(self, path, *_loader_details)
@@ -50,7 +63,7 @@ class IndexedFileFinder(_FileFinder):
 
 def _spec(finder, fullname, answer, target):
     kind, filename, location = answer
-    if kind < 0:
+    if kind == KIND_NAMESPACE:
         spec = _ModuleSpec(fullname, None)
         spec.submodule_search_locations = [location]
         return spec
@@ -60,8 +73,6 @@ def _spec(finder, fullname, answer, target):
 _spec_from_file_location = _bootstrap_external.spec_from_file_location
 _get_spec = _FileFinder._get_spec
 
-
-_SourceFileLoader = _bootstrap_external.SourceFileLoader
 
 
 def _serve_from_bundle(loader, source_path):
@@ -91,10 +102,7 @@ def _serve_from_bundle(loader, source_path):
 
 def _make_spec(finder, fullname, kind, filename, location):
     """The spec finder.find_spec would return for a hit (FileFinder._get_spec)."""
-    bundled = kind == 3
-    if bundled:
-        kind = 1  # a source module: SourceFileLoader
-    loader_class = _loader_classes[kind]
+    loader_class = _loader_for_kind[kind]
     if (_bootstrap_external.spec_from_file_location is not _spec_from_file_location
             or type(finder)._get_spec is not _get_spec):
         # Patched (tests do that): go the long way.
@@ -103,7 +111,7 @@ def _make_spec(finder, fullname, kind, filename, location):
     # What spec_from_file_location does for an absolute str location, a
     # loader and explicit search locations, without its generality.
     loader = loader_class(fullname, filename)
-    if bundled and loader_class is _SourceFileLoader:
+    if kind == KIND_BUNDLED and loader_class is _SourceFileLoader:
         _serve_from_bundle(loader, filename)
     spec = _ModuleSpec(fullname, loader, origin=filename)
     spec._set_fileattr = True
@@ -146,8 +154,10 @@ class GoFinder:
     PathFinder, whose finders for indexed directories are indexed too.
     """
 
+    __module__ = "pyhost"
+
     # find_spec(fullname, path=None, target=None) is the Go function
-    # _pyhost.find_spec, set below: no Python frame on the hot path.
+    # find_spec, set below: no Python frame on the hot path.
 
     @classmethod
     def invalidate_caches(cls):

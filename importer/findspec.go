@@ -1,10 +1,10 @@
 package importer
 
 import (
+	"github.com/pyhost/pyhost/pathscan"
 	"errors"
 	"fmt"
 
-	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/internal/cpython"
 )
 
@@ -26,9 +26,6 @@ type finder struct {
 // C scan of the search path (cpython.PathScan), the lookup in the index
 // (find) and the spec, made by finder.py's _make_spec.
 func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
-	if err := im.prepared(); err != nil {
-		return raise(err)
-	}
 	f := im.finder
 	if f == nil {
 		return cpython.SetError("ImportError", "pyhost: the importer is not installed")
@@ -120,18 +117,73 @@ func (im *Importer) noteSysPath(path cpython.Ref) bool {
 	return true
 }
 
-// install defines the finders in _pyhost (finder.py) and takes the
-// objects findSpec uses.
-func (im *Importer) install() error {
+// machineryName is the name finder.py runs under: its frames are, to
+// tracers, debuggers and traceback trimming, CPython's own import frames
+// (see the package doc).
+const (
+	machineryName = "importlib._bootstrap_external"
+	machineryFile = "<frozen importlib._bootstrap_external>"
+)
+
+// Install puts the finder in place over ix, whose listings (merged from a
+// broadcast or a cache file) count as listed, serving b's modules from
+// memory (b may be nil). It runs finder.py, which hands the interpreter's
+// loader suffixes to ix and appends GoFinder to sys.meta_path, where
+// CPython's main phase of start-up then appends PathFinder right after
+// it. The GIL must be held, between the two phases of start-up; Install
+// runs once.
+func (im *Importer) Install(ix *pathscan.Index, b *Bundle) error {
 	if cpython.HoldsGIL() != cpython.GILHeld {
 		return errors.New("importer: Install called without the GIL")
 	}
-	mod := cpython.Import(ModuleName)
-	if mod.IsNull() {
+	if ix == nil {
+		return errors.New("importer: Install needs an index")
+	}
+	im.mu.Lock()
+	if im.index != nil {
+		im.mu.Unlock()
+		return errors.New("importer: installed twice")
+	}
+	im.index, im.bundle = ix, b
+	im.mu.Unlock()
+
+	ns := cpython.NewDict()
+	if ns.IsNull() {
 		return fmt.Errorf("importer: %w", cpython.TakeError())
 	}
-	defer mod.Decref()
-	r := cpython.Exec(mod.ModuleDict(), finderSource, "<pyhost importer>", cpython.FileInput)
+	defer ns.Decref()
+	builtins := cpython.Import("builtins")
+	if builtins.IsNull() {
+		return fmt.Errorf("importer: %w", cpython.TakeError())
+	}
+	defer builtins.Decref()
+	set := func(name string, v cpython.Owned) error {
+		if v.IsNull() {
+			return fmt.Errorf("importer: %s: %w", name, cpython.TakeError())
+		}
+		defer v.Decref()
+		if !ns.DictSetString(name, v.Ref) {
+			return fmt.Errorf("importer: %s: %w", name, cpython.TakeError())
+		}
+		return nil
+	}
+	if err := set("__name__", cpython.NewStr(machineryName)); err != nil {
+		return err
+	}
+	if err := set("__builtins__", builtins.NewRef()); err != nil {
+		return err
+	}
+	for name, k := range kindNames {
+		if err := set(name, cpython.NewInt(int64(k))); err != nil {
+			return err
+		}
+	}
+	for _, fn := range im.funcs() {
+		if err := set(fn.Name, cpython.NewFunction(fn, machineryName)); err != nil {
+			return err
+		}
+	}
+	r := cpython.Exec(ns.Ref, finderSource, machineryFile, cpython.FileInput)
 	if r.IsNull() {
 		return fmt.Errorf("importer: install: %w", cpython.TakeError())
 	}
@@ -141,39 +193,24 @@ func (im *Importer) install() error {
 		return fmt.Errorf("importer: %w", cpython.TakeError())
 	}
 	defer bse.Decref()
-	f := &finder{}
-	for _, a := range []struct {
-		from cpython.Ref
-		name string
-		dst  *cpython.Owned
-	}{
-		{mod.Ref, "GoFinder", &f.self},
-		{mod.Ref, "IndexedFileFinder", &f.indexed},
-		{mod.Ref, "_finder_for", &f.slow},
-		{mod.Ref, "_make_spec", &f.makeSpec},
-		{bse.Ref, "PathFinder", &f.pathFinder},
+	f := &finder{pathFinder: bse.Ref.Attr("PathFinder")}
+	if f.pathFinder.IsNull() {
+		return fmt.Errorf("importer: install: %w", cpython.TakeError())
+	}
+	for name, dst := range map[string]*cpython.Owned{
+		"GoFinder":          &f.self,
+		"IndexedFileFinder": &f.indexed,
+		"_finder_for":       &f.slow,
+		"_make_spec":        &f.makeSpec,
 	} {
-		if *a.dst = a.from.Attr(a.name); a.dst.IsNull() {
-			return fmt.Errorf("importer: install: %w", cpython.TakeError())
+		v := ns.DictGetString(name) // borrowed
+		if v.IsNull() {
+			return fmt.Errorf("importer: install: finder.py defines no %s", name)
 		}
+		*dst = v.NewRef()
 	}
 	im.finder = f
 	return nil
-}
-
-// raise raises err in Python for a raw function and returns NULL: a
-// Python exception or a host.RaiseError as its type (builtin classes;
-// others as RuntimeError), anything else as RuntimeError.
-func raise(err error) cpython.Owned {
-	var pe *host.Exception
-	var re *host.RaiseError
-	switch {
-	case errors.As(err, &pe):
-		return cpython.SetError(pe.Type, pe.Msg)
-	case errors.As(err, &re) && err == error(re):
-		return cpython.SetError(re.Type, re.Msg)
-	}
-	return cpython.SetError("RuntimeError", err.Error())
 }
 
 // strArg is positional argument i, a str; ok false with TypeError set.

@@ -1,9 +1,27 @@
 // Package importer is pyhost's import finder: a sys.meta_path finder and
 // path entry finders whose answers come from a pathscan.Index instead of
-// the file system. It owns its whole find path: the C scan of the search
-// path (through internal/cpython, whose raw module API its builtin module
-// _pyhost is made with), the lookup in pathscan and the spec; the Python
-// side is the small finder.py, run in _pyhost.
+// the file system. It owns its whole find path, top-down: the C scan of
+// the search path (through internal/cpython), the lookup in pathscan, the
+// spec, and the bytecode bundle (what goes in, its encoding, and serving
+// it). The Python side is the small finder.py.
+//
+// # Use
+//
+// [New] makes the importer; its Go functions are made, not registered as a
+// module: [Importer.Install], called with the GIL held between the two
+// phases of start-up (before PathFinder exists and before any import
+// searches sys.path), runs finder.py with them and puts GoFinder in
+// sys.meta_path. Everything the importer answers from is given there: the
+// Index (with whatever was merged into it from a broadcast or a cache file)
+// and the Bundle. Install runs once.
+//
+// # Invisible as CPython's own machinery is
+//
+// finder.py is compiled as "<frozen importlib._bootstrap_external>" and
+// run in a namespace named importlib._bootstrap_external: the frames of its
+// few functions are, to tracers, debuggers that skip importlib* and the
+// import system's traceback trimming, what CPython's own import frames are.
+// No module is imported for it, so -X importtime lists what python3 lists.
 //
 // # Semantics
 //
@@ -22,21 +40,23 @@
 // the module. By default an import that no indexed directory has costs one
 // stat of each directory searched, so that a module written at run time is
 // found as python3 finds it (the directory's mtime moved); with
-// Options.MissesFinal misses are final until importlib.invalidate_caches().
+// an Index made with RevalidateMisses off, misses are final until
+// importlib.invalidate_caches().
 // Not noticed until invalidate_caches: a file deleted after its directory
 // was listed, a package directory added next to a same-named module, a
 // module written at run time that shadows one of a later entry.
 //
 // # Sharing loading (MPI)
 //
-// A Bundle set with SetBundle serves the source stat and bytecode of the
-// modules it holds from memory, once each (see Bundle).
+// A Bundle given to Install serves the source stat and bytecode of the
+// modules it holds from memory, once each (see Bundle), until
+// importlib.invalidate_caches() drops it.
 //
 // # Threads
 //
 // The Go functions run with the GIL held, called from Python, and so does
-// Install (from the start-up's Setup); the Index is safe for concurrent
-// use on its own.
+// Install; Stats may be called from any goroutine; the Index is safe for
+// concurrent use on its own.
 package importer
 
 import (
@@ -46,7 +66,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -54,17 +73,34 @@ import (
 //go:embed finder.py
 var finderSource string
 
-// ModuleName is the builtin module that holds the finder.
-const ModuleName = "_pyhost"
+// The kind of a lookup's answer, as finder.py receives it in (kind,
+// filename, location): defined here only, and handed to finder.py when it
+// runs (as KIND_<NAME>), so that Go and Python never disagree.
+const (
+	kindNamespace = iota // a namespace portion: location is its directory
+	kindExtension        // an extension module: ExtensionFileLoader
+	kindSource           // a source module: SourceFileLoader
+	kindBytecode         // a sourceless module: SourcelessFileLoader
+	kindBundled          // a source module whose stat and bytecode are in the bundle
+)
 
-// Options configure the importer.
-type Options struct {
-	// MissesFinal skips the one stat of a directory that a miss costs by
-	// default (see the package doc).
-	MissesFinal bool
-	// Index, if set, is used instead of a new one: listings merged into it
-	// beforehand (from a broadcast or a cache file) are used as listed.
-	Index *pathscan.Index
+var kindNames = map[string]int{
+	"KIND_NAMESPACE": kindNamespace,
+	"KIND_EXTENSION": kindExtension,
+	"KIND_SOURCE":    kindSource,
+	"KIND_BYTECODE":  kindBytecode,
+	"KIND_BUNDLED":   kindBundled,
+}
+
+// kindOf is the answer kind of a module the Index found.
+func kindOf(k pathscan.Kind) int {
+	switch k {
+	case pathscan.Extension:
+		return kindExtension
+	case pathscan.Source:
+		return kindSource
+	}
+	return kindBytecode
 }
 
 // Stats are the importer's counters.
@@ -80,17 +116,14 @@ type Stats struct {
 
 // Importer is the finder's Go state. One per interpreter.
 type Importer struct {
-	opts  Options
 	mu    sync.Mutex
-	index *pathscan.Index
+	index *pathscan.Index // set by Install
 
 	lookups, hits, finalMisses, handOffs, entryLookups atomic.Uint64
 
-	finder      *finder // set by Install
-	bundle      *Bundle
-	bundled     atomic.Uint64
-	prepare     func(py *host.Py) error
-	prepareOnce sync.Once
+	finder  *finder // set by Install
+	bundle  *Bundle
+	bundled atomic.Uint64
 
 	// The last sys.path seen, to drop entries that left it.
 	lastPath []string
@@ -101,43 +134,8 @@ type Importer struct {
 	lastMissDirs map[string]bool
 }
 
-// New makes an importer; Module is its builtin module, to register
-// before Python starts, and Install (from the start-up's Setup) puts the
-// finder in place.
-func New(opts Options) *Importer {
-	return &Importer{opts: opts, index: opts.Index}
-}
-
-// SetMissesFinal sets Options.MissesFinal; it takes effect for an index
-// made afterwards (Install makes it).
-func (im *Importer) SetMissesFinal(final bool) { im.opts.MissesFinal = final }
-
-// SetIndex makes the importer use ix, whose listings (merged from a
-// broadcast or a cache file) count as listed. Call it before Install.
-func (im *Importer) SetIndex(ix *pathscan.Index) {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	im.index = ix
-}
-
-// SetPrepare registers fn to run once, at the first lookup, before it is
-// answered: the main phase of start-up has computed sys.path by then, and
-// no import has searched it yet. The MPI launcher shares the index there.
-func (im *Importer) SetPrepare(fn func(py *host.Py) error) {
-	im.prepare = fn
-}
-
-// prepared runs the prepare function once; called from Python, with the
-// GIL held.
-func (im *Importer) prepared() error {
-	var err error
-	im.prepareOnce.Do(func() {
-		if im.prepare != nil {
-			err = host.Attach(im.prepare)
-		}
-	})
-	return err
-}
+// New makes an importer, to be installed once with Install.
+func New() *Importer { return &Importer{} }
 
 // Index returns the index (nil before Install when none was given).
 func (im *Importer) Index() *pathscan.Index { return im.index }
@@ -158,29 +156,17 @@ func (im *Importer) Stats() Stats {
 	return s
 }
 
-// Module is the builtin module _pyhost with the finder's Go functions,
-// made with the raw module API (find_spec works on the C scan's borrowed
-// references); register it with cpython.RegisterModule before start-up.
-func (im *Importer) Module() *cpython.Module {
-	return &cpython.Module{
-		Name: ModuleName,
-		Doc:  "pyhost's import finder (internal).",
-		Funcs: []cpython.Func{
-			{Name: "set_loaders", Call: im.setLoaders},
-			{Name: "find_spec", Call: im.findSpec},
-			{Name: "lookup", Call: im.lookup},
-			{Name: "entry_is_dir", Call: im.entryIsDir},
-			{Name: "invalidate", Call: im.invalidate},
-			{Name: "bundle_take", Call: im.bundleTake},
-		},
+// funcs are the finder's Go functions, as finder.py calls them.
+func (im *Importer) funcs() []cpython.Func {
+	return []cpython.Func{
+		{Name: "set_loaders", Call: im.setLoaders},
+		{Name: "find_spec", Call: im.findSpec},
+		{Name: "lookup", Call: im.lookup},
+		{Name: "entry_is_dir", Call: im.entryIsDir},
+		{Name: "invalidate", Call: im.invalidate},
+		{Name: "bundle_take", Call: im.bundleTake},
 	}
 }
-
-// Install runs the Python side: it defines the finders in _pyhost and
-// appends GoFinder to sys.meta_path, where CPython's main phase of
-// start-up then appends PathFinder right after it. py is the token of
-// the GIL the start-up's Setup holds.
-func (im *Importer) Install(py *host.Py) error { return im.install() }
 
 // set_loaders(groups): the suffixes of _get_supported_file_loaders(), in
 // order: extensions, source, bytecode.
@@ -212,11 +198,7 @@ func (im *Importer) setLoaders(a cpython.Args) cpython.Owned {
 			loaders = append(loaders, pathscan.Suffix{Suffix: str, Kind: kinds[g]})
 		}
 	}
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if im.index == nil {
-		im.index = pathscan.New(pathscan.Options{Loaders: loaders, RevalidateMisses: !im.opts.MissesFinal})
-	} else if err := im.index.SetLoaders(loaders); err != nil {
+	if err := im.index.SetLoaders(loaders); err != nil {
 		return cpython.SetError("ImportError", fmt.Sprintf("pyhost: %v", err))
 	}
 	return cpython.None()
@@ -232,24 +214,16 @@ func key(path string) string {
 	return k
 }
 
-// bundledSource is the kind of a source module whose stat and bytecode
-// are in the bundle (finder.py's _make_spec).
-const bundledSource = 3
-
-// pyKind is the index of the loader class in finder.py's _loader_classes.
-func pyKind(k pathscan.Kind) int { return int(k) - int(pathscan.Extension) }
-
-// answer is what finder.py's _spec takes: (kind, filename, location),
-// kind -1 for a namespace portion.
+// answer is what finder.py's _spec takes: (kind, filename, location).
 func answer(r pathscan.Result) cpython.Owned {
 	if r.Namespace {
-		return cpython.TupleOf(cpython.NewInt(-1), cpython.None(), cpython.NewStr(r.Dir))
+		return cpython.TupleOf(cpython.NewInt(kindNamespace), cpython.None(), cpython.NewStr(r.Dir))
 	}
 	loc := cpython.None()
 	if r.Package {
 		loc = cpython.NewStr(r.Dir)
 	}
-	return cpython.TupleOf(cpython.NewInt(int64(pyKind(r.Kind))), cpython.NewStr(r.Path), loc)
+	return cpython.TupleOf(cpython.NewInt(int64(kindOf(r.Kind))), cpython.NewStr(r.Path), loc)
 }
 
 // find is GoFinder's lookup over the indexed directories of a search
@@ -277,9 +251,9 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 				if r.Package {
 					loc = r.Dir
 				}
-				kind := pyKind(r.Kind)
+				kind := kindOf(r.Kind)
 				if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
-					kind = bundledSource
+					kind = kindBundled
 				}
 				return i, kind, r.Path, loc, true
 			}
@@ -306,9 +280,6 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 // lookup(dir, tail) -> None | (kind, filename, location): an indexed
 // FileFinder's find_spec.
 func (im *Importer) lookup(a cpython.Args) cpython.Owned {
-	if err := im.prepared(); err != nil {
-		return raise(err)
-	}
 	dir, ok := strArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
@@ -337,9 +308,6 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 // the index when it already lists it (or its parent) and otherwise from
 // one stat.
 func (im *Importer) entryIsDir(a cpython.Args) cpython.Owned {
-	if err := im.prepared(); err != nil {
-		return raise(err)
-	}
 	p, ok := strArg(a, 0)
 	if !ok {
 		return cpython.Owned{}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
-	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 var (
@@ -18,15 +18,13 @@ var (
 // One interpreter for the package's tests and benchmarks: CPython starts
 // once per process.
 func TestMain(m *testing.M) {
-	imp = importer.New(importer.Options{})
-	if err := cpython.RegisterModule(imp.Module()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	imp = importer.New()
 	var err error
 	interp, err = host.Start(host.Options{
-		Args:  []string{"pyhost-test", "-c", "pass"},
-		Setup: imp.Install,
+		Args: []string{"pyhost-test", "-c", "pass"},
+		Setup: func(*host.Py) error {
+			return imp.Install(pathscan.New(pathscan.Options{RevalidateMisses: true}), nil)
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start python:", err)
@@ -73,7 +71,8 @@ func TestInstalledBeforePathFinder(t *testing.T) {
 func TestSameSpecsAsStockPathFinder(t *testing.T) {
 	err := interp.Do(func(py *host.Py) error {
 		return py.Exec(`
-import sys, zipimport, _pyhost
+import sys, zipimport
+GoFinder = next(f for f in sys.meta_path if getattr(f, "__name__", "") == "GoFinder")
 from importlib.machinery import PathFinder, FileFinder
 from importlib._bootstrap_external import _get_supported_file_loaders
 hooks = [zipimport.zipimporter, FileFinder.path_hook(*_get_supported_file_loaders())]
@@ -98,7 +97,7 @@ mismatch = []
 for n in names:
     parent = n.rpartition(".")[0]
     path = __import__(parent, fromlist=["x"]).__path__ if parent else None
-    a, b = describe(_pyhost.GoFinder.find_spec(n, path)), describe(stock(n, path))
+    a, b = describe(GoFinder.find_spec(n, path)), describe(stock(n, path))
     if a != b and not (a is None and b is not None and b[1] == "NamespaceLoader"):
         mismatch.append((n, a, b))
 assert not mismatch, mismatch
@@ -115,7 +114,8 @@ assert not mismatch, mismatch
 // The figure of interest is the ratio of the two ns/op.
 func BenchmarkFindSpec(b *testing.B) {
 	setup := `
-import sys, zipimport, _pyhost
+import sys, zipimport
+GoFinder = next(f for f in sys.meta_path if getattr(f, "__name__", "") == "GoFinder")
 from importlib.machinery import PathFinder, FileFinder
 from importlib._bootstrap_external import _get_supported_file_loaders
 _stock_hooks = [zipimport.zipimporter, FileFinder.path_hook(*_get_supported_file_loaders())]
@@ -137,9 +137,9 @@ def _stock_loop(name, n):
 		b.Fatal(err)
 	}
 	for _, c := range []struct{ name, expr string }{
-		{"hit/GoFinder", "_loop(_pyhost.GoFinder.find_spec, 'json', %d)"},
+		{"hit/GoFinder", "_loop(GoFinder.find_spec, 'json', %d)"},
 		{"hit/PathFinder", "_stock_loop('json', %d)"},
-		{"miss/GoFinder", "_loop(_pyhost.GoFinder.find_spec, 'no_such_module', %d)"},
+		{"miss/GoFinder", "_loop(GoFinder.find_spec, 'no_such_module', %d)"},
 		{"miss/PathFinder", "_stock_loop('no_such_module', %d)"},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -2,58 +2,55 @@ package launch
 
 import (
 	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/importer"
 	"github.com/pyhost/pyhost/internal/share"
 )
 
-// Under MPI, rank 0 also shares loading: the modules rank 0 loaded from
-// source in the previous run (recorded next to the index cache) go into a
-// bundle of their sources' stats and .pyc bytes, broadcast with the index,
-// so the other ranks need no stat and no open per module. See
-// importer.Bundle for what is checked.
+// Under MPI, the root also shares loading: the modules this program (or,
+// for a program new to the environment, any program of it) loaded from
+// source in earlier jobs go into a bundle of their sources' stats and .pyc
+// bytes, broadcast with the index, so the other ranks need no stat and no
+// open per module. importer.MakeBundle says what is checked.
 const bundleMaxBytes = 512 << 20
 
-// recordSource records, at exit on rank 0, which modules were loaded
-// from source with their bytecode files. Registered with Python's atexit,
-// it runs before finalisation, when sys.modules is complete.
-const recordSource = `
-import atexit as _atexit, sys as _sys
-
-def _record_loaded():
-    from importlib.machinery import SourceFileLoader
-    out = []
-    for m in list(_sys.modules.values()):
-        s = getattr(m, "__spec__", None)
-        if s is None or type(s.loader) is not SourceFileLoader:
-            continue
-        if isinstance(s.origin, str) and isinstance(s.cached, str):
-            out.append(s.origin + "\0" + s.cached)
-    _set_loaded(out)
-
-_atexit.register(_record_loaded)
-`
-
-// bundlePairs are the (source, bytecode) pairs the bundle of this run
-// should hold (share.ForProgram).
-func (l *launcher) bundlePairs() [][2]string {
-	var out [][2]string
+// makeBundle reads the bundle on the root; nil when there is nothing to
+// share.
+func (l *launcher) makeBundle() []byte {
 	mods, _ := share.ForProgram(l.modules, l.program)
-	for _, m := range mods {
-		out = append(out, [2]string{m.Source, m.Bytecode})
+	if len(mods) == 0 {
+		return nil
 	}
-	return out
+	magic := pythonMagic()
+	if magic == nil {
+		return nil
+	}
+	pairs := make([][2]string, len(mods))
+	for i, m := range mods {
+		pairs[i] = [2]string{m.Source, m.Bytecode}
+	}
+	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes)
+	if len(entries) == 0 {
+		return nil
+	}
+	return importer.MarshalBundle(entries)
 }
 
-func pythonMagic(py *host.Py) []byte {
-	m, err := py.Import("_frozen_importlib_external")
-	if err != nil {
-		return nil
-	}
-	defer m.Close()
-	v, err := m.Attr("MAGIC_NUMBER")
-	if err != nil {
-		return nil
-	}
-	defer v.Close()
-	b, _ := v.AsBytes()
-	return b
+// pythonMagic is importlib's MAGIC_NUMBER: what a .pyc of this
+// interpreter starts with.
+func pythonMagic() (magic []byte) {
+	_ = host.Attach(func(py *host.Py) error {
+		m, err := py.Import("_frozen_importlib_external")
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		v, err := m.Attr("MAGIC_NUMBER")
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		magic, err = v.AsBytes()
+		return err
+	})
+	return magic
 }

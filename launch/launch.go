@@ -1,14 +1,39 @@
-// Package launch assembles the pyhost command from the packages an
-// embedding application uses too: host (CPython), importer (the finder),
-// pathscan (its index) and mpiglue (MPI). It reads pyhost's own options,
+// Package launch is the pyhost command: python3's own start-up and exit
+// (CPython parses every option and PYTHON* variable), with pyhost's steps
+// between CPython's two phases of start-up. It reads pyhost's own options,
 // which never collide with python3's: -X pyhost.<name>[=value] on the
 // command line (CPython keeps unknown -X options in sys._xoptions) or
-// PYHOST_<NAME> in the environment, the command line winning.
+// PYHOST_<NAME> in the environment (ignored under -E and -I), the command
+// line winning.
+//
+// # The start-up sequence
+//
+// [Main] runs CPython's core phase, then pyhost's steps, each a plain call
+// in (*launcher).start, on the main thread with the GIL held:
+//
+//  1. read pyhost's settings;
+//  2. compute the search path, as CPython's main phase would;
+//  3. start MPI, when a launcher started this process (mpiglue);
+//  4. open the environment's cache (on the root only) into a new index;
+//  5. share, collectively among pyhost's peers: the root lists or
+//     verifies, reads the bytecode bundle, and broadcasts; the others merge
+//     (internal/share);
+//  6. install the importer over the index and the bundle;
+//  7. register the exit hooks;
+//
+// then CPython's main phase (encodings, the streams, site) and the program.
+// Step 5 is the only collective of start-up, and no collective is ever
+// made from an import.
+//
+// It owns the process's exit too: hooks run once Python is finalised, in
+// reverse order of registration (MPI is finalised last).
+//
+// It must never be imported by an embedding application: it exits the
+// process.
 package launch
 
 import (
 	"fmt"
-	"github.com/pyhost/pyhost/internal/share"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,163 +42,40 @@ import (
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
 	"github.com/pyhost/pyhost/internal/cpython"
-	"github.com/pyhost/pyhost/mpiglue"
+	"github.com/pyhost/pyhost/internal/share"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
-// Version is pyhost's version.
-const Version = "0.1.0"
-
-// Settings are pyhost's own options.
-type Settings struct {
-	Importer    bool   // -X pyhost.importer=on|off
-	MissesFinal bool   // -X pyhost.misses=final|revalidate
-	Stats       bool   // -X pyhost.stats
-	Version     bool   // -X pyhost.version
-	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
-	Cache       string // -X pyhost.cache=on|off|rebuild: the persistent index cache
-	CacheDir    string // -X pyhost.cachedir=DIR: where it lives
-}
-
-// option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir"}
-
-// parseSettings reads -X pyhost.* (xopts, from the running config) over
-// PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
-// PYHOST_* variables are ignored too.
-func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (Settings, error) {
-	vals := map[string]string{}
-	if !ignoreEnv {
-		for _, n := range optionNames {
-			if v, ok := lookupEnv(getenv, "PYHOST_"+strings.ToUpper(n)); ok {
-				vals[n] = v
-			}
-		}
-	}
-	for _, x := range xopts {
-		name, val, hasVal := strings.Cut(x, "=")
-		n, ok := strings.CutPrefix(name, "pyhost.")
-		if !ok {
-			continue
-		}
-		if !known(n) {
-			return Settings{}, fmt.Errorf("unknown option -X %s (pyhost's options: %s)", name, "pyhost."+strings.Join(optionNames, ", pyhost."))
-		}
-		if !hasVal {
-			if n == "cachedir" {
-				return Settings{}, fmt.Errorf("-X pyhost.cachedir needs a directory: -X pyhost.cachedir=DIR")
-			}
-			val = "1"
-		}
-		vals[n] = val
-	}
-	s := Settings{Importer: true, MPI: "auto", Cache: "on"}
-	var err error
-	for n, v := range vals {
-		switch n {
-		case "importer":
-			s.Importer, err = parseBool("importer", v)
-		case "misses":
-			switch v {
-			case "final":
-				s.MissesFinal = true
-			case "revalidate", "":
-				s.MissesFinal = false
-			default:
-				err = fmt.Errorf("-X pyhost.misses=%s: want final or revalidate", v)
-			}
-		case "stats":
-			s.Stats, err = parseBool("stats", v)
-		case "version":
-			s.Version, err = parseBool("version", v)
-		case "cache":
-			switch v {
-			case "on", "off", "rebuild":
-				s.Cache = v
-			case "1":
-				s.Cache = "on"
-			case "0":
-				s.Cache = "off"
-			default:
-				err = fmt.Errorf("-X pyhost.cache=%s: want on, off or rebuild", v)
-			}
-		case "cachedir":
-			s.CacheDir = v
-		case "mpi":
-			switch v {
-			case "auto", "on", "off":
-				s.MPI = v
-			default:
-				err = fmt.Errorf("-X pyhost.mpi=%s: want auto, on or off", v)
-			}
-		}
-		if err != nil {
-			return Settings{}, err
-		}
-	}
-	return s, nil
-}
-
-func lookupEnv(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return v, v != ""
-}
-
-func known(n string) bool {
-	for _, k := range optionNames {
-		if k == n {
-			return true
-		}
-	}
-	return false
-}
-
-func parseBool(name, v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "1", "on", "true", "yes":
-		return true, nil
-	case "0", "off", "false", "no":
-		return false, nil
-	}
-	return false, fmt.Errorf("-X pyhost.%s=%s: want on or off", name, v)
-}
-
 // Main runs the pyhost command with the process's arguments and returns
-// its exit status (see cpython.Main).
+// its exit status; when Python itself ends the process (sys.exit under -c
+// or a script, as python3 does) it does not return.
 func Main(args []string) int {
-	l := &launcher{imp: importer.New(importer.Options{})}
+	l := &launcher{imp: importer.New(), job: share.Alone}
 	if err := host.Register(l.publicModule()); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		return 1
 	}
-	return cpython.Main(cpython.MainOptions{
-		Args:    args,
-		Modules: []*cpython.Module{l.imp.Module()},
-		Setup:   func() error { return host.Attach(l.setup) },
-	})
+	return cpython.Main(cpython.MainOptions{Args: args, Setup: l.start})
 }
 
 type launcher struct {
 	settings Settings
 	imp      *importer.Importer
-	index    *pathscan.Index
-	cache    *share.Cache
-	modules  []share.Module // the cache's record of the modules loaded from source
-	program  uint64         // this run's program within the environment (share.ProgramID)
-	loaded   [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on rank 0
-	mpi      bool           // MPI initialised by pyhost (under a launcher)
+	index    *pathscan.Index // nil with the importer off
+	job      share.Job       // this process among its peers (share.Alone without MPI)
+	mpi      bool            // MPI initialised by pyhost (under a launcher)
+
+	cache   *share.Cache   // nil without a cache, and on a rank that is not the root
+	modules []share.Module // the cache's record of the modules loaded from source
+	program uint64         // this run's program within the environment (share.ProgramID)
+	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
 }
 
-func (l *launcher) setup(py *host.Py) error {
-	xopts, err := cpython.XOptions()
-	if err != nil {
-		return err
-	}
-	ignoreEnv, err := flag(py, "ignore_environment")
-	if err != nil {
-		return err
-	}
-	s, err := parseSettings(xopts, os.Getenv, ignoreEnv)
+// start is pyhost's part of start-up (see the package doc): between
+// CPython's core phase and its main phase, on the main thread, with the
+// GIL held, the same steps in the same order on every rank.
+func (l *launcher) start() error {
+	s, err := readSettings()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		cpython.Exit(2)
@@ -183,82 +85,78 @@ func (l *launcher) setup(py *host.Py) error {
 		fmt.Print(versionText())
 		cpython.Exit(0)
 	}
-	l.imp.SetMissesFinal(s.MissesFinal)
-	if s.Importer {
-		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal})
-		l.imp.SetIndex(l.index)
-		if s.Cache != "off" {
-			// The search path exists from the first import on: the cache
-			// is loaded then (on rank 0 only under MPI; see startMPI).
-			l.imp.SetPrepare(l.loadCache)
-			if err := cpython.AtExit(l.saveCache); err != nil {
-				return err
-			}
-		}
+	cfg, err := cpython.ComputePaths()
+	if err != nil {
+		return fmt.Errorf("compute the search path: %w", err)
 	}
-	if err := l.startMPI(py); err != nil {
+	if err := l.startMPI(); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		cpython.Exit(1)
 	}
-	if s.Stats {
-		if err := cpython.AtExit(l.printStats); err != nil {
+	if s.Importer {
+		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal})
+		if s.Cache != "off" && l.job.Root() {
+			l.openCache(cfg)
+		}
+		bundle := l.share(cfg)
+		if err := l.imp.Install(l.index, bundle); err != nil {
 			return err
 		}
 	}
-	if l.mpi {
-		if err := l.abortOnUncaught(py); err != nil {
+	return l.registerExitHooks()
+}
+
+// readSettings reads -X pyhost.* over PYHOST_* (ignored under -E and -I).
+func readSettings() (Settings, error) {
+	xopts, err := cpython.XOptions()
+	if err != nil {
+		return Settings{}, err
+	}
+	ignoreEnv, err := sysFlag("ignore_environment")
+	if err != nil {
+		return Settings{}, err
+	}
+	return parseSettings(xopts, os.Getenv, ignoreEnv)
+}
+
+// sysFlag reads sys.flags.<name> as a bool.
+func sysFlag(name string) (on bool, err error) {
+	err = host.Attach(func(py *host.Py) error {
+		sys, err := py.Import("sys")
+		if err != nil {
 			return err
 		}
-		if s.Importer && s.Cache != "off" && mpiglue.Rank() == 0 && mpiglue.Size() > 1 {
-			if err := l.recordLoaded(py); err != nil {
-				return err
-			}
+		defer sys.Close()
+		flags, err := sys.Attr("flags")
+		if err != nil {
+			return err
 		}
-	}
-	if !s.Importer {
-		return nil
-	}
-	return l.imp.Install(py)
+		defer flags.Close()
+		v, err := flags.Attr(name)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		n, err := v.AsInt()
+		on = n != 0
+		return err
+	})
+	return on, err
 }
 
-// flag reads sys.flags.<name> as a bool.
-func flag(py *host.Py, name string) (bool, error) {
-	sys, err := py.Import("sys")
+// openCache opens the environment's cache and loads it into the index.
+func (l *launcher) openCache(cfg cpython.Config) {
+	dontWrite, err := sysFlag("dont_write_bytecode")
 	if err != nil {
-		return false, err
-	}
-	defer sys.Close()
-	flags, err := sys.Attr("flags")
-	if err != nil {
-		return false, err
-	}
-	defer flags.Close()
-	v, err := flags.Attr(name)
-	if err != nil {
-		return false, err
-	}
-	defer v.Close()
-	n, err := v.AsInt()
-	return n != 0, err
-}
-
-// loadCache opens the index cache for this run's search path.
-func (l *launcher) loadCache(py *host.Py) error {
-	cfg, err := cpython.ReadConfig()
-	if err != nil {
-		return err
-	}
-	dontWrite, err := flag(py, "dont_write_bytecode")
-	if err != nil {
-		return err
+		return
 	}
 	dir := l.settings.CacheDir
 	if dir == "" {
 		if dir, err = share.DefaultDir(); err != nil {
-			return nil // no home: no cache
+			return // no home: no cache
 		}
 	} else if dir, err = filepath.Abs(dir); err != nil {
-		return nil
+		return
 	}
 	l.cache = share.Open(dir, share.Env{
 		PyhostVersion: Version,
@@ -273,7 +171,6 @@ func (l *launcher) loadCache(py *host.Py) error {
 		l.cache.LoadIndex(l.index)
 		l.modules = l.cache.LoadModules()
 	}
-	return nil
 }
 
 // programID names what this run runs within its environment: the script,
@@ -288,13 +185,80 @@ func programID(cfg cpython.Config) uint64 {
 	return share.ProgramID("cwd", wd, "module", cfg.RunModule, "command", cfg.RunCommand)
 }
 
+// share is step 5, collective among the peers: the root lists what the
+// job's imports can reach (or, for a program that ran before in this
+// environment, verifies what the cache holds) and reads the bytecode
+// bundle; every peer gets both. It returns this rank's bundle (nil when
+// there is none).
+func (l *launcher) share(cfg cpython.Config) *importer.Bundle {
+	if !l.job.Shared() {
+		return nil
+	}
+	_, seen := share.ForProgram(l.modules, l.program)
+	l.job.ShareIndex(l.index, roots(cfg), seen && l.index.Stats().DirsMerged > 0)
+	var blob []byte
+	if l.job.Root() {
+		blob = l.makeBundle()
+	}
+	blob = l.job.Broadcast(blob, "the bytecode bundle")
+	if len(blob) == 0 {
+		return nil
+	}
+	entries, err := importer.UnmarshalBundle(blob)
+	if err != nil {
+		warn("the broadcast bytecode bundle was rejected, loading from files: %v", err)
+		return nil
+	}
+	return importer.NewBundle(entries)
+}
+
+// roots are what the root lists ahead for the job.
+func roots(cfg cpython.Config) share.Roots {
+	r := share.Roots{Trees: append([]string{}, cfg.ModuleSearchPaths...)}
+	r.Trees = append(r.Trees, share.SiteDirs([]string{cfg.Prefix, cfg.ExecPrefix, cfg.BasePrefix}, cfg.UserSiteDirectory)...)
+	if wd, err := os.Getwd(); err == nil {
+		r.Local = append(r.Local, wd)
+	}
+	if cfg.RunFilename != "" {
+		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
+			r.Local = append(r.Local, filepath.Dir(abs))
+		}
+	}
+	return r
+}
+
+// registerExitHooks is step 7. Hooks run once Python is finalised, in
+// reverse order: the stats (a collective under MPI) before MPI is
+// finalised (registered in startMPI, first).
+func (l *launcher) registerExitHooks() error {
+	if l.cache != nil {
+		if err := cpython.AtExit(l.saveCache); err != nil {
+			return err
+		}
+	}
+	if l.settings.Stats {
+		if err := cpython.AtExit(l.printStats); err != nil {
+			return err
+		}
+	}
+	if l.mpi {
+		if err := l.abortOnUncaught(); err != nil {
+			return err
+		}
+		if l.cache != nil && l.job.Shared() {
+			if err := l.recordLoaded(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // saveCache runs at exit (after Python is finalised).
 func (l *launcher) saveCache() {
-	if l.cache != nil {
-		now := time.Now()
-		l.cache.SaveIndex(l.index, now)
-		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
-	}
+	now := time.Now()
+	l.cache.SaveIndex(l.index, now)
+	l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 }
 
 // warn prints one line on stderr, as pyhost's warnings are.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/mpiglue"
 )
 
@@ -95,32 +96,111 @@ def _abort_on_uncaught(exc_type, exc, tb, _print=_sys.excepthook):
 _sys.excepthook = _abort_on_uncaught
 `
 
-// recordLoaded registers the exit hook that lists the modules loaded from
-// source (rank 0 under MPI, with the cache on).
-func (l *launcher) recordLoaded(py *host.Py) error {
-	m, err := py.Import("pyhost")
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	return py.ExecIn(m, recordSource, "<pyhost record>")
-}
+// recordSource records, at exit on the root, which modules were loaded
+// from source with their bytecode files. Registered with Python's atexit,
+// it runs before finalisation, when sys.modules is complete.
+const recordSource = `
+import atexit as _atexit, sys as _sys
 
-func (l *launcher) abortOnUncaught(py *host.Py) error {
-	// sys.flags, not py.Config(): this runs in Setup, before the codecs
-	// exist, and converting an undecodable script path would initialise
-	// the codec registry too early (init_fs_encoding then fails).
+def _record_loaded():
+    from importlib.machinery import SourceFileLoader
+    out = []
+    for m in list(_sys.modules.values()):
+        s = getattr(m, "__spec__", None)
+        if s is None or type(s.loader) is not SourceFileLoader:
+            continue
+        if isinstance(s.origin, str) and isinstance(s.cached, str):
+            out.append((s.origin, s.cached))
+    _set_loaded(out)
+
+_atexit.register(_record_loaded)
+`
+
+// abortOnUncaught installs the excepthook that ends the job (not under
+// -i: the session goes on after an exception).
+func (l *launcher) abortOnUncaught() error {
 	for _, f := range []string{"interactive", "inspect"} {
-		if on, err := flag(py, f); err != nil || on {
-			return err // -i: the session goes on after an exception
+		if on, err := sysFlag(f); err != nil || on {
+			return err
 		}
 	}
-	m, err := py.Import("pyhost")
-	if err != nil {
-		return err
+	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", Call: func(a cpython.Args) cpython.Owned {
+		code := int64(1)
+		if len(a.Pos) > 0 && a.Pos[0].IsInt() {
+			code, _ = a.Pos[0].Int64()
+		}
+		mpiglue.Abort(int(code))
+		return cpython.SetError("RuntimeError", "pyhost: MPI_Abort returned")
+	}})
+}
+
+// recordLoaded registers the exit hook that lists the modules loaded from
+// source (the root under MPI, with the cache on).
+func (l *launcher) recordLoaded() error {
+	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: func(a cpython.Args) cpython.Owned {
+		if len(a.Pos) != 1 || !a.Pos[0].IsList() {
+			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode))")
+		}
+		l.loaded = l.loaded[:0]
+		for _, pair := range a.Pos[0].Items() {
+			if !pair.IsTuple() {
+				continue
+			}
+			items := pair.Items()
+			if len(items) != 2 || !items[0].IsStr() || !items[1].IsStr() {
+				continue
+			}
+			src, ok1 := items[0].GoString()
+			pyc, ok2 := items[1].GoString()
+			if !ok1 || !ok2 {
+				cpython.ErrClear()
+				continue
+			}
+			l.loaded = append(l.loaded, [2]string{src, pyc})
+		}
+		return cpython.None()
+	}})
+}
+
+// runPrivate runs src in a namespace of its own with fns: no module is
+// imported or created for it, so python3's -X importtime output and
+// sys.modules are unchanged. The GIL must be held.
+func runPrivate(src, filename string, fns ...cpython.Func) error {
+	ns := cpython.NewDict()
+	if ns.IsNull() {
+		return cpython.TakeError()
 	}
-	defer m.Close()
-	return py.ExecIn(m, abortSource, "<pyhost mpi>")
+	defer ns.Decref()
+	builtins := cpython.Import("builtins")
+	if builtins.IsNull() {
+		return cpython.TakeError()
+	}
+	defer builtins.Decref()
+	name := cpython.NewStr("_pyhost")
+	if name.IsNull() {
+		return cpython.TakeError()
+	}
+	defer name.Decref()
+	if !ns.DictSetString("__name__", name.Ref) || !ns.DictSetString("__builtins__", builtins.Ref) {
+		return cpython.TakeError()
+	}
+	for _, f := range fns {
+		fn := cpython.NewFunction(f, "_pyhost")
+		if fn.IsNull() {
+			return cpython.TakeError()
+		}
+		ok := ns.DictSetString(f.Name, fn.Ref)
+		fn.Decref()
+		if !ok {
+			return cpython.TakeError()
+		}
+	}
+	r := cpython.Exec(ns.Ref, src, filename, cpython.FileInput)
+	if r.IsNull() {
+		return cpython.TakeError()
+	}
+	r.Decref()
+	return nil
 }
 
 // publicModule is the pyhost module scripts import.
@@ -168,34 +248,17 @@ func (l *launcher) publicModule() *host.Module {
 				}
 				var shareErr error
 				// Other Python threads may run while this rank waits for the others.
-				py.AllowThreads(func() { shareErr = l.shareEntries(paths) })
+				py.AllowThreads(func() {
+					if l.index == nil {
+						shareErr = fmt.Errorf("pyhost.share_paths: the importer is off")
+						return
+					}
+					shareErr = l.job.SharePaths(l.index, paths)
+				})
 				if shareErr != nil {
 					return nil, host.Raise("RuntimeError", "%v", shareErr)
 				}
 				return nil, nil
-			}},
-			{Name: "_set_loaded", Doc: "_set_loaded(list): the modules loaded from source (internal).", Fn: func(py *host.Py, a host.Args) (any, error) {
-				v, ok, err := a.Strings(0)
-				if err != nil {
-					return nil, err
-				}
-				l.loaded = l.loaded[:0]
-				for i := range v {
-					if src, pyc, found := strings.Cut(v[i], "\x00"); ok[i] && found {
-						l.loaded = append(l.loaded, [2]string{src, pyc})
-					}
-				}
-				return nil, nil
-			}},
-			{Name: "_mpi_abort", Doc: "_mpi_abort(code): end the whole MPI job (internal).", Fn: func(py *host.Py, a host.Args) (any, error) {
-				code, err := a.Int(0)
-				if err != nil {
-					return nil, err
-				}
-				if l.mpi {
-					mpiglue.Abort(int(code))
-				}
-				return nil, host.Raise("RuntimeError", "pyhost: MPI is not active")
 			}},
 		},
 	}

@@ -71,6 +71,7 @@ def base_env(home=None):
     env.pop("PYTEST_CURRENT_TEST", None)  # differs between the two runs
     if home is not None:
         env["HOME"] = str(home)
+        env.pop("XDG_CACHE_HOME", None)  # the cache goes under that home
     return env
 
 

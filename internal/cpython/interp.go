@@ -306,6 +306,22 @@ type Config struct {
 	UserSiteDirectory, SiteImport, Interactive     bool
 }
 
+// ComputePaths computes the path configuration (the module search path,
+// the prefixes, the executable) with CPython's own getpath, as the main
+// phase of start-up would, and returns the configuration. Called between
+// the phases, it lets the search path be known, listed and shared before
+// any import searches it; the main phase then keeps what was computed.
+// The GIL must be held.
+func ComputePaths() (Config, error) {
+	if err := gilHeld(); err != nil {
+		return Config{}, err
+	}
+	if C.pyhost_compute_paths() < 0 {
+		return Config{}, TakeError()
+	}
+	return ReadConfig()
+}
+
 // ReadConfig reads the running interpreter's configuration. The GIL must
 // be held (ErrNoGIL otherwise).
 func ReadConfig() (Config, error) {

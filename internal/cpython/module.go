@@ -106,29 +106,51 @@ func execModule(m Ref) C.int {
 		}
 	}
 	for i := range mod.Funcs {
-		f := &mod.Funcs[i]
-		registry.Lock()
-		h := len(registry.funcs)
-		registry.funcs = append(registry.funcs, f)
-		fs := append([]*Func(nil), registry.funcs...)
-		funcs.Store(&fs)
-		registry.Unlock()
-		cn := C.CString(f.Name)
-		cd := C.CString(f.Doc)
-		fn := C.pyhost_new_function(cn, cd, C.Py_ssize_t(h))
-		C.free(unsafe.Pointer(cd))
-		if fn == nil {
-			C.free(unsafe.Pointer(cn))
+		fn := newFunction(&mod.Funcs[i], Ref{})
+		if fn.IsNull() {
 			return -1
 		}
-		rc := C.PyModule_AddObject(m.p, cn, fn) // steals fn on success
+		cn := C.CString(mod.Funcs[i].Name)
+		rc := C.PyModule_AddObject(m.p, cn, fn.p) // steals fn on success
 		C.free(unsafe.Pointer(cn))
 		if rc < 0 {
-			C.pyhost_decref(fn)
+			fn.Decref()
 			return -1
 		}
 	}
 	return 0
+}
+
+// NewFunction makes a builtin function object that calls f, outside any
+// module: its __module__ is module. A new reference, or NULL with an
+// exception set. The GIL must be held; f lives as long as the process.
+func NewFunction(f Func, module string) Owned {
+	if f.Call == nil {
+		return SetError("TypeError", "cpython: Go function "+f.Name+" has no Call")
+	}
+	m := NewStr(module)
+	if m.IsNull() {
+		return m
+	}
+	defer m.Decref()
+	return newFunction(&f, m.Ref)
+}
+
+// newFunction registers f and makes its function object, with module
+// (a str, or NULL) as its __module__.
+func newFunction(f *Func, module Ref) Owned {
+	registry.Lock()
+	h := len(registry.funcs)
+	registry.funcs = append(registry.funcs, f)
+	fs := append([]*Func(nil), registry.funcs...)
+	funcs.Store(&fs)
+	registry.Unlock()
+	cn := C.CString(f.Name)
+	cd := C.CString(f.Doc)
+	fn := C.pyhost_new_function(cn, cd, C.Py_ssize_t(h), module.p)
+	C.free(unsafe.Pointer(cn))
+	C.free(unsafe.Pointer(cd))
+	return Owned{Ref{fn}}
 }
 
 // callFunc runs a registered Go function for CPython (the GIL is held).

@@ -93,18 +93,39 @@ pyhost_status pyhost_init_main(void) {
 	return convert_status(_Py_InitializeMain());
 }
 
-int pyhost_append_paths(int n, char **paths) {
+// The path configuration (module_search_paths, prefix, ...) is computed
+// when the configuration is read with compute_path_config, as the main
+// phase does: setting the configuration unchanged computes it, with
+// CPython's own getpath, and module_search_paths_set becomes 1, so the main
+// phase keeps what was computed (or appended) here.
+//
+// Setting it loses one field in 3.11 (warn_default_encoding comes back 0;
+// every other field was compared, before and after): it is put back in the
+// running configuration, from which the main phase makes sys.flags.
+int pyhost_compute_paths(void) {
 	PyConfig c;
 	PyConfig_InitPythonConfig(&c);
-	// The path configuration is computed when the configuration is read
-	// with compute_path_config, as the main phase does: setting the
-	// configuration unchanged computes it (module_search_paths_set
-	// becomes 1, so the main phase keeps what is appended below).
-	if (_PyInterpreterState_GetConfigCopy(&c) < 0 || _PyInterpreterState_SetConfig(&c) < 0) {
-		PyConfig_Clear(&c);
-		return -1;
+	int rc = 0;
+	if (_PyInterpreterState_GetConfigCopy(&c) < 0) {
+		rc = -1;
+	} else {
+		int warn_default_encoding = c.warn_default_encoding;
+		if (_PyInterpreterState_SetConfig(&c) < 0) {
+			rc = -1;
+		} else {
+			PyConfig *live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
+			live->warn_default_encoding = warn_default_encoding;
+		}
 	}
 	PyConfig_Clear(&c);
+	return rc;
+}
+
+int pyhost_append_paths(int n, char **paths) {
+	PyConfig c;
+	if (pyhost_compute_paths() < 0) {
+		return -1;
+	}
 	PyConfig_InitPythonConfig(&c);
 	if (_PyInterpreterState_GetConfigCopy(&c) < 0) {
 		PyConfig_Clear(&c);
@@ -187,7 +208,7 @@ static PyObject *call_trampoline(PyObject *self, PyObject *const *args, Py_ssize
 	return goCallFunction(h, (PyObject **)args, nargs, kwnames);
 }
 
-PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle) {
+PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *module) {
 	// The method definition must outlive the function object; functions
 	// are made once per module and live as long as the process.
 	PyMethodDef *d = calloc(1, sizeof *d);
@@ -202,7 +223,7 @@ PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t hand
 	if (self == NULL) {
 		return NULL;
 	}
-	PyObject *f = PyCFunction_NewEx(d, self, NULL);
+	PyObject *f = PyCFunction_NewEx(d, self, module);
 	Py_DECREF(self);
 	return f;
 }
@@ -213,14 +234,36 @@ PyObject *pyhost_str_from(const char *s, Py_ssize_t n) {
 	return PyUnicode_DecodeUTF8(s, n, "surrogateescape");
 }
 
+// has_surrogates reports whether the str o holds a lone surrogate, which
+// UTF-8 cannot encode.
+static int has_surrogates(PyObject *o) {
+	if (PyUnicode_IS_ASCII(o) || PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) {
+		return 0;
+	}
+	int kind = PyUnicode_KIND(o);
+	const void *data = PyUnicode_DATA(o);
+	Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+	for (Py_ssize_t i = 0; i < len; i++) {
+		Py_UCS4 c = PyUnicode_READ(kind, data, i);
+		if (c >= 0xD800 && c <= 0xDFFF) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 const char *pyhost_str_as(PyObject *o, Py_ssize_t *n, PyObject **owner) {
 	*owner = NULL;
-	const char *s = PyUnicode_AsUTF8AndSize(o, n);
-	if (s != NULL) {
-		return s;
+	if (PyUnicode_READY(o) < 0) {
+		return NULL;
+	}
+	// Never let the UTF-8 conversion fail: its error path may set up the
+	// codec registry, which before the main phase of start-up leaves it
+	// empty for good (init_fs_encoding then fails).
+	if (!has_surrogates(o)) {
+		return PyUnicode_AsUTF8AndSize(o, n);
 	}
 	// Lone surrogates (undecodable file names): the bytes os.fsencode gives.
-	PyErr_Clear();
 	PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", "surrogateescape");
 	if (b == NULL) {
 		return NULL;

@@ -44,7 +44,7 @@ PyObject *pyhost_xoptions(void);
 
 // Go modules and functions.
 int pyhost_register_module(const char *name);
-PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle);
+PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *module);
 
 // Reference counting (macros in the C API).
 static inline void pyhost_incref(PyObject *o) { Py_INCREF(o); }
@@ -152,6 +152,7 @@ int pyhost_atexit_register(void);
 // Signal dispositions the process started with (saved before Go's runtime
 // installed its handlers) and their restoration.
 void pyhost_restore_signals(void);
+int pyhost_compute_paths(void);
 
 void pyhost_flush_stdio(void);
 void pyhost_c_exit(int code);

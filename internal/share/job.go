@@ -1,0 +1,179 @@
+package share
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pyhost/pyhost/mpiglue"
+	"github.com/pyhost/pyhost/pathscan"
+)
+
+// A Job is this process's place among its peers: the ranks of the same
+// MPI job that run pyhost with the same sharing settings (mpiglue's peers
+// communicator, never MPI_COMM_WORLD). The zero Job is a process alone:
+// every collective is then a no-op.
+//
+// Every method that says it is collective must be called by every peer,
+// in the same order; none is ever called from the import path, so ranks
+// that import differently never wait for each other.
+type Job struct {
+	rank, size int
+}
+
+// Alone is the Job of a process that shares with nobody.
+var Alone = Job{size: 1}
+
+// MPIJob is the Job among mpiglue's peers; MPI must be initialised.
+func MPIJob() Job { return Job{rank: mpiglue.PeerRank(), size: mpiglue.PeerSize()} }
+
+// Root reports whether this process reads for the others (peer 0, or a
+// process alone).
+func (j Job) Root() bool { return j.rank == 0 }
+
+// Shared reports whether there are peers to share with.
+func (j Job) Shared() bool { return j.size > 1 }
+
+// Roots are what the root lists ahead for the job: the trees imports can
+// reach (the interpreter's search path and site directories) in full, and
+// the working and script directories shallowly, since they may be anything
+// (a home directory with a million files).
+type Roots struct {
+	Trees []string
+	Local []string
+}
+
+// Eager listing limits.
+const (
+	treeDepth    = 16
+	treeMaxDirs  = 50000
+	localDepth   = 3
+	localMaxDirs = 500
+)
+
+// ShareIndex is collective: the root lists roots into ix and broadcasts
+// its listings; the others merge them, listing nothing. When warm (the
+// program ran before in this environment and ix holds its cached
+// listings), the root only verifies the cached listings and lists nothing
+// ahead; a directory the cache lacks is then listed by each rank that
+// needs it.
+//
+// A failure to serialise or to merge costs the others their sharing, not
+// their run: they list for themselves. A failed broadcast ends the job
+// (the peers would wait forever).
+func (j Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool) {
+	if !j.Shared() {
+		return
+	}
+	var blob []byte
+	if j.Root() {
+		listRoots(ix, roots, warm)
+		var err error
+		if blob, err = ix.MarshalBinary(); err != nil {
+			fmt.Fprintln(os.Stderr, "pyhost: serialise the import index:", err)
+			blob = nil
+		}
+	}
+	blob = j.Broadcast(blob, "the import index")
+	if !j.Root() && len(blob) > 0 {
+		if err := ix.Merge(blob); err != nil {
+			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
+		}
+	}
+}
+
+// Broadcast is collective: every peer gets the root's blob (what names it
+// in an error). A failed broadcast aborts the job: the peers would
+// otherwise wait forever in the next collective.
+func (j Job) Broadcast(blob []byte, what string) []byte {
+	if !j.Shared() {
+		return blob
+	}
+	out, err := mpiglue.Bcast(blob)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pyhost: broadcast of %s failed: %v\n", what, err)
+		mpiglue.Abort(1)
+	}
+	return out
+}
+
+// SharePaths is collective (pyhost.share_paths): the root lists the given
+// directories and broadcasts them; every peer merges.
+func (j Job) SharePaths(ix *pathscan.Index, paths []string) error {
+	if !j.Shared() {
+		return nil
+	}
+	var blob []byte
+	if j.Root() {
+		part := pathscan.New(pathscan.Options{})
+		for _, p := range paths {
+			if p = strings.TrimRight(p, "/"); filepath.IsAbs(p) {
+				_ = part.ListTree(p, treeDepth, treeMaxDirs)
+			}
+		}
+		var err error
+		if blob, err = part.MarshalBinary(); err != nil {
+			blob = nil
+		}
+	}
+	blob, err := mpiglue.Bcast(blob)
+	if err != nil {
+		return fmt.Errorf("pyhost.share_paths: %w", err)
+	}
+	if len(blob) == 0 {
+		return nil
+	}
+	return ix.Merge(blob)
+}
+
+// listRoots lists (or, warm, verifies) the roots into ix. What fails to
+// list is listed lazily later.
+func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
+	seen := map[string]bool{}
+	list := func(dir string, depth, max int) {
+		dir = filepath.Clean(dir)
+		if !filepath.IsAbs(dir) || seen[dir] {
+			return
+		}
+		seen[dir] = true
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return
+		}
+		if warm {
+			_ = ix.VerifyTree(dir)
+		} else {
+			_ = ix.ListTree(dir, depth, max)
+		}
+	}
+	for _, d := range roots.Trees {
+		list(d, treeDepth, treeMaxDirs)
+	}
+	for _, d := range roots.Local {
+		list(d, localDepth, localMaxDirs)
+	}
+}
+
+// SiteDirs are the directories site adds for these prefixes (Debian's
+// dist-packages and upstream's site-packages), and the user site directory
+// when it is enabled. Listing one that site does not add costs time, not
+// correctness.
+func SiteDirs(prefixes []string, userSite bool) []string {
+	var dirs []string
+	for _, prefix := range prefixes {
+		if prefix == "" {
+			continue
+		}
+		for _, pattern := range []string{"lib/python3*/site-packages", "lib/python3*/dist-packages", "local/lib/python3*/dist-packages", "lib/python3/dist-packages"} {
+			m, _ := filepath.Glob(filepath.Join(prefix, pattern))
+			dirs = append(dirs, m...)
+		}
+	}
+	if userSite {
+		if home, err := os.UserHomeDir(); err == nil {
+			m, _ := filepath.Glob(filepath.Join(home, ".local/lib/python3*/site-packages"))
+			dirs = append(dirs, m...)
+		}
+	}
+	return dirs
+}

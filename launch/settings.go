@@ -1,0 +1,123 @@
+package launch
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Version is pyhost's version.
+const Version = "0.1.0"
+
+// Settings are pyhost's own options.
+type Settings struct {
+	Importer    bool   // -X pyhost.importer=on|off
+	MissesFinal bool   // -X pyhost.misses=final|revalidate
+	Stats       bool   // -X pyhost.stats
+	Version     bool   // -X pyhost.version
+	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
+	Cache       string // -X pyhost.cache=on|off|rebuild: the persistent index cache
+	CacheDir    string // -X pyhost.cachedir=DIR: where it lives
+}
+
+// option names and their environment variables.
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir"}
+
+// parseSettings reads -X pyhost.* (xopts, from the running config) over
+// PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
+// PYHOST_* variables are ignored too.
+func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (Settings, error) {
+	vals := map[string]string{}
+	if !ignoreEnv {
+		for _, n := range optionNames {
+			if v, ok := lookupEnv(getenv, "PYHOST_"+strings.ToUpper(n)); ok {
+				vals[n] = v
+			}
+		}
+	}
+	for _, x := range xopts {
+		name, val, hasVal := strings.Cut(x, "=")
+		n, ok := strings.CutPrefix(name, "pyhost.")
+		if !ok {
+			continue
+		}
+		if !known(n) {
+			return Settings{}, fmt.Errorf("unknown option -X %s (pyhost's options: %s)", name, "pyhost."+strings.Join(optionNames, ", pyhost."))
+		}
+		if !hasVal {
+			if n == "cachedir" {
+				return Settings{}, fmt.Errorf("-X pyhost.cachedir needs a directory: -X pyhost.cachedir=DIR")
+			}
+			val = "1"
+		}
+		vals[n] = val
+	}
+	s := Settings{Importer: true, MPI: "auto", Cache: "on"}
+	var err error
+	for n, v := range vals {
+		switch n {
+		case "importer":
+			s.Importer, err = parseBool("importer", v)
+		case "misses":
+			switch v {
+			case "final":
+				s.MissesFinal = true
+			case "revalidate", "":
+				s.MissesFinal = false
+			default:
+				err = fmt.Errorf("-X pyhost.misses=%s: want final or revalidate", v)
+			}
+		case "stats":
+			s.Stats, err = parseBool("stats", v)
+		case "version":
+			s.Version, err = parseBool("version", v)
+		case "cache":
+			switch v {
+			case "on", "off", "rebuild":
+				s.Cache = v
+			case "1":
+				s.Cache = "on"
+			case "0":
+				s.Cache = "off"
+			default:
+				err = fmt.Errorf("-X pyhost.cache=%s: want on, off or rebuild", v)
+			}
+		case "cachedir":
+			s.CacheDir = v
+		case "mpi":
+			switch v {
+			case "auto", "on", "off":
+				s.MPI = v
+			default:
+				err = fmt.Errorf("-X pyhost.mpi=%s: want auto, on or off", v)
+			}
+		}
+		if err != nil {
+			return Settings{}, err
+		}
+	}
+	return s, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func known(n string) bool {
+	for _, k := range optionNames {
+		if k == n {
+			return true
+		}
+	}
+	return false
+}
+
+func parseBool(name, v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "on", "true", "yes":
+		return true, nil
+	case "0", "off", "false", "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("-X pyhost.%s=%s: want on or off", name, v)
+}
