@@ -513,3 +513,23 @@ def test_mpi4py_and_children_under_srun_pmix(pyhost, tmp_path, slurm):
                      env=slurm, pyhost=pyhost)
     assert_same_outcome(host, ref, "rank")
     assert host.lines("rank") == [f"rank {r} 2 0 child says 42 2" for r in range(2)]
+
+
+@needs_mpirun
+@pytest.mark.skipif(not Path("/usr/lib/x86_64-linux-gnu/libmpich.so.12").exists(), reason="MPICH not installed")
+def test_wrong_mpi_library_is_one_line_and_runs_alone(pyhost, tmp_path):
+    p = run_job(mpirun_argv((2, [pyhost, "-c", "import pyhost; print('size', pyhost.size(), pyhost.peers()[1])"])),
+                tmp_path, {"PYHOST_LIBMPI": "libmpich.so.12"})
+    assert p.returncode == 0 and p.lines("size") == ["size 1 1"] * 2, p
+    lines = [l for l in p.stderr.splitlines() if l.startswith("pyhost:")]
+    assert len(lines) == 2 and all("libmpich.so.12" in l and "wrong MPI library" in l for l in lines), p
+
+
+@needs_mpi4py
+def test_mpi4py_for_open_mpi_under_srun_pmi2_fails_as_with_python3(pyhost, tmp_path, slurm):
+    """pyhost runs MPICH under PMI-2, mpi4py brings Open MPI: the
+    application's MPI calls go to its own library, as under python3."""
+    (tmp_path / "job.py").write_text("from mpi4py import MPI\nprint('size', MPI.COMM_WORLD.size, flush=True)\n")
+    host, ref = both(lambda exe: ["srun", "--mpi=pmi2", "-n", "2", "--overcommit", exe, "job.py"], tmp_path,
+                     env=slurm, pyhost=pyhost)
+    assert (host.returncode != 0) == (ref.returncode != 0) and host.lines("size") == ref.lines("size"), (host, ref)
