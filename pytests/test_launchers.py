@@ -479,6 +479,24 @@ def test_hydra_child_and_stats(pyhost, tmp_path):
     assert len(re.findall(r"^rank [01]: pyhost stats: ", p.stderr, re.M)) == 2, p
 
 
+@pytest.mark.skipif(MPIEXEC_MPICH is None or shutil.which("mpicc.mpich") is None,
+                    reason="MPICH not installed (apt-get install mpich libmpich-dev)")
+def test_hydra_mpmd_peers_are_pyhost_siblings(pyhost, tmp_path):
+    """MPICH publishes no app-context layout: pyhost finds its peers among
+    its launcher's children, and the C ranks never take part."""
+    (tmp_path / "noop.c").write_text(
+        "#include <mpi.h>\n#include <stdio.h>\n"
+        "int main(int c, char **v) { int r; MPI_Init(&c, &v); MPI_Comm_rank(MPI_COMM_WORLD, &r);"
+        " printf(\"c %d\\n\", r); MPI_Finalize(); return 0; }\n")
+    subprocess.run(["mpicc.mpich", "-o", str(tmp_path / "noop"), str(tmp_path / "noop.c")], check=True, timeout=120)
+    (tmp_path / "job.py").write_text(STATS)
+    p = run_job([MPIEXEC_MPICH, "-n", "1", tmp_path / "noop", ":", "-n", "2", pyhost, "-B", "job.py",
+                 ":", "-n", "1", tmp_path / "noop"], tmp_path)
+    assert p.returncode == 0, p
+    assert p.lines("c ") == ["c 0", "c 3"], p
+    assert p.lines("rank") == ["rank 1 4 2 True False libmpich.so.12", "rank 2 4 2 False True libmpich.so.12"], p
+
+
 @pytest.fixture(scope="module")
 def slurm():
     """A single-node Slurm started by scripts/slurm.sh (stopped again if this
