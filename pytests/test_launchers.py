@@ -497,6 +497,22 @@ def test_hydra_mpmd_peers_are_pyhost_siblings(pyhost, tmp_path):
     assert p.lines("rank") == ["rank 1 4 2 True False libmpich.so.12", "rank 2 4 2 False True libmpich.so.12"], p
 
 
+@pytest.mark.skipif(MPIEXEC_MPICH is None, reason="mpiexec.mpich not found (apt-get install mpich)")
+def test_nested_hydra_from_a_rank(pyhost, tmp_path):
+    """A child of a rank that a new launcher started is a rank of its own
+    job (a new PMI socket), not a descendant."""
+    (tmp_path / "job.py").write_text(
+        "import subprocess, sys, pyhost\n"
+        "if pyhost.rank() == 0:\n"
+        "    r = subprocess.run(['mpiexec.mpich', '-n', '2', sys.executable, '-c',"
+        " 'import pyhost; print(\"inner\", pyhost.rank(), pyhost.size(), pyhost.mpi_active(), flush=True)'],"
+        " capture_output=True, text=True, timeout=40)\n"
+        "    print('outer', r.returncode, sorted(l for l in r.stdout.split() if l in ('0', '1')), r.stdout.count('2 True'),"
+        " flush=True)\n")
+    p = run_job([MPIEXEC_MPICH, "-n", "2", pyhost, "job.py"], tmp_path)
+    assert p.returncode == 0 and p.lines("outer") == ["outer 0 ['0', '1'] 2"], p
+
+
 @pytest.fixture(scope="module")
 def slurm():
     """A single-node Slurm started by scripts/slurm.sh (stopped again if this
