@@ -559,6 +559,14 @@ def test_wrong_mpi_library_is_one_line_and_runs_alone(pyhost, tmp_path):
     assert len(lines) == 2 and all("libmpich.so.12" in l and "wrong MPI library" in l for l in lines), p
 
 
+@needs_mpirun
+def test_a_library_that_is_no_mpi_is_one_line_naming_it(pyhost, tmp_path):
+    p = run_job(mpirun_argv((2, [pyhost, "-c", "print('not reached')"])), tmp_path, {"PYHOST_LIBMPI": "libz.so.1"})
+    assert p.returncode != 0 and "not reached" not in p.stdout
+    lines = [l for l in p.stderr.splitlines() if l.startswith("pyhost:")]
+    assert len(lines) == 2 and all("libz.so.1: symbol PMPI_" in l for l in lines), p
+
+
 @needs_mpi4py
 def test_mpi4py_for_open_mpi_under_srun_pmi2_fails_as_with_python3(pyhost, tmp_path, slurm):
     """pyhost runs MPICH under PMI-2, mpi4py brings Open MPI: the
