@@ -191,6 +191,29 @@ func TestFindPeers(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+func TestMPIOff(t *testing.T) {
+	off := []string{"PYHOST_MPI=off"}
+	for _, tt := range []struct {
+		env     []string
+		cmdline []string
+		want    bool
+	}{
+		{nil, []string{"pyhost", "x.py"}, false},
+		{nil, []string{"pyhost", "-X", "pyhost.mpi=off", "x.py"}, true},
+		{nil, []string{"pyhost", "-Xpyhost.mpi=off", "x.py"}, true},
+		{nil, []string{"pyhost", "x.py", "-X", "pyhost.mpi=off"}, false}, // the script's arguments
+		{off, []string{"pyhost", "x.py"}, true},
+		{off, []string{"pyhost", "-E", "x.py"}, false},
+		{off, []string{"pyhost", "-sI", "-c", "pass"}, false},
+		{off, []string{"pyhost", "-X", "dev", "-W", "error", "x.py"}, true},
+		{off, []string{"pyhost", "-W", "error", "-E", "x.py"}, false},
+	} {
+		if got := mpiOff(tt.env, tt.cmdline); got != tt.want {
+			t.Errorf("mpiOff(%v, %v) = %v, want %v", tt.env, tt.cmdline, got, tt.want)
+		}
+	}
+}
+
 func TestShareColor(t *testing.T) {
 	a, b := shareColor("{Importer:true}"), shareColor("{Importer:false}")
 	if a == b || a < 0 || b < 0 || shareColor("{Importer:true}") != a {

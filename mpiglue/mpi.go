@@ -83,7 +83,11 @@ func load(library string) error {
 			loaded.Store(true)
 			return nil
 		}
-		tried = append(tried, C.GoString((*C.char)(unsafe.Pointer(&msg[0]))))
+		why := C.GoString((*C.char)(unsafe.Pointer(&msg[0])))
+		if !strings.Contains(why, name) {
+			why = name + ": " + why // a library that loaded but is no MPI
+		}
+		tried = append(tried, why)
 	}
 	return fmt.Errorf("mpiglue: %w: %s", ErrNoLibrary, strings.Join(tried, "; "))
 }

@@ -299,31 +299,76 @@ int pyhost_mpi_library_version(char *buf, int len) {
 
 static int app_initialized, app_finalized, app_level;
 
+/* find_pmpi looks for a loaded object defining PMPI_Init_thread other than
+ * *skip (NULL: any). */
+struct pmpi_search {
+	void *skip; /* a PMPI_Init_thread address to pass over */
+	void *found;
+};
+
 static int find_pmpi(struct dl_phdr_info *info, size_t size, void *data) {
 	(void)size;
-	void **out = data;
+	struct pmpi_search *q = data;
 	if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
 		return 0;
 	void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
 	if (h == NULL)
 		return 0;
-	if (dlsym(h, "PMPI_Init_thread") != NULL) {
-		*out = h;
+	void *f = dlsym(h, "PMPI_Init_thread");
+	if (f != NULL && f != q->skip) {
+		q->found = h;
 		return 1;
 	}
 	dlclose(h);
 	return 0;
 }
 
+/* foreign returns another MPI library than pyhost's, if the application
+ * brought one (mpi4py built for Open MPI while pyhost runs MPICH under
+ * srun --mpi=pmi2): the application's calls then go to it, as they would
+ * under python3, whatever it makes of them. */
+static int read_adds(struct dl_phdr_info *info, size_t size, void *data) {
+	(void)size;
+	*(unsigned long long *)data = info->dlpi_adds;
+	return 1;
+}
+
+static void *foreign(void) {
+	/* Rescanned only when objects were loaded since the last scan (mpi4py
+	 * calls MPI_Initialized and MPI_Finalized often: every deallocation). */
+	static void *h;
+	static unsigned long long scanned;
+	unsigned long long adds = 0;
+	if (h != NULL || lib == NULL)
+		return h;
+	dl_iterate_phdr(read_adds, &adds);
+	if (adds == scanned)
+		return NULL;
+	scanned = adds;
+	struct pmpi_search q = {(void *)p_init_thread, NULL};
+	dl_iterate_phdr(find_pmpi, &q);
+	h = q.found;
+	return h;
+}
+
 /* real returns the library's PMPI_ function name, or NULL. */
 static void *real(const char *name) {
 	static void *h;
+	void *f = foreign();
+	if (f != NULL)
+		return dlsym(f, name);
 	if (lib != NULL)
 		return dlsym(lib, name);
-	if (h == NULL)
-		dl_iterate_phdr(find_pmpi, &h);
+	if (h == NULL) {
+		struct pmpi_search q = {NULL, NULL};
+		dl_iterate_phdr(find_pmpi, &q);
+		h = q.found;
+	}
 	return h != NULL ? dlsym(h, name) : NULL;
 }
+
+/* answered: pyhost answers the application's calls itself. */
+static int answered(void) { return owned && foreign() == NULL; }
 
 typedef int (*init_thread_fn)(int *, char ***, int, int *);
 typedef int (*init_fn)(int *, char ***);
@@ -341,7 +386,7 @@ typedef int (*void_fn)(void);
 	} while (0)
 
 int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
-	if (!owned)
+	if (!answered())
 		PASS(init_thread_fn, "MPI_Init_thread", argc, argv, required, provided);
 	if (app_initialized || app_finalized) {
 		fprintf(stderr, "pyhost: MPI_Init_thread: MPI is already initialized\n");
@@ -359,28 +404,28 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
 }
 
 int MPI_Init(int *argc, char ***argv) {
-	if (!owned)
+	if (!answered())
 		PASS(init_fn, "MPI_Init", argc, argv);
 	int provided;
 	return MPI_Init_thread(argc, argv, 0 /* MPI_THREAD_SINGLE */, &provided);
 }
 
 int MPI_Initialized(int *flag) {
-	if (!owned)
+	if (!answered())
 		PASS(flag_fn, "MPI_Initialized", flag);
 	*flag = app_initialized;
 	return 0;
 }
 
 int MPI_Finalized(int *flag) {
-	if (!owned)
+	if (!answered())
 		PASS(flag_fn, "MPI_Finalized", flag);
 	*flag = app_finalized;
 	return 0;
 }
 
 int MPI_Finalize(void) {
-	if (!owned)
+	if (!answered())
 		PASS(void_fn, "MPI_Finalize", );
 	if (!app_initialized || app_finalized) {
 		fprintf(stderr, "pyhost: MPI_Finalize: MPI is not initialized or already finalized\n");
@@ -391,7 +436,7 @@ int MPI_Finalize(void) {
 }
 
 int MPI_Query_thread(int *provided) {
-	if (!owned || !app_initialized)
+	if (!answered() || !app_initialized)
 		PASS(flag_fn, "MPI_Query_thread", provided);
 	*provided = app_level;
 	return 0;

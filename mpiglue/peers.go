@@ -251,14 +251,31 @@ func siblings(l Launch, getenv func(string) string, rank, size int, self string,
 	return peerSet{ranks: ranks, how: "pyhost siblings on this node"}
 }
 
-// mpiOff reports whether a sibling was told not to use MPI.
+// mpiOff reports whether a sibling was told not to use MPI: -X
+// pyhost.mpi=off on its command line, or PYHOST_MPI=off in its environment
+// unless its command line has -E or -I (which ignore PYHOST_*).
 func mpiOff(env, cmdline []string) bool {
-	for i, a := range cmdline {
-		if a == "-Xpyhost.mpi=off" || a == "pyhost.mpi=off" && i > 0 && cmdline[i-1] == "-X" {
+	ignoreEnv := false
+	for i := 1; i < len(cmdline); i++ {
+		a := cmdline[i]
+		switch {
+		case (a == "-X" || a == "-W" || a == "--check-hash-based-pycs") && i+1 < len(cmdline):
+			if a == "-X" && cmdline[i+1] == "pyhost.mpi=off" {
+				return true
+			}
+			i++
+		case a == "-Xpyhost.mpi=off":
 			return true
+		case a == "-c" || a == "-m" || a == "-" || a == "--" || !strings.HasPrefix(a, "-"):
+			// What follows belongs to the program.
+			return !ignoreEnv && envOf(env, "PYHOST_MPI") == "off"
+		case strings.HasPrefix(a, "--"), strings.HasPrefix(a, "-X"), strings.HasPrefix(a, "-W"):
+		default:
+			// A cluster of one-letter flags: -E, -I, -sE, ...
+			ignoreEnv = ignoreEnv || strings.ContainsAny(a[1:], "EI")
 		}
 	}
-	return envOf(env, "PYHOST_MPI") == "off"
+	return !ignoreEnv && envOf(env, "PYHOST_MPI") == "off"
 }
 
 // shareColor hashes the sharing settings to a non-negative color for
