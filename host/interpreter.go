@@ -190,7 +190,7 @@ func Start(opts Options) (*Interpreter, error) {
 var errCloseInside = errors.New("host: Close called inside Do or a Go function called from Python")
 
 // Close waits for the Do calls under way to return and finalises Python
-// (Python's atexit functions run, then AtExit's). The interpreter cannot
+// (Python's atexit functions run). The interpreter cannot
 // be started again in this process; calls after Close return ErrClosed,
 // and so does a second Close. Close must not be called inside Do.
 func (in *Interpreter) Close() error {

@@ -166,12 +166,12 @@ func (im *Importer) Module() *cpython.Module {
 		Name: ModuleName,
 		Doc:  "pyhost's import finder (internal).",
 		Funcs: []cpython.Func{
-			{Name: "set_loaders", Call: im.setLoaders},
-			{Name: "find_spec", Call: im.findSpec},
-			{Name: "lookup", Call: im.lookup},
-			{Name: "entry_is_dir", Call: im.entryIsDir},
-			{Name: "invalidate", Call: im.invalidate},
-			{Name: "bundle_take", Call: im.bundleTake},
+			{Name: "set_loaders", Call: cpython.Recover(im.setLoaders)},
+			{Name: "find_spec", Call: cpython.Recover(im.findSpec)},
+			{Name: "lookup", Call: cpython.Recover(im.lookup)},
+			{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
+			{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
+			{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
 		},
 	}
 }
