@@ -41,7 +41,8 @@ type Options struct {
 	// Setup runs once the core of the interpreter is up (builtins, sys,
 	// the frozen importlib) and before the main phase: before PathFinder
 	// is installed, before any import that searches sys.path and before
-	// site. The importer is installed here.
+	// site: where a meta path finder that must precede PathFinder is
+	// installed (the pyhost command's importer is, at the same point).
 	Setup func(py *Py) error
 }
 
