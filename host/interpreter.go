@@ -41,7 +41,8 @@ type Options struct {
 	// Setup runs once the core of the interpreter is up (builtins, sys,
 	// the frozen importlib) and before the main phase: before PathFinder
 	// is installed, before any import that searches sys.path and before
-	// site. The importer is installed here.
+	// site: where a meta path finder that must precede PathFinder is
+	// installed (the pyhost command's importer is, at the same point).
 	Setup func(py *Py) error
 }
 
@@ -190,7 +191,7 @@ func Start(opts Options) (*Interpreter, error) {
 var errCloseInside = errors.New("host: Close called inside Do or a Go function called from Python")
 
 // Close waits for the Do calls under way to return and finalises Python
-// (Python's atexit functions run, then AtExit's). The interpreter cannot
+// (Python's atexit functions run). The interpreter cannot
 // be started again in this process; calls after Close return ErrClosed,
 // and so does a second Close. Close must not be called inside Do.
 func (in *Interpreter) Close() error {

@@ -179,27 +179,23 @@ func (a Args) KwNames() []string {
 }
 
 // callFunc runs a Go function for CPython (the GIL is held) and returns
-// a new reference, or NULL with an exception set.
-func callFunc(f *Func, a cpython.Args) cpython.Owned {
-	r, err := runFunc(f, Args{raw: a})
+// a new reference, or NULL with an exception set. A panic is recovered
+// here: one must never unwind through CPython's frames.
+func callFunc(f *Func, a cpython.Args) (r cpython.Owned) {
+	defer func() {
+		if x := recover(); x != nil {
+			r.Decref()
+			r = cpython.Owned{}
+			setPythonError(&PanicError{Value: x, Stack: stack()})
+		}
+	}()
+	res, err := f.Fn(&Py{}, Args{raw: a})
+	if err == nil {
+		r, err = fromGo(res)
+	}
 	if err != nil {
 		setPythonError(err)
 		return cpython.Owned{}
 	}
 	return r
-}
-
-// runFunc calls f and converts its result, recovering a panic: one must
-// never unwind through CPython's frames.
-func runFunc(f *Func, a Args) (r cpython.Owned, err error) {
-	defer func() {
-		if x := recover(); x != nil {
-			r, err = cpython.Owned{}, &PanicError{Value: x, Stack: stack()}
-		}
-	}()
-	res, err := f.Fn(&Py{}, a)
-	if err != nil {
-		return cpython.Owned{}, err
-	}
-	return fromGo(res)
 }

@@ -156,15 +156,17 @@ func (im *Importer) Stats() Stats {
 	return s
 }
 
-// funcs are the finder's Go functions, as finder.py calls them.
+// funcs are the finder's Go functions, as finder.py calls them. A panic
+// in one is raised as RuntimeError (cpython.Recover), never unwound
+// through CPython's frames.
 func (im *Importer) funcs() []cpython.Func {
 	return []cpython.Func{
-		{Name: "set_loaders", Call: im.setLoaders},
-		{Name: "find_spec", Call: im.findSpec},
-		{Name: "lookup", Call: im.lookup},
-		{Name: "entry_is_dir", Call: im.entryIsDir},
-		{Name: "invalidate", Call: im.invalidate},
-		{Name: "bundle_take", Call: im.bundleTake},
+		{Name: "set_loaders", Call: cpython.Recover(im.setLoaders)},
+		{Name: "find_spec", Call: cpython.Recover(im.findSpec)},
+		{Name: "lookup", Call: cpython.Recover(im.lookup)},
+		{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
+		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
+		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
 	}
 }
 

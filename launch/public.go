@@ -124,20 +124,20 @@ func (l *launcher) abortOnUncaught() error {
 			return err
 		}
 	}
-	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", Call: func(a cpython.Args) cpython.Owned {
+	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
 		code := int64(1)
 		if len(a.Pos) > 0 && a.Pos[0].IsInt() {
 			code, _ = a.Pos[0].Int64()
 		}
 		mpiglue.Abort(int(code))
 		return cpython.SetError("RuntimeError", "pyhost: MPI_Abort returned")
-	}})
+	})})
 }
 
 // recordLoaded registers the exit hook that lists the modules loaded from
 // source (the root under MPI, with the cache on).
 func (l *launcher) recordLoaded() error {
-	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: func(a cpython.Args) cpython.Owned {
+	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
 		if len(a.Pos) != 1 || !a.Pos[0].IsList() {
 			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode))")
 		}
@@ -159,7 +159,7 @@ func (l *launcher) recordLoaded() error {
 			l.loaded = append(l.loaded, [2]string{src, pyc})
 		}
 		return cpython.None()
-	}})
+	})})
 }
 
 // runPrivate runs src in a namespace of its own with fns: no module is

@@ -42,9 +42,9 @@
 // It never decides policy: no conversion of Go values beyond one C call,
 // no Python exception printed (PyErr_Print ends the process on
 // SystemExit), no callback into a higher layer other than the Go
-// functions a module registers. It never lets a Go panic unwind through
-// CPython's frames (a raw function's panic is recovered and raised as
-// RuntimeError), never touches a reference count without the GIL (a
+// functions a module registers. Its own code never panics into CPython's
+// frames (a raw Func must not either; [Recover] wraps one that might),
+// it never touches a reference count without the GIL (a
 // finalizer only queues), and never stores a Go pointer in C memory.
 //
 // # The GIL

@@ -45,7 +45,7 @@ var rawModule = &cpython.Module{
 			return cpython.NewStr(s + s)
 		}},
 		{Name: "fail", Call: func(a cpython.Args) cpython.Owned { return cpython.SetError("ValueError", "raw failure") }},
-		{Name: "panic", Call: func(a cpython.Args) cpython.Owned { panic("raw panic") }},
+		{Name: "panic", Call: cpython.Recover(func(a cpython.Args) cpython.Owned { panic("raw panic") })},
 		{Name: "setup", Call: func(a cpython.Args) cpython.Owned { return cpython.NewStr(setupSaw) }},
 	},
 }

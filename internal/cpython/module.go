@@ -21,9 +21,11 @@ type Module struct {
 
 // Func is a Go function callable from Python at the raw level. Call runs
 // with the GIL held, on the calling Python thread, and returns a new
-// reference, or a NULL Owned with an exception set (SetError). A panic
-// in Call is recovered and raised as RuntimeError: it must never unwind
-// through CPython's frames.
+// reference, or a NULL Owned with an exception set (SetError). Call must
+// not panic: a panic cannot unwind through CPython's frames, and the
+// process would end. This layer does not recover one (a deferred recover
+// on every call costs the hot path); a Call that may panic recovers
+// itself, as host's Funcs do, or is wrapped with Recover.
 type Func struct {
 	Name string
 	Doc  string
@@ -154,7 +156,7 @@ func newFunction(f *Func, module Ref) Owned {
 }
 
 // callFunc runs a registered Go function for CPython (the GIL is held).
-func callFunc(h int, a Args) (r Owned) {
+func callFunc(h int, a Args) Owned {
 	var f *Func
 	if fs := funcs.Load(); fs != nil && h >= 0 && h < len(*fs) {
 		f = (*fs)[h]
@@ -163,11 +165,19 @@ func callFunc(h int, a Args) (r Owned) {
 		return SetError("RuntimeError", fmt.Sprintf("cpython: unknown Go function %d", h))
 	}
 	DrainReleases()
-	defer func() {
-		if x := recover(); x != nil {
-			r.Decref()
-			r = SetError("RuntimeError", fmt.Sprintf("Go panic: %v", x))
-		}
-	}()
 	return f.Call(a)
+}
+
+// Recover wraps call so that a panic in it is recovered and raised as
+// RuntimeError ("Go panic: ...") instead of ending the process.
+func Recover(call func(a Args) Owned) func(a Args) Owned {
+	return func(a Args) (r Owned) {
+		defer func() {
+			if x := recover(); x != nil {
+				r.Decref()
+				r = SetError("RuntimeError", fmt.Sprintf("Go panic: %v", x))
+			}
+		}()
+		return call(a)
+	}
 }

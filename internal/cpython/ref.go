@@ -135,6 +135,8 @@ const (
 	KindDict      Kind = C.PYHOST_DICT
 )
 
+// Kind says what r is; IsNone, IsTrue and the Is<type> checks test one
+// thing each (the type checks accept subclasses, as the C macros do).
 func (r Ref) Kind() Kind        { return Kind(C.pyhost_kind(r.p)) }
 func (r Ref) IsNone() bool      { return C.pyhost_is_none(r.p) == 1 }
 func (r Ref) IsTrue() bool      { return r.p == C.pyhost_true_ptr() }
