@@ -242,6 +242,7 @@ func Start(opts Options) (*Interpreter, error) {
 		// CPython's main thread state lives here, and finalisation
 		// must run here.
 		runtime.LockOSThread()
+		C.pyhost_release_signals()
 		if err := initialize(opts); err != nil {
 			started <- err
 			return

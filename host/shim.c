@@ -2,12 +2,16 @@
 #include "shim.h"
 #include "_cgo_export.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 // ---- start-up ------------------------------------------------------------
 
@@ -383,33 +387,243 @@ void pyhost_c_exit(int code) {
 
 // ---- signals -------------------------------------------------------------
 
-// The dispositions the process started with, saved by a constructor that
-// runs before Go's runtime installs its own handlers. CPython decides at
-// start-up, from what it finds installed, whether SIGINT raises
-// KeyboardInterrupt and what signal.getsignal reports; restoring what the
-// process was started with makes that exactly what python3 decides.
+// What the process started with, saved by a constructor that runs before
+// Go's runtime changes it, and given back to Python at the handover
+// (pyhost_restore_signals, on the main thread, before CPython starts):
+// - the dispositions: CPython decides at start-up, from what it finds
+//   installed, whether SIGINT raises KeyboardInterrupt and what
+//   signal.getsignal reports;
+// - the open-files limit: Go raises the soft limit to the hard one;
+// - which of fds 0-2 were closed: Go opens /dev/null on them, python3
+//   leaves them closed (sys.stdin etc. are None);
+// - the signal mask: Go unblocks, on every thread it runs, the signals it
+//   insists on handling (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGTERM,
+//   SIGCHLD, SIGPROF, SIGSYS, the synchronous faults), whatever the process
+//   inherited; multiprocessing starts its resource tracker with SIGINT and
+//   SIGTERM blocked, and python3's children inherit its mask.
 #ifndef NSIG
 #define NSIG 65
 #endif
 static struct sigaction saved_actions[NSIG];
 static int saved_ok[NSIG];
 
-// Go's runtime also raises the soft limit on open files to the hard one
-// at start-up; python3 leaves it as it was (and so must its children).
 static struct rlimit saved_nofile;
 static int saved_nofile_ok;
 
+static int saved_closed[3];
+
+static sigset_t saved_mask;
+static int saved_mask_ok;
+
+// Go's threads and signals. Python handles signals on the main thread,
+// and the kernel gives a process-directed signal to any thread that does
+// not block it: Go's threads do not block the signals above, so a signal
+// that the main thread blocks (and python3 would keep pending) went to a
+// Go thread, where the default action ended the process, or Python's
+// handler ran although Python had blocked it.
+//
+// So the dispositions of these signals are virtual: pyhost's sigaction
+// below (it stands in for libc's for the whole program, CPython, Go's
+// runtime and extension modules included) records what a caller installs
+// in `chained` and reports it back, while the kernel's disposition is
+// forward_signal (or SIG_IGN where the caller's is). forward_signal run on
+// a thread other than the main one hands a process-directed signal to the
+// main thread, where it is delivered, or stays pending while blocked, as
+// under python3; on the main thread, or for a signal sent to that thread
+// alone (pthread_kill), it does what the caller's disposition says.
+// Whoever bypasses sigaction (glibc's signal() calls the kernel directly)
+// simply takes the signal back from this scheme.
+//
+// Before the handover, a signal blocked at start is held (hold_signal):
+// Go's runtime unblocks it on its threads, and its handler would end the
+// process; the handover queues it again on the main thread, where it is
+// blocked again. The handlers Go's runtime installs for those signals
+// meanwhile are only recorded. (A program that calls Start instead of Main
+// gets them installed then.)
+static struct sigaction chained[NSIG];
+static volatile sig_atomic_t virtual_[NSIG]; // 1 forwarded, 2 held
+static volatile sig_atomic_t held[NSIG];
+static siginfo_t held_info[NSIG];
+static volatile int table_lock;
+// The process the table belongs to: a child made by vfork (subprocess
+// uses it) shares the parent's memory and must leave the table alone.
+static pid_t table_pid;
+
+static void table_after_fork(void) {
+	table_pid = getpid();
+	table_lock = 0;
+}
+
+extern int __sigaction(int, const struct sigaction *, struct sigaction *); // libc's
+
+// Signals left alone: those that cannot be caught, the synchronous faults
+// (Go turns them into panics; faulthandler has its own handlers),
+// glibc's internal ones (32 and 33, below SIGRTMIN), and those whose
+// default action is to do nothing or to stop the whole process anyway.
+static int forwardable(int s) {
+	switch (s) {
+	case SIGKILL:
+	case SIGSTOP:
+	case SIGILL:
+	case SIGTRAP:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGSEGV:
+	case SIGCHLD:
+	case SIGURG:
+	case SIGWINCH:
+	case SIGCONT:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+		return 0;
+	}
+	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
+}
+
+// Queues s on the main thread with the sender's siginfo where the kernel
+// allows it (a thread may forge siginfo only for itself), else plainly.
+static void queue_on_main(int s, siginfo_t *info) {
+	pid_t pid = getpid();
+	if (info == NULL || syscall(SYS_rt_tgsigqueueinfo, pid, pid, s, info) != 0) {
+		syscall(SYS_tgkill, pid, pid, s);
+	}
+}
+
+static void hold_signal(int s, siginfo_t *info, void *ctx) {
+	(void)ctx;
+	held_info[s] = *info;
+	held[s] = 1;
+}
+
+static void forward_signal(int s, siginfo_t *info, void *ctx) {
+	int saved_errno = errno;
+	pid_t pid = getpid();
+	if (info->si_code != SI_TKILL && syscall(SYS_gettid) != pid) {
+		queue_on_main(s, info);
+	} else {
+		struct sigaction a = chained[s];
+		if (a.sa_flags & SA_RESETHAND) {
+			chained[s].sa_handler = SIG_DFL;
+			chained[s].sa_flags &= ~SA_SIGINFO;
+		}
+		if (a.sa_handler == SIG_DFL) {
+			// The default action, which the kernel takes when this
+			// returns and unblocks s.
+			struct sigaction dfl = {0};
+			dfl.sa_handler = SIG_DFL;
+			__sigaction(s, &dfl, NULL);
+			syscall(SYS_tgkill, pid, syscall(SYS_gettid), s);
+		} else if (a.sa_handler == SIG_IGN) {
+			// Changed while this was on its way.
+		} else if (a.sa_flags & SA_SIGINFO) {
+			a.sa_sigaction(s, info, ctx);
+		} else {
+			a.sa_handler(s);
+		}
+	}
+	errno = saved_errno;
+}
+
+// Puts the kernel's disposition of a virtual signal in line with chained.
+static int install_virtual(int s) {
+	struct sigaction k = {0};
+	if (virtual_[s] == 2) {
+		k.sa_sigaction = hold_signal;
+		k.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+		sigfillset(&k.sa_mask);
+	} else if (chained[s].sa_handler == SIG_IGN && !(chained[s].sa_flags & SA_SIGINFO)) {
+		k = chained[s];
+	} else {
+		k.sa_sigaction = forward_signal;
+		k.sa_mask = chained[s].sa_mask;
+		k.sa_flags = SA_SIGINFO | SA_ONSTACK | (chained[s].sa_flags & (SA_RESTART | SA_NODEFER));
+		if (chained[s].sa_handler == SIG_DFL) {
+			k.sa_flags |= SA_RESTART;
+		}
+	}
+	return __sigaction(s, &k, NULL);
+}
+
+static void lock_table(sigset_t *old) {
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+	while (__atomic_exchange_n(&table_lock, 1, __ATOMIC_ACQUIRE)) {
+	}
+}
+
+static void unlock_table(const sigset_t *old) {
+	__atomic_store_n(&table_lock, 0, __ATOMIC_RELEASE);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+int sigaction(int s, const struct sigaction *act, struct sigaction *old) {
+	if (!forwardable(s) || !virtual_[s] || getpid() != table_pid) {
+		return __sigaction(s, act, old);
+	}
+	sigset_t mask;
+	lock_table(&mask);
+	struct sigaction k;
+	int rc = 0;
+	if (__sigaction(s, NULL, &k) != 0 ||
+	    ((k.sa_flags & SA_SIGINFO) ? k.sa_sigaction != forward_signal && k.sa_sigaction != hold_signal
+	                               : k.sa_handler != chained[s].sa_handler)) {
+		virtual_[s] = 0; // taken back through the kernel directly
+		rc = __sigaction(s, act, old);
+	} else {
+		if (old != NULL) {
+			*old = chained[s];
+		}
+		if (act != NULL) {
+			chained[s] = *act;
+			rc = install_virtual(s);
+		}
+	}
+	unlock_table(&mask);
+	return rc;
+}
+
 __attribute__((constructor)) static void save_signals(void) {
 	for (int s = 1; s < NSIG; s++) {
-		saved_ok[s] = sigaction(s, NULL, &saved_actions[s]) == 0;
+		saved_ok[s] = __sigaction(s, NULL, &saved_actions[s]) == 0;
 	}
 	saved_nofile_ok = getrlimit(RLIMIT_NOFILE, &saved_nofile) == 0;
+	for (int fd = 0; fd < 3; fd++) {
+		saved_closed[fd] = fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+	}
+	saved_mask_ok = pthread_sigmask(SIG_BLOCK, NULL, &saved_mask) == 0;
+	table_pid = getpid();
+	pthread_atfork(NULL, NULL, table_after_fork);
+	if (!saved_mask_ok) {
+		return;
+	}
+	for (int s = 1; s < NSIG; s++) {
+		if (saved_ok[s] && forwardable(s) && sigismember(&saved_mask, s) == 1 &&
+		    saved_actions[s].sa_handler != SIG_IGN) {
+			chained[s] = saved_actions[s];
+			virtual_[s] = 2;
+			install_virtual(s);
+		}
+	}
 }
 
 void pyhost_restore_signals(void) {
 	if (saved_nofile_ok) {
 		setrlimit(RLIMIT_NOFILE, &saved_nofile);
 	}
+	for (int fd = 0; fd < 3; fd++) {
+		if (saved_closed[fd]) {
+			close(fd);
+		}
+	}
+	// The mask first: until it is back, Go's mask leaves the main thread
+	// open to the signals that forward_signal would act on there.
+	if (saved_mask_ok) {
+		pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	}
+	sigset_t mask;
+	lock_table(&mask);
 	for (int s = 1; s < NSIG; s++) {
 		switch (s) {
 		case SIGKILL:
@@ -423,8 +637,40 @@ void pyhost_restore_signals(void) {
 		// turns off Go's asynchronous preemption; goroutines still yield
 		// at function calls.
 		}
-		if (saved_ok[s]) {
-			sigaction(s, &saved_actions[s], NULL);
+		if (!saved_ok[s]) {
+			continue;
+		}
+		if (forwardable(s)) {
+			chained[s] = saved_actions[s];
+			virtual_[s] = 1;
+			install_virtual(s);
+		} else {
+			__sigaction(s, &saved_actions[s], NULL);
+		}
+	}
+	unlock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (held[s]) {
+			held[s] = 0;
+			queue_on_main(s, &held_info[s]);
+		}
+	}
+}
+
+void pyhost_release_signals(void) {
+	sigset_t mask;
+	lock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (virtual_[s] == 2) {
+			virtual_[s] = 0;
+			__sigaction(s, &chained[s], NULL);
+		}
+	}
+	unlock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (held[s]) {
+			held[s] = 0;
+			kill(getpid(), s);
 		}
 	}
 }
