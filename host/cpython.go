@@ -201,6 +201,14 @@ func appendPaths(py *Py, paths []string) error {
 // are delivered to the main thread, which is where CPython handles them.
 func Main(opts Options) int {
 	opts.ParseArgv = true
+	if C.pyhost_std_fd_closed_at_start() != 0 {
+		// Go's runtime opens its poller's descriptors at the first
+		// os.Open; once the handover has closed fds 0-2 again they would
+		// land there, where Python would take them for its streams.
+		if f, err := os.Open(os.DevNull); err == nil {
+			f.Close()
+		}
+	}
 	C.pyhost_restore_signals()
 	if err := initialize(opts); err != nil {
 		var ee *ExitError
@@ -212,6 +220,7 @@ func Main(opts Options) int {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		return 1
 	}
+	C.pyhost_drop_go_preemption()
 	code := int(C.Py_RunMain())
 	C.pyhost_set_state(C.PYHOST_FINALIZED)
 	return code

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 // ---- start-up ------------------------------------------------------------
@@ -414,6 +415,7 @@ static int saved_closed[3];
 
 static sigset_t saved_mask;
 static int saved_mask_ok;
+static int saved_urg_pending;
 
 // Go's threads and signals. Python handles signals on the main thread,
 // and the kernel gives a process-directed signal to any thread that does
@@ -481,12 +483,12 @@ static int forwardable(int s) {
 	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
 }
 
-// Queues s on the main thread with the sender's siginfo where the kernel
-// allows it (a thread may forge siginfo only for itself), else plainly.
-static void queue_on_main(int s, siginfo_t *info) {
+// Sends s to the process again, with the sender's siginfo where the
+// kernel allows it (the main thread only may forge it), else plainly.
+static void requeue(int s, siginfo_t *info) {
 	pid_t pid = getpid();
-	if (info == NULL || syscall(SYS_rt_tgsigqueueinfo, pid, pid, s, info) != 0) {
-		syscall(SYS_tgkill, pid, pid, s);
+	if (syscall(SYS_rt_sigqueueinfo, pid, s, info) != 0) {
+		kill(pid, s);
 	}
 }
 
@@ -499,8 +501,14 @@ static void hold_signal(int s, siginfo_t *info, void *ctx) {
 static void forward_signal(int s, siginfo_t *info, void *ctx) {
 	int saved_errno = errno;
 	pid_t pid = getpid();
-	if (info->si_code != SI_TKILL && syscall(SYS_gettid) != pid) {
-		queue_on_main(s, info);
+	if (info->si_code != SI_TKILL && syscall(SYS_gettid) != pid &&
+	    PyGILState_GetThisThreadState() == NULL) {
+		// A thread of Go's (or of a C library) running no Python: from
+		// now on it blocks s, which goes back to the process, to be
+		// delivered to a thread that does not block it or to stay
+		// pending (in the order python3 would see them).
+		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, s);
+		requeue(s, info);
 	} else {
 		struct sigaction a = chained[s];
 		if (a.sa_flags & SA_RESETHAND) {
@@ -539,6 +547,8 @@ static int install_virtual(int s) {
 		k.sa_mask = chained[s].sa_mask;
 		k.sa_flags = SA_SIGINFO | SA_ONSTACK | (chained[s].sa_flags & (SA_RESTART | SA_NODEFER));
 		if (chained[s].sa_handler == SIG_DFL) {
+			// A default action does not let other signals in first.
+			sigfillset(&k.sa_mask);
 			k.sa_flags |= SA_RESTART;
 		}
 	}
@@ -593,6 +603,8 @@ __attribute__((constructor)) static void save_signals(void) {
 		saved_closed[fd] = fcntl(fd, F_GETFD) == -1 && errno == EBADF;
 	}
 	saved_mask_ok = pthread_sigmask(SIG_BLOCK, NULL, &saved_mask) == 0;
+	sigset_t pending;
+	saved_urg_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGURG) == 1;
 	table_pid = getpid();
 	pthread_atfork(NULL, NULL, table_after_fork);
 	if (!saved_mask_ok) {
@@ -652,7 +664,30 @@ void pyhost_restore_signals(void) {
 	for (int s = 1; s < NSIG; s++) {
 		if (held[s]) {
 			held[s] = 0;
-			queue_on_main(s, &held_info[s]);
+			requeue(s, &held_info[s]);
+		}
+	}
+	pyhost_drop_go_preemption();
+}
+
+int pyhost_std_fd_closed_at_start(void) {
+	return saved_closed[0] || saved_closed[1] || saved_closed[2];
+}
+
+// Go's runtime preempts a goroutine by sending its thread SIGURG. The main
+// thread may block it (a process started with every signal blocked): then
+// it stays pending there, where Python would see it, and Go sends no
+// other while one is pending. Called at the handover and once CPython
+// has started; one sent later stays (Go code seldom runs long enough on
+// the main thread to be preempted).
+void pyhost_drop_go_preemption(void) {
+	sigset_t urg, pending;
+	sigemptyset(&urg);
+	sigaddset(&urg, SIGURG);
+	struct timespec now = {0, 0};
+	if (saved_mask_ok && !saved_urg_pending && sigismember(&saved_mask, SIGURG) == 1) {
+		while (sigpending(&pending) == 0 && sigismember(&pending, SIGURG) == 1 &&
+		       sigtimedwait(&urg, NULL, &now) == SIGURG) {
 		}
 	}
 }
