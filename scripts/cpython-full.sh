@@ -4,7 +4,7 @@
 # compares every test case from the two --junit-xml files. Not run in CI:
 # each half takes 15 minutes or more on two cores. Run it with nice.
 #
-#   scripts/cpython-full.sh [--out DIR] [--misses] [HALF...] [-- REGRTEST-ARGS...]
+#   scripts/cpython-full.sh [--out DIR] [--misses] [--strict] [HALF...] [-- REGRTEST-ARGS...]
 #
 # HALF is python3.11, pyhost or pyhost-final (pyhost with
 # PYHOST_MISSES=final); the default is python3.11 and pyhost, plus
@@ -21,7 +21,8 @@
 # /dev/null, every signal at its default disposition and none blocked.
 # REGRTEST-ARGS after -- replace the test selection (e.g. -- test_posix
 # test_cmd_line) for a quick check.
-# Exits 1 if a case passes under python3.11 and not under a pyhost half.
+# Exits 1 if a case passes under python3.11 and not under a pyhost half
+# (with --strict: if any case's or test module's outcome differs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -29,12 +30,14 @@ python=/usr/bin/python3.11
 pyhost="${PYHOST:-$repo/bin/pyhost}"
 out="${TMPDIR:-/tmp}/pyhost-suite"
 misses=0
+strict=()
 halves=()
 selection=()
 while (($#)); do
 	case $1 in
 	--out) out=$2; shift 2 ;;
 	--misses) misses=1; shift ;;
+	--strict) strict=(--strict); shift ;;
 	--) shift; selection=("$@"); break ;;
 	python3.11 | pyhost | pyhost-final) halves+=("$1"); shift ;;
 	*) echo "cpython-full: unknown argument $1" >&2; exit 2 ;;
@@ -106,6 +109,6 @@ for half in pyhost pyhost-final; do
 		exit 2
 	fi
 	echo
-	"$python" "$repo/scripts/suite-compare.py" "$out/python3.11" "$out/$half" || status=1
+	"$python" "$repo/scripts/suite-compare.py" "${strict[@]}" "$out/python3.11" "$out/$half" || status=1
 done
 exit $status
