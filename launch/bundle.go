@@ -166,7 +166,7 @@ func (d *dirFds) readAt(path string) ([]byte, error) {
 		f = os.NewFile(uintptr(nfd), path)
 	} else {
 		var err error
-		if f, err = os.Open(path); err != nil {
+		if f, err = openFile(path, os.O_RDONLY, 0); err != nil {
 			return nil, err
 		}
 	}

@@ -111,7 +111,7 @@ func readCache(file string) ([]byte, error) {
 	if err := trusted(filepath.Dir(file), true); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openFile(file, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func writeAtomic(file string, blob []byte) error {
 	if err := trusted(dir, true); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".index-*.tmp") // mode 0600
+	tmp, err := createTemp(dir, ".index-", ".tmp") // mode 0600
 	if err != nil {
 		return err
 	}
