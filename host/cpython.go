@@ -201,14 +201,6 @@ func appendPaths(py *Py, paths []string) error {
 // are delivered to the main thread, which is where CPython handles them.
 func Main(opts Options) int {
 	opts.ParseArgv = true
-	if C.pyhost_std_fd_closed_at_start() != 0 {
-		// Go's runtime opens its poller's descriptors at the first
-		// os.Open; once the handover has closed fds 0-2 again they would
-		// land there, where Python would take them for its streams.
-		if f, err := os.Open(os.DevNull); err == nil {
-			f.Close()
-		}
-	}
 	C.pyhost_restore_signals()
 	if err := initialize(opts); err != nil {
 		var ee *ExitError

@@ -396,7 +396,9 @@ void pyhost_c_exit(int code) {
 //   signal.getsignal reports;
 // - the open-files limit: Go raises the soft limit to the hard one;
 // - which of fds 0-2 were closed: Go opens /dev/null on them, python3
-//   leaves them closed (sys.stdin etc. are None);
+//   leaves them closed (sys.stdin etc. are None). Go code must then not
+//   open files through package os, whose poller's descriptors would land
+//   there (see launch's openFile);
 // - the signal mask: Go unblocks, on every thread it runs, the signals it
 //   insists on handling (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGTERM,
 //   SIGCHLD, SIGPROF, SIGSYS, the synchronous faults), whatever the process
@@ -428,13 +430,15 @@ static int saved_urg_pending;
 // below (it stands in for libc's for the whole program, CPython, Go's
 // runtime and extension modules included) records what a caller installs
 // in `chained` and reports it back, while the kernel's disposition is
-// forward_signal (or SIG_IGN where the caller's is). forward_signal run on
-// a thread other than the main one hands a process-directed signal to the
-// main thread, where it is delivered, or stays pending while blocked, as
-// under python3; on the main thread, or for a signal sent to that thread
-// alone (pthread_kill), it does what the caller's disposition says.
-// Whoever bypasses sigaction (glibc's signal() calls the kernel directly)
-// simply takes the signal back from this scheme.
+// forward_signal (or SIG_IGN where the caller's is). On a thread that
+// runs no Python (Go's, or a C library's), forward_signal blocks the
+// signal on that thread from then on and sends it to the process again:
+// it reaches the main thread (or a Python thread) that does not block it,
+// or stays pending for the process, in the order python3 would see. On the
+// main thread, on a Python thread, or for a signal sent to one thread alone
+// (pthread_kill), it does what the caller's disposition says. Whoever
+// bypasses sigaction (glibc's signal() calls the kernel directly) takes
+// that signal out of this scheme.
 //
 // Before the handover, a signal blocked at start is held (hold_signal):
 // Go's runtime unblocks it on its threads, and its handler would end the
@@ -668,10 +672,6 @@ void pyhost_restore_signals(void) {
 		}
 	}
 	pyhost_drop_go_preemption();
-}
-
-int pyhost_std_fd_closed_at_start(void) {
-	return saved_closed[0] || saved_closed[1] || saved_closed[2];
 }
 
 // Go's runtime preempts a goroutine by sending its thread SIGURG. The main

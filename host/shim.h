@@ -162,8 +162,6 @@ void pyhost_restore_signals(void);
 // runtime wanted for signals blocked at start are installed, and the
 // signals held until then raised (see shim.c).
 void pyhost_release_signals(void);
-// Whether fd 0, 1 or 2 was closed when the process started.
-int pyhost_std_fd_closed_at_start(void);
 // Drops Go's preemption signal pending on the main thread (see shim.c).
 void pyhost_drop_go_preemption(void);
 

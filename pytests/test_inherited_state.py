@@ -254,3 +254,34 @@ def test_signal_during_startup_while_blocked(pyhost, sig):
             outcomes.append((delay_ms, p.returncode, out))
         return [o for o in outcomes if o[1:] != (0, b"alive\n")]
     assert both(pyhost, fn) == []
+
+
+# --- Descriptors ---------------------------------------------------------
+
+FDS = r"""
+import os, subprocess, sys
+def fds():
+    return sorted(int(f) for f in os.listdir("/proc/self/fd"))
+import json, email.message  # imports through the finder (and its cache)
+print("mine", fds())
+print("child", subprocess.run([sys.executable, "-c", "import os; print(sorted(int(f) for f in "
+      "os.listdir('/proc/self/fd')))"], capture_output=True, text=True).stdout.strip())
+print("next", os.open(os.devnull, os.O_RDONLY))
+"""
+
+
+def test_no_descriptors_of_pyhosts_own(pyhost, tmp_path):
+    """The descriptors Python sees are its own: none of Go's poller (its
+    first os.Open opens two, for the rest of the run), with the index cache
+    written (first run) and read (second)."""
+    def fn(exe):
+        env = base_env()
+        env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+        runs = []
+        for _ in range(2):
+            p = subprocess.run([exe, "-c", FDS], env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=TIMEOUT)
+            runs.append((p.returncode, p.stdout, p.stderr))
+        return runs
+    ref = both(pyhost, fn)
+    assert ref[0][0] == 0, ref
