@@ -155,6 +155,7 @@ func Start(opts Options) (*Interpreter, error) {
 		// CPython's main thread state lives here, and finalisation
 		// must run here.
 		runtime.LockOSThread()
+		cpython.ReleaseSignals()
 		if err := initialize(opts); err != nil {
 			started <- err
 			return

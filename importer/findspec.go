@@ -1,9 +1,9 @@
 package importer
 
 import (
-	"github.com/pyhost/pyhost/pathscan"
 	"errors"
 	"fmt"
+	"github.com/pyhost/pyhost/pathscan"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 )

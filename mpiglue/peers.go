@@ -2,6 +2,7 @@ package mpiglue
 
 import (
 	"bytes"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,14 +63,15 @@ var system = procReader{
 	self: func() (string, error) { return os.Readlink("/proc/self/exe") },
 	ppid: os.Getppid,
 	children: func(ppid int) []int {
-		ents, _ := os.ReadDir("/proc")
+		// dirfd, not os: no poller descriptors Python would see.
+		names, _ := dirfd.ReadDirNames("/proc")
 		var pids []int
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
+		for _, name := range names {
+			pid, err := strconv.Atoi(name)
 			if err != nil {
 				continue
 			}
-			stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			stat, _, err := dirfd.ReadFile("/proc/"+name+"/stat", 0, 1<<20)
 			if err != nil {
 				continue
 			}
@@ -96,7 +98,7 @@ var system = procReader{
 }
 
 func nulSplit(path string) []string {
-	b, err := os.ReadFile(path)
+	b, _, err := dirfd.ReadFile(path, 0, 1<<20)
 	if err != nil || len(b) == 0 {
 		return nil
 	}

@@ -2,7 +2,7 @@ package mpiglue
 
 import (
 	"fmt"
-	"os"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"syscall"
 )
 
@@ -26,11 +26,11 @@ func CheckResources() error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc/self/fd")
+	ents, err := dirfd.ReadDirNames("/proc/self/fd")
 	if err != nil {
 		return nil
 	}
-	used := len(ents) - 1 // ReadDir's own descriptor
+	used := len(ents) - 1 // the listing's own descriptor
 	if free := int(lim.Cur) - used; free < initFDs {
 		return fmt.Errorf("only %d file descriptors are free (ulimit -n %d, %d open); initializing MPI at start-up needs about %d", max(free, 0), lim.Cur, used, initFDs)
 	}

@@ -196,10 +196,17 @@ func Main(o MainOptions) int {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		return 1
 	}
+	C.pyhost_drop_go_preemption()
 	code := int(C.Py_RunMain())
 	C.pyhost_set_state(C.PYHOST_FINALIZED)
 	return code
 }
+
+// ReleaseSignals is for programs that start Python with their own
+// interpreter thread (host.Start) rather than Main: the handlers Go's
+// runtime wanted for signals blocked at the process's start are
+// installed, and the signals held until then raised (see shim.c).
+func ReleaseSignals() { C.pyhost_release_signals() }
 
 func mainInit(o MainOptions) error {
 	for _, m := range o.Modules {

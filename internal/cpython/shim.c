@@ -3,6 +3,7 @@
 #include "_cgo_export.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 // ---- start-up ------------------------------------------------------------
@@ -428,33 +431,258 @@ void pyhost_c_exit(int code) {
 
 // ---- signals -------------------------------------------------------------
 
-// The dispositions the process started with, saved by a constructor that
-// runs before Go's runtime installs its own handlers. CPython decides at
-// start-up, from what it finds installed, whether SIGINT raises
-// KeyboardInterrupt and what signal.getsignal reports; restoring what the
-// process was started with makes that exactly what python3 decides.
+// What the process started with, saved by a constructor that runs before
+// Go's runtime changes it, and given back to Python at the handover
+// (pyhost_restore_signals, on the main thread, before CPython starts):
+// - the dispositions: CPython decides at start-up, from what it finds
+//   installed, whether SIGINT raises KeyboardInterrupt and what
+//   signal.getsignal reports;
+// - the open-files limit: Go raises the soft limit to the hard one;
+// - which of fds 0-2 were closed: Go opens /dev/null on them, python3
+//   leaves them closed (sys.stdin etc. are None). Go code must then not
+//   open files through package os, whose poller's descriptors would land
+//   there (see launch's openFile);
+// - the signal mask: Go unblocks, on every thread it runs, the signals it
+//   insists on handling (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGTERM,
+//   SIGCHLD, SIGPROF, SIGSYS, the synchronous faults), whatever the process
+//   inherited; multiprocessing starts its resource tracker with SIGINT and
+//   SIGTERM blocked, and python3's children inherit its mask.
 #ifndef NSIG
 #define NSIG 65
 #endif
 static struct sigaction saved_actions[NSIG];
 static int saved_ok[NSIG];
 
-// Go's runtime also raises the soft limit on open files to the hard one
-// at start-up; python3 leaves it as it was (and so must its children).
 static struct rlimit saved_nofile;
 static int saved_nofile_ok;
 
+static int saved_closed[3];
+
+static sigset_t saved_mask;
+static int saved_mask_ok;
+static int saved_urg_pending;
+
+// Go's threads and signals. Python handles signals on the main thread,
+// and the kernel gives a process-directed signal to any thread that does
+// not block it: Go's threads do not block the signals above, so a signal
+// that the main thread blocks (and python3 would keep pending) went to a
+// Go thread, where the default action ended the process, or Python's
+// handler ran although Python had blocked it.
+//
+// So the dispositions of these signals are virtual: pyhost's sigaction
+// below (it stands in for libc's for the whole program, CPython, Go's
+// runtime and extension modules included) records what a caller installs
+// in `chained` and reports it back, while the kernel's disposition is
+// forward_signal (or SIG_IGN where the caller's is). On a thread that
+// runs no Python (Go's, or a C library's), forward_signal blocks the
+// signal on that thread from then on and sends it to the process again:
+// it reaches the main thread (or a Python thread) that does not block it,
+// or stays pending for the process, in the order python3 would see. On the
+// main thread, on a Python thread, or for a signal sent to one thread alone
+// (pthread_kill), it does what the caller's disposition says. Whoever
+// bypasses sigaction (glibc's signal() calls the kernel directly) takes
+// that signal out of this scheme.
+//
+// Before the handover, a signal blocked at start is held (hold_signal):
+// Go's runtime unblocks it on its threads, and its handler would end the
+// process; the handover queues it again on the main thread, where it is
+// blocked again. The handlers Go's runtime installs for those signals
+// meanwhile are only recorded. (A program that calls Start instead of Main
+// gets them installed then.)
+static struct sigaction chained[NSIG];
+static volatile sig_atomic_t virtual_[NSIG]; // 1 forwarded, 2 held
+static volatile sig_atomic_t held[NSIG];
+static siginfo_t held_info[NSIG];
+static volatile int table_lock;
+// The process the table belongs to: a child made by vfork (subprocess
+// uses it) shares the parent's memory and must leave the table alone.
+static pid_t table_pid;
+
+static void table_after_fork(void) {
+	table_pid = getpid();
+	table_lock = 0;
+}
+
+extern int __sigaction(int, const struct sigaction *, struct sigaction *); // libc's
+
+// Signals left alone: those that cannot be caught, the synchronous faults
+// (Go turns them into panics; faulthandler has its own handlers),
+// glibc's internal ones (32 and 33, below SIGRTMIN), and those whose
+// default action is to do nothing or to stop the whole process anyway.
+static int forwardable(int s) {
+	switch (s) {
+	case SIGKILL:
+	case SIGSTOP:
+	case SIGILL:
+	case SIGTRAP:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGSEGV:
+	case SIGCHLD:
+	case SIGURG:
+	case SIGWINCH:
+	case SIGCONT:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+		return 0;
+	}
+	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
+}
+
+// Sends s to the process again, with the sender's siginfo where the
+// kernel allows it (the main thread only may forge it), else plainly.
+static void requeue(int s, siginfo_t *info) {
+	pid_t pid = getpid();
+	if (syscall(SYS_rt_sigqueueinfo, pid, s, info) != 0) {
+		kill(pid, s);
+	}
+}
+
+static void hold_signal(int s, siginfo_t *info, void *ctx) {
+	(void)ctx;
+	held_info[s] = *info;
+	held[s] = 1;
+}
+
+static void forward_signal(int s, siginfo_t *info, void *ctx) {
+	int saved_errno = errno;
+	pid_t pid = getpid();
+	if (info->si_code != SI_TKILL && syscall(SYS_gettid) != pid &&
+	    PyGILState_GetThisThreadState() == NULL) {
+		// A thread of Go's (or of a C library) running no Python: from
+		// now on it blocks s, which goes back to the process, to be
+		// delivered to a thread that does not block it or to stay
+		// pending (in the order python3 would see them).
+		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, s);
+		requeue(s, info);
+	} else {
+		struct sigaction a = chained[s];
+		if (a.sa_flags & SA_RESETHAND) {
+			chained[s].sa_handler = SIG_DFL;
+			chained[s].sa_flags &= ~SA_SIGINFO;
+		}
+		if (a.sa_handler == SIG_DFL) {
+			// The default action, which the kernel takes when this
+			// returns and unblocks s.
+			struct sigaction dfl = {0};
+			dfl.sa_handler = SIG_DFL;
+			__sigaction(s, &dfl, NULL);
+			syscall(SYS_tgkill, pid, syscall(SYS_gettid), s);
+		} else if (a.sa_handler == SIG_IGN) {
+			// Changed while this was on its way.
+		} else if (a.sa_flags & SA_SIGINFO) {
+			a.sa_sigaction(s, info, ctx);
+		} else {
+			a.sa_handler(s);
+		}
+	}
+	errno = saved_errno;
+}
+
+// Puts the kernel's disposition of a virtual signal in line with chained.
+static int install_virtual(int s) {
+	struct sigaction k = {0};
+	if (virtual_[s] == 2) {
+		k.sa_sigaction = hold_signal;
+		k.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+		sigfillset(&k.sa_mask);
+	} else if (chained[s].sa_handler == SIG_IGN && !(chained[s].sa_flags & SA_SIGINFO)) {
+		k = chained[s];
+	} else {
+		k.sa_sigaction = forward_signal;
+		k.sa_mask = chained[s].sa_mask;
+		k.sa_flags = SA_SIGINFO | SA_ONSTACK | (chained[s].sa_flags & (SA_RESTART | SA_NODEFER));
+		if (chained[s].sa_handler == SIG_DFL) {
+			// A default action does not let other signals in first.
+			sigfillset(&k.sa_mask);
+			k.sa_flags |= SA_RESTART;
+		}
+	}
+	return __sigaction(s, &k, NULL);
+}
+
+static void lock_table(sigset_t *old) {
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+	while (__atomic_exchange_n(&table_lock, 1, __ATOMIC_ACQUIRE)) {
+	}
+}
+
+static void unlock_table(const sigset_t *old) {
+	__atomic_store_n(&table_lock, 0, __ATOMIC_RELEASE);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+int sigaction(int s, const struct sigaction *act, struct sigaction *old) {
+	if (!forwardable(s) || !virtual_[s] || getpid() != table_pid) {
+		return __sigaction(s, act, old);
+	}
+	sigset_t mask;
+	lock_table(&mask);
+	struct sigaction k;
+	int rc = 0;
+	if (__sigaction(s, NULL, &k) != 0 ||
+	    ((k.sa_flags & SA_SIGINFO) ? k.sa_sigaction != forward_signal && k.sa_sigaction != hold_signal
+	                               : k.sa_handler != chained[s].sa_handler)) {
+		virtual_[s] = 0; // taken back through the kernel directly
+		rc = __sigaction(s, act, old);
+	} else {
+		if (old != NULL) {
+			*old = chained[s];
+		}
+		if (act != NULL) {
+			chained[s] = *act;
+			rc = install_virtual(s);
+		}
+	}
+	unlock_table(&mask);
+	return rc;
+}
+
 __attribute__((constructor)) static void save_signals(void) {
 	for (int s = 1; s < NSIG; s++) {
-		saved_ok[s] = sigaction(s, NULL, &saved_actions[s]) == 0;
+		saved_ok[s] = __sigaction(s, NULL, &saved_actions[s]) == 0;
 	}
 	saved_nofile_ok = getrlimit(RLIMIT_NOFILE, &saved_nofile) == 0;
+	for (int fd = 0; fd < 3; fd++) {
+		saved_closed[fd] = fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+	}
+	saved_mask_ok = pthread_sigmask(SIG_BLOCK, NULL, &saved_mask) == 0;
+	sigset_t pending;
+	saved_urg_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGURG) == 1;
+	table_pid = getpid();
+	pthread_atfork(NULL, NULL, table_after_fork);
+	if (!saved_mask_ok) {
+		return;
+	}
+	for (int s = 1; s < NSIG; s++) {
+		if (saved_ok[s] && forwardable(s) && sigismember(&saved_mask, s) == 1 &&
+		    saved_actions[s].sa_handler != SIG_IGN) {
+			chained[s] = saved_actions[s];
+			virtual_[s] = 2;
+			install_virtual(s);
+		}
+	}
 }
 
 void pyhost_restore_signals(void) {
 	if (saved_nofile_ok) {
 		setrlimit(RLIMIT_NOFILE, &saved_nofile);
 	}
+	for (int fd = 0; fd < 3; fd++) {
+		if (saved_closed[fd]) {
+			close(fd);
+		}
+	}
+	// The mask first: until it is back, Go's mask leaves the main thread
+	// open to the signals that forward_signal would act on there.
+	if (saved_mask_ok) {
+		pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	}
+	sigset_t mask;
+	lock_table(&mask);
 	for (int s = 1; s < NSIG; s++) {
 		switch (s) {
 		case SIGKILL:
@@ -468,8 +696,59 @@ void pyhost_restore_signals(void) {
 		// turns off Go's asynchronous preemption; goroutines still yield
 		// at function calls.
 		}
-		if (saved_ok[s]) {
-			sigaction(s, &saved_actions[s], NULL);
+		if (!saved_ok[s]) {
+			continue;
+		}
+		if (forwardable(s)) {
+			chained[s] = saved_actions[s];
+			virtual_[s] = 1;
+			install_virtual(s);
+		} else {
+			__sigaction(s, &saved_actions[s], NULL);
+		}
+	}
+	unlock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (held[s]) {
+			held[s] = 0;
+			requeue(s, &held_info[s]);
+		}
+	}
+	pyhost_drop_go_preemption();
+}
+
+// Go's runtime preempts a goroutine by sending its thread SIGURG. The main
+// thread may block it (a process started with every signal blocked): then
+// it stays pending there, where Python would see it, and Go sends no
+// other while one is pending. Called at the handover and once CPython
+// has started; one sent later stays (Go code seldom runs long enough on
+// the main thread to be preempted).
+void pyhost_drop_go_preemption(void) {
+	sigset_t urg, pending;
+	sigemptyset(&urg);
+	sigaddset(&urg, SIGURG);
+	struct timespec now = {0, 0};
+	if (saved_mask_ok && !saved_urg_pending && sigismember(&saved_mask, SIGURG) == 1) {
+		while (sigpending(&pending) == 0 && sigismember(&pending, SIGURG) == 1 &&
+		       sigtimedwait(&urg, NULL, &now) == SIGURG) {
+		}
+	}
+}
+
+void pyhost_release_signals(void) {
+	sigset_t mask;
+	lock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (virtual_[s] == 2) {
+			virtual_[s] = 0;
+			__sigaction(s, &chained[s], NULL);
+		}
+	}
+	unlock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (held[s]) {
+			held[s] = 0;
+			kill(getpid(), s);
 		}
 	}
 }

@@ -149,10 +149,17 @@ void pyhost_async_cancel(unsigned long tid, int cancel);
 // Py_AtExit trampoline into Go.
 int pyhost_atexit_register(void);
 
-// Signal dispositions the process started with (saved before Go's runtime
-// installed its handlers) and their restoration.
+// The handover to Python: the signal dispositions and mask, the open-files
+// limit and the closed standard fds the process started with (saved before
+// Go's runtime changed them) are restored on the calling (main) thread.
 void pyhost_restore_signals(void);
 int pyhost_compute_paths(void);
+// For programs that start Python with Start instead: the handlers Go's
+// runtime wanted for signals blocked at start are installed, and the
+// signals held until then raised (see shim.c).
+void pyhost_release_signals(void);
+// Drops Go's preemption signal pending on the main thread (see shim.c).
+void pyhost_drop_go_preemption(void);
 
 void pyhost_flush_stdio(void);
 void pyhost_c_exit(int code);

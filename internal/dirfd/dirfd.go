@@ -10,13 +10,26 @@
 //
 // It never follows a name the caller did not give, and it never keeps more
 // than a bounded number of descriptors open.
+//
+// # No poller
+//
+// Every file here is opened with system calls and, when an *os.File is
+// wanted, wrapped in blocking mode with os.NewFile. Go's os package
+// registers the files it opens itself with the runtime's poller, whose
+// first use opens two descriptors (epoll, eventfd) that stay open for the
+// rest of the run, and Python would see them: they shift the numbers its
+// files get, a child started by subprocess finds them open, and a process
+// started with fds 0-2 closed would get them as its standard streams.
+// So pyhost's run-time code never calls os.Open, os.OpenFile,
+// os.ReadFile or os.CreateTemp.
 package dirfd
 
 import (
-	"io"
+	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
+	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,39 +99,127 @@ func (t *Tree) Stat(path string, st *unix.Stat_t) error {
 	return unix.Stat(path, st)
 }
 
-// Open opens the absolute path for reading.
-func (t *Tree) Open(path string) (*os.File, error) {
+// ReadFile reads at most limit bytes of the regular file path, reached
+// through its directory's descriptor, with the fstat of the descriptor it
+// read from. A FIFO or device there is refused without blocking.
+func (t *Tree) ReadFile(path string, limit int64) ([]byte, *unix.Stat_t, error) {
 	dirfd, name := unix.AT_FDCWD, path
 	if fd := t.Dir(filepath.Dir(path)); fd >= 0 {
 		dirfd, name = fd, filepath.Base(path)
 	}
+	return readAt(dirfd, name, path, 0, limit)
+}
+
+// ReadFile reads at most limit bytes of the regular file path, opened with
+// the extra flags (for example O_NOFOLLOW), never blocking on a FIFO. The
+// stat is returned whenever the open succeeded, with an error for what is
+// not a regular file.
+func ReadFile(path string, flags int, limit int64) ([]byte, *unix.Stat_t, error) {
+	return readAt(unix.AT_FDCWD, path, path, flags, limit)
+}
+
+func readAt(dirfd int, name, path string, flags int, limit int64) ([]byte, *unix.Stat_t, error) {
+	var fd int
+	var err error
 	for {
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|flags, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &st, &os.PathError{Op: "read", Path: path, Err: ErrNotRegular}
+	}
+	n := st.Size
+	if n > limit {
+		n = limit
+	}
+	buf := make([]byte, 0, n+1)
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		room := buf[len(buf):cap(buf)]
+		if rest := limit - int64(len(buf)); int64(len(room)) > rest {
+			room = room[:rest]
+		}
+		k, err := unix.Read(fd, room)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+			return nil, &st, &os.PathError{Op: "read", Path: path, Err: err}
 		}
-		return os.NewFile(uintptr(fd), path), nil
+		if k == 0 {
+			break
+		}
+		buf = buf[:len(buf)+k]
+	}
+	return buf, &st, nil
+}
+
+// ErrNotRegular is wrapped by ReadFile's error for what is not a regular
+// file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenFile opens name as os.OpenFile does, but wrapped with os.NewFile in
+// blocking mode (see the package doc: no poller). flag must not hold
+// O_NONBLOCK.
+func OpenFile(name string, flag int, perm uint32) (*os.File, error) {
+	for {
+		fd, err := unix.Open(name, flag|unix.O_CLOEXEC, perm)
+		if err == nil {
+			return os.NewFile(uintptr(fd), name), nil
+		}
+		if err != unix.EINTR {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
 	}
 }
 
-// ReadFile reads at most limit bytes of the regular file path, with the
-// fstat of the descriptor it read from.
-func (t *Tree) ReadFile(path string, limit int64) ([]byte, *unix.Stat_t, error) {
-	f, err := t.Open(path)
+// CreateTemp creates a new file named dir/prefix<random>suffix, mode
+// 0600, as os.CreateTemp does (see OpenFile).
+func CreateTemp(dir, prefix, suffix string) (*os.File, error) {
+	seed := uint64(time.Now().UnixNano()) ^ uint64(os.Getpid())<<32
+	for i := 0; ; i++ {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		name := dir + "/" + prefix + strconv.FormatUint(seed>>33, 36) + suffix
+		f, err := OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil || !errors.Is(err, os.ErrExist) || i == 100 {
+			return f, err
+		}
+	}
+}
+
+// ReadDirNames lists the names in dir (no "." or ".."), without os.ReadDir
+// (see the package doc).
+func ReadDirNames(dir string) ([]string, error) {
+	fd, err := OpenAt(unix.AT_FDCWD, dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, nil, err
+	defer unix.Close(fd)
+	var names []string
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, nil, &os.PathError{Op: "read", Path: path, Err: syscall.EINVAL}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit))
-	return data, &st, err
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/internal/frame"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -24,11 +26,12 @@ const (
 	maxAge     = 30 * 24 * time.Hour
 	maxDirs    = 20000
 	maxModules = 8000
-	maxEnvs    = 32               // environments kept in one cache directory
-	maxFile    = 256 << 20        // a cache file larger than this is not read
-	stampEvery = 24 * time.Hour   // the modules record is rewritten at least this often when used
-	filePrefix = "env-"           // env-<key>.index, env-<key>.modules
-	tmpPattern = ".pyhost-*.tmp"  // temporary files, renamed over the real ones
+	maxEnvs    = 32             // environments kept in one cache directory
+	maxFile    = 256 << 20      // a cache file larger than this is not read
+	stampEvery = 24 * time.Hour // the modules record is rewritten at least this often when used
+	filePrefix = "env-"         // env-<key>.index, env-<key>.modules
+	tmpPrefix  = ".pyhost-"     // temporary files, renamed over the real ones
+	tmpSuffix  = ".tmp"
 	staleTmp   = 10 * time.Minute // a temporary file this old was left by a killed run
 )
 
@@ -146,49 +149,44 @@ func (c *Cache) read(file string) ([]byte, error) {
 	if err := trusted(c.dir); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symbolic link", file)
-		}
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	data, st, err := dirfd.ReadFile(file, syscall.O_NOFOLLOW, maxFile+1)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, fmt.Errorf("%s is a symbolic link", file)
+	case st == nil:
 		return nil, err
 	}
 	if err := ownedBySelf(file, st, false); err != nil {
 		return nil, err
 	}
-	if st.Size() > maxFile {
-		return nil, fmt.Errorf("%s: %d bytes is larger than a cache file should be", file, st.Size())
+	if err != nil {
+		return nil, err
 	}
-	return io.ReadAll(io.LimitReader(f, maxFile+1))
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("%s: %d bytes is larger than a cache file should be", file, st.Size)
+	}
+	return data, nil
 }
 
 func trusted(dir string) error {
-	st, err := os.Lstat(dir)
-	if err != nil {
-		return err
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return &os.PathError{Op: "lstat", Path: dir, Err: err}
 	}
-	return ownedBySelf(dir, st, true)
+	return ownedBySelf(dir, &st, true)
 }
 
-func ownedBySelf(name string, st os.FileInfo, isDir bool) error {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: cannot tell its owner", name)
-	}
+func ownedBySelf(name string, st *unix.Stat_t, isDir bool) error {
+	typ, perm := st.Mode&unix.S_IFMT, st.Mode&0o777
 	switch {
-	case isDir && !st.IsDir():
+	case isDir && typ != unix.S_IFDIR:
 		return fmt.Errorf("%s is not a directory", name)
-	case !isDir && !st.Mode().IsRegular():
+	case !isDir && typ != unix.S_IFREG:
 		return fmt.Errorf("%s is not a regular file", name)
-	case int(sys.Uid) != os.Geteuid():
-		return fmt.Errorf("%s belongs to another user (uid %d)", name, sys.Uid)
-	case st.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("%s can be written by others (mode %04o)", name, st.Mode().Perm())
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to another user (uid %d)", name, st.Uid)
+	case perm&0o022 != 0:
+		return fmt.Errorf("%s can be written by others (mode %04o)", name, perm)
 	}
 	return nil
 }
@@ -203,7 +201,7 @@ func (c *Cache) writeAtomic(file string, blob []byte) error {
 	if err := trusted(c.dir); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(c.dir, tmpPattern) // mode 0600
+	tmp, err := dirfd.CreateTemp(c.dir, tmpPrefix, tmpSuffix) // mode 0600
 	if err != nil {
 		return err
 	}
@@ -225,20 +223,20 @@ func (c *Cache) writeAtomic(file string, blob []byte) error {
 // temporary files a killed run left behind. Only pyhost's own names are
 // touched; an environment's files are as old as its newest.
 func (c *Cache) prune(now time.Time) {
-	ents, err := os.ReadDir(c.dir)
+	names, err := dirfd.ReadDirNames(c.dir)
 	if err != nil {
 		return
 	}
 	lastUse := map[string]time.Time{}
 	files := map[string][]string{}
-	for _, e := range ents {
-		name := e.Name()
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
+	for _, name := range names {
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(c.dir, name), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}
-		if ok, _ := filepath.Match(tmpPattern, name); ok {
-			if now.Sub(info.ModTime()) > staleTmp {
+		mtime := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		if strings.HasPrefix(name, tmpPrefix) && strings.HasSuffix(name, tmpSuffix) {
+			if now.Sub(mtime) > staleTmp {
 				os.Remove(filepath.Join(c.dir, name))
 			}
 			continue
@@ -249,8 +247,8 @@ func (c *Cache) prune(now time.Time) {
 		}
 		key, _, _ = strings.Cut(key, ".")
 		files[key] = append(files[key], name)
-		if t := info.ModTime(); t.After(lastUse[key]) {
-			lastUse[key] = t
+		if mtime.After(lastUse[key]) {
+			lastUse[key] = mtime
 		}
 	}
 	keys := make([]string, 0, len(lastUse))
