@@ -1,6 +1,5 @@
 package cpython
 
-// #cgo noescape pyhost_err_fetch
 // #include "shim.h"
 import "C"
 
@@ -22,9 +21,8 @@ func ErrMatchesOverflow() bool { return C.PyErr_ExceptionMatches(C.PyExc_Overflo
 // Fetch takes the exception set: new references (the value normalised,
 // its __traceback__ set), all NULL when none is set.
 func Fetch() (typ, value, tb Owned) {
-	var t, v, b *C.PyObject
-	C.pyhost_err_fetch(&t, &v, &b)
-	return Owned{Ref{t}}, Owned{Ref{v}}, Owned{Ref{b}}
+	e := C.pyhost_err_take()
+	return Owned{Ref{e.typ}}, Owned{Ref{e.value}}, Owned{Ref{e.tb}}
 }
 
 // Restore sets the exception again; it steals the three references (any

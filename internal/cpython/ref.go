@@ -3,10 +3,6 @@ package cpython
 // #cgo noescape pyhost_str_from
 // #cgo noescape PyBytes_FromStringAndSize
 // #cgo noescape pyhost_call_steal
-// #cgo noescape pyhost_str_as
-// #cgo noescape PyLong_AsLongLongAndOverflow
-// #cgo noescape PyBytes_AsStringAndSize
-// #cgo noescape PyDict_Next
 // #include "shim.h"
 import "C"
 
@@ -175,9 +171,8 @@ func IntFromString(s string, base int) Owned {
 // Int64 is an int's value; overflow reports one out of int64's range
 // (no exception set). -1 with ErrOccurred on another failure.
 func (r Ref) Int64() (v int64, overflow bool) {
-	var of C.int
-	v = int64(C.PyLong_AsLongLongAndOverflow(r.p, &of))
-	return v, of != 0
+	res := C.pyhost_as_longlong(r.p)
+	return int64(res.v), res.overflow != 0
 }
 
 // Uint64 is PyLong_AsUnsignedLongLong: MaxUint64 with an exception set on
@@ -226,26 +221,24 @@ func NewBytes(b []byte) Owned {
 // without a copy: valid while r lives and, when owner is not NULL, until
 // owner is released. ok false with an exception set on failure.
 func (r Ref) StrView() (s string, owner Owned, ok bool) {
-	var n C.Py_ssize_t
-	var o *C.PyObject
-	p := C.pyhost_str_as(r.p, &n, &o)
-	if p == nil {
+	u := C.pyhost_str_utf8(r.p)
+	if u.s == nil {
 		return "", Owned{}, false
 	}
-	return unsafe.String((*byte)(unsafe.Pointer(p)), int(n)), Owned{Ref{o}}, true
+	return unsafe.String((*byte)(unsafe.Pointer(u.s)), int(u.n)), Owned{Ref{u.owner}}, true
 }
 
 // GoString copies a str into a Go string (see StrView); ok false with
 // an exception set on failure.
 func (r Ref) GoString() (string, bool) {
-	var n C.Py_ssize_t
-	var o *C.PyObject
-	p := C.pyhost_str_as(r.p, &n, &o)
-	if p == nil {
+	u := C.pyhost_str_utf8(r.p)
+	if u.s == nil {
 		return "", false
 	}
-	s := C.GoStringN(p, C.int(n))
-	C.pyhost_xdecref(o)
+	s := string(unsafe.Slice((*byte)(unsafe.Pointer(u.s)), int(u.n))) // a copy
+	if u.owner != nil {
+		C.pyhost_decref(u.owner)
+	}
 	return s, true
 }
 
@@ -255,12 +248,11 @@ func (r Ref) BytesCopy() ([]byte, bool) {
 	if C.pyhost_bytearray_check(r.p) == 1 {
 		return C.GoBytes(unsafe.Pointer(C.pyhost_bytearray_data(r.p)), C.int(C.pyhost_bytearray_size(r.p))), true
 	}
-	var buf *C.char
-	var n C.Py_ssize_t
-	if C.PyBytes_AsStringAndSize(r.p, &buf, &n) < 0 {
+	b := C.pyhost_bytes_data(r.p)
+	if b.s == nil {
 		return nil, false
 	}
-	return C.GoBytes(unsafe.Pointer(buf), C.int(n)), true
+	return C.GoBytes(unsafe.Pointer(b.s), C.int(b.n)), true
 }
 
 // ---- containers -------------------------------------------------------------
@@ -343,11 +335,9 @@ func (r Ref) DictLen() int { return int(C.PyDict_Size(r.p)) }
 // DictNext iterates over a dict as PyDict_Next: pos starts at 0; k and v
 // are borrowed.
 func (r Ref) DictNext(pos *int) (k, v Ref, ok bool) {
-	cp := C.Py_ssize_t(*pos)
-	var kp, vp *C.PyObject
-	ok = C.PyDict_Next(r.p, &cp, &kp, &vp) != 0
-	*pos = int(cp)
-	return Ref{kp}, Ref{vp}, ok
+	it := C.pyhost_dict_next(r.p, C.Py_ssize_t(*pos))
+	*pos = int(it.pos)
+	return Ref{it.k}, Ref{it.v}, it.ok != 0
 }
 
 // ListCopy is list(r) for a sequence, a new list.

@@ -1,6 +1,5 @@
 package cpython
 
-// #cgo noescape pyhost_scan_path
 // #include "shim.h"
 import "C"
 
@@ -42,16 +41,15 @@ func (s *PathScan) Scan(path, indexed, slow Ref) (dirs []string, complete, ok bo
 		s.finders = unsafe.Slice((**C.PyObject)(C.calloc(scanCap, C.size_t(unsafe.Sizeof((*C.PyObject)(nil))))), scanCap)
 		s.goDirs = make([]string, scanCap)
 	}
-	var status C.int
-	n := C.pyhost_scan_path(path.p, indexed.p, slow.p, &s.dirs[0], &s.finders[0], scanCap, &status)
-	if n < 0 {
+	r := C.pyhost_scan_path_r(path.p, indexed.p, slow.p, &s.dirs[0], &s.finders[0], scanCap)
+	if r.n < 0 {
 		return nil, false, false
 	}
-	dirs = s.goDirs[:n]
+	dirs = s.goDirs[:r.n]
 	for i := range dirs {
 		dirs[i] = unsafe.String((*byte)(unsafe.Pointer(s.dirs[i].p)), int(s.dirs[i].n))
 	}
-	return dirs, status == C.PYHOST_SCAN_COMPLETE, true
+	return dirs, r.status == C.PYHOST_SCAN_COMPLETE, true
 }
 
 // Finder is the finder of dirs[i] of the last Scan, borrowed from

@@ -276,6 +276,12 @@ const char *pyhost_str_as(PyObject *o, Py_ssize_t *n, PyObject **owner) {
 	return PyBytes_AS_STRING(b);
 }
 
+pyhost_utf8 pyhost_str_utf8(PyObject *o) {
+	pyhost_utf8 r;
+	r.s = pyhost_str_as(o, &r.n, &r.owner);
+	return r;
+}
+
 void pyhost_err_set(PyObject *type, const char *msg) {
 	PyErr_SetString(type, msg);
 }

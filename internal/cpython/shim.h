@@ -95,6 +95,45 @@ static inline void pyhost_list_set(PyObject *l, Py_ssize_t i, PyObject *v) { PyL
 static inline const char *pyhost_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 
 PyObject *pyhost_str_from(const char *s, Py_ssize_t n);       // UTF-8, surrogateescape
+
+// Results returned by value, so that Go passes no pointer to its own
+// memory (which cgo would check and make escape to the heap).
+typedef struct {
+	const char *s; // NULL with an exception set
+	Py_ssize_t n;
+	PyObject *owner; // new reference (or NULL) that keeps s alive
+} pyhost_utf8;
+pyhost_utf8 pyhost_str_utf8(PyObject *o);
+typedef struct {
+	long long v;
+	int overflow;
+} pyhost_longlong;
+static inline pyhost_longlong pyhost_as_longlong(PyObject *o) {
+	pyhost_longlong r;
+	r.v = PyLong_AsLongLongAndOverflow(o, &r.overflow);
+	return r;
+}
+typedef struct {
+	PyObject *k, *v; // borrowed
+	Py_ssize_t pos;
+	int ok;
+} pyhost_dict_item;
+static inline pyhost_dict_item pyhost_dict_next(PyObject *d, Py_ssize_t pos) {
+	pyhost_dict_item it = {NULL, NULL, pos, 0};
+	it.ok = PyDict_Next(d, &it.pos, &it.k, &it.v);
+	return it;
+}
+typedef struct {
+	char *s; // NULL with an exception set
+	Py_ssize_t n;
+} pyhost_bytes;
+static inline pyhost_bytes pyhost_bytes_data(PyObject *o) {
+	pyhost_bytes b = {NULL, 0};
+	if (PyBytes_AsStringAndSize(o, &b.s, &b.n) < 0) {
+		b.s = NULL;
+	}
+	return b;
+}
 const char *pyhost_str_as(PyObject *o, Py_ssize_t *n, PyObject **owner); // UTF-8 (surrogateescape fallback)
 void pyhost_err_set(PyObject *type, const char *msg);
 
@@ -128,6 +167,14 @@ PyObject *pyhost_call_steal(PyObject *callable, PyObject **args, Py_ssize_t n);
 // Takes the raised exception: new references (value normalised, its
 // __traceback__ set), all NULL when none is set.
 void pyhost_err_fetch(PyObject **type, PyObject **value, PyObject **tb);
+typedef struct {
+	PyObject *typ, *value, *tb;
+} pyhost_exc;
+static inline pyhost_exc pyhost_err_take(void) {
+	pyhost_exc e;
+	pyhost_err_fetch(&e.typ, &e.value, &e.tb);
+	return e;
+}
 // traceback.format_exception joined into one str (new reference), or
 // NULL; never leaves an exception set.
 PyObject *pyhost_format_exception(PyObject *type, PyObject *value, PyObject *tb);
@@ -190,5 +237,15 @@ typedef struct {
 int pyhost_meta_next_is(PyObject *self, PyObject *next);
 Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
 		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status);
+typedef struct {
+	Py_ssize_t n; // -1 with an exception set
+	int status;
+} pyhost_scan;
+static inline pyhost_scan pyhost_scan_path_r(PyObject *path, PyObject *indexed, PyObject *slow,
+		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap) {
+	pyhost_scan r;
+	r.n = pyhost_scan_path(path, indexed, slow, dirs, finders, cap, &r.status);
+	return r;
+}
 static inline PyObject *pyhost_sys_path(void) { return PySys_GetObject("path"); } // borrowed
 #endif
