@@ -84,7 +84,7 @@ def main(argv):
     base, other = cases(base_prefix), cases(other_prefix)
 
     regressed, both_fail, differ = [], [], []
-    for name in sorted(base.keys() | other.keys()):
+    for name in sorted(base.keys() | other.keys(), key=str):
         b = base.get(name, ("missing", ""))
         o = other.get(name, ("missing", ""))
         if b[0] in PASSING and o[0] not in PASSING:

@@ -196,8 +196,7 @@ func Main(o MainOptions) int {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		return 1
 	}
-	C.pyhost_drop_go_preemption()
-	code := int(C.Py_RunMain())
+	code := int(C.pyhost_run_main())
 	C.pyhost_set_state(C.PYHOST_FINALIZED)
 	return code
 }
@@ -315,18 +314,16 @@ type Config struct {
 
 // ComputePaths computes the path configuration (the module search path,
 // the prefixes, the executable) with CPython's own getpath, as the main
-// phase of start-up would, and returns the configuration. Called between
-// the phases, it lets the search path be known, listed and shared before
-// any import searches it; the main phase then keeps what was computed.
-// The GIL must be held.
+// phase of start-up will, and returns the configuration with it. Called
+// between the phases, it lets the search path be known, listed and shared
+// before any import searches it. The running configuration is left as it
+// was: the main phase computes the same paths itself, as under python3
+// (getpath's few landmark probes run twice). The GIL must be held.
 func ComputePaths() (Config, error) {
 	if err := gilHeld(); err != nil {
 		return Config{}, err
 	}
-	if C.pyhost_compute_paths() < 0 {
-		return Config{}, TakeError()
-	}
-	return ReadConfig()
+	return configFrom(Owned{Ref{C.pyhost_compute_paths()}})
 }
 
 // ReadConfig reads the running interpreter's configuration. The GIL must
@@ -335,7 +332,11 @@ func ReadConfig() (Config, error) {
 	if err := gilHeld(); err != nil {
 		return Config{}, err
 	}
-	d := Owned{Ref{C.pyhost_config_paths()}}
+	return configFrom(Owned{Ref{C.pyhost_config_paths()}})
+}
+
+// configFrom converts pyhost_config_paths's dict, and releases it.
+func configFrom(d Owned) (Config, error) {
 	if d.IsNull() {
 		return Config{}, TakeError()
 	}

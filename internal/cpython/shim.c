@@ -105,28 +105,65 @@ pyhost_status pyhost_init_main(void) {
 // Setting it loses one field in 3.11 (warn_default_encoding comes back 0;
 // every other field was compared, before and after): it is put back in the
 // running configuration, from which the main phase makes sys.flags.
-int pyhost_compute_paths(void) {
+static int compute_paths(PyConfig *before) {
 	PyConfig c;
 	PyConfig_InitPythonConfig(&c);
 	int rc = 0;
 	if (_PyInterpreterState_GetConfigCopy(&c) < 0) {
 		rc = -1;
 	} else {
-		int warn_default_encoding = c.warn_default_encoding;
-		if (_PyInterpreterState_SetConfig(&c) < 0) {
+		if (before != NULL && _PyInterpreterState_GetConfigCopy(before) < 0) {
+			rc = -1;
+		} else if (_PyInterpreterState_SetConfig(&c) < 0) {
 			rc = -1;
 		} else {
 			PyConfig *live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
-			live->warn_default_encoding = warn_default_encoding;
+			live->warn_default_encoding = c.warn_default_encoding;
 		}
 	}
 	PyConfig_Clear(&c);
 	return rc;
 }
 
+// The fields computing the path configuration sets (compared with
+// _PyConfig_AsDict before and after).
+#define PATH_STRINGS(X) X(program_name) X(stdlib_dir) X(executable) X(base_executable) \
+	X(prefix) X(base_prefix) X(exec_prefix) X(base_exec_prefix) X(platlibdir)
+
+// pyhost_compute_paths computes the path configuration, as the main phase
+// will, and returns what pyhost_config_paths returns of it; then it puts
+// the running configuration back as it was, so that the main phase
+// computes it itself, exactly as under python3 (given a computed search
+// path, 3.11's getpath leaves stdlib_dir unset, and the frozen stdlib
+// modules then have no __file__). New reference, or NULL with an
+// exception set.
+PyObject *pyhost_compute_paths(void) {
+	PyConfig before;
+	PyConfig_InitPythonConfig(&before);
+	if (compute_paths(&before) < 0) {
+		PyConfig_Clear(&before);
+		return NULL;
+	}
+	PyObject *d = pyhost_config_paths();
+	PyConfig *live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
+	PyStatus st = PyConfig_SetWideStringList(live, &live->module_search_paths,
+		before.module_search_paths.length, before.module_search_paths.items);
+#define RESTORE(f) if (!PyStatus_Exception(st)) { st = PyConfig_SetString(live, &live->f, before.f); }
+	PATH_STRINGS(RESTORE)
+#undef RESTORE
+	live->module_search_paths_set = before.module_search_paths_set;
+	PyConfig_Clear(&before);
+	if (PyStatus_Exception(st)) {
+		Py_XDECREF(d);
+		PyErr_NoMemory();
+		return NULL;
+	}
+	return d;
+}
+
 int pyhost_append_paths(int n, char **paths) {
 	PyConfig c;
-	if (pyhost_compute_paths() < 0) {
+	if (compute_paths(NULL) < 0) {
 		return -1;
 	}
 	PyConfig_InitPythonConfig(&c);
@@ -739,6 +776,13 @@ void pyhost_drop_go_preemption(void) {
 		       sigtimedwait(&urg, NULL, &now) == SIGURG) {
 		}
 	}
+}
+
+// Py_RunMain with Go's pending preemption signal dropped first, in the
+// same call: no Go code runs in between to be preempted again.
+int pyhost_run_main(void) {
+	pyhost_drop_go_preemption();
+	return Py_RunMain();
 }
 
 void pyhost_release_signals(void) {

@@ -200,13 +200,15 @@ int pyhost_atexit_register(void);
 // limit and the closed standard fds the process started with (saved before
 // Go's runtime changed them) are restored on the calling (main) thread.
 void pyhost_restore_signals(void);
-int pyhost_compute_paths(void);
+PyObject *pyhost_compute_paths(void);
 // For programs that start Python with Start instead: the handlers Go's
 // runtime wanted for signals blocked at start are installed, and the
 // signals held until then raised (see shim.c).
 void pyhost_release_signals(void);
 // Drops Go's preemption signal pending on the main thread (see shim.c).
 void pyhost_drop_go_preemption(void);
+// Py_RunMain after dropping Go's pending preemption signal (see shim.c).
+int pyhost_run_main(void);
 
 void pyhost_flush_stdio(void);
 void pyhost_c_exit(int code);
