@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine with Go lacks for pyhost: CPython's
 # headers and library, Open MPI, mpi4py, pytest, the scientific stack the
-# demo and benchmarks import, CPython's own test suite, strace and FUSE.
+# demo and benchmarks import, CPython's own test suite, strace, FUSE, and the
+# benchmarks' container peer (squashfs-tools, squashfuse).
 # Idempotent and quiet: installs only what is missing.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ packages=(
 	libopenmpi-dev openmpi-bin python3-mpi4py
 	python3-pytest python3-hypothesis
 	python3-numpy python3-scipy python3-pandas python3-sympy
-	strace fuse3
+	strace fuse3 squashfs-tools squashfuse
 )
 
 missing=()
