@@ -102,7 +102,7 @@ func (res *Results) printDemo(w io.Writer, dir string) {
 	add := func(label string, sec float64) {
 		if sec > 0 {
 			bars = append(bars, bar{label, sec})
-			fmt.Fprintf(w, "  %-34s %8.2f s\n", label, sec)
+			fmt.Fprintf(w, "  %-46s %8.2f s\n", label, sec)
 		}
 	}
 	add("python3 (mpi4py)", py)
@@ -111,7 +111,7 @@ func (res *Results) printDemo(w io.Writer, dir string) {
 		t := get(peer)
 		if t == 0 {
 			if s := c.By[peer]; s != nil {
-				fmt.Fprintf(w, "  %-34s   failed: %s\n", peer, tail(s.Error, 160))
+				fmt.Fprintf(w, "  %-46s   failed: %s\n", peer, tail(s.Error, 160))
 			}
 			continue
 		}

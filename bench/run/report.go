@@ -75,6 +75,8 @@ type Stat struct {
 	MinWall     float64 `json:"min_wall_seconds"`
 	SlowestRank float64 `json:"slowest_rank_seconds,omitempty"`
 	Metadata    float64 `json:"metadata_requests,omitempty"`
+	// OnSlowFS: Metadata was counted (0 is then a figure, not a blank).
+	OnSlowFS bool `json:"on_slowfs,omitempty"`
 	// Ratios to the cell's baseline (0 when not measured).
 	WallRatio     float64 `json:"wall_ratio,omitempty"`
 	MetadataRatio float64 `json:"metadata_ratio,omitempty"`
@@ -170,6 +172,7 @@ func (res *Results) summarize() {
 			}
 			s.SlowestRank = median(a.rank)
 			s.Metadata = median(a.md)
+			s.OnSlowFS = len(a.md) > 0
 		}
 		c.Baseline = "python3"
 		if b := c.By["python3+mpi4py"]; c.Ranks > 0 && b != nil && b.Runs > 0 {
@@ -385,7 +388,11 @@ func (res *Results) cellTable(env string) string {
 				if sec, ok := res.setupFor(c.Env, n); ok {
 					setup = fmt.Sprintf("%.2f", sec)
 				}
-				row = append(row, fmt.Sprintf("%.3f", s.WallSeconds), ratio(s.WallRatio), setup, secs(s.SlowestRank), count(s.Metadata), ratio(s.MetadataRatio))
+				req := count(s.Metadata)
+				if s.OnSlowFS && s.Metadata == 0 {
+					req = "0"
+				}
+				row = append(row, fmt.Sprintf("%.3f", s.WallSeconds), ratio(s.WallRatio), setup, secs(s.SlowestRank), req, ratio(s.MetadataRatio))
 			}
 			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
