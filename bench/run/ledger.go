@@ -195,10 +195,17 @@ func undo(st ledgerState, log io.Writer) {
 	}
 }
 
-// detach unmounts lazily: the mount disappears from the tree at once and
-// the kernel finishes when the last user has gone.
+// detach unmounts a FUSE mount whose server may be dead: MNT_FORCE first,
+// which aborts the FUSE connection, so that processes waiting on it get
+// an error instead of waiting forever; then lazily, so that the mount
+// disappears from the tree at once and the kernel finishes when the last
+// user has gone.
 func detach(dir string) error {
 	if os.Geteuid() == 0 {
+		abortFUSE(dir)
+		if err := syscall.Unmount(dir, syscall.MNT_FORCE); err == nil {
+			return nil
+		}
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err == nil {
 			return nil
 		}
@@ -212,6 +219,24 @@ func detach(dir string) error {
 		}
 	}
 	return errors.New("not root and no fusermount helper")
+}
+
+// abortFUSE aborts the FUSE connection of the mount at dir through the
+// fusectl file system, when it is mounted at /sys/fs/fuse/connections.
+func abortFUSE(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || unescapeOctal(f[4]) != dir || !strings.Contains(line, " - fuse") {
+			continue
+		}
+		if _, minor, ok := strings.Cut(f[2], ":"); ok {
+			os.WriteFile("/sys/fs/fuse/connections/"+minor+"/abort", []byte("1"), 0)
+		}
+	}
 }
 
 // mountPoints lists the mount points in /proc/self/mountinfo.

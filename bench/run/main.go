@@ -711,6 +711,7 @@ type view struct {
 	root, home string
 	setup      setupRow
 	err        error // why this view is unusable: its cells fail with it
+	daemon     int   // the container's squashfuse process
 	cleanup    func() error
 }
 

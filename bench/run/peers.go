@@ -189,6 +189,7 @@ func (r *runner) mountContainer(ctx context.Context, p *place, storeDir string) 
 		Seconds: time.Since(start).Seconds(), Metadata: p.stats().Sub(before).Metadata}
 	v.root, v.home = dir, filepath.Join(dir, "usr")
 	pid := cmd.Process.Pid
+	v.daemon = pid
 	v.cleanup = func() error {
 		stopProcess(pid, 0) // squashfuse unmounts on SIGTERM
 		select {

@@ -329,11 +329,16 @@ func TestKilledRunnerIsCleanedUp(t *testing.T) {
 			t.Errorf("%s still mounted", m)
 		}
 	}
-	for i := 0; i < 40 && alive(ready.Daemon, 0); i++ {
-		time.Sleep(50 * time.Millisecond) // reaped by init
-	}
-	if alive(ready.Daemon, 0) {
-		t.Errorf("daemon %d still running", ready.Daemon)
+	// Neither daemon may be left, nor stuck in uninterruptible sleep on
+	// a dead mount (alive counts zombies as gone: init reaps them).
+	for _, pid := range []int{ready.Daemon, ready.Squashfuse} {
+		for i := 0; i < 40 && alive(pid, 0); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if alive(pid, 0) {
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			t.Errorf("process %d still running:\n%s", pid, st)
+		}
 	}
 	for _, d := range []string{ready.Staged, ready.Tmp} {
 		if _, err := os.Stat(d); err == nil {
@@ -351,6 +356,8 @@ type helperState struct {
 	Staged    string   `json:"staged"`
 	Tmp       string   `json:"tmp"`
 	Daemon    int      `json:"daemon"`
+	// Squashfuse is the container's daemon.
+	Squashfuse int `json:"squashfuse"`
 }
 
 // holdResources is the killed runner: it sets up a slowfs environment
@@ -391,7 +398,7 @@ func holdResources() int {
 	}
 	l.dropDaemon(0)
 	l.addDaemon(d.Process.Pid, "test daemon")
-	st := helperState{Container: c.root, Staged: s.root, Tmp: tmp, Daemon: d.Process.Pid}
+	st := helperState{Container: c.root, Staged: s.root, Tmp: tmp, Daemon: d.Process.Pid, Squashfuse: c.daemon}
 	for _, m := range p.mounts {
 		st.Mounts = append(st.Mounts, m.Dir())
 	}
