@@ -101,7 +101,7 @@ var plans = map[string]plan{
 	"quick": {workloads: "pass,pynamic", np: "0,2", latency: "0.2ms", models: "queue,cache,perclient",
 		repeat: 1, repeatFS: 1, timeout: 2 * time.Minute, pynamic: "60,40,10,4", local: true},
 	// medium: what fits in about 40 minutes on the 2-core machine.
-	"medium": {workloads: "sci,pynamic,pass", np: "1,2,4,8", latency: "0.2ms", models: "queue,cache,perclient",
+	"medium": {workloads: "sci,pynamic,pass", np: "0,1,2,4,8", latency: "0.2ms", models: "queue,cache,perclient",
 		repeat: 2, repeatFS: 1, timeout: 20 * time.Minute, pynamic: "200,100,20,4", local: true},
 	// full: the matrix (many hours at 1 ms).
 	"full": {workloads: "sci,pynamic,pass", np: "1,2,4,8,16,32", latency: "0.2ms,1ms", models: "queue,cache,perclient",
@@ -139,6 +139,8 @@ func run() int {
 		stageDir  = flag.String("stage-dir", "/dev/shm", "node-local directory for the staged copies")
 		demoPath  = flag.String("demo-script", "demo/demo.py", "the demo workload's script")
 		cleanOnly = flag.Bool("cleanup", false, "only clean up after killed runners, then exit")
+		phCommit  = flag.String("pyhost-commit", "", "the commit -pyhost was built from, for the report (default: this tree's HEAD when -pyhost is bin/pyhost)")
+		noFUSE    = flag.Bool("assume-no-fuse", false, "behave as if FUSE were unavailable (to test the demo's fallback)")
 		envTrees  = flag.String("env-trees", defaultEnvTrees, "what the peers' image and tarball hold, relative to / (comma-separated)")
 	)
 	flag.Parse()
@@ -246,6 +248,10 @@ func run() int {
 	res := &Results{Started: time.Now(), Plan: *planName, Quick: *planName == "quick", GoVersion: runtime.Version(),
 		CPUs: runtime.NumCPU(), Args: os.Args[1:], Workloads: wls}
 	res.Machine = describeMachine()
+	res.PyhostCommit = *phCommit
+	if res.PyhostCommit == "" && *pyhost == "bin/pyhost" {
+		res.PyhostCommit = res.Machine.GitHead + " (bin/pyhost, assumed built from it)"
+	}
 
 	r.strace, _ = exec.LookPath("strace")
 	r.squashfuse, _ = exec.LookPath("squashfuse")
@@ -293,7 +299,11 @@ func run() int {
 	environments := envs(latencies, local, ms)
 	// The demo falls back to local disk when FUSE cannot mount, and says so.
 	if *planName == "demo" && len(latencies) > 0 {
-		if err := fuseWorks(tmp); err != nil {
+		err := fuseWorks(tmp)
+		if *noFUSE {
+			err = errors.New("-assume-no-fuse")
+		}
+		if err != nil {
 			msg := fmt.Sprintf("FUSE unavailable (%v): running the comparison on local disk instead of slowfs", err)
 			r.logf("%s", msg)
 			res.Notes = append(res.Notes, msg)

@@ -203,7 +203,8 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 	fmt.Fprintf(&b, "| memory | %d GiB |\n| kernel | %s |\n| MPI | %s (`mpirun --oversubscribe --bind-to none`; N > %d oversubscribes the CPUs) |\n", m.MemoryGiB, m.Kernel, m.OpenMPI, m.CPUs)
 	fmt.Fprintf(&b, "| peers' tools | %s; %s |\n", m.Squashfuse, m.Mksquashfs)
 	fmt.Fprintf(&b, "| interpreters | %s |\n", strings.Join(res.Versions, "; "))
-	fmt.Fprintf(&b, "| pyhost build | commit %s, binary sha256 %.16s… (snapshotted at start) |\n", orDash(m.GitHead), res.PyhostSHA256)
+	fmt.Fprintf(&b, "| pyhost build | commit %s, binary sha256 %.16s… (snapshotted at start) |\n", orDash(res.PyhostCommit), res.PyhostSHA256)
+	fmt.Fprintf(&b, "| runner | commit %s |\n", orDash(m.GitHead))
 	fmt.Fprintf(&b, "| Go | %s |\n\n", res.GoVersion)
 	if t := res.PynamicSpec; t != nil {
 		fmt.Fprintf(&b, "Pynamic-like tree: %d extension modules, %d utility libraries in %d RUNPATH directories, %d linked by each extension.\n\n",

@@ -27,6 +27,7 @@ type Results struct {
 	Versions     []string           `json:"versions"`
 	PyhostSource string             `json:"pyhost_source,omitempty"`
 	PyhostSHA256 string             `json:"pyhost_sha256,omitempty"`
+	PyhostCommit string             `json:"pyhost_commit,omitempty"`
 	Interpreters []Interpreter      `json:"interpreters"`
 	Workloads    []Workload         `json:"workloads"`
 	TreeSpec     *synth.Spec        `json:"tree_spec,omitempty"`

@@ -278,6 +278,32 @@ func TestFailedPeerCellsAreReported(t *testing.T) {
 	}
 }
 
+// The demo without FUSE says so and compares on local disk.
+func TestDemoFallsBackWithoutFUSE(t *testing.T) {
+	if _, err := os.Stat(synth.DefaultPython); err != nil {
+		t.Skipf("%s not installed", synth.DefaultPython)
+	}
+	if _, err := exec.LookPath("mpirun"); err != nil {
+		t.Skip("mpirun not installed")
+	}
+	script := filepath.Join(t.TempDir(), "demo.py")
+	os.WriteFile(script, []byte("print('demo ran')\n"), 0o644)
+	out := t.TempDir()
+	b, err := runMain(t, "-plan", "demo", "-np", "1", "-interpreters", "python3", "-assume-no-fuse",
+		"-demo-script", script, "-out", out, "-ledger", t.TempDir())
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, b)
+	}
+	for _, want := range []string{"FUSE unavailable", "on local disk instead", "demo: np=1 ranks of demo/demo.py on local", "python3 (mpi4py)"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("output lacks %q:\n%s", want, b)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "demo.png")); err != nil {
+		t.Errorf("no plot: %v", err)
+	}
+}
+
 // A runner killed by SIGKILL with slowfs mounts, a squashfuse mount, a
 // daemon and a staged copy in place: the next start cleans all of it up.
 func TestKilledRunnerIsCleanedUp(t *testing.T) {
