@@ -135,8 +135,9 @@ func (r *runner) command(ctx context.Context, p *place, in Interpreter, w Worklo
 	cmd.Env = env
 	cmd.Dir = r.workDir
 	// A process group of its own, so that a timeout or Ctrl-C ends
-	// mpirun's ranks too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// mpirun's ranks too; SIGTERM if the runner dies (mpirun passes it to
+	// the ranks), so that a killed runner leaves no job running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, nil
