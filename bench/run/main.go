@@ -102,7 +102,7 @@ var plans = map[string]plan{
 		repeat: 1, repeatFS: 1, timeout: 2 * time.Minute, pynamic: "60,40,10,4", local: true},
 	// medium: what fits in about 40 minutes on the 2-core machine.
 	"medium": {workloads: "sci,pynamic,pass", np: "0,1,2,4,8", latency: "0.2ms", models: "queue,cache,perclient",
-		repeat: 2, repeatFS: 1, timeout: 20 * time.Minute, pynamic: "200,100,20,4", local: true},
+		repeat: 1, repeatFS: 1, timeout: 20 * time.Minute, pynamic: "200,100,20,4", local: true},
 	// full: the matrix (many hours at 1 ms).
 	"full": {workloads: "sci,pynamic,pass", np: "1,2,4,8,16,32", latency: "0.2ms,1ms", models: "queue,cache,perclient",
 		repeat: 3, repeatFS: 1, timeout: 60 * time.Minute, pynamic: "200,100,20,4", local: true},

@@ -119,11 +119,11 @@ func (e Env) String() string { return e.Name }
 //     unloaded server), kernel caches off.
 var models = []string{"queue", "cache", "perclient"}
 
+// envs lists the environments in the order they are measured: slowfs
+// first, local disk last, so that an interrupted run (its results are
+// written on Ctrl-C) has the cells pyhost exists for.
 func envs(latencies []time.Duration, local bool, ms []string) []Env {
 	var out []Env
-	if local {
-		out = append(out, Env{Name: "local"})
-	}
 	for _, l := range latencies {
 		for _, m := range ms {
 			e := Env{Name: "slowfs-" + shortDuration(l), Latency: l, SlowFS: true, Model: m}
@@ -137,6 +137,9 @@ func envs(latencies []time.Duration, local bool, ms []string) []Env {
 			}
 			out = append(out, e)
 		}
+	}
+	if local {
+		out = append(out, Env{Name: "local"})
 	}
 	return out
 }

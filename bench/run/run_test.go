@@ -63,7 +63,7 @@ func TestFlagsParsing(t *testing.T) {
 		t.Errorf("parsePynamic = %+v, %v", s, err)
 	}
 	e := envs([]time.Duration{time.Millisecond}, true, []string{"queue", "cache", "perclient"})
-	if len(e) != 4 || e[2].Name != "slowfs-1ms-cache" || !e[2].Cache || !e[3].PerClient || e[1].Cache || e[1].PerClient {
+	if len(e) != 4 || e[1].Name != "slowfs-1ms-cache" || !e[1].Cache || !e[2].PerClient || e[0].Cache || e[0].PerClient || e[3].Name != "local" {
 		t.Errorf("envs = %+v", e)
 	}
 	for d, want := range map[time.Duration]string{200 * time.Microsecond: "0.2ms", time.Millisecond: "1ms", 2 * time.Millisecond: "2ms"} {
