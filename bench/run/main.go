@@ -50,6 +50,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -140,6 +141,7 @@ func run() int {
 		demoPath  = flag.String("demo-script", "demo/demo.py", "the demo workload's script")
 		cleanOnly = flag.Bool("cleanup", false, "only clean up after killed runners, then exit")
 		phCommit  = flag.String("pyhost-commit", "", "the commit -pyhost was built from, for the report (default: this tree's HEAD when -pyhost is bin/pyhost)")
+		reportDir = flag.String("report", "", "measure nothing: rewrite the tables, plots and -markdown from DIR/results.json of an earlier run")
 		noFUSE    = flag.Bool("assume-no-fuse", false, "behave as if FUSE were unavailable (to test the demo's fallback)")
 		envTrees  = flag.String("env-trees", defaultEnvTrees, "what the peers' image and tarball hold, relative to / (comma-separated)")
 	)
@@ -178,6 +180,10 @@ func run() int {
 		*timeout = pl.timeout
 	}
 	local := pl.local && !*noLocal
+
+	if *reportDir != "" {
+		return rereport(*reportDir, *markdown)
+	}
 
 	// Undo what a killed runner left before anything else.
 	sweep(*ledgerDir, os.Stderr)
@@ -354,6 +360,33 @@ func run() int {
 	}
 	if ctx.Err() != nil {
 		return 130
+	}
+	return 0
+}
+
+// rereport rewrites an earlier run's report from its results.json.
+func rereport(dir, markdown string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		return 1
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		return 1
+	}
+	res.summarize()
+	if err := res.write(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		return 1
+	}
+	if markdown != "" {
+		if err := res.writeMarkdown(markdown, dir); err != nil {
+			fmt.Fprintln(os.Stderr, "run:", err)
+			return 1
+		}
+		fmt.Printf("wrote %s\n", markdown)
 	}
 	return 0
 }
@@ -639,8 +672,10 @@ func (r *runner) interpreters(ctx context.Context, python, pyhost, sel string, r
 			cancel()
 			if err != nil {
 				in[i].Skip = fmt.Sprintf("%s does not run: %v: %s", in[i].Path, err, tail(string(out), 200))
-			} else if in[i].Name == "python3" || in[i].Name == "pyhost-cold" {
-				res.Versions = append(res.Versions, strings.TrimSuffix(in[i].Name, "-cold")+" "+strings.Join(strings.Fields(string(out)), " "))
+			} else if in[i].Name == "python3" {
+				res.Versions = append(res.Versions, "python3 "+strings.TrimSpace(string(out)))
+			} else if in[i].Name == "pyhost-cold" {
+				res.Versions = append(res.Versions, strings.Join(strings.Fields(string(out)), " "))
 			}
 		}
 		if in[i].Skip != "" {
