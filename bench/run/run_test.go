@@ -442,3 +442,25 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// -report rewrites the report of an earlier run without measuring.
+func TestReportFromResults(t *testing.T) {
+	dir := t.TempDir()
+	res := Results{Plan: "medium", Args: []string{"-plan", "medium"}, Measurements: []Measurement{
+		{Workload: "pass", Env: "local", Ranks: 2, Interpreter: "python3+mpi4py", WallSeconds: 2},
+		{Workload: "pass", Env: "local", Ranks: 2, Interpreter: "pyhost-warm", WallSeconds: 3},
+	}}
+	b, _ := json.Marshal(res)
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	md := filepath.Join(dir, "B.md")
+	out, err := runMain(t, "-report", dir, "-markdown", md)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	got, _ := os.ReadFile(md)
+	if !strings.Contains(string(got), "| np=2 | 2.000 | 1.50 |") {
+		t.Errorf("report lacks the pass np=2 row:\n%s", got)
+	}
+}
