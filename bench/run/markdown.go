@@ -220,6 +220,20 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 	b.WriteString("## Assessment\n\n")
 	b.WriteString(res.assessment())
 
+	b.WriteString("What the model leaves out, and whom that favours:\n\n" +
+		"- slowfs delays metadata only: file data (the image's blocks, the tarball, every `.pyc`) crosses the mount " +
+		"undelayed, so the peers' bulk reads are free here. On a real parallel file system a 500 MB staging copy per " +
+		"node costs bandwidth (python-mpi-bcast: 57 s of staging at 262,144 ranks); this favours `staged` and `container`.\n" +
+		"- One node: the peers' per-node costs (a mount, a copy) are paid once per job here, and all ranks share one " +
+		"page cache; the one-queue model charges every rank's requests to one server, which is what many nodes do to a " +
+		"metadata server.\n" +
+		"- The peers run a snapshot: the image must be rebuilt, the tarball remade, for every change of the environment " +
+		"(its cost is in the table below, not in any ratio), and a module written during the job is not in it. pyhost " +
+		"reads the live tree.\n" +
+		"- `pyhost-cold` under mpirun pays rank 0's listing of the trees before the first import; that is its cost in " +
+		"the `pass` rows.\n\n" +
+		"Earlier figures (pyhost against python3 only; slowfs at 1 ms, N = 16, sci: pyhost-warm 0.08x the time and " +
+		"0.07x the requests) are in this file's history (commit 246049a).\n")
 	b.WriteString("\n## What the peers cost besides the job\n\n")
 	b.WriteString("| env | peer | what | seconds | MB | metadata requests | error |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Setup {
