@@ -1,11 +1,10 @@
 package host
 
-// #include "shim.h"
-import "C"
-
 import (
 	"context"
 	"sync"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // DoContext is Do with cancellation: when ctx is done while fn runs
@@ -34,7 +33,7 @@ func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) err
 	c := &cancellation{exited: make(chan struct{})}
 	var stop func() bool
 	err := withGIL(func(py *Py) error {
-		c.tid = C.pyhost_thread_ident()
+		c.tid = cpython.ThreadIdent()
 		stop = context.AfterFunc(ctx, c.fire)
 		err := callSafely(fn)
 		c.mu.Lock()
@@ -44,7 +43,7 @@ func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) err
 		if fired {
 			// Not raised yet if no bytecode ran since: it must not
 			// go off in the thread's next, unrelated call.
-			C.pyhost_async_cancel(c.tid, 0)
+			cpython.AsyncCancel(c.tid, false)
 		}
 		return err
 	})
@@ -66,7 +65,7 @@ func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) err
 // orders fire against the end of the call: both hold it when they look
 // at done; mu is for Go's memory model (and the race detector).
 type cancellation struct {
-	tid    C.ulong
+	tid    uint64
 	exited chan struct{}
 
 	mu    sync.Mutex
@@ -85,7 +84,7 @@ func (c *cancellation) fire() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if !c.done {
-			C.pyhost_async_cancel(c.tid, 1)
+			cpython.AsyncCancel(c.tid, true)
 			c.fired = true
 		}
 		return nil

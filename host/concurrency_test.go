@@ -109,7 +109,15 @@ func TestAllowThreads(t *testing.T) {
 			return py.Exec("import gotest\nwaited = gotest.wait()")
 		})
 	}()
-	time.Sleep(20 * time.Millisecond) // let it block in gotest.wait
+	// gotest.wait says when it has given up the GIL: from then on, until
+	// release, a Do can only run if AllowThreads really released it.
+	select {
+	case <-waiting:
+	case err := <-result:
+		t.Fatalf("gotest.wait returned before release: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("gotest.wait was not reached")
+	}
 	ran := make(chan struct{})
 	go func() {
 		// Would deadlock if gotest.wait held the GIL.

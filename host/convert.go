@@ -1,16 +1,12 @@
 package host
 
-// #cgo noescape pyhost_str_from
-// #cgo noescape PyBytes_FromStringAndSize
-// #include "shim.h"
-import "C"
-
 import (
 	"fmt"
 	"math"
 	"math/big"
 	"reflect"
-	"unsafe"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // Tuple converts to a Python tuple (a Go slice converts to a list).
@@ -61,57 +57,48 @@ func (py *Py) FromGo(v any) (*Object, error) {
 }
 
 // fromGo converts a Go value to a new reference. The GIL is held.
-func fromGo(v any) (*C.PyObject, error) { return fromGoDepth(v, 0) }
+func fromGo(v any) (cpython.Owned, error) { return fromGoDepth(v, 0) }
 
 // made checks the result of a C API constructor: a new reference, or
 // NULL with an exception set.
-func made(p *C.PyObject) (*C.PyObject, error) {
-	if p == nil {
-		return nil, fetchError()
+func made(p cpython.Owned) (cpython.Owned, error) {
+	if p.IsNull() {
+		return p, fetchError()
 	}
 	return p, nil
 }
 
-func fromGoDepth(v any, depth int) (*C.PyObject, error) {
+func fromGoDepth(v any, depth int) (cpython.Owned, error) {
 	switch x := v.(type) {
 	case nil:
-		return C.pyhost_none(), nil
-	case stolen:
-		return x.p, nil // ownership passes to the caller
-	case borrowedArg:
-		C.pyhost_incref(x.p)
-		return x.p, nil
+		return cpython.None(), nil
 	case *Object:
 		p, err := x.ptr()
 		if err != nil {
-			return nil, err
+			return cpython.Owned{}, err
 		}
-		C.pyhost_incref(p)
-		return p, nil
+		return p.NewRef(), nil
 	case bool:
-		if x {
-			return C.pyhost_true(), nil
-		}
-		return C.pyhost_false(), nil
+		return cpython.NewBool(x), nil
 	case int:
-		return made(C.PyLong_FromLongLong(C.longlong(x)))
+		return made(cpython.NewInt(int64(x)))
 	case int64:
-		return made(C.PyLong_FromLongLong(C.longlong(x)))
+		return made(cpython.NewInt(int64(x)))
 	case int32:
-		return made(C.PyLong_FromLongLong(C.longlong(x)))
+		return made(cpython.NewInt(int64(x)))
 	case uint64:
-		return made(C.PyLong_FromUnsignedLongLong(C.ulonglong(x)))
+		return made(cpython.NewUint(uint64(x)))
 	case uint:
-		return made(C.PyLong_FromUnsignedLongLong(C.ulonglong(x)))
+		return made(cpython.NewUint(uint64(x)))
 	case float64:
-		return made(C.PyFloat_FromDouble(C.double(x)))
+		return made(cpython.NewFloat(x))
 	case string:
 		return newStr(x)
 	case []byte:
 		return newBytes(x)
 	case *big.Int:
 		if x == nil {
-			return C.pyhost_none(), nil
+			return cpython.None(), nil
 		}
 		return bigToPython(x)
 	case big.Int:
@@ -120,47 +107,47 @@ func fromGoDepth(v any, depth int) (*C.PyObject, error) {
 		return tupleOf(x, depth)
 	case []any:
 		if depth >= maxDepth {
-			return nil, errTooDeep("Go")
+			return cpython.Owned{}, errTooDeep("Go")
 		}
-		l, err := made(C.PyList_New(C.Py_ssize_t(len(x))))
+		l, err := made(cpython.NewList(len(x)))
 		if err != nil {
-			return nil, err
+			return cpython.Owned{}, err
 		}
 		for i, a := range x {
 			e, err := fromGoDepth(a, depth+1)
 			if err != nil {
-				C.pyhost_decref(l)
-				return nil, err
+				l.Decref()
+				return cpython.Owned{}, err
 			}
-			C.pyhost_list_set(l, C.Py_ssize_t(i), e) // steals e
+			l.ListSet(i, e) // steals e
 		}
 		return l, nil
 	case []string:
-		l, err := made(C.PyList_New(C.Py_ssize_t(len(x))))
+		l, err := made(cpython.NewList(len(x)))
 		if err != nil {
-			return nil, err
+			return cpython.Owned{}, err
 		}
 		for i, s := range x {
 			e, err := newStr(s)
 			if err != nil {
-				C.pyhost_decref(l)
-				return nil, err
+				l.Decref()
+				return cpython.Owned{}, err
 			}
-			C.pyhost_list_set(l, C.Py_ssize_t(i), e) // steals e
+			l.ListSet(i, e) // steals e
 		}
 		return l, nil
 	case map[string]any:
 		if depth >= maxDepth {
-			return nil, errTooDeep("Go")
+			return cpython.Owned{}, errTooDeep("Go")
 		}
-		d, err := made(C.PyDict_New())
+		d, err := made(cpython.NewDict())
 		if err != nil {
-			return nil, err
+			return cpython.Owned{}, err
 		}
 		for k, a := range x {
-			if err := dictSet(d, k, a, depth); err != nil {
-				C.pyhost_decref(d)
-				return nil, err
+			if err := dictSet(d.Ref, k, a, depth); err != nil {
+				d.Decref()
+				return cpython.Owned{}, err
 			}
 		}
 		return d, nil
@@ -169,18 +156,18 @@ func fromGoDepth(v any, depth int) (*C.PyObject, error) {
 }
 
 // dictSet sets d[k] = v, converting both.
-func dictSet(d *C.PyObject, k, v any, depth int) error {
+func dictSet(d cpython.Ref, k, v any, depth int) error {
 	kp, err := fromGoDepth(k, depth+1)
 	if err != nil {
 		return err
 	}
-	defer C.pyhost_decref(kp)
+	defer kp.Decref()
 	vp, err := fromGoDepth(v, depth+1)
 	if err != nil {
 		return err
 	}
-	defer C.pyhost_decref(vp)
-	if C.PyDict_SetItem(d, kp, vp) < 0 { // does not steal
+	defer vp.Decref()
+	if !d.DictSet(kp.Ref, vp.Ref) { // does not steal
 		return fetchError()
 	}
 	return nil
@@ -189,19 +176,18 @@ func dictSet(d *C.PyObject, k, v any, depth int) error {
 // fromReflect converts what the type switch of fromGoDepth does not
 // know by its kind: the remaining number types, named types, slices,
 // arrays, maps and pointers.
-func fromReflect(rv reflect.Value, depth int) (*C.PyObject, error) {
+func fromReflect(rv reflect.Value, depth int) (cpython.Owned, error) {
 	switch rv.Kind() {
 	case reflect.Bool:
 		return fromGoDepth(rv.Bool(), depth)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return made(C.PyLong_FromLongLong(C.longlong(rv.Int())))
+		return made(cpython.NewInt(rv.Int()))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return made(C.PyLong_FromUnsignedLongLong(C.ulonglong(rv.Uint())))
+		return made(cpython.NewUint(rv.Uint()))
 	case reflect.Float32, reflect.Float64:
-		return made(C.PyFloat_FromDouble(C.double(rv.Float())))
+		return made(cpython.NewFloat(rv.Float()))
 	case reflect.Complex64, reflect.Complex128:
-		c := rv.Complex()
-		return made(C.PyComplex_FromDoubles(C.double(real(c)), C.double(imag(c))))
+		return made(cpython.NewComplex(rv.Complex()))
 	case reflect.String:
 		return newStr(rv.String())
 	case reflect.Slice, reflect.Array:
@@ -211,89 +197,79 @@ func fromReflect(rv reflect.Value, depth int) (*C.PyObject, error) {
 			return newBytes(b)
 		}
 		if depth >= maxDepth {
-			return nil, errTooDeep("Go")
+			return cpython.Owned{}, errTooDeep("Go")
 		}
-		l, err := made(C.PyList_New(C.Py_ssize_t(rv.Len())))
+		l, err := made(cpython.NewList(rv.Len()))
 		if err != nil {
-			return nil, err
+			return cpython.Owned{}, err
 		}
 		for i := 0; i < rv.Len(); i++ {
 			e, err := fromGoDepth(rv.Index(i).Interface(), depth+1)
 			if err != nil {
-				C.pyhost_decref(l)
-				return nil, err
+				l.Decref()
+				return cpython.Owned{}, err
 			}
-			C.pyhost_list_set(l, C.Py_ssize_t(i), e) // steals e
+			l.ListSet(i, e) // steals e
 		}
 		return l, nil
 	case reflect.Map:
 		if depth >= maxDepth {
-			return nil, errTooDeep("Go")
+			return cpython.Owned{}, errTooDeep("Go")
 		}
-		d, err := made(C.PyDict_New())
+		d, err := made(cpython.NewDict())
 		if err != nil {
-			return nil, err
+			return cpython.Owned{}, err
 		}
 		it := rv.MapRange()
 		for it.Next() {
-			if err := dictSet(d, it.Key().Interface(), it.Value().Interface(), depth); err != nil {
-				C.pyhost_decref(d)
-				return nil, err
+			if err := dictSet(d.Ref, it.Key().Interface(), it.Value().Interface(), depth); err != nil {
+				d.Decref()
+				return cpython.Owned{}, err
 			}
 		}
 		return d, nil
 	case reflect.Pointer, reflect.Interface:
 		if rv.IsNil() {
-			return C.pyhost_none(), nil
+			return cpython.None(), nil
 		}
 		if depth >= maxDepth {
-			return nil, errTooDeep("Go")
+			return cpython.Owned{}, errTooDeep("Go")
 		}
 		return fromGoDepth(rv.Elem().Interface(), depth+1)
 	}
-	return nil, &ConversionError{What: fmt.Sprintf("Go %s to Python", rv.Type())}
+	return cpython.Owned{}, &ConversionError{What: fmt.Sprintf("Go %s to Python", rv.Type())}
 }
 
-func tupleOf(args []any, depth int) (*C.PyObject, error) {
+func tupleOf(args []any, depth int) (cpython.Owned, error) {
 	if depth >= maxDepth {
-		return nil, errTooDeep("Go")
+		return cpython.Owned{}, errTooDeep("Go")
 	}
-	t, err := made(C.PyTuple_New(C.Py_ssize_t(len(args))))
+	t, err := made(cpython.NewTuple(len(args)))
 	if err != nil {
-		return nil, err
+		return cpython.Owned{}, err
 	}
 	for i, a := range args {
 		v, err := fromGoDepth(a, depth+1)
 		if err != nil {
-			C.pyhost_decref(t)
-			return nil, err
+			t.Decref()
+			return cpython.Owned{}, err
 		}
-		C.pyhost_tuple_set(t, C.Py_ssize_t(i), v) // steals v
+		t.TupleSet(i, v) // steals v
 	}
 	return t, nil
 }
 
 // newStr makes a str from a Go string (invalid UTF-8 as surrogates, as
 // os.fsdecode does), a new reference. The bytes are copied by CPython.
-func newStr(s string) (*C.PyObject, error) {
-	return made(C.pyhost_str_from((*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.Py_ssize_t(len(s))))
-}
+func newStr(s string) (cpython.Owned, error) { return made(cpython.NewStr(s)) }
 
-func newBytes(b []byte) (*C.PyObject, error) {
-	var p *C.char
-	if len(b) > 0 {
-		p = (*C.char)(unsafe.Pointer(&b[0]))
-	}
-	return made(C.PyBytes_FromStringAndSize(p, C.Py_ssize_t(len(b))))
-}
+func newBytes(b []byte) (cpython.Owned, error) { return made(cpython.NewBytes(b)) }
 
-func bigToPython(x *big.Int) (*C.PyObject, error) {
+func bigToPython(x *big.Int) (cpython.Owned, error) {
 	if x.IsInt64() {
-		return made(C.PyLong_FromLongLong(C.longlong(x.Int64())))
+		return made(cpython.NewInt(x.Int64()))
 	}
-	cs := C.CString(x.Text(16)) // "-1f..." parses in base 16
-	defer C.free(unsafe.Pointer(cs))
-	return made(C.PyLong_FromString(cs, nil, 16))
+	return made(cpython.IntFromString(x.Text(16), 16)) // "-1f..." parses in base 16
 }
 
 // ---- Python to Go ------------------------------------------------------------
@@ -312,44 +288,39 @@ func (o *Object) ToGo() (any, error) {
 	return toGo(p, 0)
 }
 
-func typeName(p *C.PyObject) string { return C.GoString(C.pyhost_type_name(p)) }
-
-func errOverflow(p *C.PyObject, to string) error {
-	return &ConversionError{What: "Python " + typeName(p) + " to Go " + to + ": out of range", Overflow: true}
+func errOverflow(p cpython.Ref, to string) error {
+	return &ConversionError{What: "Python " + p.TypeName() + " to Go " + to + ": out of range", Overflow: true}
 }
 
-func errType(p *C.PyObject, to string) error {
-	return &ConversionError{What: "Python " + typeName(p) + " to Go " + to}
+func errType(p cpython.Ref, to string) error {
+	return &ConversionError{What: "Python " + p.TypeName() + " to Go " + to}
 }
 
-func toGo(p *C.PyObject, depth int) (any, error) {
-	switch C.pyhost_kind(p) {
-	case C.PYHOST_NONE:
+func toGo(p cpython.Ref, depth int) (any, error) {
+	switch p.Kind() {
+	case cpython.KindNone:
 		return nil, nil
-	case C.PYHOST_BOOL:
-		return p == C.pyhost_true_ptr(), nil
-	case C.PYHOST_INT:
+	case cpython.KindBool:
+		return p.IsTrue(), nil
+	case cpython.KindInt:
 		return asInt64(p)
-	case C.PYHOST_FLOAT:
-		return float64(C.PyFloat_AsDouble(p)), nil
-	case C.PYHOST_COMPLEX:
-		return complex(float64(C.PyComplex_RealAsDouble(p)), float64(C.PyComplex_ImagAsDouble(p))), nil
-	case C.PYHOST_STR:
+	case cpython.KindFloat:
+		return p.FloatValue(), nil
+	case cpython.KindComplex:
+		return p.Complex128(), nil
+	case cpython.KindStr:
 		return goString(p)
-	case C.PYHOST_BYTES:
-		var buf *C.char
-		var n C.Py_ssize_t
-		if C.PyBytes_AsStringAndSize(p, &buf, &n) < 0 {
+	case cpython.KindBytes, cpython.KindByteArray:
+		b, ok := p.BytesCopy()
+		if !ok {
 			return nil, fetchError()
 		}
-		return C.GoBytes(unsafe.Pointer(buf), C.int(n)), nil
-	case C.PYHOST_BYTEARRAY:
-		return C.GoBytes(unsafe.Pointer(C.pyhost_bytearray_data(p)), C.int(C.pyhost_bytearray_size(p))), nil
-	case C.PYHOST_LIST, C.PYHOST_TUPLE:
+		return b, nil
+	case cpython.KindList, cpython.KindTuple:
 		if depth >= maxDepth {
 			return nil, errTooDeep("Python")
 		}
-		items := sequenceItems(p)
+		items := p.Items()
 		out := make([]any, len(items))
 		for i := range out {
 			// The items are borrowed from p: converting them runs no
@@ -361,7 +332,7 @@ func toGo(p *C.PyObject, depth int) (any, error) {
 			out[i] = v
 		}
 		return out, nil
-	case C.PYHOST_DICT:
+	case cpython.KindDict:
 		if depth >= maxDepth {
 			return nil, errTooDeep("Python")
 		}
@@ -370,41 +341,25 @@ func toGo(p *C.PyObject, depth int) (any, error) {
 	return nil, errType(p, "value")
 }
 
-// sequenceItems are the items of a list or tuple, borrowed from it.
-func sequenceItems(p *C.PyObject) []*C.PyObject {
-	var n C.Py_ssize_t
-	var first **C.PyObject
-	if C.pyhost_list_check(p) == 1 {
-		n = C.pyhost_list_size(p)
-		if n > 0 {
-			first = (**C.PyObject)(unsafe.Pointer(C.pyhost_list_items(p)))
-		}
-	} else {
-		n = C.pyhost_tuple_size(p)
-		if n > 0 {
-			first = (**C.PyObject)(unsafe.Pointer(C.pyhost_tuple_items(p)))
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	return unsafe.Slice(first, int(n))
-}
-
-func dictToGo(p *C.PyObject, depth int) (any, error) {
-	var pos C.Py_ssize_t
-	var k, v *C.PyObject // borrowed
+func dictToGo(p cpython.Ref, depth int) (any, error) {
 	strKeys := true
-	for C.PyDict_Next(p, &pos, &k, &v) != 0 {
-		if C.pyhost_unicode_check(k) != 1 {
+	for pos := 0; ; {
+		k, _, ok := p.DictNext(&pos)
+		if !ok {
+			break
+		}
+		if !k.IsStr() {
 			strKeys = false
 			break
 		}
 	}
-	pos = 0
 	if strKeys {
-		out := make(map[string]any, int(C.PyDict_Size(p)))
-		for C.PyDict_Next(p, &pos, &k, &v) != 0 {
+		out := make(map[string]any, p.DictLen())
+		for pos := 0; ; {
+			k, v, ok := p.DictNext(&pos)
+			if !ok {
+				break
+			}
 			ks, err := goString(k)
 			if err != nil {
 				return nil, err
@@ -417,14 +372,18 @@ func dictToGo(p *C.PyObject, depth int) (any, error) {
 		}
 		return out, nil
 	}
-	out := make(map[any]any, int(C.PyDict_Size(p)))
-	for C.PyDict_Next(p, &pos, &k, &v) != 0 {
+	out := make(map[any]any, p.DictLen())
+	for pos := 0; ; {
+		k, v, ok := p.DictNext(&pos)
+		if !ok {
+			break
+		}
 		gk, err := toGo(k, depth+1)
 		if err != nil {
 			return nil, err
 		}
 		if gk != nil && !reflect.TypeOf(gk).Comparable() {
-			return nil, &ConversionError{What: "a dict key of type " + typeName(k) + " to a Go map key"}
+			return nil, &ConversionError{What: "a dict key of type " + k.TypeName() + " to a Go map key"}
 		}
 		gv, err := toGo(v, depth+1)
 		if err != nil {
@@ -437,59 +396,44 @@ func dictToGo(p *C.PyObject, depth int) (any, error) {
 
 // goString converts a str (UTF-8; lone surrogates as os.fsencode gives
 // them) to a Go string.
-func goString(p *C.PyObject) (string, error) {
-	var n C.Py_ssize_t
-	var owner *C.PyObject
-	s := C.pyhost_str_as(p, &n, &owner)
-	if s == nil {
+func goString(p cpython.Ref) (string, error) {
+	s, ok := p.GoString()
+	if !ok {
 		return "", fetchError()
 	}
-	str := C.GoStringN(s, C.int(n))
-	C.pyhost_xdecref(owner)
-	return str, nil
+	return s, nil
 }
 
-func asInt64(p *C.PyObject) (int64, error) {
-	var overflow C.int
-	v := C.PyLong_AsLongLongAndOverflow(p, &overflow)
-	if overflow != 0 {
+func asInt64(p cpython.Ref) (int64, error) {
+	v, overflow := p.Int64()
+	if overflow {
 		return 0, errOverflow(p, "int64")
 	}
-	if v == -1 && C.PyErr_Occurred() != nil {
+	if v == -1 && cpython.ErrOccurred() {
 		return 0, fetchError()
 	}
-	return int64(v), nil
+	return v, nil
 }
 
-func asUint64(p *C.PyObject) (uint64, error) {
-	v := C.PyLong_AsUnsignedLongLong(p)
-	if v == C.ulonglong(math.MaxUint64) && C.PyErr_Occurred() != nil {
-		if C.PyErr_ExceptionMatches(C.PyExc_OverflowError) != 0 {
-			C.PyErr_Clear()
+func asUint64(p cpython.Ref) (uint64, error) {
+	v := p.Uint64()
+	if v == math.MaxUint64 && cpython.ErrOccurred() {
+		if cpython.ErrMatchesOverflow() {
+			cpython.ErrClear()
 			return 0, errOverflow(p, "uint64")
 		}
 		return 0, fetchError()
 	}
-	return uint64(v), nil
+	return v, nil
 }
 
-// asFloat64 is a float's or an int's value (-1 with OverflowError set
-// for an int too large): it runs no Python code (PyFloat_AsDouble would
-// call an int subclass's __float__), so borrowed items stay valid.
-func asFloat64(p *C.PyObject) float64 {
-	if C.pyhost_float_check(p) == 1 {
-		return float64(C.PyFloat_AsDouble(p))
-	}
-	return float64(C.PyLong_AsDouble(p))
-}
-
-func pythonToBig(p *C.PyObject) (*big.Int, error) {
-	h := C.PyNumber_ToBase(p, 16) // new: "0x1f" or "-0x1f"
-	if h == nil {
+func pythonToBig(p cpython.Ref) (*big.Int, error) {
+	h := p.ToBase(16) // new: "0x1f" or "-0x1f"
+	if h.IsNull() {
 		return nil, fetchError()
 	}
-	defer C.pyhost_decref(h)
-	s, err := goString(h)
+	defer h.Decref()
+	s, err := goString(h.Ref)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +450,7 @@ func (o *Object) AsString() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if C.pyhost_unicode_check(p) != 1 {
+	if !p.IsStr() {
 		return "", errType(p, "string")
 	}
 	return goString(p)
@@ -519,7 +463,7 @@ func (o *Object) AsInt() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if C.pyhost_long_check(p) != 1 {
+	if !p.IsInt() {
 		return 0, errType(p, "int64")
 	}
 	return asInt64(p)
@@ -532,7 +476,7 @@ func (o *Object) AsUint64() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if C.pyhost_long_check(p) != 1 {
+	if !p.IsInt() {
 		return 0, errType(p, "uint64")
 	}
 	return asUint64(p)
@@ -544,7 +488,7 @@ func (o *Object) AsBigInt() (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if C.pyhost_long_check(p) != 1 {
+	if !p.IsInt() {
 		return nil, errType(p, "*big.Int")
 	}
 	return pythonToBig(p)
@@ -556,13 +500,13 @@ func (o *Object) AsFloat() (float64, error) {
 	if err != nil {
 		return math.NaN(), err
 	}
-	if C.pyhost_float_check(p) != 1 && C.pyhost_long_check(p) != 1 {
+	if !p.IsFloat() && !p.IsInt() {
 		return math.NaN(), errType(p, "float64")
 	}
-	f := asFloat64(p)
-	if f == -1 && C.PyErr_Occurred() != nil {
-		if C.PyErr_ExceptionMatches(C.PyExc_OverflowError) != 0 {
-			C.PyErr_Clear()
+	f := p.Float64()
+	if f == -1 && cpython.ErrOccurred() {
+		if cpython.ErrMatchesOverflow() {
+			cpython.ErrClear()
 			return math.NaN(), errOverflow(p, "float64")
 		}
 		return math.NaN(), fetchError()
@@ -577,10 +521,10 @@ func (o *Object) AsBool() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if C.pyhost_bool_check(p) != 1 {
+	if !p.IsBool() {
 		return false, errType(p, "bool")
 	}
-	return p == C.pyhost_true_ptr(), nil
+	return p.IsTrue(), nil
 }
 
 // AsBytes returns a copy of a bytes or bytearray object's contents.
@@ -589,7 +533,7 @@ func (o *Object) AsBytes() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if C.pyhost_bytes_check(p) != 1 && C.pyhost_bytearray_check(p) != 1 {
+	if !p.IsBytes() && !p.IsByteArray() {
 		return nil, errType(p, "[]byte")
 	}
 	v, err := toGo(p, 0)
@@ -603,7 +547,7 @@ func (o *Object) AsBytes() ([]byte, error) {
 // or without the GIL).
 func (o *Object) IsNone() bool {
 	p, err := o.ptr()
-	return err == nil && C.pyhost_is_none(p) == 1
+	return err == nil && p.IsNone()
 }
 
 // As converts o to a Go value of type T, as [json.Unmarshal] decodes
@@ -646,7 +590,7 @@ var (
 )
 
 // decode stores p converted to v's type in v (settable).
-func decode(p *C.PyObject, v reflect.Value, depth int) error {
+func decode(p cpython.Ref, v reflect.Value, depth int) error {
 	if depth >= maxDepth {
 		return errTooDeep("Python")
 	}
@@ -656,11 +600,11 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.Set(reflect.ValueOf(borrow(p)))
 		return nil
 	case bigPtrType, bigType:
-		if t == bigPtrType && C.pyhost_is_none(p) == 1 {
+		if t == bigPtrType && p.IsNone() {
 			v.SetZero()
 			return nil
 		}
-		if C.pyhost_long_check(p) != 1 {
+		if !p.IsInt() {
 			return errType(p, t.String())
 		}
 		b, err := pythonToBig(p)
@@ -690,13 +634,13 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		}
 		return nil
 	case reflect.Bool:
-		if C.pyhost_bool_check(p) != 1 {
+		if !p.IsBool() {
 			return errType(p, t.String())
 		}
-		v.SetBool(p == C.pyhost_true_ptr())
+		v.SetBool(p.IsTrue())
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if C.pyhost_long_check(p) != 1 {
+		if !p.IsInt() {
 			return errType(p, t.String())
 		}
 		n, err := asInt64(p)
@@ -712,7 +656,7 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.SetInt(n)
 		return nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		if C.pyhost_long_check(p) != 1 {
+		if !p.IsInt() {
 			return errType(p, t.String())
 		}
 		n, err := asUint64(p)
@@ -728,12 +672,12 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.SetUint(n)
 		return nil
 	case reflect.Float32, reflect.Float64:
-		if C.pyhost_float_check(p) != 1 && C.pyhost_long_check(p) != 1 {
+		if !p.IsFloat() && !p.IsInt() {
 			return errType(p, t.String())
 		}
-		f := asFloat64(p)
-		if f == -1 && C.PyErr_Occurred() != nil {
-			C.PyErr_Clear()
+		f := p.Float64()
+		if f == -1 && cpython.ErrOccurred() {
+			cpython.ErrClear()
 			return errOverflow(p, t.String())
 		}
 		if v.OverflowFloat(f) {
@@ -744,12 +688,12 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 	case reflect.Complex64, reflect.Complex128:
 		var c complex128
 		switch {
-		case C.pyhost_complex_check(p) == 1:
-			c = complex(float64(C.PyComplex_RealAsDouble(p)), float64(C.PyComplex_ImagAsDouble(p)))
-		case C.pyhost_float_check(p) == 1, C.pyhost_long_check(p) == 1:
-			f := asFloat64(p)
-			if f == -1 && C.PyErr_Occurred() != nil {
-				C.PyErr_Clear()
+		case p.IsComplex():
+			c = p.Complex128()
+		case p.IsFloat(), p.IsInt():
+			f := p.Float64()
+			if f == -1 && cpython.ErrOccurred() {
+				cpython.ErrClear()
 				return errOverflow(p, t.String())
 			}
 			c = complex(f, 0)
@@ -759,7 +703,7 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.SetComplex(c)
 		return nil
 	case reflect.String:
-		if C.pyhost_unicode_check(p) != 1 {
+		if !p.IsStr() {
 			return errType(p, t.String())
 		}
 		s, err := goString(p)
@@ -769,19 +713,19 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.SetString(s)
 		return nil
 	case reflect.Slice:
-		if C.pyhost_is_none(p) == 1 {
+		if p.IsNone() {
 			v.SetZero()
 			return nil
 		}
-		if t.Elem().Kind() == reflect.Uint8 && (C.pyhost_bytes_check(p) == 1 || C.pyhost_bytearray_check(p) == 1) {
+		if t.Elem().Kind() == reflect.Uint8 && (p.IsBytes() || p.IsByteArray()) {
 			b, _ := toGo(p, depth)
 			v.Set(reflect.ValueOf(b).Convert(t))
 			return nil
 		}
-		if C.pyhost_list_check(p) != 1 && C.pyhost_tuple_check(p) != 1 {
+		if !p.IsList() && !p.IsTuple() {
 			return errType(p, t.String())
 		}
-		items := sequenceItems(p)
+		items := p.Items()
 		s := reflect.MakeSlice(t, len(items), len(items))
 		for i, e := range items {
 			if err := decode(e, s.Index(i), depth+1); err != nil {
@@ -791,20 +735,20 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.Set(s)
 		return nil
 	case reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 && (C.pyhost_bytes_check(p) == 1 || C.pyhost_bytearray_check(p) == 1) {
+		if t.Elem().Kind() == reflect.Uint8 && (p.IsBytes() || p.IsByteArray()) {
 			b, _ := toGo(p, depth)
 			if len(b.([]byte)) != t.Len() {
-				return &ConversionError{What: fmt.Sprintf("Python %s of length %d to Go %s", typeName(p), len(b.([]byte)), t)}
+				return &ConversionError{What: fmt.Sprintf("Python %s of length %d to Go %s", p.TypeName(), len(b.([]byte)), t)}
 			}
 			reflect.Copy(v, reflect.ValueOf(b))
 			return nil
 		}
-		if C.pyhost_list_check(p) != 1 && C.pyhost_tuple_check(p) != 1 {
+		if !p.IsList() && !p.IsTuple() {
 			return errType(p, t.String())
 		}
-		items := sequenceItems(p)
+		items := p.Items()
 		if len(items) != t.Len() {
-			return &ConversionError{What: fmt.Sprintf("Python %s of length %d to Go %s", typeName(p), len(items), t)}
+			return &ConversionError{What: fmt.Sprintf("Python %s of length %d to Go %s", p.TypeName(), len(items), t)}
 		}
 		for i, e := range items {
 			if err := decode(e, v.Index(i), depth+1); err != nil {
@@ -813,17 +757,19 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		}
 		return nil
 	case reflect.Map:
-		if C.pyhost_is_none(p) == 1 {
+		if p.IsNone() {
 			v.SetZero()
 			return nil
 		}
-		if C.pyhost_dict_check(p) != 1 {
+		if !p.IsDict() {
 			return errType(p, t.String())
 		}
-		m := reflect.MakeMapWithSize(t, int(C.PyDict_Size(p)))
-		var pos C.Py_ssize_t
-		var k, e *C.PyObject // borrowed
-		for C.PyDict_Next(p, &pos, &k, &e) != 0 {
+		m := reflect.MakeMapWithSize(t, p.DictLen())
+		for pos := 0; ; {
+			k, e, ok := p.DictNext(&pos) // borrowed
+			if !ok {
+				break
+			}
 			kv := reflect.New(t.Key()).Elem()
 			if err := decode(k, kv, depth+1); err != nil {
 				return err
@@ -837,7 +783,7 @@ func decode(p *C.PyObject, v reflect.Value, depth int) error {
 		v.Set(m)
 		return nil
 	case reflect.Pointer:
-		if C.pyhost_is_none(p) == 1 {
+		if p.IsNone() {
 			v.SetZero()
 			return nil
 		}

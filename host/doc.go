@@ -1,15 +1,15 @@
-// Package host embeds CPython in a Go program. It is the only package of
-// pyhost that speaks CPython's C API (cgo against the system libpython,
-// found with pkg-config python3-embed); the layers above never import "C".
-// The C side is kept in shim.c/shim.h (macros, variadic calls, the GIL
-// helpers) and exports.go (the //export trampolines Python calls Go
-// through).
+// Package host embeds CPython in a Go program: the safe embedding API.
+// It imports no C itself: it is written over pyhost's internal/cpython,
+// the one package that speaks CPython's C API (cgo against the system
+// libpython; building needs cgo and libpython3-dev), as PyO3 is over
+// pyo3-ffi. Every raw reference it gets is wrapped at once as an owned
+// [*Object] or used as a borrowed value within the call.
 //
-// It owns the interpreter's life, the GIL, the references Go holds and
-// the conversions between Go and Python values. It must never print a
-// Python exception (PyErr_Print ends the process on SystemExit), never
-// release a reference without the GIL, and never let a Go panic unwind
-// through CPython's frames.
+// It owns the interpreter an application starts, the Py token, the
+// references Go holds as Objects and the conversions between Go and
+// Python values. It must never print a Python exception (PyErr_Print
+// ends the process on SystemExit), never release a reference without the
+// GIL, and never let a Go panic unwind through CPython's frames.
 //
 // # Lifetimes
 //
@@ -18,8 +18,10 @@
 // succeeds once per process; a second call returns [ErrStarted], even
 // after [Interpreter.Close]. Close waits for the calls under way, runs
 // Python's atexit functions and finalises Python on the OS thread that
-// started it; afterwards every call returns [ErrClosed]. [Main] is the
-// other way in, for the pyhost command: python3's own start-up and exit.
+// started it; afterwards every call returns [ErrClosed]. A program that
+// starts Python itself (the pyhost command runs python3's own start-up)
+// registers its modules with [Register] beforehand and reaches its Go
+// code's token through [Attach].
 //
 // A [*Py] token is valid only inside the function it was given to, on
 // that goroutine. [Args] are borrowed from the caller and valid until the
@@ -44,8 +46,9 @@
 // must release the GIL around the wait with [Py.AllowThreads], or it
 // holds up every other caller, and deadlocks one it waits for.
 //
-// Using a *Py, an *Object or Args without the GIL (after the Do returned,
-// or from a goroutine started inside it) returns [ErrNoGIL]; after Close,
+// A *Py is checked at every use, not trusted: using a *Py, an *Object or
+// Args without the GIL (a token kept after the Do returned, or used from
+// a goroutine started inside it) returns [ErrNoGIL]; after Close,
 // ErrClosed. Neither crashes the process.
 //
 // # References

@@ -1,13 +1,11 @@
 package host
 
-// #include "shim.h"
-import "C"
-
 import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"unsafe"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // Exception is a Python exception raised into Go: its type's qualified
@@ -36,20 +34,16 @@ func (e *Exception) Error() string {
 // It never prints the exception: PyErr_Print would end the process on a
 // SystemExit.
 func fetchError() error {
-	var t, v, tb *C.PyObject // new references, handed to the Exception
-	C.pyhost_err_fetch(&t, &v, &tb)
-	if t == nil {
+	t, v, tb := cpython.Fetch() // new references, handed to the Exception
+	if t.IsNull() {
 		return fmt.Errorf("host: a Python call failed without setting an exception")
 	}
 	e := &Exception{typ: own(t), value: own(v), tb: own(tb)}
-	e.Type = qualifiedName(t)
-	if v != nil {
+	e.Type = cpython.QualifiedName(t.Ref)
+	if !v.IsNull() {
 		e.Msg = e.value.String()
 	}
-	if s := C.pyhost_format_exception(t, v, tb); s != nil {
-		e.Traceback, _ = goString(s)
-		C.pyhost_decref(s)
-	}
+	e.Traceback, _ = cpython.FormatException(t.Ref, v.Ref, tb.Ref)
 	if e.Traceback == "" {
 		// traceback cannot be imported (during Setup, before sys.path
 		// is searched) or failed itself: at least the last line.
@@ -59,19 +53,6 @@ func fetchError() error {
 		}
 	}
 	return e
-}
-
-// qualifiedName is "module.qualname" of an exception class, as
-// tracebacks name it ("json.decoder.JSONDecodeError", "ValueError").
-func qualifiedName(t *C.PyObject) string {
-	if s := C.pyhost_type_qualname(t); s != nil {
-		defer C.pyhost_decref(s)
-		if name, err := goString(s); err == nil {
-			return name
-		}
-		C.PyErr_Clear()
-	}
-	return C.GoString(C.pyhost_tp_name(t))
 }
 
 // ExceptionType returns the qualified type name of the Python exception
@@ -90,17 +71,13 @@ func (e *Exception) restore() {
 	if e.typ == nil {
 		return
 	}
-	var t, v, tb *C.PyObject
-	for _, pair := range []struct {
-		o   *Object
-		dst **C.PyObject
-	}{{e.typ, &t}, {e.value, &v}, {e.tb, &tb}} {
-		if pair.o != nil && pair.o.p != nil && !pair.o.closed {
-			C.pyhost_incref(pair.o.p)
-			*pair.dst = pair.o.p
+	var refs [3]cpython.Owned
+	for i, o := range []*Object{e.typ, e.value, e.tb} {
+		if o != nil && !o.p.IsNull() && !o.closed {
+			refs[i] = o.p.NewRef()
 		}
 	}
-	C.PyErr_Restore(t, v, tb)
+	cpython.Restore(refs[0], refs[1], refs[2])
 }
 
 // PanicError is a panic recovered in Go code run by Do or called from
@@ -137,7 +114,7 @@ func Raise(typ, format string, args ...any) error {
 // panic) as RuntimeError with the error's text.
 func setPythonError(err error) {
 	var pe *Exception
-	if errors.As(err, &pe) && pe.typ != nil && pe.typ.p != nil && !pe.typ.closed {
+	if errors.As(err, &pe) && pe.typ != nil && !pe.typ.p.IsNull() && !pe.typ.closed {
 		pe.restore()
 		return
 	}
@@ -156,31 +133,5 @@ func setPythonError(err error) {
 			typ = "OverflowError"
 		}
 	}
-	cs := C.CString(msg)
-	defer C.free(unsafe.Pointer(cs))
-	if t := builtinException(typ); t != nil {
-		C.pyhost_err_set(t, cs)
-		C.pyhost_decref(t)
-		return
-	}
-	C.pyhost_err_set(C.PyExc_RuntimeError, cs)
+	cpython.SetError(typ, msg)
 }
-
-// builtinException returns a new reference to builtins.<name> if it is
-// an exception class, else nil.
-func builtinException(name string) *C.PyObject {
-	b := C.PyEval_GetBuiltins() // borrowed
-	if b == nil {
-		return nil
-	}
-	cs := C.CString(name)
-	defer C.free(unsafe.Pointer(cs))
-	t := C.PyDict_GetItemString(b, cs) // borrowed
-	if t == nil || C.pyhost_exception_class_check(t) == 0 {
-		return nil
-	}
-	C.pyhost_incref(t)
-	return t
-}
-
-var errAtExitFull = fmt.Errorf("host: CPython's table of exit functions is full")

@@ -1,13 +1,11 @@
 package host
 
-// #include "shim.h"
-import "C"
-
 import (
 	"fmt"
 	"os"
 	"strings"
-	"unsafe"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // ExecIn runs Python source in the namespace of module mod (its
@@ -17,20 +15,20 @@ func (py *Py) ExecIn(mod *Object, src, filename string) error {
 	if err != nil {
 		return err
 	}
-	d := C.PyModule_GetDict(p) // borrowed
-	if d == nil {
+	d := p.ModuleDict() // borrowed
+	if d.IsNull() {
 		return fetchError()
 	}
-	return execCode(d, src, filename, C.Py_file_input, nil)
+	return execCode(d, src, filename, cpython.FileInput, nil)
 }
 
 // mainDict is __main__'s namespace, borrowed.
-func mainDict() (*C.PyObject, error) {
-	m := C.PyImport_AddModule(cstr("__main__")) // borrowed
-	if m == nil {
-		return nil, fetchError()
+func mainDict() (cpython.Ref, error) {
+	d := cpython.MainDict()
+	if d.IsNull() {
+		return d, fetchError()
 	}
-	return C.PyModule_GetDict(m), nil // borrowed
+	return d, nil
 }
 
 // Exec runs Python source in the namespace of __main__.
@@ -42,7 +40,7 @@ func (py *Py) Exec(src string) error {
 	if err != nil {
 		return err
 	}
-	return execCode(d, src, "<string>", C.Py_file_input, nil)
+	return execCode(d, src, "<string>", cpython.FileInput, nil)
 }
 
 // ExecFile runs the Python file at path in the namespace of __main__, as
@@ -64,12 +62,12 @@ func (py *Py) ExecFile(path string) error {
 	if err != nil {
 		return err
 	}
-	rc := C.PyDict_SetItemString(d, cstr("__file__"), f) // does not steal
-	C.pyhost_decref(f)
-	if rc < 0 {
+	ok := d.DictSetString("__file__", f.Ref) // does not steal
+	f.Decref()
+	if !ok {
 		return fetchError()
 	}
-	return execCode(d, string(src), path, C.Py_file_input, nil)
+	return execCode(d, string(src), path, cpython.FileInput, nil)
 }
 
 // Eval evaluates a Python expression in the namespace of __main__ and
@@ -83,56 +81,26 @@ func (py *Py) Eval(expr string) (*Object, error) {
 		return nil, err
 	}
 	var out *Object
-	err = execCode(d, expr, "<string>", C.Py_eval_input, &out)
+	err = execCode(d, expr, "<string>", cpython.EvalInput, &out)
 	return out, err
 }
 
-func execCode(globals *C.PyObject, src, filename string, start C.int, out **Object) error {
+func execCode(globals cpython.Ref, src, filename string, mode int, out **Object) error {
 	if strings.IndexByte(src, 0) >= 0 {
 		return fmt.Errorf("host: %s: source code contains a NUL byte", filename)
 	}
-	cs := C.CString(src)
-	defer C.free(unsafe.Pointer(cs))
-	cf := C.CString(filename)
-	defer C.free(unsafe.Pointer(cf))
-	code := C.Py_CompileString(cs, cf, start) // new
-	if code == nil {
-		return fetchError()
-	}
-	defer C.pyhost_decref(code)
-	if C.PyDict_GetItemString(globals, cstr("__builtins__")) == nil { // borrowed
-		if C.PyDict_SetItemString(globals, cstr("__builtins__"), C.PyEval_GetBuiltins()) < 0 {
-			return fetchError()
-		}
-	}
-	r := C.PyEval_EvalCode(code, globals, globals) // new
-	if r == nil {
+	r := cpython.Exec(globals, src, filename, mode)
+	if r.IsNull() {
 		return fetchError()
 	}
 	if out != nil {
 		*out = own(r)
 	} else {
-		C.pyhost_decref(r)
+		r.Decref()
 	}
 	return nil
 }
 
-// XOptions returns the -X options of the running interpreter's
-// configuration ("name" or "name=value"). Unlike sys._xoptions it is
-// available during Setup.
-func (py *Py) XOptions() ([]string, error) {
-	if err := py.check(); err != nil {
-		return nil, err
-	}
-	l := C.pyhost_xoptions()
-	if l == nil {
-		return nil, fetchError()
-	}
-	o := own(l)
-	defer o.Close()
-	return As[[]string](o)
-}
-
 // PythonVersion is the version of the libpython pyhost runs
 // (Py_GetVersion), for example "3.11.2 (main, ...) [GCC 12.2.0]".
-func PythonVersion() string { return C.GoString(C.Py_GetVersion()) }
+func PythonVersion() string { return cpython.Version() }

@@ -1,5 +1,7 @@
 package host
 
+import "github.com/pyhost/pyhost/internal/cpython"
+
 // QueuedReleases is how many references dropped without the GIL wait
 // for the next holder of the GIL to release them.
-func QueuedReleases() int64 { return queued.Load() }
+func QueuedReleases() int64 { return cpython.QueuedReleases() }

@@ -21,8 +21,6 @@ func runChild(name string) int {
 	switch name {
 	case "after-close":
 		return childAfterClose()
-	case "main":
-		return childMain()
 	case "start-error":
 		return childStartError()
 	}
@@ -161,8 +159,20 @@ func TestWithoutGIL(t *testing.T) {
 		o, err = py.Eval("'kept'")
 		return err
 	})
-	if _, err := token.Eval("1"); !errors.Is(err, host.ErrNoGIL) {
-		t.Errorf("stale token: %v, want ErrNoGIL", err)
+	// Every method of a stale token is an error (Py.Config, now gone,
+	// used to abort the process).
+	for name, call := range map[string]func() error{
+		"Eval":     func() error { _, err := token.Eval("1"); return err },
+		"Exec":     func() error { return token.Exec("pass") },
+		"ExecFile": func() error { return token.ExecFile("/nonexistent.py") },
+		"ExecIn":   func() error { return token.ExecIn(o, "pass", "<x>") },
+		"Import":   func() error { _, err := token.Import("sys"); return err },
+		"FromGo":   func() error { _, err := token.FromGo(1); return err },
+		"Attach":   func() error { return host.Attach(func(*host.Py) error { return nil }) },
+	} {
+		if err := call(); !errors.Is(err, host.ErrNoGIL) {
+			t.Errorf("stale token: %s: %v, want ErrNoGIL", name, err)
+		}
 	}
 	if _, err := o.Attr("upper"); !errors.Is(err, host.ErrNoGIL) {
 		t.Errorf("Object outside Do: %v, want ErrNoGIL", err)
@@ -234,5 +244,26 @@ func TestPanicInDo(t *testing.T) {
 	var pe *host.PanicError
 	if !errors.As(err, &pe) || pe.Value != "in do" || !strings.Contains(pe.Stack, "TestPanicInDo") {
 		t.Fatalf("Do with a panic = %v", err)
+	}
+}
+
+// childStartError starts an interpreter that cannot find its standard
+// library and prints the error Start returns.
+func childStartError() int {
+	_, err := host.Start(host.Options{Args: []string{"python3"}})
+	var se *host.StartError
+	fmt.Println("start error:", errors.As(err, &se), err != nil)
+	return 0
+}
+
+func TestStartErrorIsReported(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=start-error", "PYTHONHOME=/nonexistent-python-home")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "start error: true true") {
+		t.Errorf("child printed %q; want a *host.StartError from Start", out)
 	}
 }

@@ -16,8 +16,12 @@ import (
 // test and example: CPython cannot be started twice in a process.
 var interp *host.Interpreter
 
-// release is what gotest.wait blocks on (with the GIL released).
-var release = make(chan struct{})
+// release is what gotest.wait blocks on (with the GIL released); it
+// sends on waiting once it has given up the GIL.
+var (
+	release = make(chan struct{})
+	waiting = make(chan struct{}, 1)
+)
 
 // testModule is importable as gotest from the tests' Python code.
 var testModule = &host.Module{
@@ -97,7 +101,10 @@ var testModule = &host.Module{
 			return v, err
 		}},
 		{Name: "wait", Doc: "wait(): blocks, without the GIL, until the test releases it", Fn: func(py *host.Py, a host.Args) (any, error) {
-			py.AllowThreads(func() { <-release })
+			py.AllowThreads(func() {
+				waiting <- struct{}{}
+				<-release
+			})
 			return "released", nil
 		}},
 		{Name: "sleep", Doc: "sleep(ms): sleeps in Go, without the GIL", Fn: func(py *host.Py, a host.Args) (any, error) {

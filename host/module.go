@@ -1,13 +1,9 @@
 package host
 
-// #include "shim.h"
-import "C"
-
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
-	"unsafe"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // Module is a module of Go functions importable from Python by Name. It
@@ -33,123 +29,47 @@ type Func struct {
 	Fn   func(py *Py, args Args) (any, error)
 }
 
-var registry struct {
-	sync.Mutex
-	modules map[string]*Module
-	funcs   []*Func
-}
-
-// funcs is registry.funcs as the calls from Python read it, without a
-// lock: replaced, never changed in place, as functions are added.
-var funcs atomic.Pointer[[]*Func]
-
-func registerModule(m *Module) error {
+// Register makes m importable from Python by its name, as a builtin
+// module of the interpreter this process starts, whether Start starts it
+// (Options.Modules registers through here) or a program that starts
+// Python itself. It must be called before Python starts: CPython's table
+// of builtin modules is fixed then.
+func Register(m *Module) error {
 	if m == nil || m.Name == "" {
 		return fmt.Errorf("host: a Go module needs a name")
 	}
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.modules == nil {
-		registry.modules = map[string]*Module{}
+	raw := &cpython.Module{Name: m.Name, Doc: m.Doc, Funcs: make([]cpython.Func, len(m.Funcs))}
+	for i := range m.Funcs {
+		f := &m.Funcs[i]
+		if f.Fn == nil {
+			return fmt.Errorf("host: Go function %s.%s has no Fn", m.Name, f.Name)
+		}
+		raw.Funcs[i] = cpython.Func{Name: f.Name, Doc: f.Doc, Call: func(a cpython.Args) cpython.Owned { return callFunc(f, a) }}
 	}
-	if _, dup := registry.modules[m.Name]; dup {
-		return fmt.Errorf("host: Go module %q registered twice", m.Name)
-	}
-	registry.modules[m.Name] = m
-	cs := C.CString(m.Name)
-	defer C.free(unsafe.Pointer(cs))
-	if C.pyhost_register_module(cs) < 0 {
-		return fmt.Errorf("host: register Go module %q: CPython refused it", m.Name)
+	if err := cpython.RegisterModule(raw); err != nil {
+		return fmt.Errorf("host: %w", err)
 	}
 	return nil
-}
-
-// execModule fills in a Go module's functions (called by CPython, GIL held).
-func execModule(m *C.PyObject) C.int {
-	cname := C.PyModule_GetName(m)
-	if cname == nil {
-		return -1
-	}
-	name := C.GoString(cname)
-	registry.Lock()
-	mod := registry.modules[name]
-	registry.Unlock()
-	if mod == nil {
-		setPythonError(Raise("ImportError", "no Go module named %q", name))
-		return -1
-	}
-	if mod.Doc != "" {
-		d, err := newStr(mod.Doc)
-		if err != nil {
-			return -1
-		}
-		if C.PyModule_AddObject(m, cstr("__doc__"), d) < 0 { // steals d on success
-			C.pyhost_decref(d)
-			return -1
-		}
-	}
-	for i := range mod.Funcs {
-		f := &mod.Funcs[i]
-		if f.Fn == nil {
-			setPythonError(Raise("ImportError", "Go function %s.%s has no Fn", name, f.Name))
-			return -1
-		}
-		registry.Lock()
-		h := len(registry.funcs)
-		registry.funcs = append(registry.funcs, f)
-		fs := append([]*Func(nil), registry.funcs...)
-		funcs.Store(&fs)
-		registry.Unlock()
-		cn := C.CString(f.Name)
-		cd := C.CString(f.Doc)
-		fn := C.pyhost_new_function(cn, cd, C.Py_ssize_t(h))
-		C.free(unsafe.Pointer(cd))
-		if fn == nil {
-			C.free(unsafe.Pointer(cn))
-			return -1
-		}
-		rc := C.PyModule_AddObject(m, cn, fn) // steals fn on success
-		C.free(unsafe.Pointer(cn))
-		if rc < 0 {
-			C.pyhost_decref(fn)
-			return -1
-		}
-	}
-	return 0
-}
-
-var cstrs sync.Map
-
-// cstr returns a C copy of s that lives as long as the process (for the
-// few constant names CPython keeps pointers to).
-func cstr(s string) *C.char {
-	if v, ok := cstrs.Load(s); ok {
-		return v.(*C.char)
-	}
-	v, _ := cstrs.LoadOrStore(s, C.CString(s))
-	return v.(*C.char)
 }
 
 // Args are the arguments of a call from Python, borrowed from the
 // caller: valid until the Go function returns, on its goroutine (use
 // Object to keep one longer).
 type Args struct {
-	pos     []*C.PyObject // borrowed
-	kwnames *C.PyObject   // borrowed tuple of str, or nil
-	kwvals  []*C.PyObject // borrowed
+	raw cpython.Args // borrowed from the caller
 }
 
 // Len is the number of positional arguments.
-func (a Args) Len() int { return len(a.pos) }
+func (a Args) Len() int { return len(a.raw.Pos) }
 
-func (a Args) at(i int) (*C.PyObject, error) {
+func (a Args) at(i int) (cpython.Ref, error) {
 	if err := checkGIL(); err != nil {
-		return nil, err
+		return cpython.Ref{}, err
 	}
-	if i < 0 || i >= len(a.pos) {
-		return nil, Raise("TypeError", "missing positional argument %d (got %d)", i+1, len(a.pos))
+	if i < 0 || i >= len(a.raw.Pos) {
+		return cpython.Ref{}, Raise("TypeError", "missing positional argument %d (got %d)", i+1, len(a.raw.Pos))
 	}
-	return a.pos[i], nil
+	return a.raw.Pos[i], nil
 }
 
 // Object returns positional argument i as an Object, a new reference
@@ -177,8 +97,8 @@ func (a Args) String(i int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if C.pyhost_unicode_check(p) != 1 {
-		return "", Raise("TypeError", "argument %d must be str, not %s", i+1, typeName(p))
+	if !p.IsStr() {
+		return "", Raise("TypeError", "argument %d must be str, not %s", i+1, p.TypeName())
 	}
 	return goString(p)
 }
@@ -190,15 +110,14 @@ func (a Args) Strings(i int) (vals []string, ok []bool, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	isList := C.pyhost_list_check(p) == 1
-	if !isList && C.pyhost_tuple_check(p) != 1 {
+	if !p.IsList() && !p.IsTuple() {
 		return nil, nil, Raise("TypeError", "argument %d must be a list or tuple", i+1)
 	}
-	items := sequenceItems(p)
+	items := p.Items()
 	vals = make([]string, len(items))
 	ok = make([]bool, len(items))
 	for j, e := range items {
-		if C.pyhost_unicode_check(e) != 1 {
+		if !e.IsStr() {
 			continue
 		}
 		s, err := goString(e)
@@ -217,8 +136,8 @@ func (a Args) Int(i int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if C.pyhost_long_check(p) != 1 {
-		return 0, Raise("TypeError", "argument %d must be int, not %s", i+1, typeName(p))
+	if !p.IsInt() {
+		return 0, Raise("TypeError", "argument %d must be int, not %s", i+1, p.TypeName())
 	}
 	n, err := asInt64(p)
 	if err != nil {
@@ -233,9 +152,8 @@ func (a Args) Kw(name string) *Object {
 	if checkGIL() != nil {
 		return nil
 	}
-	for i, v := range a.kwvals {
-		k := C.pyhost_tuple_get(a.kwnames, C.Py_ssize_t(i))
-		s, err := goString(k)
+	for i, v := range a.raw.KwVals {
+		s, err := goString(a.raw.KwName(i))
 		if err == nil && s == name {
 			return borrow(v)
 		}
@@ -245,14 +163,14 @@ func (a Args) Kw(name string) *Object {
 
 // KwNames are the names of the keyword arguments passed.
 func (a Args) KwNames() []string {
-	if checkGIL() != nil || a.kwnames == nil {
+	if checkGIL() != nil || a.raw.KwNames.IsNull() {
 		return nil
 	}
-	names := make([]string, 0, len(a.kwvals))
-	for i := range a.kwvals {
-		s, err := goString(C.pyhost_tuple_get(a.kwnames, C.Py_ssize_t(i)))
+	names := make([]string, 0, len(a.raw.KwVals))
+	for i := range a.raw.KwVals {
+		s, err := goString(a.raw.KwName(i))
 		if err != nil {
-			C.PyErr_Clear()
+			cpython.ErrClear()
 			continue
 		}
 		names = append(names, s)
@@ -260,47 +178,28 @@ func (a Args) KwNames() []string {
 	return names
 }
 
-// callFunc runs a registered Go function for CPython (the GIL is held)
-// and returns a new reference, or NULL with an exception set.
-func callFunc(h int, args **C.PyObject, nargs int, kwnames *C.PyObject) *C.PyObject {
-	var f *Func
-	if fs := funcs.Load(); fs != nil && h >= 0 && h < len(*fs) {
-		f = (*fs)[h]
-	}
-	if f == nil {
-		setPythonError(fmt.Errorf("host: unknown Go function %d", h))
-		return nil
-	}
-	if queued.Load() > 0 {
-		drainReleases()
-	}
-	nkw := 0
-	if kwnames != nil {
-		nkw = int(C.pyhost_tuple_size(kwnames))
-	}
-	var all []*C.PyObject // borrowed from the caller
-	if nargs+nkw > 0 {
-		all = unsafe.Slice(args, nargs+nkw)
-	}
-	r, err := runFunc(f, Args{pos: all[:nargs:nargs], kwnames: kwnames, kwvals: all[nargs:]})
+// callFunc runs a Go function for CPython (the GIL is held) and returns
+// a new reference, or NULL with an exception set.
+func callFunc(f *Func, a cpython.Args) cpython.Owned {
+	r, err := runFunc(f, Args{raw: a})
 	if err != nil {
 		setPythonError(err)
-		return nil
+		return cpython.Owned{}
 	}
 	return r
 }
 
 // runFunc calls f and converts its result, recovering a panic: one must
 // never unwind through CPython's frames.
-func runFunc(f *Func, a Args) (r *C.PyObject, err error) {
+func runFunc(f *Func, a Args) (r cpython.Owned, err error) {
 	defer func() {
 		if x := recover(); x != nil {
-			r, err = nil, &PanicError{Value: x, Stack: stack()}
+			r, err = cpython.Owned{}, &PanicError{Value: x, Stack: stack()}
 		}
 	}()
 	res, err := f.Fn(&Py{}, a)
 	if err != nil {
-		return nil, err
+		return cpython.Owned{}, err
 	}
 	return fromGo(res)
 }

@@ -1,17 +1,13 @@
 package host
 
-// #cgo noescape pyhost_call_steal
-// #include "shim.h"
-import "C"
-
 import (
 	"errors"
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"unsafe"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // Object is an owned reference to a Python object, held by Go. Close
@@ -22,81 +18,50 @@ import (
 // An Object must only be used inside Do (or a Go function called from
 // Python), with the Py token of that call.
 type Object struct {
-	p      *C.PyObject
+	p      cpython.Owned
 	closed bool
 }
 
+// liveObjects counts the Objects not yet closed or collected; those
+// closed without the GIL wait in cpython's release queue.
 var liveObjects atomic.Int64
 
 // LiveObjects reports how many Objects are held by Go and not yet
 // released: a leak test's counter.
-func LiveObjects() int64 { return liveObjects.Load() }
+func LiveObjects() int64 {
+	// live first: a release moves from queued to gone, and from live to
+	// queued (queued first), so this order never misses one.
+	return liveObjects.Load() + cpython.QueuedReleases()
+}
 
-// own wraps a new reference; nil stays nil.
-func own(p *C.PyObject) *Object {
-	if p == nil {
+// own wraps a new reference; NULL stays nil.
+func own(p cpython.Owned) *Object {
+	if p.IsNull() {
 		return nil
 	}
 	o := &Object{p: p}
 	liveObjects.Add(1)
-	runtime.SetFinalizer(o, queueRelease)
+	runtime.SetFinalizer(o, finalize)
 	return o
 }
 
 // borrow wraps a borrowed reference, taking a reference of its own.
-func borrow(p *C.PyObject) *Object {
-	if p == nil {
+func borrow(r cpython.Ref) *Object {
+	if r.IsNull() {
 		return nil
 	}
-	C.pyhost_incref(p)
-	return own(p)
+	return own(r.NewRef())
 }
 
-// releases are references whose Objects were dropped without the GIL
-// (collected, or closed outside Do): whoever takes the GIL next releases
-// them. queued mirrors len(releases.queue), so that taking the GIL does
-// not lock anything when there is nothing to release.
-var releases struct {
-	sync.Mutex
-	queue []*C.PyObject
-}
-
-var queued atomic.Int64
-
-// queueRelease is the finalizer of an Object: it runs without the GIL,
-// so it only queues.
-func queueRelease(o *Object) {
-	if o.closed || o.p == nil {
+// finalize is the finalizer of an Object: it runs without the GIL, so
+// the reference is only queued (cpython.Owned.Release).
+func finalize(o *Object) {
+	if o.closed || o.p.IsNull() {
 		return
 	}
 	o.closed = true
-	deferRelease(o.p)
-}
-
-func deferRelease(p *C.PyObject) {
-	if C.pyhost_holds_gil() == -1 {
-		// Python is gone (or never came): nothing to release.
-		liveObjects.Add(-1)
-		return
-	}
-	releases.Lock()
-	releases.queue = append(releases.queue, p)
-	queued.Store(int64(len(releases.queue)))
-	releases.Unlock()
-}
-
-// drainReleases releases references queued by deferRelease. The GIL
-// must be held.
-func drainReleases() {
-	releases.Lock()
-	q := releases.queue
-	releases.queue = nil
-	queued.Store(0)
-	releases.Unlock()
-	for _, p := range q {
-		C.pyhost_decref(p)
-		liveObjects.Add(-1)
-	}
+	o.p.Release()
+	liveObjects.Add(-1)
 }
 
 // Close releases the reference. Closing twice is harmless, and so is
@@ -104,17 +69,13 @@ func drainReleases() {
 // Close): the reference is then released the next time some goroutine
 // takes the GIL.
 func (o *Object) Close() {
-	if o == nil || o.closed || o.p == nil {
+	if o == nil || o.closed || o.p.IsNull() {
 		return
 	}
 	o.closed = true
 	runtime.SetFinalizer(o, nil)
-	if C.pyhost_holds_gil() == 1 {
-		C.pyhost_decref(o.p)
-		liveObjects.Add(-1)
-		return
-	}
-	deferRelease(o.p)
+	o.p.Release()
+	liveObjects.Add(-1)
 }
 
 // ErrNilObject is returned for operations on a nil or closed Object.
@@ -122,23 +83,23 @@ var ErrNilObject = errors.New("host: nil or closed Object")
 
 // ptr is the object's pointer (borrowed from o) for a call that needs
 // the GIL: an error for a nil or closed Object, or without the GIL.
-func (o *Object) ptr() (*C.PyObject, error) {
-	if o == nil || o.p == nil || o.closed {
-		return nil, ErrNilObject
+func (o *Object) ptr() (cpython.Ref, error) {
+	if o == nil || o.p.IsNull() || o.closed {
+		return cpython.Ref{}, ErrNilObject
 	}
 	if err := checkGIL(); err != nil {
-		return nil, err
+		return cpython.Ref{}, err
 	}
-	return o.p, nil
+	return o.p.Ref, nil
 }
 
-// cName is a C copy of a name for the C API (free it), which must not
-// contain NUL: C would cut it there.
-func cName(what, s string) (*C.char, error) {
+// checkName rejects a name for the C API that contains NUL: C would cut
+// it there.
+func checkName(what, s string) error {
 	if strings.IndexByte(s, 0) >= 0 {
-		return nil, fmt.Errorf("host: %s %q contains a NUL byte", what, s)
+		return fmt.Errorf("host: %s %q contains a NUL byte", what, s)
 	}
-	return C.CString(s), nil
+	return nil
 }
 
 // TypeName is the Python type's name (tp_name), "<nil>" for a nil or
@@ -150,7 +111,7 @@ func (o *Object) TypeName() string {
 	} else if err != nil {
 		return "<no GIL>"
 	}
-	return C.GoString(C.pyhost_type_name(p))
+	return p.TypeName()
 }
 
 // Import imports a module by its full name (as the import statement
@@ -159,12 +120,10 @@ func (py *Py) Import(name string) (*Object, error) {
 	if err := py.check(); err != nil {
 		return nil, err
 	}
-	cs, err := cName("module name", name)
-	if err != nil {
+	if err := checkName("module name", name); err != nil {
 		return nil, err
 	}
-	defer C.free(unsafe.Pointer(cs))
-	m := own(C.PyImport_ImportModule(cs))
+	m := own(cpython.Import(name))
 	if m == nil {
 		return nil, fetchError()
 	}
@@ -177,12 +136,10 @@ func (o *Object) Attr(name string) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := cName("attribute", name)
-	if err != nil {
+	if err := checkName("attribute", name); err != nil {
 		return nil, err
 	}
-	defer C.free(unsafe.Pointer(cs))
-	a := own(C.PyObject_GetAttrString(p, cs))
+	a := own(p.Attr(name))
 	if a == nil {
 		return nil, fetchError()
 	}
@@ -199,13 +156,11 @@ func (o *Object) SetAttr(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	defer C.pyhost_decref(val)
-	cs, err := cName("attribute", name)
-	if err != nil {
+	defer val.Decref()
+	if err := checkName("attribute", name); err != nil {
 		return err
 	}
-	defer C.free(unsafe.Pointer(cs))
-	if C.PyObject_SetAttrString(p, cs, val) < 0 {
+	if !p.SetAttr(name, val.Ref) {
 		return fetchError()
 	}
 	return nil
@@ -220,26 +175,22 @@ func (o *Object) Call(args ...any) (*Object, error) {
 	}
 	// Arguments as the vectorcall protocol takes them: no tuple, and
 	// for a few arguments no allocation either.
-	var buf [6]*C.PyObject
+	var buf [6]cpython.Owned
 	cargs := buf[:0]
 	if len(args) > len(buf) {
-		cargs = make([]*C.PyObject, 0, len(args))
+		cargs = make([]cpython.Owned, 0, len(args))
 	}
 	for i, a := range args {
 		v, err := fromGo(a)
 		if err != nil {
 			for _, c := range cargs {
-				C.pyhost_decref(c)
+				c.Decref()
 			}
 			return nil, fmt.Errorf("host: argument %d: %w", i, err)
 		}
-		cargs = append(cargs, v) // owned until pyhost_call_steal
+		cargs = append(cargs, v) // owned until CallSteal
 	}
-	var first **C.PyObject
-	if len(cargs) > 0 {
-		first = &cargs[0]
-	}
-	r := own(C.pyhost_call_steal(p, first, C.Py_ssize_t(len(cargs))))
+	r := own(p.CallSteal(cargs))
 	if r == nil {
 		return nil, fetchError()
 	}
@@ -257,15 +208,15 @@ func (o *Object) CallKw(args []any, kwargs map[string]any) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer C.pyhost_decref(t)
-	var kw *C.PyObject
+	defer t.Decref()
+	var kw cpython.Owned
 	if len(kwargs) > 0 {
 		if kw, err = fromGo(kwargs); err != nil {
 			return nil, fmt.Errorf("host: keyword arguments: %w", err)
 		}
-		defer C.pyhost_decref(kw)
+		defer kw.Decref()
 	}
-	r := own(C.PyObject_Call(p, t, kw))
+	r := own(p.Call(t.Ref, kw.Ref))
 	if r == nil {
 		return nil, fetchError()
 	}
@@ -291,12 +242,12 @@ func (o *Object) String() string {
 	} else if err != nil {
 		return "<no GIL>"
 	}
-	s := C.PyObject_Str(p)
-	if s == nil {
-		C.PyErr_Clear()
+	s := p.Str()
+	if s.IsNull() {
+		cpython.ErrClear()
 		return "<unprintable " + o.TypeName() + ">"
 	}
-	defer C.pyhost_decref(s)
-	str, _ := goString(s)
+	defer s.Decref()
+	str, _ := goString(s.Ref)
 	return str
 }

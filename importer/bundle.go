@@ -1,13 +1,16 @@
 package importer
 
 import (
+	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"sync"
 
-	"github.com/pyhost/pyhost/host"
+	"golang.org/x/sys/unix"
+
+	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/dirfd"
+	"github.com/pyhost/pyhost/internal/frame"
 )
 
 // A Bundle carries the bytecode of modules from the rank that read it to
@@ -75,87 +78,98 @@ func (b *Bundle) take(source string) *BundleEntry {
 	return e
 }
 
-const bundleMagic = "PYHB\x01"
+const (
+	bundleMagic   = "PYHB"
+	bundleVersion = 2
+)
 
-var errBundle = errors.New("importer: bad bundle data")
-
-// MarshalBundle serializes entries for a broadcast.
+// MarshalBundle serializes entries for a broadcast (a frame, see package
+// internal/frame).
 func MarshalBundle(entries []*BundleEntry) []byte {
-	n := len(bundleMagic) + 4
+	n := 10
 	for _, e := range entries {
-		n += len(e.Source) + len(e.Bytecode) + len(e.Data) + 6*binary.MaxVarintLen64
+		n += len(e.Source) + len(e.Bytecode) + len(e.Data) + 6*10
 	}
-	b := make([]byte, 0, n)
-	b = append(b, bundleMagic...)
-	b = binary.AppendUvarint(b, uint64(len(entries)))
+	enc := frame.NewEncoder(bundleMagic, bundleVersion, n)
+	enc.Uvarint(uint64(len(entries)))
 	for _, e := range entries {
-		for _, s := range []string{e.Source, e.Bytecode} {
-			b = binary.AppendUvarint(b, uint64(len(s)))
-			b = append(b, s...)
-		}
-		b = binary.AppendVarint(b, e.MtimeSec)
-		b = binary.AppendVarint(b, e.MtimeNsec)
-		b = binary.AppendVarint(b, e.Size)
-		b = binary.AppendUvarint(b, uint64(len(e.Data)))
-		b = append(b, e.Data...)
+		enc.String(e.Source)
+		enc.String(e.Bytecode)
+		enc.Varint(e.MtimeSec)
+		enc.Varint(e.MtimeNsec)
+		enc.Varint(e.Size)
+		enc.Bytes(e.Data)
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return enc.Finish()
 }
 
-// UnmarshalBundle decodes MarshalBundle's output; it never panics.
+// UnmarshalBundle decodes MarshalBundle's output; it never panics. The
+// entries' Data alias data.
 func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
-	if len(data) < len(bundleMagic)+4 || string(data[:len(bundleMagic)]) != bundleMagic {
-		return nil, fmt.Errorf("%w: no header", errBundle)
+	d, err := frame.Open(data, bundleMagic, bundleVersion)
+	if err != nil {
+		return nil, fmt.Errorf("importer: bundle: %w", err)
 	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return nil, fmt.Errorf("%w: checksum", errBundle)
-	}
-	p := body[len(bundleMagic):]
-	bad := false
-	uv := func() uint64 {
-		v, k := binary.Uvarint(p)
-		if k <= 0 {
-			bad = true
-			return 0
-		}
-		p = p[k:]
-		return v
-	}
-	sv := func() int64 {
-		v, k := binary.Varint(p)
-		if k <= 0 {
-			bad = true
-			return 0
-		}
-		p = p[k:]
-		return v
-	}
-	bytes := func() []byte {
-		n := uv()
-		if bad || n > uint64(len(p)) {
-			bad = true
-			return nil
-		}
-		v := p[:n:n]
-		p = p[n:]
-		return v
-	}
-	count := uv()
-	if count > uint64(len(p)) {
-		return nil, fmt.Errorf("%w: count", errBundle)
-	}
+	count := d.Count("count", 6)
 	out := make([]*BundleEntry, 0, count)
-	for i := uint64(0); i < count && !bad; i++ {
-		e := &BundleEntry{Source: string(bytes()), Bytecode: string(bytes())}
-		e.MtimeSec, e.MtimeNsec, e.Size = sv(), sv(), sv()
-		e.Data = bytes()
+	for i := uint64(0); i < count && d.Err() == nil; i++ {
+		e := &BundleEntry{Source: d.String("source"), Bytecode: d.String("bytecode")}
+		e.MtimeSec, e.MtimeNsec, e.Size = d.Varint("mtime"), d.Varint("mtime ns"), d.Varint("size")
+		e.Data = d.Bytes("bytecode data")
 		out = append(out, e)
 	}
-	if bad || len(p) != 0 {
-		return nil, fmt.Errorf("%w: truncated or trailing data", errBundle)
+	if err := d.Close(); err != nil {
+		return nil, fmt.Errorf("importer: bundle: %w", err)
 	}
 	return out, nil
+}
+
+// MakeBundle is the reading side of the validity rule (see Bundle): it
+// stats each source and reads its bytecode file, and keeps the pairs whose
+// .pyc header matches what the loader will compare (magic, a
+// timestamp-based pyc, the source's mtime and size), up to maxBytes of
+// bytecode in all. Files are reached through descriptors of their
+// directories (internal/dirfd), each opened once relative to its parent.
+func MakeBundle(pairs [][2]string, magic []byte, maxBytes int) []*BundleEntry {
+	dirs := dirfd.NewTree(maxBundleDirs)
+	defer dirs.Close()
+	var out []*BundleEntry
+	total := 0
+	for _, p := range pairs {
+		var st unix.Stat_t
+		if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		data, _, err := dirs.ReadFile(p[1], int64(maxBytes))
+		if err != nil || !pycMatches(data, magic, &st) {
+			continue
+		}
+		if total += len(data); total > maxBytes {
+			break
+		}
+		out = append(out, &BundleEntry{
+			Source: p[0], Bytecode: p[1],
+			MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec, Size: st.Size,
+			Data: data,
+		})
+	}
+	return out
+}
+
+// maxBundleDirs bounds the directory descriptors MakeBundle keeps open.
+const maxBundleDirs = 512
+
+// pycMatches is SourceLoader.get_code's check of a timestamp-based .pyc
+// against its source's stat (PEP 552: flags 0, then mtime and size, each
+// the low 32 bits).
+func pycMatches(pyc, magic []byte, src *unix.Stat_t) bool {
+	if len(pyc) < 16 || !bytes.Equal(pyc[:4], magic) {
+		return false
+	}
+	flags := binary.LittleEndian.Uint32(pyc[4:8])
+	mtime := binary.LittleEndian.Uint32(pyc[8:12])
+	size := binary.LittleEndian.Uint32(pyc[12:16])
+	return flags == 0 && mtime == uint32(src.Mtim.Sec) && size == uint32(src.Size)
 }
 
 // SetBundle makes the importer serve the bundle's modules from memory.
@@ -167,18 +181,18 @@ func (im *Importer) SetBundle(b *Bundle) {
 
 // bundle_take(source) -> None | (bytecode_path, mtime, size, data): the
 // bundled stat and bytecode of a source file, handed out once.
-func (im *Importer) bundleTake(py *host.Py, args host.Args) (any, error) {
-	src, err := args.String(0)
-	if err != nil {
-		return nil, err
+func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
+	src, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
 	}
 	im.mu.Lock()
 	b := im.bundle
 	im.mu.Unlock()
 	e := b.take(src)
 	if e == nil {
-		return nil, nil
+		return cpython.None()
 	}
 	im.bundled.Add(1)
-	return host.Tuple{e.Bytecode, e.MtimeSec, e.MtimeNsec, e.Size, e.Data}, nil
+	return cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
 }

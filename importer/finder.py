@@ -3,7 +3,7 @@
 # Executed in the namespace of the builtin module _pyhost during the core
 # phase of start-up, before PathFinder exists and before site runs: only
 # builtin and frozen modules can be imported here. The lookups themselves
-# are Go functions of _pyhost (find, lookup, entry_is_dir, ...); this file
+# are Go functions of _pyhost (find_spec, lookup, entry_is_dir, ...); this file
 # only turns their answers into the specs FileFinder would have made.
 
 import sys

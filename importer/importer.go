@@ -1,7 +1,9 @@
 // Package importer is pyhost's import finder: a sys.meta_path finder and
 // path entry finders whose answers come from a pathscan.Index instead of
-// the file system. It is plain Go over package host; the Python side is the
-// small finder.py, run in the builtin module _pyhost.
+// the file system. It owns its whole find path: the C scan of the search
+// path (through internal/cpython, whose raw module API its builtin module
+// _pyhost is made with), the lookup in pathscan and the spec; the Python
+// side is the small finder.py, run in _pyhost.
 //
 // # Semantics
 //
@@ -32,8 +34,9 @@
 //
 // # Threads
 //
-// The Go functions run with the GIL held, called from Python; the Index
-// is safe for concurrent use on its own.
+// The Go functions run with the GIL held, called from Python, and so does
+// Install (from the start-up's Setup); the Index is safe for concurrent
+// use on its own.
 package importer
 
 import (
@@ -44,6 +47,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -82,7 +86,7 @@ type Importer struct {
 
 	lookups, hits, finalMisses, handOffs, entryLookups atomic.Uint64
 
-	fast        *host.FastFinder
+	finder      *finder // set by Install
 	bundle      *Bundle
 	bundled     atomic.Uint64
 	prepare     func(py *host.Py) error
@@ -97,8 +101,8 @@ type Importer struct {
 	lastMissDirs map[string]bool
 }
 
-// New makes an importer; Module is its builtin module, to register with
-// host.Options.Modules, and Install (from host.Options.Setup) puts the
+// New makes an importer; Module is its builtin module, to register
+// before Python starts, and Install (from the start-up's Setup) puts the
 // finder in place.
 func New(opts Options) *Importer {
 	return &Importer{opts: opts, index: opts.Index}
@@ -123,11 +127,13 @@ func (im *Importer) SetPrepare(fn func(py *host.Py) error) {
 	im.prepare = fn
 }
 
-func (im *Importer) prepared(py *host.Py) error {
+// prepared runs the prepare function once; called from Python, with the
+// GIL held.
+func (im *Importer) prepared() error {
 	var err error
 	im.prepareOnce.Do(func() {
 		if im.prepare != nil {
-			err = im.prepare(py)
+			err = host.Attach(im.prepare)
 		}
 	})
 	return err
@@ -152,78 +158,56 @@ func (im *Importer) Stats() Stats {
 	return s
 }
 
-// Module is the builtin module _pyhost with the finder's Go functions.
-func (im *Importer) Module() *host.Module {
-	return &host.Module{
+// Module is the builtin module _pyhost with the finder's Go functions,
+// made with the raw module API (find_spec works on the C scan's borrowed
+// references); register it with cpython.RegisterModule before start-up.
+func (im *Importer) Module() *cpython.Module {
+	return &cpython.Module{
 		Name: ModuleName,
 		Doc:  "pyhost's import finder (internal).",
-		Funcs: []host.Func{
-			{Name: "set_loaders", Fn: im.setLoaders},
-			{Name: "find_spec", Fn: im.findSpec},
-			{Name: "lookup", Fn: im.lookup},
-			{Name: "entry_is_dir", Fn: im.entryIsDir},
-			{Name: "invalidate", Fn: im.invalidate},
-			{Name: "bundle_take", Fn: im.bundleTake},
+		Funcs: []cpython.Func{
+			{Name: "set_loaders", Call: im.setLoaders},
+			{Name: "find_spec", Call: im.findSpec},
+			{Name: "lookup", Call: im.lookup},
+			{Name: "entry_is_dir", Call: im.entryIsDir},
+			{Name: "invalidate", Call: im.invalidate},
+			{Name: "bundle_take", Call: im.bundleTake},
 		},
 	}
 }
 
 // Install runs the Python side: it defines the finders in _pyhost and
 // appends GoFinder to sys.meta_path, where CPython's main phase of
-// start-up then appends PathFinder right after it.
-func (im *Importer) Install(py *host.Py) error {
-	mod, err := py.Import(ModuleName)
-	if err != nil {
-		return fmt.Errorf("importer: %w", err)
-	}
-	defer mod.Close()
-	if err := py.ExecIn(mod, finderSource, "<pyhost importer>"); err != nil {
-		return fmt.Errorf("importer: install: %w", err)
-	}
-	bse, err := py.Import("_frozen_importlib_external")
-	if err != nil {
-		return fmt.Errorf("importer: %w", err)
-	}
-	defer bse.Close()
-	f := &host.FastFinder{Find: im.find, SysPathChanged: im.sysPathChanged}
-	for _, a := range []struct {
-		from *host.Object
-		name string
-		dst  **host.Object
-	}{
-		{mod, "GoFinder", &f.Self},
-		{mod, "IndexedFileFinder", &f.Indexed},
-		{mod, "_finder_for", &f.Slow},
-		{mod, "_make_spec", &f.MakeSpec},
-		{bse, "PathFinder", &f.PathFinder},
-	} {
-		if *a.dst, err = a.from.Attr(a.name); err != nil {
-			return fmt.Errorf("importer: install: %w", err)
-		}
-	}
-	im.fast = f
-	return nil
-}
+// start-up then appends PathFinder right after it. py is the token of
+// the GIL the start-up's Setup holds.
+func (im *Importer) Install(py *host.Py) error { return im.install() }
 
 // set_loaders(groups): the suffixes of _get_supported_file_loaders(), in
 // order: extensions, source, bytecode.
-func (im *Importer) setLoaders(py *host.Py, args host.Args) (any, error) {
-	v, err := args.Value(0)
-	if err != nil {
-		return nil, err
+func (im *Importer) setLoaders(a cpython.Args) cpython.Owned {
+	if len(a.Pos) == 0 {
+		return cpython.SetError("TypeError", "missing positional argument 1 (got 0)")
 	}
-	groups, _ := v.([]any)
+	var groups []cpython.Ref
+	if g := a.Pos[0]; g.IsList() || g.IsTuple() {
+		groups = g.Items()
+	}
 	if len(groups) != 3 {
-		return nil, host.Raise("ImportError", "pyhost: expected 3 groups of loader suffixes, got %d", len(groups))
+		return cpython.SetError("ImportError", fmt.Sprintf("pyhost: expected 3 groups of loader suffixes, got %d", len(groups)))
 	}
 	kinds := []pathscan.Kind{pathscan.Extension, pathscan.Source, pathscan.Bytecode}
 	var loaders []pathscan.Suffix
 	for g, group := range groups {
-		ss, _ := group.([]any)
-		for _, s := range ss {
-			str, ok := s.(string)
+		if !group.IsList() && !group.IsTuple() {
+			continue
+		}
+		for _, s := range group.Items() {
+			if !s.IsStr() {
+				return cpython.SetError("ImportError", "pyhost: a loader suffix is not a str")
+			}
+			str, ok := s.GoString()
 			if !ok {
-				return nil, host.Raise("ImportError", "pyhost: a loader suffix is not a str")
+				return cpython.Owned{}
 			}
 			loaders = append(loaders, pathscan.Suffix{Suffix: str, Kind: kinds[g]})
 		}
@@ -233,9 +217,9 @@ func (im *Importer) setLoaders(py *host.Py, args host.Args) (any, error) {
 	if im.index == nil {
 		im.index = pathscan.New(pathscan.Options{Loaders: loaders, RevalidateMisses: !im.opts.MissesFinal})
 	} else if err := im.index.SetLoaders(loaders); err != nil {
-		return nil, host.Raise("ImportError", "pyhost: %v", err)
+		return cpython.SetError("ImportError", fmt.Sprintf("pyhost: %v", err))
 	}
-	return nil, nil
+	return cpython.None()
 }
 
 // key is the Index's name for a finder's path: FileFinder joins names to
@@ -257,23 +241,15 @@ func pyKind(k pathscan.Kind) int { return int(k) - int(pathscan.Extension) }
 
 // answer is what finder.py's _spec takes: (kind, filename, location),
 // kind -1 for a namespace portion.
-func answer(r pathscan.Result) host.Tuple {
+func answer(r pathscan.Result) cpython.Owned {
 	if r.Namespace {
-		return host.Tuple{-1, nil, r.Dir}
+		return cpython.TupleOf(cpython.NewInt(-1), cpython.None(), cpython.NewStr(r.Dir))
 	}
-	var loc any
+	loc := cpython.None()
 	if r.Package {
-		loc = r.Dir
+		loc = cpython.NewStr(r.Dir)
 	}
-	return host.Tuple{pyKind(r.Kind), r.Path, loc}
-}
-
-// findSpec is GoFinder.find_spec(fullname, path=None, target=None).
-func (im *Importer) findSpec(py *host.Py, args host.Args) (any, error) {
-	if err := im.prepared(py); err != nil {
-		return nil, err
-	}
-	return im.fast.FindSpec(py, args)
+	return cpython.TupleOf(cpython.NewInt(int64(pyKind(r.Kind))), cpython.NewStr(r.Path), loc)
 }
 
 // find is GoFinder's lookup over the indexed directories of a search
@@ -329,17 +305,17 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 
 // lookup(dir, tail) -> None | (kind, filename, location): an indexed
 // FileFinder's find_spec.
-func (im *Importer) lookup(py *host.Py, args host.Args) (any, error) {
-	if err := im.prepared(py); err != nil {
-		return nil, err
+func (im *Importer) lookup(a cpython.Args) cpython.Owned {
+	if err := im.prepared(); err != nil {
+		return raise(err)
 	}
-	dir, err := args.String(0)
-	if err != nil {
-		return nil, err
+	dir, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
 	}
-	tail, err := args.String(1)
-	if err != nil {
-		return nil, err
+	tail, ok := strArg(a, 1)
+	if !ok {
+		return cpython.Owned{}
 	}
 	im.entryLookups.Add(1)
 	im.mu.Lock()
@@ -352,40 +328,54 @@ func (im *Importer) lookup(py *host.Py, args host.Args) (any, error) {
 		r = im.index.Find(key(dir), tail)
 	}
 	if !r.Found && !r.Namespace {
-		return nil, nil
+		return cpython.None()
 	}
-	return answer(r), nil
+	return answer(r)
 }
 
 // entry_is_dir(path) -> bool: whether a sys.path entry is a directory, from
 // the index when it already lists it (or its parent) and otherwise from
 // one stat.
-func (im *Importer) entryIsDir(py *host.Py, args host.Args) (any, error) {
-	if err := im.prepared(py); err != nil {
-		return nil, err
+func (im *Importer) entryIsDir(a cpython.Args) cpython.Owned {
+	if err := im.prepared(); err != nil {
+		return raise(err)
 	}
-	p, err := args.String(0)
-	if err != nil {
-		return nil, err
+	p, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
 	}
-	return im.index.IsDir(key(p)), nil
+	return cpython.NewBool(im.index.IsDir(key(p)))
 }
 
 // invalidate(dir or None): importlib.invalidate_caches.
-func (im *Importer) invalidate(py *host.Py, args host.Args) (any, error) {
-	v, err := args.Value(0)
-	if err != nil {
-		return nil, err
+func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
+	if len(a.Pos) == 0 {
+		return cpython.SetError("TypeError", "missing positional argument 1 (got 0)")
+	}
+	dir := ""
+	isDir := a.Pos[0].IsStr()
+	if isDir {
+		var ok bool
+		if dir, ok = a.Pos[0].GoString(); !ok {
+			return cpython.Owned{}
+		}
 	}
 	im.mu.Lock()
 	im.lastMiss, im.lastMissDirs = "", nil
+	if !isDir {
+		// importlib.invalidate_caches(): what the bundle holds was read at
+		// start-up, and sources may have changed since (a module written
+		// during the job): from now on every module is loaded from its
+		// files, as python3 loads it.
+		im.bundle = nil
+	}
 	im.mu.Unlock()
-	if d, ok := v.(string); ok {
-		im.index.Invalidate(key(d))
+	if isDir {
+		im.index.Invalidate(key(dir))
 	} else {
 		im.index.InvalidateAll()
 	}
-	return nil, nil
+	return cpython.None()
 }
 
 // sysPathChanged: entries that left sys.path leave the index.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 var (
@@ -18,11 +19,14 @@ var (
 // once per process.
 func TestMain(m *testing.M) {
 	imp = importer.New(importer.Options{})
+	if err := cpython.RegisterModule(imp.Module()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	var err error
 	interp, err = host.Start(host.Options{
-		Args:    []string{"pyhost-test", "-c", "pass"},
-		Modules: []*host.Module{imp.Module()},
-		Setup:   imp.Install,
+		Args:  []string{"pyhost-test", "-c", "pass"},
+		Setup: imp.Install,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start python:", err)

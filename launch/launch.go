@@ -8,12 +8,15 @@ package launch
 
 import (
 	"fmt"
+	"github.com/pyhost/pyhost/internal/share"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/mpiglue"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -136,13 +139,17 @@ func parseBool(name, v string) (bool, error) {
 }
 
 // Main runs the pyhost command with the process's arguments and returns
-// its exit status (see host.Main).
+// its exit status (see cpython.Main).
 func Main(args []string) int {
 	l := &launcher{imp: importer.New(importer.Options{})}
-	return host.Main(host.Options{
+	if err := host.Register(l.publicModule()); err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost:", err)
+		return 1
+	}
+	return cpython.Main(cpython.MainOptions{
 		Args:    args,
-		Modules: []*host.Module{l.imp.Module(), l.publicModule()},
-		Setup:   l.setup,
+		Modules: []*cpython.Module{l.imp.Module()},
+		Setup:   func() error { return host.Attach(l.setup) },
 	})
 }
 
@@ -150,13 +157,15 @@ type launcher struct {
 	settings Settings
 	imp      *importer.Importer
 	index    *pathscan.Index
-	cache    *indexCache
-	loaded   []string // "source\x00bytecode" of the modules loaded, recorded at exit on rank 0
-	mpi      bool     // MPI initialised by pyhost (under a launcher)
+	cache    *share.Cache
+	modules  []share.Module // the cache's record of the modules loaded from source
+	program  uint64         // this run's program within the environment (share.ProgramID)
+	loaded   [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on rank 0
+	mpi      bool           // MPI initialised by pyhost (under a launcher)
 }
 
 func (l *launcher) setup(py *host.Py) error {
-	xopts, err := py.XOptions()
+	xopts, err := cpython.XOptions()
 	if err != nil {
 		return err
 	}
@@ -167,12 +176,12 @@ func (l *launcher) setup(py *host.Py) error {
 	s, err := parseSettings(xopts, os.Getenv, ignoreEnv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
-		host.Exit(2)
+		cpython.Exit(2)
 	}
 	l.settings = s
 	if s.Version {
 		fmt.Print(versionText())
-		host.Exit(0)
+		cpython.Exit(0)
 	}
 	l.imp.SetMissesFinal(s.MissesFinal)
 	if s.Importer {
@@ -182,17 +191,17 @@ func (l *launcher) setup(py *host.Py) error {
 			// The search path exists from the first import on: the cache
 			// is loaded then (on rank 0 only under MPI; see startMPI).
 			l.imp.SetPrepare(l.loadCache)
-			if err := host.AtExit(l.saveCache); err != nil {
+			if err := cpython.AtExit(l.saveCache); err != nil {
 				return err
 			}
 		}
 	}
 	if err := l.startMPI(py); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
-		host.Exit(1)
+		cpython.Exit(1)
 	}
 	if s.Stats {
-		if err := host.AtExit(l.printStats); err != nil {
+		if err := cpython.AtExit(l.printStats); err != nil {
 			return err
 		}
 	}
@@ -235,7 +244,7 @@ func flag(py *host.Py, name string) (bool, error) {
 
 // loadCache opens the index cache for this run's search path.
 func (l *launcher) loadCache(py *host.Py) error {
-	cfg, err := py.Config()
+	cfg, err := cpython.ReadConfig()
 	if err != nil {
 		return err
 	}
@@ -243,28 +252,52 @@ func (l *launcher) loadCache(py *host.Py) error {
 	if err != nil {
 		return err
 	}
-	// One cache per program: its search path, and what it runs (the
-	// script, module or command, and where), so that the modules recorded
-	// for the bytecode bundle are the ones this program loads.
-	key := append([]string{}, cfg.ModuleSearchPaths...)
+	dir := l.settings.CacheDir
+	if dir == "" {
+		if dir, err = share.DefaultDir(); err != nil {
+			return nil // no home: no cache
+		}
+	} else if dir, err = filepath.Abs(dir); err != nil {
+		return nil
+	}
+	l.cache = share.Open(dir, share.Env{
+		PyhostVersion: Version,
+		PythonVersion: cpython.Version(),
+		Executable:    cfg.Executable,
+		Prefix:        cfg.Prefix,
+		SearchPath:    cfg.ModuleSearchPaths,
+	}, !dontWrite)
+	l.cache.Warn = func(msg string) { warn("%s", msg) }
+	l.program = programID(cfg)
+	if l.settings.Cache != "rebuild" {
+		l.cache.LoadIndex(l.index)
+		l.modules = l.cache.LoadModules()
+	}
+	return nil
+}
+
+// programID names what this run runs within its environment: the script,
+// or the module or command and the directory it runs in.
+func programID(cfg cpython.Config) uint64 {
 	if cfg.RunFilename != "" {
 		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
-			key = append(key, "script:"+abs)
+			return share.ProgramID("script", abs)
 		}
-	} else {
-		if wd, err := os.Getwd(); err == nil {
-			key = append(key, "cwd:"+wd)
-		}
-		key = append(key, "module:"+cfg.RunModule, "command:"+cfg.RunCommand)
 	}
-	l.cache = openCache(l.settings, cfg, key, dontWrite, l.index)
-	return nil
+	wd, _ := os.Getwd()
+	return share.ProgramID("cwd", wd, "module", cfg.RunModule, "command", cfg.RunCommand)
 }
 
 // saveCache runs at exit (after Python is finalised).
 func (l *launcher) saveCache() {
 	if l.cache != nil {
-		l.cache.save(l.index)
-		l.writeLoaded()
+		now := time.Now()
+		l.cache.SaveIndex(l.index, now)
+		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 	}
+}
+
+// warn prints one line on stderr, as pyhost's warnings are.
+func warn(format string, args ...any) {
+	fmt.Fprintln(os.Stderr, "pyhost: "+strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

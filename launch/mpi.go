@@ -2,12 +2,14 @@ package launch
 
 import (
 	"fmt"
+	"github.com/pyhost/pyhost/internal/share"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/mpiglue"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -24,26 +26,52 @@ const (
 )
 
 // startMPI initialises MPI when an MPI launcher started pyhost, and shares
-// the index: rank 0 lists, every rank gets the listings by one broadcast.
-// It runs in Setup on the main thread, on every rank, before any import
-// searches sys.path, so every rank reaches the broadcast.
+// the index among pyhost's peers (mpiglue.PeerRank): peer 0 lists, every
+// peer gets the listings by one broadcast. It runs in Setup on the main
+// thread, on every rank, before any import searches sys.path and before
+// Python's os module copies the environment, so every rank reaches the
+// broadcast and Mark's variable reaches os.environ.
+//
+// A process is a rank exactly when python3 + mpi4py would be one: the
+// process a launcher started, not its descendants (mpiglue.Detect).
 func (l *launcher) startMPI(py *host.Py) error {
-	if l.settings.MPI == "off" || !mpiglue.LauncherDetected() && l.settings.MPI != "on" {
+	run := mpiglue.Detect()
+	// Whatever the settings, what this process starts is not launched.
+	if err := run.Mark(); err != nil {
+		return err
+	}
+	if l.settings.MPI == "off" || run.Role != mpiglue.Launched && l.settings.MPI != "on" {
+		if w := run.Warning(); w != "" && l.settings.MPI != "off" {
+			fmt.Fprintln(os.Stderr, w)
+		}
 		return nil
 	}
 	if !mpiglue.Available() {
 		fmt.Fprintln(os.Stderr, "pyhost: started by an MPI launcher, but this pyhost was built without MPI (-tags nompi): each rank runs as a single process")
 		return nil
 	}
-	if err := mpiglue.Init(); err != nil {
+	if err := mpiglue.CheckResources(); err != nil {
+		fmt.Fprintf(os.Stderr, "pyhost: %v: MPI is left to the application; pyhost shares nothing\n", err)
+		return nil
+	}
+	ignoreEnv, err := flag(py, "ignore_environment")
+	if err != nil {
+		return err
+	}
+	opts := mpiglue.Options{ShareKey: shareKey(l.settings), Launch: run}
+	if !ignoreEnv {
+		// It loads code: ignored under -E and -I, as every PYHOST_* is.
+		opts.Library = os.Getenv("PYHOST_LIBMPI")
+	}
+	if err := mpiglue.Init(opts); err != nil {
 		return fmt.Errorf("MPI initialization failed: %w", err)
 	}
 	// Registered first, so it runs last: after the stats are gathered.
-	if err := host.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
+	if err := cpython.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
 		return err
 	}
 	l.mpi = true
-	if !l.settings.Importer || mpiglue.Size() == 1 {
+	if !l.settings.Importer || mpiglue.PeerSize() == 1 {
 		return nil
 	}
 	// The interpreter's search path is computed in the main phase of
@@ -51,7 +79,7 @@ func (l *launcher) startMPI(py *host.Py) error {
 	// it (encodings, on every rank), before site and the script run.
 	ix := l.index
 	l.imp.SetPrepare(func(py *host.Py) error {
-		if mpiglue.Rank() == 0 && l.settings.Cache != "off" {
+		if mpiglue.PeerRank() == 0 && l.settings.Cache != "off" {
 			if err := l.loadCache(py); err != nil {
 				return err
 			}
@@ -61,11 +89,18 @@ func (l *launcher) startMPI(py *host.Py) error {
 	return nil
 }
 
-// shareIndex lists on rank 0 and broadcasts; the other ranks merge.
+// shareKey is what peers must agree on to share: every pyhost setting
+// that decides which collectives a rank makes (importer, cache, stats,
+// ...). Ranks whose keys differ get different communicators.
+func shareKey(s Settings) string {
+	return fmt.Sprintf("%+v", s)
+}
+
+// shareIndex lists on peer 0 and broadcasts; the other peers merge.
 func (l *launcher) shareIndex(py *host.Py, ix *pathscan.Index) error {
 	var blob []byte
-	if mpiglue.Rank() == 0 {
-		cfg, err := py.Config()
+	if mpiglue.PeerRank() == 0 {
+		cfg, err := cpython.ReadConfig()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: rank 0: read the configuration:", err)
 			mpiglue.Abort(1)
@@ -81,7 +116,7 @@ func (l *launcher) shareIndex(py *host.Py, ix *pathscan.Index) error {
 		fmt.Fprintln(os.Stderr, "pyhost: broadcast of the import index failed:", err)
 		mpiglue.Abort(1)
 	}
-	if mpiglue.Rank() != 0 && len(blob) > 0 {
+	if mpiglue.PeerRank() != 0 && len(blob) > 0 {
 		if err := ix.Merge(blob); err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
 		}
@@ -93,9 +128,9 @@ func (l *launcher) shareIndex(py *host.Py, ix *pathscan.Index) error {
 // time (an empty bundle on a first run or without a cache).
 func (l *launcher) shareBundle(py *host.Py) error {
 	var blob []byte
-	if mpiglue.Rank() == 0 {
+	if mpiglue.PeerRank() == 0 {
 		if magic := pythonMagic(py); magic != nil {
-			if entries := makeBundle(l.readLoaded(), magic); len(entries) > 0 {
+			if entries := importer.MakeBundle(l.bundlePairs(), magic, bundleMaxBytes); len(entries) > 0 {
 				blob = importer.MarshalBundle(entries)
 			}
 		}
@@ -121,8 +156,13 @@ func (l *launcher) shareBundle(py *host.Py) error {
 // cache file loaded, it only verifies the listings the cache holds (what
 // the last run's imports used) and lists nothing ahead: a directory the
 // cache lacks is listed by each rank that needs it.
-func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
-	warm := ix.Stats().DirsMerged > 0
+func (l *launcher) listRoots(ix *pathscan.Index, cfg cpython.Config) {
+	// A program that ran before in this environment finds what it needs in
+	// the cache: verify that and list nothing ahead. A new one gets the
+	// trees listed, each directory the cache holds costing an fstat
+	// instead of a read.
+	_, warm := share.ForProgram(l.modules, l.program)
+	warm = warm && ix.Stats().DirsMerged > 0
 	seen := map[string]bool{}
 	list := func(dir string, depth, max int) {
 		dir = filepath.Clean(dir)
@@ -159,7 +199,7 @@ func (l *launcher) listRoots(ix *pathscan.Index, cfg host.Config) {
 // siteDirs are the directories site adds for these prefixes (Debian's
 // dist-packages and upstream's site-packages; the user site directory).
 // Listing one that site does not add costs time, not correctness.
-func siteDirs(cfg host.Config) []string {
+func siteDirs(cfg cpython.Config) []string {
 	var dirs []string
 	for _, prefix := range []string{cfg.Prefix, cfg.ExecPrefix, cfg.BasePrefix} {
 		if prefix == "" {
@@ -182,7 +222,7 @@ func siteDirs(cfg host.Config) []string {
 // shareEntries is the collective behind pyhost.share_paths: rank 0 lists
 // the given directories and broadcasts them; every rank must call it.
 func (l *launcher) shareEntries(paths []string) error {
-	if !l.mpi || mpiglue.Size() == 1 {
+	if !l.mpi || mpiglue.PeerSize() == 1 {
 		return nil
 	}
 	ix := l.imp.Index()
@@ -190,7 +230,7 @@ func (l *launcher) shareEntries(paths []string) error {
 		return fmt.Errorf("pyhost.share_paths: the importer is off")
 	}
 	var blob []byte
-	if mpiglue.Rank() == 0 {
+	if mpiglue.PeerRank() == 0 {
 		part := pathscan.New(pathscan.Options{})
 		for _, p := range paths {
 			if p = strings.TrimRight(p, "/"); filepath.IsAbs(p) {

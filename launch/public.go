@@ -18,7 +18,7 @@ func mpiDescription() string {
 	if !mpiglue.Available() {
 		return "not built in (-tags nompi)"
 	}
-	v := mpiglue.LibraryVersion()
+	v := mpiglue.LibraryVersion("")
 	if v == "" {
 		return "built in; no MPI library found (set PYHOST_LIBMPI)"
 	}
@@ -28,11 +28,16 @@ func mpiDescription() string {
 	return "built in; " + mpiglue.Library() + ": " + strings.TrimSpace(v)
 }
 
-// printStats prints the counters at exit; under MPI, rank 0 prints every
-// rank's, gathered.
+// printStats prints the counters at exit; under MPI, peer 0 prints its
+// peers' lines, gathered, each labelled with its world rank.
 func (l *launcher) printStats() {
 	line := statsLine(l.settings, l.imp.Stats())
 	if !l.mpi || mpiglue.Size() == 1 {
+		fmt.Fprintln(os.Stderr, line)
+		return
+	}
+	line = fmt.Sprintf("rank %d: %s", mpiglue.Rank(), line)
+	if mpiglue.PeerSize() == 1 {
 		fmt.Fprintln(os.Stderr, line)
 		return
 	}
@@ -41,8 +46,8 @@ func (l *launcher) printStats() {
 		fmt.Fprintf(os.Stderr, "pyhost: rank %d: gather stats: %v\n%s\n", mpiglue.Rank(), err, line)
 		return
 	}
-	for r, b := range all {
-		fmt.Fprintf(os.Stderr, "rank %d: %s\n", r, b)
+	for _, b := range all {
+		fmt.Fprintf(os.Stderr, "%s\n", b)
 	}
 }
 
@@ -102,12 +107,13 @@ func (l *launcher) recordLoaded(py *host.Py) error {
 }
 
 func (l *launcher) abortOnUncaught(py *host.Py) error {
-	cfg, err := py.Config()
-	if err != nil {
-		return err
-	}
-	if cfg.Interactive {
-		return nil // -i: the session goes on after an exception
+	// sys.flags, not py.Config(): this runs in Setup, before the codecs
+	// exist, and converting an undecodable script path would initialise
+	// the codec registry too early (init_fs_encoding then fails).
+	for _, f := range []string{"interactive", "inspect"} {
+		if on, err := flag(py, f); err != nil || on {
+			return err // -i: the session goes on after an exception
+		}
 	}
 	m, err := py.Import("pyhost")
 	if err != nil {
@@ -131,6 +137,12 @@ func (l *launcher) publicModule() *host.Module {
 			}},
 			{Name: "mpi_active", Doc: "mpi_active() -> bool: whether pyhost initialised MPI (started by an MPI launcher).", Fn: func(py *host.Py, a host.Args) (any, error) {
 				return l.mpi, nil
+			}},
+			{Name: "peers", Doc: "peers() -> (rank, size, how): this process's place among the ranks pyhost shares its index with, and how they were found ((0, 1, '') without MPI).", Fn: func(py *host.Py, a host.Args) (any, error) {
+				if !l.mpi {
+					return []any{0, 1, ""}, nil
+				}
+				return []any{mpiglue.PeerRank(), mpiglue.PeerSize(), mpiglue.Peers()}, nil
 			}},
 			{Name: "rank", Doc: "rank() -> int: this process's rank in MPI_COMM_WORLD (0 without MPI).", Fn: func(py *host.Py, a host.Args) (any, error) {
 				if !l.mpi {
@@ -169,8 +181,8 @@ func (l *launcher) publicModule() *host.Module {
 				}
 				l.loaded = l.loaded[:0]
 				for i := range v {
-					if ok[i] {
-						l.loaded = append(l.loaded, v[i])
+					if src, pyc, found := strings.Cut(v[i], "\x00"); ok[i] && found {
+						l.loaded = append(l.loaded, [2]string{src, pyc})
 					}
 				}
 				return nil, nil

@@ -58,15 +58,3 @@ func with(s Settings, f func(*Settings)) Settings {
 	f(&s)
 	return s
 }
-
-func TestCacheKeyDependsOnSearchPath(t *testing.T) {
-	a := cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a", "/b"})
-	b := cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a", "/c"})
-	c := cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a/b"})
-	if a == b || a == c {
-		t.Fatalf("cache keys collide: %s %s %s", a, b, c)
-	}
-	if a != cacheKey(hostConfig("/usr/bin/pyhost"), []string{"/a", "/b"}) {
-		t.Fatal("cache key is not stable")
-	}
-}

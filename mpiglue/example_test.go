@@ -17,7 +17,7 @@ func Example() {
 	}
 	runtime.LockOSThread() // Init and Finalize on one OS thread
 	defer runtime.UnlockOSThread()
-	if err := mpiglue.Init(); err != nil {
+	if err := mpiglue.Init(mpiglue.Options{}); err != nil {
 		log.Fatal(err)
 	}
 	defer func() {

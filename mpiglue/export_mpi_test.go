@@ -18,5 +18,3 @@ func SetMaxMessage(n int) (restore func()) {
 
 // Loaded reports whether the MPI library has been mapped by this package.
 func Loaded() bool { return loaded.Load() }
-
-const builtWithMPI = true

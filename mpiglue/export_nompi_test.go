@@ -5,5 +5,3 @@ package mpiglue
 func SetMaxMessage(n int) (restore func()) { return func() {} }
 
 func Loaded() bool { return false }
-
-const builtWithMPI = false

@@ -4,6 +4,3 @@ package mpiglue
 
 // LauncherVars is the list LauncherDetected checks.
 var LauncherVars = launcherVars
-
-// BuiltWithMPI is what Available must report in this build.
-const BuiltWithMPI = builtWithMPI

@@ -3,11 +3,10 @@
 package mpiglue
 
 /*
-// pkg-config supplies mpi.h's include path. Its -lmpi stays on the link line
-// but --as-needed drops it: mpi_shim.c references no MPI symbol, so the
-// binary does not list libmpi as NEEDED and a plain run never maps it.
-#cgo pkg-config: mpi
-#cgo LDFLAGS: -Wl,--as-needed -ldl
+// No mpi.h and no -lmpi: mpi_shim.c reaches MPI only through dlsym, for
+// Open MPI's ABI and MPICH's alike, so the binary does not list libmpi as
+// NEEDED and a plain run never maps it.
+#cgo LDFLAGS: -ldl
 #include <stdlib.h>
 #include "mpi_shim.h"
 */
@@ -39,6 +38,9 @@ var (
 	worldRank   atomic.Int64 // valid while initDone
 	worldSize   atomic.Int64
 	threadLevel atomic.Int64
+	peerRank    atomic.Int64 // in pyhost's own communicator
+	peerSize    atomic.Int64
+	peersHow    string // guarded by mu
 
 	// maxMessage is the largest count passed to one MPI call. MPI counts
 	// are C ints; tests lower it to exercise the chunked paths. Guarded by
@@ -48,6 +50,7 @@ var (
 
 func init() {
 	worldSize.Store(1)
+	peerSize.Store(1)
 	threadLevel.Store(-1)
 }
 
@@ -55,22 +58,23 @@ func init() {
 // not say whether an MPI library can be loaded: [Init] finds that out.
 func Available() bool { return true }
 
-// libraryNames lists the sonames to dlopen, in order.
-func libraryNames() []string {
-	if name := os.Getenv("PYHOST_LIBMPI"); name != "" {
-		return []string{name}
+// libraryNames lists the sonames to dlopen, in order: library if set,
+// else the launcher's family first (see [Launch]).
+func libraryNames(library string) []string {
+	if library != "" {
+		return []string{library}
 	}
-	return []string{"libmpi.so.40", "libmpi.so.12", "libmpich.so.12", "libmpi.so"}
+	return Detect().libraries()
 }
 
 // load dlopens the MPI library if that has not happened yet. mu is held.
-func load() error {
+func load(library string) error {
 	if loaded.Load() {
 		return nil
 	}
 	var tried []string
 	msg := make([]byte, 1024)
-	for _, name := range libraryNames() {
+	for _, name := range libraryNames(library) {
 		cname := C.CString(name)
 		rc := C.pyhost_mpi_load(cname, (*C.char)(unsafe.Pointer(&msg[0])), C.int(len(msg)))
 		C.free(unsafe.Pointer(cname))
@@ -81,8 +85,7 @@ func load() error {
 		}
 		tried = append(tried, C.GoString((*C.char)(unsafe.Pointer(&msg[0]))))
 	}
-	return fmt.Errorf("mpiglue: %w (set PYHOST_LIBMPI to choose one): %s",
-		ErrNoLibrary, strings.Join(tried, "; "))
+	return fmt.Errorf("mpiglue: %w: %s", ErrNoLibrary, strings.Join(tried, "; "))
 }
 
 // adopt resolves the shim from an MPI library some other code (mpi4py)
@@ -92,7 +95,7 @@ func adopt() bool {
 	if loaded.Load() {
 		return true
 	}
-	for _, name := range libraryNames() {
+	for _, name := range libraryNames("") {
 		cname := C.CString(name)
 		rc := C.pyhost_mpi_adopt(cname)
 		C.free(unsafe.Pointer(cname))
@@ -139,30 +142,42 @@ func isFinalized() (bool, error) {
 	return queryFlag("MPI_Finalized", func(p *C.int) C.int { return C.pyhost_mpi_finalized(p) })
 }
 
-// Init loads the MPI library and initializes MPI, requesting
-// MPI_THREAD_MULTIPLE as mpi4py does, then sets MPI_ERRORS_RETURN on
-// MPI_COMM_WORLD so that failures come back as errors instead of aborting.
+// Init loads the MPI library, initializes MPI and forms pyhost's own
+// communicator, on which [Bcast], [Gather] and [Barrier] run.
 //
-// The library is $PYHOST_LIBMPI if set, otherwise the first of
-// libmpi.so.40 (Open MPI), libmpi.so.12 and libmpich.so.12 (MPICH ABI) and
-// libmpi.so that loads. It is opened RTLD_NOW|RTLD_GLOBAL. If none loads,
-// the error wraps [ErrNoLibrary].
+// The library is opts.Library if set (pyhost: $PYHOST_LIBMPI, unless
+// python's -E or -I), otherwise, for Open MPI's mpirun and PMIx launchers,
+// the first of libmpi.so.40 (Open MPI), libmpi.so.12, libmpich.so.12 (MPICH
+// ABI) and libmpi.so that loads; for Hydra and PMI-2 launchers the MPICH
+// names first. It is opened RTLD_NOW|RTLD_GLOBAL. If none loads, the error
+// wraps [ErrNoLibrary] and names what was tried.
 //
-// If MPI is already initialized (mpi4py was imported first), Init adopts it
-// and only queries the thread level. Once Init has succeeded, further calls
-// are no-ops returning nil. After MPI was finalized, Init fails: MPI cannot
-// be initialized twice in a process.
+// Init requests MPI_THREAD_MULTIPLE and sets MPI_ERRORS_RETURN on
+// MPI_COMM_WORLD. In the pyhost executable the application's own
+// MPI_Init_thread is then answered on top (see the package doc), so it may
+// ask for any level. It then forms the communicator of pyhost's peers:
+// collective over them only, never over MPI_COMM_WORLD (see peers.go); ranks
+// whose opts.ShareKey differs end in different communicators.
+//
+// If the launcher said how many processes it started and MPI formed a
+// world of another size (the wrong MPI for this launcher: srun
+// --mpi=pmix with MPICH gives singletons), Init returns nil after
+// printing one warning line naming the library, and pyhost shares nothing.
+//
+// If MPI is already initialized by someone else, Init adopts it. Once Init
+// has succeeded, further calls are no-ops returning nil. After MPI was
+// finalized, Init fails: MPI cannot be initialized twice in a process.
 //
 // Call Init and [Finalize] from the same OS thread (the goroutine calls
 // runtime.LockOSThread first): MPI calls that thread the main thread.
 // Under a launcher this is collective: every rank must call it.
-func Init() error {
+func Init(opts Options) error {
 	mu.Lock()
 	defer mu.Unlock()
 	if initDone.Load() {
 		return nil
 	}
-	if err := load(); err != nil {
+	if err := load(opts.Library); err != nil {
 		return err
 	}
 	fin, err := isFinalized()
@@ -197,8 +212,84 @@ func Init() error {
 	worldRank.Store(int64(rank))
 	worldSize.Store(int64(size))
 	threadLevel.Store(int64(provided))
+	peerRank.Store(0)
+	peerSize.Store(1)
 	initDone.Store(true)
+
+	l := opts.Launch
+	if l.Role == Alone && l.Launcher == "" {
+		l = Detect()
+	}
+	if l.Size > 0 && int(size) != l.Size {
+		fmt.Fprintf(os.Stderr, "pyhost: the MPI library %s (%s) formed a job of %d process(es), but the %s launcher started %d: wrong MPI library or PMI plugin for this launcher; pyhost shares nothing\n",
+			libName, abiName(), int(size), l.Launcher, l.Size)
+		peersHow = "alone: wrong MPI for the launcher"
+		return nil
+	}
+	appnum, flag := C.int(0), C.int(0)
+	if rc := C.pyhost_mpi_appnum(&appnum, &flag); rc != 0 || flag == 0 {
+		appnum = -1
+	}
+	p := findPeers(l, os.Getenv, int(rank), int(size), int(appnum), system)
+	peersHow = p.how
+	if len(p.ranks) < 2 {
+		return nil
+	}
+	ranks := make([]C.int, len(p.ranks))
+	for i, r := range p.ranks {
+		ranks[i] = C.int(r)
+	}
+	var prank, psize C.int
+	if rc := C.pyhost_mpi_make_peers(&ranks[0], C.int(len(ranks)), C.int(shareColor(opts.ShareKey)), &prank, &psize); rc != 0 {
+		return mpiError("MPI_Comm_create_group", rc)
+	}
+	peerRank.Store(int64(prank))
+	peerSize.Store(int64(psize))
 	return nil
+}
+
+func abiName() string {
+	if C.pyhost_mpi_is_openmpi() != 0 {
+		return "Open MPI"
+	}
+	return "MPICH ABI"
+}
+
+// PeerRank returns this process's rank among its peers: the ranks pyhost
+// shares its work with (see [Init]); 0 before Init, or when it shares
+// with no one.
+func PeerRank() int {
+	if !initDone.Load() {
+		return 0
+	}
+	return int(peerRank.Load())
+}
+
+// PeerSize returns the number of peers including this process; 1 before
+// Init, or when pyhost shares with no one.
+func PeerSize() int {
+	if !initDone.Load() {
+		return 1
+	}
+	return int(peerSize.Load())
+}
+
+// Peers says how the peers were found (for diagnostics): "app context N
+// of Open MPI's layout", "pyhost siblings on this node", or "alone: why".
+func Peers() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return peersHow
+}
+
+// AppState is the application's view of MPI's lifetime, as the
+// interposed MPI_Init and friends answer it in the pyhost executable:
+// whether the application initialized and finalized MPI, and the thread
+// level it was given (-1 before it initialized).
+func AppState() (initialized, finalized bool, level int) {
+	var i, f, lv C.int
+	C.pyhost_mpi_app_state(&i, &f, &lv)
+	return i != 0, f != 0, int(lv)
 }
 
 // Initialized reports whether MPI_Init has been called in this process, by
@@ -285,8 +376,8 @@ func bytesPtr(b []byte) unsafe.Pointer {
 	return unsafe.Pointer(&b[0])
 }
 
-// Bcast broadcasts rank 0's data to every rank of MPI_COMM_WORLD: rank 0
-// passes its data, the others pass nil (anything they pass is ignored), and
+// Bcast broadcasts peer 0's data to every peer (see [PeerRank]; never
+// over MPI_COMM_WORLD): peer 0 passes its data, the others pass nil (anything they pass is ignored), and
 // every rank gets rank 0's bytes. Rank 0 gets its own slice back, not a
 // copy; the others get a new slice. An empty broadcast returns an empty,
 // non-nil slice.
@@ -302,7 +393,13 @@ func Bcast(data []byte) ([]byte, error) {
 	if err := ready(); err != nil {
 		return nil, err
 	}
-	root := worldRank.Load() == 0
+	root := peerRank.Load() == 0
+	if peerSize.Load() == 1 {
+		if data == nil {
+			data = []byte{}
+		}
+		return data, nil
+	}
 	var n C.int64_t
 	if root {
 		n = C.int64_t(len(data))
@@ -330,7 +427,7 @@ func Bcast(data []byte) ([]byte, error) {
 	return buf, nil
 }
 
-// Gather collects every rank's data at rank 0, in rank order; lengths may
+// Gather collects every peer's data at peer 0, in peer order; lengths may
 // differ. Rank 0 gets one slice per rank (empty, not nil, for ranks that
 // sent nothing; the slices may share one backing array but do not overlap);
 // the others get nil.
@@ -345,8 +442,14 @@ func Gather(data []byte) ([][]byte, error) {
 	if err := ready(); err != nil {
 		return nil, err
 	}
-	root := worldRank.Load() == 0
-	size := int(worldSize.Load())
+	root := peerRank.Load() == 0
+	size := int(peerSize.Load())
+	if size == 1 {
+		if data == nil {
+			data = []byte{}
+		}
+		return [][]byte{data}, nil
+	}
 	lens := make([]int64, size)
 	if rc := C.pyhost_mpi_allgather_int64(C.int64_t(len(data)), (*C.int64_t)(unsafe.Pointer(&lens[0]))); rc != 0 {
 		return nil, mpiError("MPI_Allgather (lengths)", rc)
@@ -426,13 +529,16 @@ func Gather(data []byte) ([][]byte, error) {
 	return out, nil
 }
 
-// Barrier blocks until every rank has called it (MPI_Barrier on
-// MPI_COMM_WORLD).
+// Barrier blocks until every peer has called it (MPI_Barrier on pyhost's
+// own communicator).
 func Barrier() error {
 	mu.Lock()
 	defer mu.Unlock()
 	if err := ready(); err != nil {
 		return err
+	}
+	if peerSize.Load() == 1 {
+		return nil
 	}
 	if rc := C.pyhost_mpi_barrier(); rc != 0 {
 		return mpiError("MPI_Barrier", rc)
@@ -456,16 +562,18 @@ func Abort(code int) {
 	os.Exit(code)
 }
 
-// Finalize calls MPI_Finalize, unless MPI was never initialized or is
-// already finalized (by mpi4py's atexit hook or a script), in which case it
-// does nothing and returns nil; so it is safe to call once at exit whatever
-// happened. It never loads the MPI library. Call it from the thread that
-// called [Init], after the interpreter is finalized (mpi4py does not
-// finalize an MPI it did not initialize). Collective: every rank calls it.
+// Finalize calls MPI_Finalize if [Init] initialized MPI and it is not
+// finalized yet; otherwise (MPI never initialized, initialized by someone
+// else, already finalized) it does nothing and returns nil, so it is safe
+// to call once at exit whatever happened. It never loads the MPI library.
+// Call it from the thread that called [Init], after the interpreter is
+// finalized (in pyhost, the application's MPI_Finalize, mpi4py's at exit
+// included, only marks MPI finalized for the application). Collective:
+// every rank calls it.
 func Finalize() error {
 	mu.Lock()
 	defer mu.Unlock()
-	if !adopt() {
+	if !initDone.Load() || !adopt() {
 		return nil
 	}
 	ini, err := isInitialized()
@@ -487,13 +595,14 @@ func Finalize() error {
 }
 
 // LibraryVersion returns MPI_Get_library_version's text (for
-// `pyhost -X pyhost.version`), or "" if no MPI library can be loaded. MPI
-// allows this call before MPI_Init; it loads the library if need be, which
-// costs a few milliseconds, so do not call it on a plain run's hot path.
-func LibraryVersion() string {
+// `pyhost -X pyhost.version`), or "" if no MPI library can be loaded.
+// library is as [Options.Library]. MPI allows this call before MPI_Init;
+// it loads the library if need be, which costs a few milliseconds, so do
+// not call it on a plain run's hot path.
+func LibraryVersion(library string) string {
 	mu.Lock()
 	defer mu.Unlock()
-	if load() != nil {
+	if load(library) != nil {
 		return ""
 	}
 	buf := make([]byte, 4096)

@@ -1,99 +1,138 @@
 //go:build cgo && !nompi
 
-/* mpi_shim.c: every MPI call pyhost makes, through dlsym'd pointers.
+/* mpi_shim.c: every MPI call pyhost makes, through dlsym'd pointers, for
+ * both MPI ABIs in one binary.
  *
  * The binary must not list libmpi as NEEDED (a plain run would pay for
- * loading Open MPI), so this file never references an MPI symbol: function
- * pointer types come from mpi.h's prototypes via __typeof__ (unevaluated, so
- * no relocation), and in Open MPI the predefined handles, which mpi.h defines
- * as addresses of global objects, are looked up with dlsym too. In MPICH the
- * handles are integer constants and are used as is.
+ * loading MPI), and one pyhost must run under Open MPI's mpirun and under
+ * MPICH's hydra, whose libraries differ in ABI: Open MPI's handles
+ * (MPI_COMM_WORLD, MPI_BYTE, ...) are addresses of global objects, found
+ * here with dlsym; MPICH's (and its ABI's: libmpi.so.12) are integer
+ * constants. So this file includes no mpi.h: a handle is a uintptr_t, which
+ * the x86-64 and AArch64 calling conventions pass in the same register as
+ * MPICH's int or Open MPI's pointer; handles an MPI call writes back
+ * (MPI_Comm *, MPI_Group *) land in a zeroed uintptr_t, whose low half is
+ * MPICH's int on these little-endian machines. The few constants that
+ * differ are in struct abi below, from each implementation's mpi.h.
+ *
+ * The second half interposes MPI_Init and friends for the application
+ * (see mpi_interpose below).
  */
+#define _GNU_SOURCE
 #include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <mpi.h>
-
 #include "mpi_shim.h"
+
+typedef uintptr_t handle;
 
 static void *lib;
 
-#define FN(name) static __typeof__(name) *p_##name
-FN(MPI_Initialized);
-FN(MPI_Finalized);
-FN(MPI_Init_thread);
-FN(MPI_Query_thread);
-FN(MPI_Comm_set_errhandler);
-FN(MPI_Comm_rank);
-FN(MPI_Comm_size);
-FN(MPI_Bcast);
-FN(MPI_Allgather);
-FN(MPI_Gatherv);
-FN(MPI_Barrier);
-FN(MPI_Abort);
-FN(MPI_Finalize);
-FN(MPI_Error_string);
-FN(MPI_Get_library_version);
-#undef FN
+static int (*p_initialized)(int *);
+static int (*p_finalized)(int *);
+static int (*p_init_thread)(int *, char ***, int, int *);
+static int (*p_query_thread)(int *);
+static int (*p_comm_set_errhandler)(handle, handle);
+static int (*p_comm_rank)(handle, int *);
+static int (*p_comm_size)(handle, int *);
+static int (*p_comm_get_attr)(handle, int, void *, int *);
+static int (*p_comm_group)(handle, handle *);
+static int (*p_group_incl)(handle, int, const int *, handle *);
+static int (*p_group_free)(handle *);
+static int (*p_comm_create_group)(handle, handle, int, handle *);
+static int (*p_comm_split)(handle, int, int, handle *);
+static int (*p_bcast)(void *, int, handle, int, handle);
+static int (*p_allgather)(const void *, int, handle, void *, int, handle, handle);
+static int (*p_gatherv)(const void *, int, handle, void *, const int *, const int *, handle, int, handle);
+static int (*p_barrier)(handle);
+static int (*p_abort)(handle, int);
+static int (*p_finalize)(void);
+static int (*p_error_string)(int, char *, int *);
+static int (*p_get_library_version)(char *, int *);
 
-static MPI_Comm h_comm_world;
-static MPI_Datatype h_byte;
-static MPI_Datatype h_int64;
-static MPI_Errhandler h_errors_return;
+/* The ABI's handles and constants. */
+static struct {
+	int ompi; /* 1: Open MPI, 0: MPICH ABI */
+	handle comm_world, comm_null, byte, int64, errors_return;
+	int appnum_keyval, err_other;
+} abi;
+
+/* pyhost's own communicator (MPI_COMM_NULL until pyhost_mpi_make_peers). */
+static handle peers;
 
 /* resolve fills the pointers from handle h; on failure it names the missing
  * symbol and leaves the shim unusable (lib stays NULL). */
 static int resolve(void *h, char *err, int errlen) {
 	const char *missing = NULL;
-#define SYM(dst, name)                                   \
-	do {                                                 \
-		void *s = dlsym(h, name);                        \
+#define SYM(dst, name)                                    \
+	do {                                                  \
+		void *s = dlsym(h, name);                         \
 		if (s == NULL && missing == NULL) missing = name; \
-		*(void **)(&dst) = s;                            \
+		*(void **)(&dst) = s;                             \
 	} while (0)
-	SYM(p_MPI_Initialized, "MPI_Initialized");
-	SYM(p_MPI_Finalized, "MPI_Finalized");
-	SYM(p_MPI_Init_thread, "MPI_Init_thread");
-	SYM(p_MPI_Query_thread, "MPI_Query_thread");
-	SYM(p_MPI_Comm_set_errhandler, "MPI_Comm_set_errhandler");
-	SYM(p_MPI_Comm_rank, "MPI_Comm_rank");
-	SYM(p_MPI_Comm_size, "MPI_Comm_size");
-	SYM(p_MPI_Bcast, "MPI_Bcast");
-	SYM(p_MPI_Allgather, "MPI_Allgather");
-	SYM(p_MPI_Gatherv, "MPI_Gatherv");
-	SYM(p_MPI_Barrier, "MPI_Barrier");
-	SYM(p_MPI_Abort, "MPI_Abort");
-	SYM(p_MPI_Finalize, "MPI_Finalize");
-	SYM(p_MPI_Error_string, "MPI_Error_string");
-	SYM(p_MPI_Get_library_version, "MPI_Get_library_version");
-#ifdef OPEN_MPI
-	/* Open MPI: MPI_COMM_WORLD is &ompi_mpi_comm_world, and so on. */
-	void *s;
-#define HANDLE(dst, type, name)                          \
-	do {                                                 \
-		s = dlsym(h, name);                              \
-		if (s == NULL && missing == NULL) missing = name; \
-		dst = (type)s;                                   \
-	} while (0)
-	HANDLE(h_comm_world, MPI_Comm, "ompi_mpi_comm_world");
-	HANDLE(h_byte, MPI_Datatype, "ompi_mpi_byte");
-	HANDLE(h_int64, MPI_Datatype, "ompi_mpi_int64_t");
-	HANDLE(h_errors_return, MPI_Errhandler, "ompi_mpi_errors_return");
-#undef HANDLE
-#else
-	/* MPICH and derivatives: handles are compile-time integer constants. */
-	h_comm_world = MPI_COMM_WORLD;
-	h_byte = MPI_BYTE;
-	h_int64 = MPI_INT64_T;
-	h_errors_return = MPI_ERRORS_RETURN;
-#endif
+	/* The PMPI_ names: the application's MPI_Init and friends may be
+	 * pyhost's own interposers (exported by the executable). */
+	SYM(p_initialized, "PMPI_Initialized");
+	SYM(p_finalized, "PMPI_Finalized");
+	SYM(p_init_thread, "PMPI_Init_thread");
+	SYM(p_query_thread, "PMPI_Query_thread");
+	SYM(p_comm_set_errhandler, "PMPI_Comm_set_errhandler");
+	SYM(p_comm_rank, "PMPI_Comm_rank");
+	SYM(p_comm_size, "PMPI_Comm_size");
+	SYM(p_comm_get_attr, "PMPI_Comm_get_attr");
+	SYM(p_comm_group, "PMPI_Comm_group");
+	SYM(p_group_incl, "PMPI_Group_incl");
+	SYM(p_group_free, "PMPI_Group_free");
+	SYM(p_comm_create_group, "PMPI_Comm_create_group");
+	SYM(p_comm_split, "PMPI_Comm_split");
+	SYM(p_bcast, "PMPI_Bcast");
+	SYM(p_allgather, "PMPI_Allgather");
+	SYM(p_gatherv, "PMPI_Gatherv");
+	SYM(p_barrier, "PMPI_Barrier");
+	SYM(p_abort, "PMPI_Abort");
+	SYM(p_finalize, "PMPI_Finalize");
+	SYM(p_error_string, "PMPI_Error_string");
+	SYM(p_get_library_version, "PMPI_Get_library_version");
 #undef SYM
+	if (missing == NULL) {
+		void *world = dlsym(h, "ompi_mpi_comm_world");
+		if (world != NULL) {
+			/* Open MPI 4.x mpi.h: handles are &ompi_mpi_<name>; MPI_APPNUM
+			 * is the fifth predefined attribute key (enum value 4). */
+			abi.ompi = 1;
+			abi.comm_world = (handle)world;
+			abi.comm_null = (handle)dlsym(h, "ompi_mpi_comm_null");
+			abi.byte = (handle)dlsym(h, "ompi_mpi_byte");
+			abi.int64 = (handle)dlsym(h, "ompi_mpi_int64_t");
+			abi.errors_return = (handle)dlsym(h, "ompi_mpi_errors_return");
+			abi.appnum_keyval = 4;
+			abi.err_other = 16;
+			if (!abi.comm_null || !abi.byte || !abi.int64 || !abi.errors_return)
+				missing = "ompi_mpi_* predefined handles";
+		} else if (dlsym(h, "MPIR_Err_return_comm") != NULL || dlsym(h, "MPICH_Version") != NULL ||
+			dlsym(h, "MPIR_Process") != NULL) {
+			/* MPICH ABI (MPICH, Intel MPI, MVAPICH): mpich/mpi.h. */
+			abi.ompi = 0;
+			abi.comm_world = 0x44000000;
+			abi.comm_null = 0x04000000;
+			abi.byte = 0x4c00010d;
+			abi.int64 = 0x4c00083a;
+			abi.errors_return = 0x54000001;
+			abi.appnum_keyval = 0x6440000d;
+			abi.err_other = 15;
+		} else {
+			missing = "ompi_mpi_comm_world or MPICH's MPIR_Process (neither Open MPI nor MPICH ABI)";
+		}
+	}
 	if (missing != NULL) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, (size_t)errlen, "symbol %s not found", missing);
 		return -1;
 	}
+	peers = abi.comm_null;
 	lib = h;
 	return 0;
 }
@@ -125,89 +164,241 @@ int pyhost_mpi_adopt(const char *name) {
 	return 0;
 }
 
-int pyhost_mpi_initialized(int *flag) { return p_MPI_Initialized(flag); }
-int pyhost_mpi_finalized(int *flag) { return p_MPI_Finalized(flag); }
+int pyhost_mpi_is_openmpi(void) { return abi.ompi; }
 
-static int to_mpi_level(int level) {
-	switch (level) {
-	case PYHOST_MPI_THREAD_SINGLE: return MPI_THREAD_SINGLE;
-	case PYHOST_MPI_THREAD_FUNNELED: return MPI_THREAD_FUNNELED;
-	case PYHOST_MPI_THREAD_SERIALIZED: return MPI_THREAD_SERIALIZED;
-	default: return MPI_THREAD_MULTIPLE;
-	}
-}
+int pyhost_mpi_initialized(int *flag) { return p_initialized(flag); }
+int pyhost_mpi_finalized(int *flag) { return p_finalized(flag); }
 
-static int from_mpi_level(int level) {
-	if (level == MPI_THREAD_SINGLE) return PYHOST_MPI_THREAD_SINGLE;
-	if (level == MPI_THREAD_FUNNELED) return PYHOST_MPI_THREAD_FUNNELED;
-	if (level == MPI_THREAD_SERIALIZED) return PYHOST_MPI_THREAD_SERIALIZED;
-	if (level == MPI_THREAD_MULTIPLE) return PYHOST_MPI_THREAD_MULTIPLE;
-	return -1;
-}
+/* owned: pyhost initialized MPI itself, so it also finalizes it, and the
+ * application's MPI_Init and MPI_Finalize calls are answered on top. */
+static int owned;
 
 int pyhost_mpi_init_thread(int required, int *provided) {
-	int got = MPI_THREAD_SINGLE;
-	/* argc/argv may be NULL since MPI-2; Open MPI takes its settings from
-	 * the launcher's environment anyway. */
-	int rc = p_MPI_Init_thread(NULL, NULL, to_mpi_level(required), &got);
-	*provided = from_mpi_level(got);
+	*provided = 0;
+	/* argc/argv may be NULL since MPI-2. Thread levels are 0..3 in both
+	 * ABIs. */
+	int rc = p_init_thread(NULL, NULL, required, provided);
+	if (rc == 0)
+		owned = 1;
 	return rc;
 }
 
-int pyhost_mpi_query_thread(int *provided) {
-	int got = MPI_THREAD_SINGLE;
-	int rc = p_MPI_Query_thread(&got);
-	*provided = from_mpi_level(got);
-	return rc;
-}
+int pyhost_mpi_query_thread(int *provided) { return p_query_thread(provided); }
 
 int pyhost_mpi_world_errors_return(void) {
-	return p_MPI_Comm_set_errhandler(h_comm_world, h_errors_return);
+	return p_comm_set_errhandler(abi.comm_world, abi.errors_return);
 }
 
-int pyhost_mpi_world_rank(int *rank) { return p_MPI_Comm_rank(h_comm_world, rank); }
-int pyhost_mpi_world_size(int *size) { return p_MPI_Comm_size(h_comm_world, size); }
+int pyhost_mpi_world_rank(int *rank) { return p_comm_rank(abi.comm_world, rank); }
+int pyhost_mpi_world_size(int *size) { return p_comm_size(abi.comm_world, size); }
+
+int pyhost_mpi_appnum(int *appnum, int *flag) {
+	int *v = NULL;
+	*flag = 0;
+	int rc = p_comm_get_attr(abi.comm_world, abi.appnum_keyval, &v, flag);
+	if (rc == 0 && *flag && v != NULL)
+		*appnum = *v;
+	else
+		*flag = 0;
+	return rc;
+}
+
+int pyhost_mpi_make_peers(const int *ranks, int n, int color, int *rank, int *size) {
+	handle world_group = 0, group = 0, app = 0, split = 0;
+	int rc = p_comm_group(abi.comm_world, &world_group);
+	if (rc != 0)
+		return rc;
+	rc = p_group_incl(world_group, n, ranks, &group);
+	p_group_free(&world_group);
+	if (rc != 0)
+		return rc;
+	/* Collective over the group's members only (MPI-3): ranks of other
+	 * programs never take part. The tag keeps it apart from any other
+	 * creation under way. */
+	rc = p_comm_create_group(abi.comm_world, group, 0x7079, &app);
+	p_group_free(&group);
+	if (rc != 0)
+		return rc;
+	/* Ranks of one app context with different sharing settings end in
+	 * different communicators. */
+	rc = p_comm_split(app, color, 0, &split);
+	if (rc != 0)
+		return rc;
+	rc = p_comm_set_errhandler(split, abi.errors_return);
+	if (rc == 0)
+		rc = p_comm_rank(split, rank);
+	if (rc == 0)
+		rc = p_comm_size(split, size);
+	if (rc == 0)
+		peers = split;
+	return rc;
+}
 
 int pyhost_mpi_bcast_bytes(void *buf, int count) {
-	return p_MPI_Bcast(buf, count, h_byte, 0, h_comm_world);
+	return p_bcast(buf, count, abi.byte, 0, peers);
 }
 
 int pyhost_mpi_bcast_int64(int64_t *value) {
-	return p_MPI_Bcast(value, 1, h_int64, 0, h_comm_world);
+	return p_bcast(value, 1, abi.int64, 0, peers);
 }
 
 int pyhost_mpi_allgather_int64(int64_t value, int64_t *all) {
-	return p_MPI_Allgather(&value, 1, h_int64, all, 1, h_int64, h_comm_world);
+	return p_allgather(&value, 1, abi.int64, all, 1, abi.int64, peers);
 }
 
 int pyhost_mpi_gatherv_bytes(const void *send, int count, void *recv,
 	const int *counts, const int *displs) {
-	return p_MPI_Gatherv(send, count, h_byte, recv, counts, displs, h_byte, 0,
-		h_comm_world);
+	return p_gatherv(send, count, abi.byte, recv, counts, displs, abi.byte, 0, peers);
 }
 
-int pyhost_mpi_barrier(void) { return p_MPI_Barrier(h_comm_world); }
-int pyhost_mpi_abort(int code) { return p_MPI_Abort(h_comm_world, code); }
-int pyhost_mpi_finalize(void) { return p_MPI_Finalize(); }
+int pyhost_mpi_barrier(void) { return p_barrier(peers); }
+int pyhost_mpi_abort(int code) { return p_abort(abi.comm_world, code); }
+
+int pyhost_mpi_finalize(void) {
+	owned = 0;
+	return p_finalize();
+}
 
 int pyhost_mpi_error_string(int code, char *buf, int len) {
-	char s[MPI_MAX_ERROR_STRING + 1];
+	char s[8192 + 1];
 	int n = 0;
-	int rc = p_MPI_Error_string(code, s, &n);
-	if (rc != MPI_SUCCESS || n < 0) n = 0;
-	if (n > MPI_MAX_ERROR_STRING) n = MPI_MAX_ERROR_STRING;
+	int rc = p_error_string(code, s, &n);
+	if (rc != 0 || n < 0) n = 0;
+	if (n > 8192) n = 8192;
 	s[n] = '\0';
 	snprintf(buf, (size_t)len, "%s", s);
 	return rc;
 }
 
 int pyhost_mpi_library_version(char *buf, int len) {
-	char s[MPI_MAX_LIBRARY_VERSION_STRING + 1];
+	char s[8192 + 1];
 	int n = 0;
-	int rc = p_MPI_Get_library_version(s, &n);
-	if (rc != MPI_SUCCESS || n < 0) n = 0;
-	if (n > MPI_MAX_LIBRARY_VERSION_STRING) n = MPI_MAX_LIBRARY_VERSION_STRING;
+	int rc = p_get_library_version(s, &n);
+	if (rc != 0 || n < 0) n = 0;
+	if (n > 8192) n = 8192;
 	s[n] = '\0';
 	snprintf(buf, (size_t)len, "%s", s);
 	return rc;
+}
+
+/* mpi_interpose: the application's view of MPI's lifetime.
+ *
+ * pyhost initializes MPI before the script runs (it shares its import
+ * index at start-up). The executable links with --export-dynamic, so these
+ * definitions come first in the global scope and mpi4py's MPI.so (or any
+ * extension calling MPI) binds its MPI_Init, MPI_Init_thread,
+ * MPI_Initialized, MPI_Finalize, MPI_Finalized and MPI_Query_thread to
+ * them. While pyhost owns MPI they answer as an MPI that the application
+ * alone initializes would: not initialized until the application calls
+ * MPI_Init or MPI_Init_thread, then initialized at the level it asked for
+ * (at most what the library provided pyhost, MPI_THREAD_MULTIPLE when the
+ * library supports it), finalized once it calls MPI_Finalize; the real
+ * MPI_Finalize runs at pyhost's exit. When pyhost does not own MPI (a plain
+ * process, a descendant of a rank, -X pyhost.mpi=off) they pass every call
+ * to the library's PMPI_ entry points, found among the loaded objects. */
+
+static int app_initialized, app_finalized, app_level;
+
+static int find_pmpi(struct dl_phdr_info *info, size_t size, void *data) {
+	(void)size;
+	void **out = data;
+	if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
+		return 0;
+	void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+	if (h == NULL)
+		return 0;
+	if (dlsym(h, "PMPI_Init_thread") != NULL) {
+		*out = h;
+		return 1;
+	}
+	dlclose(h);
+	return 0;
+}
+
+/* real returns the library's PMPI_ function name, or NULL. */
+static void *real(const char *name) {
+	static void *h;
+	if (lib != NULL)
+		return dlsym(lib, name);
+	if (h == NULL)
+		dl_iterate_phdr(find_pmpi, &h);
+	return h != NULL ? dlsym(h, name) : NULL;
+}
+
+typedef int (*init_thread_fn)(int *, char ***, int, int *);
+typedef int (*init_fn)(int *, char ***);
+typedef int (*flag_fn)(int *);
+typedef int (*void_fn)(void);
+
+#define PASS(type, name, ...)                                  \
+	do {                                                       \
+		type f = (type)real("P" name);                         \
+		if (f == NULL) {                                       \
+			fprintf(stderr, "pyhost: %s: no MPI library is loaded\n", name); \
+			return 16;                                         \
+		}                                                      \
+		return f(__VA_ARGS__);                                 \
+	} while (0)
+
+int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
+	if (!owned)
+		PASS(init_thread_fn, "MPI_Init_thread", argc, argv, required, provided);
+	if (app_initialized || app_finalized) {
+		fprintf(stderr, "pyhost: MPI_Init_thread: MPI is already initialized\n");
+		return abi.err_other;
+	}
+	int got = 0;
+	int rc = p_query_thread(&got);
+	if (rc != 0)
+		return rc;
+	app_level = required < got ? required : got;
+	app_initialized = 1;
+	if (provided != NULL)
+		*provided = app_level;
+	return 0;
+}
+
+int MPI_Init(int *argc, char ***argv) {
+	if (!owned)
+		PASS(init_fn, "MPI_Init", argc, argv);
+	int provided;
+	return MPI_Init_thread(argc, argv, 0 /* MPI_THREAD_SINGLE */, &provided);
+}
+
+int MPI_Initialized(int *flag) {
+	if (!owned)
+		PASS(flag_fn, "MPI_Initialized", flag);
+	*flag = app_initialized;
+	return 0;
+}
+
+int MPI_Finalized(int *flag) {
+	if (!owned)
+		PASS(flag_fn, "MPI_Finalized", flag);
+	*flag = app_finalized;
+	return 0;
+}
+
+int MPI_Finalize(void) {
+	if (!owned)
+		PASS(void_fn, "MPI_Finalize", );
+	if (!app_initialized || app_finalized) {
+		fprintf(stderr, "pyhost: MPI_Finalize: MPI is not initialized or already finalized\n");
+		return abi.err_other;
+	}
+	app_finalized = 1;
+	return 0;
+}
+
+int MPI_Query_thread(int *provided) {
+	if (!owned || !app_initialized)
+		PASS(flag_fn, "MPI_Query_thread", provided);
+	*provided = app_level;
+	return 0;
+}
+
+void pyhost_mpi_app_state(int *initialized, int *finalized, int *level) {
+	*initialized = app_initialized;
+	*finalized = app_finalized;
+	*level = app_initialized ? app_level : -1;
 }

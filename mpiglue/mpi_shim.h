@@ -1,7 +1,7 @@
 /* mpi_shim.h: the C surface of mpiglue.
  *
  * Nothing here mentions an MPI type: cgo sees plain ints and pointers, and
- * only mpi_shim.c includes mpi.h. Every function returns an MPI error code
+ * no file includes mpi.h (see mpi_shim.c for why). Every function returns an MPI error code
  * (0 is success) unless documented otherwise. None of them may be called
  * before pyhost_mpi_load or pyhost_mpi_adopt has succeeded.
  */
@@ -35,15 +35,29 @@ int pyhost_mpi_query_thread(int *provided);
 int pyhost_mpi_world_errors_return(void);
 int pyhost_mpi_world_rank(int *rank);
 int pyhost_mpi_world_size(int *size);
+int pyhost_mpi_is_openmpi(void); /* 1: Open MPI's ABI, 0: MPICH's */
 
-/* Collectives on MPI_COMM_WORLD, root 0, datatype MPI_BYTE or MPI_INT64_T. */
+/* pyhost_mpi_appnum reads MPI_COMM_WORLD's MPI_APPNUM attribute; *flag is 0
+ * if the launcher did not set it. */
+int pyhost_mpi_appnum(int *appnum, int *flag);
+
+/* pyhost_mpi_make_peers makes pyhost's own communicator: the world ranks
+ * listed (ascending; collective over them only), split by color. Every
+ * collective below runs on it; before it, on MPI_COMM_NULL (an error). */
+int pyhost_mpi_make_peers(const int *ranks, int n, int color, int *rank, int *size);
+
+/* pyhost_mpi_app_state is the application's view kept by the interposed
+ * MPI_Init and friends (level -1 before the application initialized). */
+void pyhost_mpi_app_state(int *initialized, int *finalized, int *level);
+
+/* Collectives on pyhost's own communicator, root 0, datatype MPI_BYTE or MPI_INT64_T. */
 int pyhost_mpi_bcast_bytes(void *buf, int count);
 int pyhost_mpi_bcast_int64(int64_t *value);
 int pyhost_mpi_allgather_int64(int64_t value, int64_t *all);
 int pyhost_mpi_gatherv_bytes(const void *send, int count, void *recv,
 	const int *counts, const int *displs);
 int pyhost_mpi_barrier(void);
-int pyhost_mpi_abort(int code);
+int pyhost_mpi_abort(int code); /* MPI_Abort(MPI_COMM_WORLD) */
 int pyhost_mpi_finalize(void);
 
 /* String results are copied into buf (NUL-terminated, truncated to len). */

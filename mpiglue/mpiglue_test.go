@@ -50,14 +50,33 @@ func TestLauncherDetected(t *testing.T) {
 	}
 }
 
+// TestAvailable checks Available against what was linked: the C shim is in
+// the binary exactly when MPI support was built, and the API behaves
+// accordingly.
 func TestAvailable(t *testing.T) {
-	if got := mpiglue.Available(); got != mpiglue.BuiltWithMPI {
-		t.Fatalf("Available() = %v, want %v", got, mpiglue.BuiltWithMPI)
+	f, err := elf.Open(os.Args[0])
+	if err != nil {
+		t.Skipf("cannot read own executable: %v", err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Skipf("own executable has no symbol table: %v", err)
+	}
+	shim := false
+	for _, s := range syms {
+		shim = shim || s.Name == "pyhost_mpi_load"
+	}
+	if got := mpiglue.Available(); got != shim {
+		t.Fatalf("Available() = %v, but the MPI shim is linked: %v", got, shim)
 	}
 	if mpiglue.Available() {
+		if _, err := mpiglue.Bcast([]byte("x")); errors.Is(err, mpiglue.ErrNotBuilt) || err == nil {
+			t.Errorf("Bcast before Init in an MPI build = %v, want an error other than ErrNotBuilt", err)
+		}
 		return
 	}
-	if err := mpiglue.Init(); !errors.Is(err, mpiglue.ErrNotBuilt) {
+	if err := mpiglue.Init(mpiglue.Options{}); !errors.Is(err, mpiglue.ErrNotBuilt) {
 		t.Errorf("Init() = %v, want ErrNotBuilt", err)
 	} else if !strings.Contains(err.Error(), "built without MPI") {
 		t.Errorf("Init() error %q does not say pyhost was built without MPI", err)
@@ -74,7 +93,7 @@ func TestAvailable(t *testing.T) {
 	if err := mpiglue.Finalize(); err != nil {
 		t.Errorf("Finalize() = %v, want nil", err)
 	}
-	if v := mpiglue.LibraryVersion(); v != "" {
+	if v := mpiglue.LibraryVersion(""); v != "" {
 		t.Errorf("LibraryVersion() = %q, want empty", v)
 	}
 }
@@ -202,11 +221,9 @@ func TestPlainProcess(t *testing.T) {
 		t.Fatalf("plain helper: %v\n%s", err, out)
 	}
 
-	cmd := helperCommand(t, ctx, "nolib", 0)
-	cmd.Env = append(cmd.Env, "PYHOST_LIBMPI=libmpiglue-test-missing.so")
-	out, err = cmd.CombinedOutput()
+	out, err = helperCommand(t, ctx, "nolib", 0).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("mpiglue-helper nolib ok")) {
-		t.Fatalf("helper with PYHOST_LIBMPI unloadable: %v\n%s", err, out)
+		t.Fatalf("helper with Options.Library unloadable: %v\n%s", err, out)
 	}
 }
 
@@ -280,11 +297,11 @@ func TestHelperProcess(t *testing.T) {
 	case "plain":
 		helperPlain(t)
 	case "nolib":
-		err := mpiglue.Init()
+		err := mpiglue.Init(mpiglue.Options{Library: "libmpiglue-test-missing.so"})
 		if !errors.Is(err, mpiglue.ErrNoLibrary) || !strings.Contains(err.Error(), "libmpiglue-test-missing.so") {
 			t.Fatalf("Init with PYHOST_LIBMPI unloadable = %v, want ErrNoLibrary naming it", err)
 		}
-		if v := mpiglue.LibraryVersion(); v != "" {
+		if v := mpiglue.LibraryVersion("libmpiglue-test-missing.so"); v != "" {
 			t.Fatalf("LibraryVersion() = %q without a library", v)
 		}
 		fmt.Println("mpiglue-helper nolib ok")
@@ -301,7 +318,7 @@ func helperPlain(t *testing.T) {
 	if mpiglue.LauncherDetected() {
 		t.Fatal("LauncherDetected() = true in a plain run")
 	}
-	v := mpiglue.LibraryVersion()
+	v := mpiglue.LibraryVersion("")
 	if v == "" {
 		t.Fatal("LibraryVersion() is empty")
 	}
@@ -330,10 +347,10 @@ func helperCollectives(t *testing.T) {
 	if !mpiglue.LauncherDetected() {
 		t.Fatal("LauncherDetected() = false under mpirun")
 	}
-	if err := mpiglue.Init(); err != nil {
+	if err := mpiglue.Init(mpiglue.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := mpiglue.Init(); err != nil {
+	if err := mpiglue.Init(mpiglue.Options{}); err != nil {
 		t.Fatalf("second Init() = %v, want nil (no-op)", err)
 	}
 	if !mpiglue.Initialized() || mpiglue.Finalized() {
@@ -412,14 +429,14 @@ func helperCollectives(t *testing.T) {
 	if _, err := mpiglue.Bcast(nil); !errors.Is(err, mpiglue.ErrNotInitialized) {
 		t.Errorf("Bcast after Finalize: %v, want ErrNotInitialized", err)
 	}
-	if err := mpiglue.Init(); err == nil {
+	if err := mpiglue.Init(mpiglue.Options{}); err == nil {
 		t.Error("Init after Finalize succeeded")
 	}
 	fmt.Printf("mpiglue-helper rank=%d size=%d level=%d ok\n", rank, size, level)
 }
 
 func helperAbort(t *testing.T) {
-	if err := mpiglue.Init(); err != nil {
+	if err := mpiglue.Init(mpiglue.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := mpiglue.Barrier(); err != nil {

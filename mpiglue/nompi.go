@@ -16,7 +16,19 @@ func notBuilt(op string) error { return fmt.Errorf("mpiglue: %s: %w", op, ErrNot
 func Available() bool { return false }
 
 // Init fails with an error wrapping [ErrNotBuilt].
-func Init() error { return notBuilt("init") }
+func Init(opts Options) error { return notBuilt("init") }
+
+// PeerRank is 0.
+func PeerRank() int { return 0 }
+
+// PeerSize is 1.
+func PeerSize() int { return 1 }
+
+// Peers is "".
+func Peers() string { return "" }
+
+// AppState reports an application that never initialized MPI.
+func AppState() (initialized, finalized bool, level int) { return false, false, -1 }
 
 // Initialized is false: this build never initializes MPI.
 func Initialized() bool { return false }
@@ -53,4 +65,4 @@ func Abort(code int) { os.Exit(code) }
 func Finalize() error { return nil }
 
 // LibraryVersion is "".
-func LibraryVersion() string { return "" }
+func LibraryVersion(library string) string { return "" }

@@ -3,6 +3,7 @@ package pathscan_test
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestMergeUnverified(t *testing.T) {
 	first := pathscan.New(pathscan.Options{Loaders: debian311})
 	first.Find(a, "old")
 	first.Find(b, "keep")
-	blob, err := first.MarshalStable(2 * time.Second)
+	blob, err := first.MarshalCache(pathscan.CachePolicy{Settle: 2 * time.Second, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestMarshalStableSkipsRacyListings(t *testing.T) {
 	ix := pathscan.New(pathscan.Options{Loaders: debian311})
 	ix.Find(filepath.Join(root, "fresh"), "m")
 	ix.Find(filepath.Join(root, "settled"), "m")
-	blob, err := ix.MarshalStable(time.Minute)
+	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: time.Minute, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestCacheKeepsUsedAndVerifyTreeListsNothingNew(t *testing.T) {
 	}
 	first.Find(root, "used")
 	first.Find(filepath.Join(root, "used"), "m")
-	blob, err := first.MarshalStable(2 * time.Second)
+	blob, err := first.MarshalCache(pathscan.CachePolicy{Settle: 2 * time.Second, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +131,161 @@ func TestCacheKeepsUsedAndVerifyTreeListsNothingNew(t *testing.T) {
 	}
 	if n := next.Stats().DirsListed; n != 0 {
 		t.Errorf("a verified listing was read again (%d)", n)
+	}
+}
+
+// Another directory at the same path with the same mtime (a second image of
+// a reproducible build mounted where the first was) is not taken for the
+// cached one: its inode and ctime differ.
+func TestCachedListingNeedsTheSameDirectoryNotJustTheSameMtime(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"pkg/first.py"})
+	dir := filepath.Join(root, "pkg")
+	stamp := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(dir, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	first := pathscan.New(pathscan.Options{Loaders: debian311})
+	if r := first.Find(dir, "first"); !r.Found {
+		t.Fatalf("first not found: %+v", r)
+	}
+	blob, err := first.MarshalCache(pathscan.CachePolicy{Settle: 2 * time.Second, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Rename(dir, filepath.Join(root, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	makeTree(t, root, []string{"pkg/second.py"})
+	if err := os.Chtimes(dir, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+
+	next := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := next.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	if r := next.Find(dir, "second"); !r.Found {
+		t.Errorf("second not found: the cached listing of the other directory was used: %+v", r)
+	}
+	if r := next.Find(dir, "first"); r.Found {
+		t.Errorf("first found in a directory that does not hold it: %+v", r)
+	}
+}
+
+// A directory that could not be opened for a reason that may pass (here
+// EMFILE) is read again at its next use and never written to a cache file.
+func TestTransientFailureIsRetriedAndNeverCached(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"lib/mod.py"})
+	dir := filepath.Join(root, "lib")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// The next descriptor opened gets the lowest free number: a limit of
+	// that number makes the listing's open fail with EMFILE.
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowest := probe.Fd()
+	probe.Close()
+	tight := lim
+	tight.Cur = uint64(lowest)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &tight); err != nil {
+		t.Fatal(err)
+	}
+	r := ix.Find(dir, "mod")
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if r.Found {
+		t.Fatal("mod found although no descriptor could be opened")
+	}
+	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: 2 * time.Second, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ix.Find(dir, "mod"); !r.Found {
+		t.Errorf("mod not found once descriptors were available again: %+v", r)
+	}
+	next := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := next.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	if next.Stats().DirsMerged != 0 {
+		t.Errorf("the failed listing was written to the cache: %+v", next.Stats())
+	}
+}
+
+// One cache file serves every program of an environment: a run keeps the
+// listings earlier runs used that it did not need itself, until they are
+// older than MaxAge or crowded out by more recently used ones (MaxDirs).
+func TestCacheKeepsOtherProgramsListingsUntilEvicted(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"a/m.py", "b/m.py", "c/m.py"})
+	old := time.Now().Add(-time.Hour)
+	for _, d := range []string{"a", "b", "c"} {
+		if err := os.Chtimes(filepath.Join(root, d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := func(n string) string { return filepath.Join(root, n) }
+	run := func(cache []byte, now time.Time, p pathscan.CachePolicy, uses ...string) []byte {
+		t.Helper()
+		ix := pathscan.New(pathscan.Options{Loaders: debian311})
+		if cache != nil {
+			if err := ix.MergeUnverified(cache); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, u := range uses {
+			if r := ix.Find(dir(u), "m"); !r.Found {
+				t.Fatalf("%s/m not found", u)
+			}
+		}
+		p.Settle, p.Now = 2*time.Second, now
+		blob, err := ix.MarshalCache(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return blob
+	}
+	held := func(blob []byte) int {
+		ix := pathscan.New(pathscan.Options{Loaders: debian311})
+		if err := ix.Merge(blob); err != nil {
+			t.Fatal(err)
+		}
+		return ix.Len()
+	}
+	day := 24 * time.Hour
+	t0 := time.Now()
+	c := run(nil, t0, pathscan.CachePolicy{}, "a")       // program 1
+	c = run(c, t0.Add(day), pathscan.CachePolicy{}, "b") // program 2 keeps a's
+	if n := held(c); n != 2 {
+		t.Fatalf("after two programs the cache holds %d listings, want 2", n)
+	}
+	c2 := run(c, t0.Add(3*day), pathscan.CachePolicy{MaxAge: 2*day + time.Hour}, "c")
+	if n := held(c2); n != 2 { // a (3 days old) is evicted; b (2 days) stays
+		t.Fatalf("with MaxAge the cache holds %d listings, want 2 (b and c)", n)
+	}
+	c3 := run(c, t0.Add(2*day), pathscan.CachePolicy{MaxDirs: 2}, "c")
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := ix.MergeUnverified(c3); err != nil {
+		t.Fatal(err)
+	}
+	ix.Find(dir("a"), "m") // the least recently used, crowded out: listed again
+	ix.Find(dir("b"), "m")
+	ix.Find(dir("c"), "m")
+	if st := ix.Stats(); st.DirsMerged != 2 || st.DirsListed != 1 {
+		t.Fatalf("with MaxDirs 2: %+v, want b and c merged, a listed", st)
 	}
 }

@@ -1,84 +1,92 @@
 package pathscan
 
 import (
-	"encoding/binary"
-	"errors"
+	"cmp"
+	"github.com/pyhost/pyhost/internal/frame"
+	"slices"
+
 	"fmt"
-	"hash/crc32"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// The serialized form (all integers unsigned LEB128 varints unless noted):
+// The serialized form is a frame (package internal/frame: magic "PSCN",
+// version, checksum) whose body is, all integers unsigned varints unless
+// noted:
 //
-//	magic    "PSCN"
-//	version  1 byte (formatVersion)
 //	count    number of listings
 //	count × listing, in strictly increasing directory order:
 //	    dir      string (length, bytes): absolute, clean
 //	    mtime    zigzag varint, nanoseconds, -1 when stat failed
+//	    dev      device number, 0 when unknown
+//	    ino      inode number, 0 when unknown
+//	    ctime    zigzag varint, nanoseconds
+//	    used     zigzag varint, nanoseconds since 1970: when a run last used it
 //	    state    1 byte
 //	    n        number of entries (0 unless state is OK)
 //	    n × entry, in strictly increasing name order:
 //	        name string: non-empty, no '/', no NUL, not "." or ".."
 //	        type 1 byte
-//	crc32    4 bytes little endian, Castagnoli, over everything before it
 //
-// Invalidated listings are not written. Nothing machine-specific (device,
-// inode) is: a blob made on one node describes a shared file system for all.
+// Invalidated listings are not written. The device, inode and ctime are the
+// lister's: a cache file's listing is used again only if its directory
+// still has them (see identity); a broadcast's are not compared, since its
+// listings are fresh.
 const (
 	formatMagic   = "PSCN"
-	formatVersion = 1
+	formatVersion = 2
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// ErrFormat is wrapped by the errors Merge returns for data it cannot use.
-var ErrFormat = errors.New("pathscan: bad index data")
+// ErrFormat is wrapped by the errors Merge returns for data it cannot use
+// (it is frame.ErrFormat: the index is a frame).
+var ErrFormat = frame.ErrFormat
 
 // MarshalBinary serializes every listing the Index holds except
 // invalidated ones and ones merged unverified and not verified since, for
 // Merge into another Index: a broadcast from the rank that listed.
 func (ix *Index) MarshalBinary() ([]byte, error) {
-	return ix.marshal(func(l *listing) bool { return !l.unverified })
+	return ix.marshalStamped(func(l *listing) (int64, bool) {
+		return l.usedAt, !l.stale && !l.unverified
+	})
 }
 
-func (ix *Index) marshal(keep func(*listing) bool) ([]byte, error) {
+// marshalStamped writes the listings keep accepts, each with the stamp it
+// gives.
+func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var ls []*listing
-	size := len(formatMagic) + 1 + binary.MaxVarintLen64 + 4
+	var stamps []int64
+	size := 10
 	ix.tree.Ascend(func(l *listing) bool {
-		if !l.stale && keep(l) {
+		if at, ok := keep(l); ok && !l.stale {
 			ls = append(ls, l)
-			size += len(l.dir) + 3*binary.MaxVarintLen64 + 1
+			stamps = append(stamps, at)
+			size += len(l.dir) + 6*10 + 1
 			for _, e := range l.entries {
 				size += len(e.name) + 3
 			}
 		}
 		return true
 	})
-	b := make([]byte, 0, size)
-	b = append(b, formatMagic...)
-	b = append(b, formatVersion)
-	b = binary.AppendUvarint(b, uint64(len(ls)))
-	for _, l := range ls {
-		b = appendString(b, l.dir)
-		b = binary.AppendVarint(b, l.mtime)
-		b = append(b, byte(l.state))
-		b = binary.AppendUvarint(b, uint64(len(l.entries)))
-		for _, e := range l.entries {
-			b = appendString(b, e.name)
-			b = append(b, byte(e.typ))
+	e := frame.NewEncoder(formatMagic, formatVersion, size)
+	e.Uvarint(uint64(len(ls)))
+	for i, l := range ls {
+		e.String(l.dir)
+		e.Varint(l.mtime)
+		e.Uvarint(l.dev)
+		e.Uvarint(l.ino)
+		e.Varint(l.ctime)
+		e.Varint(stamps[i])
+		e.Byte(byte(l.state))
+		e.Uvarint(uint64(len(l.entries)))
+		for _, en := range l.entries {
+			e.String(en.name)
+			e.Byte(byte(en.typ))
 		}
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	return e.Finish(), nil
 }
 
 // Merge adds the listings serialized by MarshalBinary, replacing the
@@ -114,63 +122,119 @@ func (ix *Index) MergeUnverified(data []byte) error {
 	defer ix.mu.Unlock()
 	for _, l := range ls {
 		l.unverified = true
+		l.fromCache = true
 		ix.install(l)
 	}
 	ix.stats.DirsMerged += uint64(len(ls))
 	return nil
 }
 
-// MarshalStable serializes what a cache file should keep: the listings a
-// lookup used (not those only listed ahead by ListTree, nor merged and
-// never needed), without the ones that may have changed unseen: those read
-// less than settle after their directory's mtime, which a change within the
-// same mtime tick would not move (the "racy" listings of git's index).
-func (ix *Index) MarshalStable(settle time.Duration) ([]byte, error) {
-	return ix.marshal(func(l *listing) bool {
-		return l.used && !l.unverified && (l.listedAt == 0 || l.listedAt-l.mtime >= int64(settle))
+// CachePolicy says what a cache file keeps (see MarshalCache).
+type CachePolicy struct {
+	// Settle: a listing read less than Settle after its directory's mtime
+	// may have changed unseen (a change within the same mtime tick does
+	// not move it: the "racy" entries of git's index) and is not kept.
+	Settle time.Duration
+	// MaxAge: a listing no lookup has used for this long is dropped.
+	MaxAge time.Duration
+	// MaxDirs bounds the listings kept; the least recently used go first.
+	MaxDirs int
+	// Now is the time of the save, which stamps what this run used.
+	Now time.Time
+}
+
+// MarshalCache serializes what a cache file should keep for every program
+// of the environment, under p:
+//
+//   - the listings this run's lookups used (not those only listed ahead by
+//     ListTree), read whole: never a failed reading (a directory that was
+//     missing, unreadable or could not be opened, as under EMFILE, is read
+//     again by the next run) and never a racy one (see CachePolicy.Settle);
+//     they are stamped as used now;
+//   - the listings merged from the previous cache file that this run did
+//     not need (another program's), as they were, with their old stamp,
+//     unless older than MaxAge; a merged listing this run found changed
+//     was read again and counts as this run's.
+func (ix *Index) MarshalCache(p CachePolicy) ([]byte, error) {
+	now := p.Now.UnixNano()
+	ix.mu.Lock()
+	type kept struct {
+		l      *listing
+		usedAt int64
+	}
+	var ks []kept
+	ix.tree.Ascend(func(l *listing) bool {
+		switch {
+		case l.stale || l.state != stateOK || l.transient:
+		case l.used && !l.unverified:
+			if l.listedAt == 0 || l.listedAt-l.mtime >= int64(p.Settle) {
+				ks = append(ks, kept{l, now})
+			}
+		case l.fromCache && (p.MaxAge <= 0 || now-l.usedAt < int64(p.MaxAge)):
+			ks = append(ks, kept{l, l.usedAt})
+		}
+		return true
+	})
+	ix.mu.Unlock()
+	if p.MaxDirs > 0 && len(ks) > p.MaxDirs {
+		slices.SortStableFunc(ks, func(a, b kept) int { return cmp.Compare(b.usedAt, a.usedAt) })
+		ks = ks[:p.MaxDirs]
+		slices.SortFunc(ks, func(a, b kept) int { return strings.Compare(a.l.dir, b.l.dir) })
+	}
+	stamps := make(map[*listing]int64, len(ks))
+	for _, k := range ks {
+		stamps[k.l] = k.usedAt
+	}
+	return ix.marshalStamped(func(l *listing) (int64, bool) {
+		at, ok := stamps[l]
+		return at, ok
 	})
 }
 
-// Changed reports whether any directory was read since the Index was made
-// (listings that a cache file should now hold).
-func (ix *Index) Changed() bool {
+// NeedsSave reports whether a cache file should be written after this run:
+// a directory was read, or a listing this run used carries a stamp older
+// than a day (so that eviction sees it as recently used).
+func (ix *Index) NeedsSave(now time.Time) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return ix.stats.DirsListed > 0
+	if ix.stats.DirsListed > 0 {
+		return true
+	}
+	old := false
+	dayAgo := now.Add(-24 * time.Hour).UnixNano()
+	ix.tree.Ascend(func(l *listing) bool {
+		old = l.used && l.fromCache && l.usedAt < dayAgo
+		return !old
+	})
+	return old
 }
 
 func formatErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)
+	return fmt.Errorf("pathscan: index: %w", frame.Errorf(format, args...))
 }
 
 // decode parses and checks data completely; it never panics and allocates
 // no more than the length of data justifies.
 func decode(data []byte) ([]*listing, error) {
-	hdr := len(formatMagic) + 1
-	if len(data) < hdr+1+4 {
-		return nil, formatErr("%d bytes is too short", len(data))
+	d, err := frame.Open(data, formatMagic, formatVersion)
+	if err != nil {
+		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
-	if string(data[:len(formatMagic)]) != formatMagic {
-		return nil, formatErr("not a pathscan index")
-	}
-	if v := data[len(formatMagic)]; v != formatVersion {
-		return nil, formatErr("version %d, want %d", v, formatVersion)
-	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, crcTable) != sum {
-		return nil, formatErr("checksum mismatch")
-	}
-	// One copy of the body backs every string decoded from it.
-	d := decoder{b: body[hdr:], s: string(body[hdr:])}
-	count := d.count(1 + 1 + 1 + 1) // the least a listing takes
+	// One copy of the body backs every name decoded from it.
+	d.ShareStrings()
+	count := d.Count("count", 1+1+1+1) // the least a listing takes
 	ls := make([]*listing, 0, count)
 	prev := ""
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		l := &listing{dir: d.string()}
-		l.mtime = d.varint()
-		l.state = listingState(d.byte())
-		n := d.count(1 + 1 + 1)
-		if d.err != nil {
+	for i := uint64(0); i < count && d.Err() == nil; i++ {
+		l := &listing{dir: d.String("directory")}
+		l.mtime = d.Varint("mtime")
+		l.dev = d.Uvarint("device")
+		l.ino = d.Uvarint("inode")
+		l.ctime = d.Varint("ctime")
+		l.usedAt = d.Varint("last use")
+		l.state = listingState(d.Byte("state"))
+		n := d.Count("entry count", 1+1+1)
+		if d.Err() != nil {
 			break
 		}
 		switch {
@@ -189,9 +253,9 @@ func decode(data []byte) ([]*listing, error) {
 		}
 		for j := range l.entries {
 			e := &l.entries[j]
-			e.name = d.string()
-			e.typ = entryType(d.byte())
-			if d.err != nil {
+			e.name = d.String("name")
+			e.typ = entryType(d.Byte("type"))
+			if d.Err() != nil {
 				break
 			}
 			switch {
@@ -205,11 +269,8 @@ func decode(data []byte) ([]*listing, error) {
 		}
 		ls = append(ls, l)
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, formatErr("%d bytes of trailing data", len(d.b))
+	if err := d.Close(); err != nil {
+		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
 	return ls, nil
 }
@@ -222,84 +283,4 @@ func validDir(dir string) bool {
 // validName accepts what a directory read can return.
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
-}
-
-// decoder reads from b; the first failure sticks in err and makes every
-// later read return zero values.
-type decoder struct {
-	b   []byte
-	s   string // the same bytes as the b it started with
-	err error
-	tmp [binary.MaxVarintLen64]byte
-}
-
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = formatErr("truncated or malformed %s", what)
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || n != len(binary.AppendUvarint(d.tmp[:0], v)) { // one encoding per value
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 || n != len(binary.AppendVarint(d.tmp[:0], v)) {
-		d.fail("mtime")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.fail("byte")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-// count reads a number of items each at least minSize bytes long, refusing
-// counts the remaining data cannot hold.
-func (d *decoder) count(minSize int) uint64 {
-	n := d.uvarint("count")
-	if d.err == nil && n > uint64(len(d.b)/minSize) {
-		d.fail("count")
-		return 0
-	}
-	return n
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint("string length")
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("string")
-		return ""
-	}
-	off := len(d.s) - len(d.b)
-	d.b = d.b[n:]
-	return d.s[off : off+int(n)]
 }

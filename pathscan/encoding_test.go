@@ -87,12 +87,16 @@ func TestMergeRejects(t *testing.T) {
 	check("trailing", append(bytes.Clone(blob), 0))
 
 	// Well sealed but wrong inside.
-	hdr := []byte("PSCN\x01")
+	hdr := []byte("PSCN\x02")
 	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
 	one := func(dir string, state byte, names ...string) []byte {
 		b := binary.AppendUvarint(bytes.Clone(hdr), 1)
 		b = str(b, dir)
-		b = binary.AppendVarint(b, 1)
+		b = binary.AppendVarint(b, 1)  // mtime
+		b = binary.AppendUvarint(b, 7) // dev
+		b = binary.AppendUvarint(b, 8) // ino
+		b = binary.AppendVarint(b, 9)  // ctime
+		b = binary.AppendVarint(b, 10) // last use
 		b = append(b, state)
 		b = binary.AppendUvarint(b, uint64(len(names)))
 		for _, n := range names {
@@ -100,7 +104,7 @@ func TestMergeRejects(t *testing.T) {
 		}
 		return sealed(b)
 	}
-	check("version", sealed(append([]byte("PSCN\x02"), 0)))
+	check("version", sealed(append([]byte("PSCN\x01"), 0)))
 	check("relative dir", one("usr/lib", 0, "a"))
 	check("unclean dir", one("/usr//lib", 0, "a"))
 	check("slash in name", one("/d", 0, "a/b"))

@@ -122,13 +122,13 @@ func (ix *Index) install(l *listing) {
 // current returns a usable listing of dir, reading it if there is none or it
 // was invalidated. Needs ix.mu.
 func (ix *Index) current(dir string) *listing {
-	if l := ix.get(dir); l != nil && !l.stale {
+	if l := ix.get(dir); l != nil && !l.stale && !l.transient {
 		if !l.unverified {
 			l.used = true
 			return l
 		}
 		ix.stats.Verifications++
-		if statMtime(dir) == l.mtime {
+		if id, ok := statIdentity(dir); ok && l.sameAs(id) {
 			l.unverified = false
 			l.used = true
 			return l

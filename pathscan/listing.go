@@ -47,7 +47,17 @@ type listing struct {
 	state   listingState
 	entries []entry // sorted by name, names unique
 
-	dev, ino uint64 // identity, for loop detection in ListTree; zero when merged
+	// The directory's identity beyond its mtime (see sameAs): what a cache
+	// file must match besides the mtime, and loop detection in ListTree.
+	// Zero when unknown (a failed stat, a merged broadcast).
+	dev, ino uint64
+	ctime    int64
+
+	// transient: the directory could not be read for a reason that may
+	// pass (EMFILE, ENOMEM, EIO, ...). Such a listing answers this lookup
+	// as an unreadable directory would, is read again at its next use, and
+	// is never written to a cache file.
+	transient bool
 
 	stale   bool // Invalidate'd: relist on next use
 	dropped bool // no longer in the tree (replaced or forgotten)
@@ -57,6 +67,8 @@ type listing struct {
 	unverified bool
 	listedAt   int64 // wall clock (ns) when read here; 0 when merged
 	used       bool  // a lookup needed it (what a cache file keeps)
+	fromCache  bool  // merged from a cache file (MergeUnverified)
+	usedAt     int64 // wall clock (ns) of the last run that used it, from the cache file
 }
 
 func lessListing(a, b *listing) bool { return a.dir < b.dir }
@@ -116,6 +128,55 @@ func joinPath(dir, name string) string {
 		return "/" + name
 	}
 	return dir + "/" + name
+}
+
+// identity is what a stat says of a directory that a cached listing must
+// match to be used again: its mtime (FileFinder's whole rule), and its
+// device, inode and ctime, so that another directory mounted or moved to
+// the same path with the same mtime (two images of one reproducible build)
+// is not taken for it. ctime moves with any change of the inode that
+// mtime misses, and no user can set it.
+type identity struct {
+	mtime, ctime int64
+	dev, ino     uint64
+}
+
+func identityOf(st *syscall.Stat_t) identity {
+	return identity{
+		mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec,
+		ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec,
+		dev:   uint64(st.Dev),
+		ino:   uint64(st.Ino),
+	}
+}
+
+// statIdentity stats dir; ok is false when the stat fails.
+func statIdentity(dir string) (id identity, ok bool) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(dir, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return identity{mtime: -1}, false
+		}
+		return identityOf(&st), true
+	}
+}
+
+// sameAs reports whether l is still the listing of the directory whose
+// identity is id. A listing whose inode is unknown is judged by its mtime
+// alone, as FileFinder judges.
+func (l *listing) sameAs(id identity) bool {
+	if l.mtime != id.mtime {
+		return false
+	}
+	return l.ino == 0 || l.dev == id.dev && l.ino == id.ino && l.ctime == id.ctime
+}
+
+func (l *listing) setIdentity(id identity) {
+	l.dev, l.ino, l.ctime = id.dev, id.ino, id.ctime
 }
 
 // statMtime is the mtime FileFinder.find_spec compares: -1 when stat fails.

@@ -3,6 +3,7 @@ package pathscan
 import (
 	"errors"
 	"fmt"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"runtime"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func (ix *Index) walkTree(root string, maxDepth, maxDirs int, knownOnly bool) er
 		w.budget.Store(int64(maxDirs))
 	}
 	w.take()
-	fd, err := openDirAt(atFDCWD, root)
+	fd, err := dirfd.OpenAt(atFDCWD, root)
 	if err != nil {
 		l, lerr := failedListing(root, err)
 		ix.mu.Lock()
@@ -139,7 +140,7 @@ func (w *treeWalk) walk(parent int, name, dir string, depth int) {
 	if !w.take() {
 		return
 	}
-	fd, err := openDirAt(parent, name)
+	fd, err := dirfd.OpenAt(parent, name)
 	if err != nil {
 		// Gone, not a directory after all, or unreadable: record what
 		// FileFinder would see, by path.
@@ -203,18 +204,17 @@ func (w *treeWalk) listing(fd int, dir string) *listing {
 	statErr := fstat(fd, &st)
 	ix.mu.Lock()
 	l := ix.get(dir)
-	if l != nil && !l.stale {
+	if l != nil && !l.stale && !l.transient {
 		if !l.unverified {
 			if l.ino == 0 && statErr == nil {
-				l.dev, l.ino = uint64(st.Dev), uint64(st.Ino)
+				l.setIdentity(identityOf(&st))
 			}
 			ix.mu.Unlock()
 			return l
 		}
 		ix.stats.Verifications++
-		if statErr == nil && st.Mtim.Sec*1e9+st.Mtim.Nsec == l.mtime {
+		if statErr == nil && l.sameAs(identityOf(&st)) {
 			l.unverified = false
-			l.dev, l.ino = uint64(st.Dev), uint64(st.Ino)
 			ix.mu.Unlock()
 			return l
 		}

@@ -1,7 +1,9 @@
 package pathscan
 
 import (
+	"errors"
 	"fmt"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"os"
 	"slices"
 	"strings"
@@ -18,19 +20,6 @@ import (
 // cache every path resolution is a lookup per component, so ListTree also
 // opens each directory relative to its parent's descriptor.
 
-const openDirFlags = syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC | syscall.O_NONBLOCK
-
-// openDirAt opens name (relative to dirfd, or a path with AT_FDCWD) as a
-// directory, retrying on EINTR.
-func openDirAt(dirfd int, name string) (int, error) {
-	for {
-		fd, err := syscall.Openat(dirfd, name, openDirFlags, 0)
-		if err != syscall.EINTR {
-			return fd, err
-		}
-	}
-}
-
 func fstat(fd int, st *syscall.Stat_t) error {
 	for {
 		err := syscall.Fstat(fd, st)
@@ -46,10 +35,9 @@ func readListingFd(fd int, dir string, st *syscall.Stat_t) (*listing, error) {
 		dir:      strings.Clone(dir), // callers may pass strings that alias Python memory
 		mtime:    st.Mtim.Sec*1e9 + st.Mtim.Nsec,
 		listedAt: time.Now().UnixNano(),
-		dev:      uint64(st.Dev),
-		ino:      uint64(st.Ino),
 		state:    stateOK,
 	}
+	l.setIdentity(identityOf(st))
 	// In a directory we may read but not search (r without x), every stat
 	// of an entry fails: names are there, but nothing is a file or a
 	// directory.
@@ -135,7 +123,7 @@ func direntType(fd int, name string, dtype byte) entryType {
 // of its entries. The returned listing is always usable; the error says why
 // it is empty.
 func readListing(dir string) (*listing, error) {
-	fd, err := openDirAt(atFDCWD, dir)
+	fd, err := dirfd.OpenAt(atFDCWD, dir)
 	if err != nil {
 		return failedListing(dir, err)
 	}
@@ -154,7 +142,7 @@ const atFDCWD = unix.AT_FDCWD
 // missing (or not a directory) with the mtime a stat finds, or there but
 // unreadable.
 func failedListing(dir string, openErr error) (*listing, error) {
-	l := &listing{dir: strings.Clone(dir), mtime: -1, state: stateMissing}
+	l := &listing{dir: strings.Clone(dir), mtime: -1, state: stateMissing, transient: transientError(openErr)}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)
@@ -162,10 +150,25 @@ func failedListing(dir string, openErr error) (*listing, error) {
 	l.mtime = st.ModTime().UnixNano()
 	l.listedAt = time.Now().UnixNano()
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		l.dev, l.ino = uint64(sys.Dev), uint64(sys.Ino)
+		l.setIdentity(identityOf(sys))
 	}
 	if st.IsDir() {
 		l.state = stateUnreadable
 	}
 	return l, fmt.Errorf("pathscan: list %q: %w", dir, openErr)
+}
+
+// transientError reports whether a directory that could not be opened may
+// open next time: anything but its absence, its not being a directory and
+// a refusal of access, which FileFinder takes as final answers.
+func transientError(err error) bool {
+	switch {
+	case err == nil,
+		errors.Is(err, syscall.ENOENT),
+		errors.Is(err, syscall.ENOTDIR),
+		errors.Is(err, syscall.EACCES),
+		errors.Is(err, syscall.EPERM):
+		return false
+	}
+	return true
 }

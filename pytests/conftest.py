@@ -33,6 +33,12 @@ TIMEOUT = 30  # seconds, for any one child
 # pyhost options that change how it works but not what it prints.
 PASSED_THROUGH = ("PYHOST_IMPORTER", "PYHOST_MISSES")
 
+# Children never read or fill the user's own pyhost cache: the suite gets a
+# cache directory of its own (XDG_CACHE_HOME, which python3 ignores), empty
+# at the start as on a fresh machine. Tests of the cache set their own.
+import tempfile  # noqa: E402
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pyhost-test-cache-")
+
 
 def pyhost_path():
     return os.environ.get("PYHOST") or str(REPO / "bin" / "pyhost")

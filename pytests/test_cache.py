@@ -70,7 +70,7 @@ def warm(pyhost, tree):
 def test_second_run_reads_no_directory_it_has_cached(pyhost, tree):
     first = warm(pyhost, tree)
     files = list((tree / "cache").iterdir())
-    assert len(files) == 1 and files[0].name.startswith("index-"), files
+    assert len(files) == 1 and files[0].name.startswith("env-") and files[0].name.endswith(".index"), files
     assert oct((tree / "cache").stat().st_mode & 0o777) == "0o700"
     assert oct(files[0].stat().st_mode & 0o777) == "0o600"
     second = pyrun(pyhost, tree, "-c", SCRIPT)
@@ -79,6 +79,18 @@ def test_second_run_reads_no_directory_it_has_cached(pyhost, tree):
     assert s2["dirs_merged"] > 0 and s2["verifications"] > 0, s2
     # Only directories too fresh to cache (the interpreter's own are not) are read again.
     assert s2["dirs_listed"] < s1["dirs_listed"] / 2, (s1, s2)
+
+
+def test_the_environment_not_the_program_is_the_key(pyhost, tree):
+    # Another program run by the same interpreter with the same search path
+    # starts warm from the first one's cache.
+    warm(pyhost, tree)
+    r = pyrun(pyhost, tree, "-c", "import plain, email.message; print(plain.w)")
+    assert r.returncode == 0 and r.stdout == b"2\n", r.stderr
+    assert stats(r)["dirs_merged"] > 0, r.stderr
+    # Another search path is another environment.
+    r = pyrun(pyhost, tree, "-c", "import plain", env={"PYTHONPATH": str(tree / "lib") + ":" + str(tree / "work")})
+    assert r.returncode == 0 and stats(r)["dirs_merged"] == 0, r.stderr
 
 
 def test_stale_directory_is_read_again(pyhost, tree):
@@ -131,7 +143,8 @@ def test_unwritable_cache_dir_costs_one_line(pyhost, tree):
     (tree / "cache").write_text("a file, not a directory")
     r = pyrun(pyhost, tree, "-c", SCRIPT, write=True)
     assert r.returncode == 0 and r.stdout == b"1 2\n"
-    assert r.stderr.count(b"pyhost: ") <= 1, r.stderr
+    # Exactly one line: the cache could not be written, and the run went on.
+    assert r.stderr.count(b"pyhost: ") == 1 and b"cache" in r.stderr, r.stderr
 
 
 def test_off_rebuild_and_no_bytecode(pyhost, tree):
@@ -153,3 +166,7 @@ def test_same_answers_as_python3_with_a_warm_cache(parity, tree):
             "    print(n, s and (s.origin, s.submodule_search_locations))\n")
     for _ in range(2):
         parity.check(["-c", body], env=env)
+    # The runs after the first had a cache to use, and used it.
+    r = parity.run_one(parity.pyhost, ["-X", "pyhost.stats", "-c", body], env=env)
+    assert r.returncode == 0, r.stderr
+    assert stats(r)["dirs_merged"] > 0, r.stderr

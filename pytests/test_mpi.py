@@ -180,6 +180,72 @@ def test_bytecode_bundle_on_second_run(pyhost, tmp_path):
     assert all(int(g[4]) > 10 for g in got), got  # json, email... and stable came from the bundle
 
 
+GENERATED = [
+    "v = 'run1'\n",
+    "v = 'run2'  # a longer module than before\n",
+    "v = 'run3'\n",             # shorter again
+    "v = 'run4'\n",             # the same size as run 3's, a new mtime
+    "v = 'run5'\n",
+]
+
+
+def generate_then_import(lib, invalidate):
+    return (
+        "import importlib, os, sys\n"
+        "from mpi4py import MPI\n"
+        "c = MPI.COMM_WORLD\n"
+        f"sys.path.insert(0, {str(lib)!r})\n"
+        "import json, stable\n"
+        "if c.rank == 0:\n"
+        "    text = open('next.txt').read()\n"
+        "    p = os.path.join(sys.path[0], 'gen.py')\n"
+        "    old = os.stat(p).st_mtime_ns if os.path.exists(p) else 0\n"
+        "    with open(p, 'w') as f:\n"
+        "        f.write(text)\n"
+        "    # a new whole-second mtime, as a code generator a second later would give\n"
+        "    t = max(old, os.stat(p).st_mtime_ns) + 2_000_000_000\n"
+        "    os.utime(p, ns=(t, t))\n"
+        "c.Barrier()\n"
+        + ("importlib.invalidate_caches()\n" if invalidate else "") +
+        "import gen\n"
+        "print('rank', c.rank, gen.v, flush=True)\n")
+
+
+@pytest.mark.parametrize("exe", ["pyhost", "python3.11"])
+def test_module_written_during_the_job_is_loaded_new_on_every_rank(pyhost, reference, tmp_path, exe):
+    # Five jobs in a row: rank 0 writes gen.py, then a Barrier,
+    # importlib.invalidate_caches() and an import on every rank. From the
+    # second job on, the bytecode bundle holds the previous job's gen: it
+    # must not be served after invalidate_caches.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "stable.py").write_text("v = 1\n")
+    (tmp_path / "job.py").write_text(generate_then_import(lib, invalidate=True))
+    env = {"PYHOST_CACHEDIR": str(tmp_path / "cache")}
+    for i, text in enumerate(GENERATED):
+        (tmp_path / "next.txt").write_text(text)
+        p = mpirun(pyhost if exe == "pyhost" else reference, 3, ["job.py"], tmp_path, env=env)
+        assert p.returncode == 0, p.stderr.decode()
+        assert lines(p, "rank") == [f"rank {r} run{i + 1}" for r in range(3)], (i, p.stdout, p.stderr)
+
+
+def test_the_window_without_invalidate_caches(pyhost, tmp_path):
+    # The one window the README states: without importlib.invalidate_caches(),
+    # a module in the bundle is served as rank 0 read it at start-up, even
+    # if its source changed during the job (python3 would load the new one).
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "stable.py").write_text("v = 1\n")
+    (tmp_path / "job.py").write_text(generate_then_import(lib, invalidate=False))
+    env = {"PYHOST_CACHEDIR": str(tmp_path / "cache")}
+    for i, text in enumerate(GENERATED[:2]):
+        (tmp_path / "next.txt").write_text(text)
+        p = mpirun(pyhost, 2, ["job.py"], tmp_path, env=env)
+        assert p.returncode == 0, p.stderr.decode()
+    got = lines(p, "rank")
+    assert got == ["rank 0 run1", "rank 1 run1"], got  # python3.11 prints run2
+
+
 def test_rank_killed_by_a_signal_ends_the_job(pyhost, tmp_path):
     (tmp_path / "job.py").write_text(
         "import os, signal\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\n"

@@ -17,7 +17,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/launch"
 )
 
@@ -26,5 +26,5 @@ import (
 func init() { runtime.LockOSThread() }
 
 func main() {
-	host.Exit(launch.Main(os.Args))
+	cpython.Exit(launch.Main(os.Args))
 }

@@ -1,16 +1,12 @@
 package host
 
-// #cgo LDFLAGS: -Wl,--export-dynamic
-// #include "shim.h"
-import "C"
-
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync/atomic"
-	"unsafe"
+
+	"github.com/pyhost/pyhost/internal/cpython"
 )
 
 // Options configure an interpreter. The zero value starts an interpreter
@@ -65,8 +61,6 @@ type Interpreter struct {
 
 const closingBit = 1 << 62
 
-var startedOnce atomic.Bool
-
 // ErrStarted is returned by Start when an interpreter has already been
 // started in this process (CPython cannot be started twice).
 var ErrStarted = errors.New("host: the Python interpreter was already started in this process")
@@ -92,38 +86,18 @@ func (e *StartError) Error() string {
 	return "host: start python: " + e.Msg
 }
 
-func statusError(st C.pyhost_status) error {
-	switch st.kind {
-	case 0:
-		return nil
-	case 1:
-		return &ExitError{Code: int(st.exit_code)}
+// startError converts a failed start-up phase to host's errors.
+func startError(err error) error {
+	var se *cpython.StatusError
+	switch {
+	case errors.Is(err, cpython.ErrStarted):
+		return ErrStarted
+	case errors.As(err, &se) && se.Exit:
+		return &ExitError{Code: se.Code}
+	case errors.As(err, &se):
+		return &StartError{Func: se.Func, Msg: se.Msg}
 	}
-	e := &StartError{}
-	if st.where != nil {
-		e.Func = C.GoString(st.where)
-	}
-	if st.msg != nil {
-		e.Msg = C.GoString(st.msg)
-	}
-	return e
-}
-
-// cStrings converts a string slice to a C array that lives until free.
-func cStrings(ss []string) (**C.char, func()) {
-	if len(ss) == 0 {
-		return nil, func() {}
-	}
-	arr := (*[1 << 28]*C.char)(C.malloc(C.size_t(len(ss)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))[:len(ss):len(ss)]
-	for i, s := range ss {
-		arr[i] = C.CString(s)
-	}
-	return &arr[0], func() {
-		for _, p := range arr {
-			C.free(unsafe.Pointer(p))
-		}
-		C.free(unsafe.Pointer(&arr[0]))
-	}
+	return err
 }
 
 // initialize runs both start-up phases on the calling OS thread, which
@@ -133,31 +107,24 @@ func initialize(opts Options) error {
 		return ErrStarted
 	}
 	for _, m := range opts.Modules {
-		if err := registerModule(m); err != nil {
+		if err := Register(m); err != nil {
 			return err
 		}
 	}
-	args := opts.Args
-	if len(args) == 0 {
-		args = []string{"python3"}
+	err := cpython.InitCore(cpython.InitOptions{
+		Args:                  opts.Args,
+		ParseArgv:             opts.ParseArgv,
+		Isolated:              opts.Isolated,
+		InstallSignalHandlers: !opts.NoSignalHandlers && !opts.Isolated,
+		SiteImport:            !opts.NoSite,
+	})
+	if err != nil {
+		return startError(err)
 	}
-	argv, free := cStrings(args)
-	defer free()
-	var o C.pyhost_options
-	o.parse_argv = cbool(opts.ParseArgv)
-	o.isolated = cbool(opts.Isolated)
-	o.install_signal_handlers = cbool(!opts.NoSignalHandlers && !opts.Isolated)
-	o.site_import = cbool(!opts.NoSite)
-	o.argc = C.int(len(args))
-	o.argv = argv
-	if err := statusError(C.pyhost_init_core(&o)); err != nil {
-		return err
-	}
-	C.pyhost_set_state(C.PYHOST_RUNNING)
 	py := &Py{}
 	if len(opts.Paths) > 0 {
-		if err := appendPaths(py, opts.Paths); err != nil {
-			return err
+		if err := cpython.AppendPaths(opts.Paths); err != nil {
+			return fmt.Errorf("host: Options.Paths: %w", err)
 		}
 	}
 	if opts.Setup != nil {
@@ -165,69 +132,14 @@ func initialize(opts Options) error {
 			return fmt.Errorf("host: setup: %w", err)
 		}
 	}
-	if err := statusError(C.pyhost_init_main()); err != nil {
-		return err
-	}
-	if C.pyhost_make_cancelled() < 0 {
-		return fetchError()
+	if err := cpython.InitMain(); err != nil {
+		return startError(err)
 	}
 	return nil
 }
 
-func cbool(b bool) C.int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func appendPaths(py *Py, paths []string) error {
-	cp, free := cStrings(paths)
-	defer free()
-	if C.pyhost_append_paths(C.int(len(paths)), cp) < 0 {
-		return fmt.Errorf("host: Options.Paths: %w", fetchError())
-	}
-	return nil
-}
-
-// Main runs Python as the python3 command does, for the pyhost command:
-// it parses opts.Args as python3's command line, starts the interpreter,
-// runs what the command line names and finalises Python. It returns the
-// exit status; when Python itself ends the process (sys.exit under -c or a
-// script, as python3 does) it does not return.
-//
-// Main must be called from the main goroutine with its OS thread locked
-// (runtime.LockOSThread in an init function): signals sent to the process
-// are delivered to the main thread, which is where CPython handles them.
-func Main(opts Options) int {
-	opts.ParseArgv = true
-	C.pyhost_restore_signals()
-	if err := initialize(opts); err != nil {
-		var ee *ExitError
-		if errors.As(err, &ee) || isStartError(err) {
-			C.pyhost_flush_stdio()
-			C.pyhost_exit_status(C.pyhost_status{})
-		}
-		C.pyhost_flush_stdio()
-		fmt.Fprintln(os.Stderr, "pyhost:", err)
-		return 1
-	}
-	code := int(C.Py_RunMain())
-	C.pyhost_set_state(C.PYHOST_FINALIZED)
-	return code
-}
-
-func isStartError(err error) bool {
-	var se *StartError
-	return errors.As(err, &se)
-}
-
-// Exit ends the process with the given status as C's exit does: C stdio
-// buffers are flushed and C atexit handlers run (os.Exit does neither).
-func Exit(code int) {
-	C.pyhost_flush_stdio()
-	C.pyhost_c_exit(C.int(code))
-}
+// startedOnce makes a second Start fail before it registers its modules.
+var startedOnce atomic.Bool
 
 // Start starts the process's Python interpreter for an embedding
 // application. Python runs its start-up on a dedicated OS thread, which
@@ -250,22 +162,19 @@ func Start(opts Options) (*Interpreter, error) {
 		// main thread, and Py_FinalizeEx waits for that thread to end
 		// unless it is the finalising one: import it here, where
 		// Python will be finalised, not in some goroutine's Do.
-		if m := C.PyImport_ImportModule(cstr("threading")); m != nil {
-			C.pyhost_decref(m)
+		if m := cpython.Import("threading"); !m.IsNull() {
+			m.Decref()
 		} else {
-			C.PyErr_Clear()
+			cpython.ErrClear()
 		}
-		tstate := C.PyEval_SaveThread()
+		tstate := cpython.SaveThread()
 		started <- nil
 		for fn := range in.home {
 			fn()
 		}
-		C.PyEval_RestoreThread(tstate)
-		drainReleases()
-		rc := C.Py_FinalizeEx()
-		C.pyhost_set_state(C.PYHOST_FINALIZED)
-		if rc < 0 {
-			in.done <- errors.New("host: Py_FinalizeEx reported an error while flushing buffered data")
+		tstate.Restore()
+		if err := cpython.Finalize(); err != nil {
+			in.done <- fmt.Errorf("host: %w", err)
 			return
 		}
 		in.done <- nil
@@ -288,7 +197,7 @@ func (in *Interpreter) Close() error {
 	if in == nil {
 		return ErrClosed
 	}
-	if C.pyhost_holds_gil() == 1 {
+	if cpython.HoldsGIL() == cpython.GILHeld {
 		return errCloseInside
 	}
 	old := in.calls.Or(closingBit)
@@ -311,7 +220,7 @@ func (in *Interpreter) enter() error {
 	}
 	for {
 		s := in.calls.Load()
-		if s&closingBit != 0 && (s == closingBit || C.pyhost_holds_gil() != 1) {
+		if s&closingBit != 0 && (s == closingBit || cpython.HoldsGIL() != cpython.GILHeld) {
 			return ErrClosed
 		}
 		if in.calls.CompareAndSwap(s, s+1) {
@@ -341,10 +250,10 @@ var ErrNoGIL = errors.New("host: Python used without the GIL (outside Do, or fro
 
 // checkGIL reports whether the calling thread holds the GIL.
 func checkGIL() error {
-	switch C.pyhost_holds_gil() {
-	case 1:
+	switch cpython.HoldsGIL() {
+	case cpython.GILHeld:
 		return nil
-	case 0:
+	case cpython.GILNotHeld:
 		return ErrNoGIL
 	}
 	return ErrClosed
@@ -372,29 +281,25 @@ func (in *Interpreter) Do(fn func(py *Py) error) error {
 	return withGIL(fn)
 }
 
-// gilEpoch is touched with the GIL held on taking and before giving it
-// back: the race detector does not see the GIL itself, and this atomic
-// makes every Do happen after the previous one, as the GIL does.
-var gilEpoch atomic.Int64
-
-// withGIL takes the GIL and the OS thread together, the one place that
-// does. The thread state made for an OS thread the first time is kept
-// for it: making and deleting one per call would cost more than the call.
+// withGIL runs fn with a Py token, the GIL held and the goroutine locked
+// to its OS thread (cpython.WithGIL is the one place that takes the two).
 func withGIL(fn func(py *Py) error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	switch C.pyhost_acquire() {
-	case -1:
+	err := cpython.WithGIL(func() error { return callSafely(fn) })
+	if err == cpython.ErrNotRunning {
 		return ErrClosed
-	case 1:
-		gilEpoch.Add(1)
-		defer func() {
-			gilEpoch.Add(1)
-			C.pyhost_release()
-		}()
-		if queued.Load() > 0 {
-			drainReleases()
-		}
+	}
+	return err
+}
+
+// Attach runs fn with a Py token on the calling thread, which must hold
+// the GIL already: for Go code that Python calls through means of its own
+// (a start-up hook of a program that starts Python itself, such as the
+// pyhost command), where there is no Interpreter to call Do on. Without
+// the GIL it returns ErrNoGIL (ErrClosed when Python is not running) and
+// does not run fn. A panic in fn is returned as a *PanicError.
+func Attach(fn func(py *Py) error) error {
+	if err := checkGIL(); err != nil {
+		return err
 	}
 	return callSafely(fn)
 }
@@ -418,11 +323,5 @@ func (py *Py) AllowThreads(fn func()) {
 		return
 	}
 	// The thread stays locked: Do or the callback from Python locked it.
-	gilEpoch.Add(1)
-	ts := C.PyEval_SaveThread()
-	defer func() {
-		C.PyEval_RestoreThread(ts)
-		gilEpoch.Add(1)
-	}()
-	fn()
+	cpython.AllowThreads(fn)
 }

@@ -1,4 +1,4 @@
-// C side of package host: what cgo cannot express (macros, static inline
+// C side of package internal/cpython: what cgo cannot express (macros, static inline
 // functions, variadic calls, PyStatus by value) and the trampolines that
 // Python calls back into Go through.
 #ifndef PYHOST_SHIM_H
@@ -10,8 +10,6 @@
 #if PY_VERSION_HEX < 0x030A0000 || PY_VERSION_HEX >= 0x030E0000
 #error "pyhost supports CPython 3.10 to 3.13"
 #endif
-
-
 
 // Start-up result: ok, a clean exit requested by the command line
 // (--version, -h, bad option: exit_code is set), or an error (message).
@@ -29,8 +27,6 @@ typedef struct {
 	int site_import;
 	int argc;
 	char **argv;
-	int npaths;
-	char **paths; // extra module search paths, appended
 } pyhost_options;
 
 pyhost_status pyhost_init_core(const pyhost_options *opts);
@@ -39,7 +35,8 @@ pyhost_status pyhost_init_main(void);
 // (between the two phases, before sys.path exists: the main phase makes
 // sys.path from it). Returns -1 with an exception set on failure.
 int pyhost_append_paths(int n, char **paths);
-void pyhost_exit_status(pyhost_status st); // prints as python3 does, exits
+// Prints the last failed start-up status as python3 does, and exits.
+void pyhost_exit_status(void);
 
 // -X options of the running config, as "name" or "name=value" (UTF-8).
 // Returns a new list of str, or NULL with an exception set.
@@ -92,11 +89,9 @@ static inline int pyhost_kind(PyObject *o) {
 }
 static inline PyObject **pyhost_list_items(PyObject *o) { return ((PyListObject *)o)->ob_item; }
 static inline PyObject **pyhost_tuple_items(PyObject *o) { return ((PyTupleObject *)o)->ob_item; }
-static inline PyObject *pyhost_list_get(PyObject *l, Py_ssize_t i) { return PyList_GET_ITEM(l, i); }
 static inline PyObject *pyhost_tuple_get(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
 static inline void pyhost_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
 static inline void pyhost_list_set(PyObject *l, Py_ssize_t i, PyObject *v) { PyList_SET_ITEM(l, i, v); }
-static inline PyObject *pyhost_type_of(PyObject *o) { return (PyObject *)Py_TYPE(o); }
 static inline const char *pyhost_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 
 PyObject *pyhost_str_from(const char *s, Py_ssize_t n);       // UTF-8, surrogateescape
@@ -165,4 +160,27 @@ static inline PyObject *pyhost_true_ptr(void) { return Py_True; }
 
 static inline const char *pyhost_tp_name(PyObject *t) { return ((PyTypeObject *)t)->tp_name; }
 static inline int pyhost_exception_class_check(PyObject *t) { return PyExceptionClass_Check(t); }
+// ---- configuration ---------------------------------------------------------
+
+// The running configuration's paths, as str: available during Setup, before
+// sys.path and sys.prefix exist. Returns a new dict, or NULL with an
+// exception set.
+PyObject *pyhost_config_paths(void);
+
+// ---- the importer's scan of a search path ----------------------------------
+
+// What pyhost_scan_path found.
+enum { PYHOST_SCAN_COMPLETE = 0, PYHOST_SCAN_STOPPED = 1 };
+
+typedef struct {
+	const char *p;
+	Py_ssize_t n;
+} pyhost_strref;
+
+// 1 when self is absent from sys.meta_path (called directly) or is
+// followed by next; 0 otherwise; -1 with an exception set.
+int pyhost_meta_next_is(PyObject *self, PyObject *next);
+Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
+		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status);
+static inline PyObject *pyhost_sys_path(void) { return PySys_GetObject("path"); } // borrowed
 #endif

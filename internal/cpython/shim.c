@@ -1,13 +1,16 @@
-// C side of package host; see shim.h.
+// C side of package internal/cpython; see shim.h.
 #include "shim.h"
 #include "_cgo_export.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // ---- start-up ------------------------------------------------------------
 
@@ -30,8 +33,7 @@ static pyhost_status convert_status(PyStatus st) {
 	return r;
 }
 
-void pyhost_exit_status(pyhost_status st) {
-	(void)st;
+void pyhost_exit_status(void) {
 	Py_ExitStatusException(last_status); // prints as python3 does; exits
 }
 
@@ -427,4 +429,180 @@ void pyhost_restore_signals(void) {
 			sigaction(s, &saved_actions[s], NULL);
 		}
 	}
+}
+
+// ---- configuration ---------------------------------------------------------
+
+// The running configuration's paths, as str: available during Setup, before
+// sys.path and sys.prefix exist. Returns a new dict, or NULL with an
+// exception set.
+PyObject *pyhost_config_paths(void) {
+	const PyConfig *c = _PyInterpreterState_GetConfig(PyInterpreterState_Get());
+	PyObject *d = PyDict_New();
+	if (d == NULL) {
+		return NULL;
+	}
+	PyObject *l = PyList_New(0);
+	if (l == NULL || PyDict_SetItemString(d, "module_search_paths", l) < 0) {
+		Py_XDECREF(l);
+		Py_DECREF(d);
+		return NULL;
+	}
+	Py_DECREF(l); // the dict holds it
+	for (Py_ssize_t i = 0; i < c->module_search_paths.length; i++) {
+		PyObject *s = PyUnicode_FromWideChar(c->module_search_paths.items[i], -1);
+		if (s == NULL || PyList_Append(l, s) < 0) {
+			Py_XDECREF(s);
+			Py_DECREF(d);
+			return NULL;
+		}
+		Py_DECREF(s);
+	}
+	struct { const char *name; const wchar_t *value; } strs[] = {
+		{"prefix", c->prefix},
+		{"exec_prefix", c->exec_prefix},
+		{"base_prefix", c->base_prefix},
+		{"base_exec_prefix", c->base_exec_prefix},
+		{"executable", c->executable},
+		{"run_filename", c->run_filename},
+		{"run_module", c->run_module},
+		{"run_command", c->run_command},
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		if (strs[i].value == NULL) {
+			continue;
+		}
+		PyObject *s = PyUnicode_FromWideChar(strs[i].value, -1);
+		if (s == NULL || PyDict_SetItemString(d, strs[i].name, s) < 0) {
+			Py_XDECREF(s);
+			Py_DECREF(d);
+			return NULL;
+		}
+		Py_DECREF(s);
+	}
+	if (PyDict_SetItemString(d, "user_site_directory", c->user_site_directory ? Py_True : Py_False) < 0 ||
+		PyDict_SetItemString(d, "site_import", c->site_import ? Py_True : Py_False) < 0 ||
+		PyDict_SetItemString(d, "interactive", (c->interactive || c->inspect) ? Py_True : Py_False) < 0) {
+		Py_DECREF(d);
+		return NULL;
+	}
+	return d;
+}
+
+// ---- the importer's scan of a search path ----------------------------------
+
+// 1 when self is absent from sys.meta_path (called directly) or is
+// followed by next; 0 otherwise; -1 with an exception set.
+int pyhost_meta_next_is(PyObject *self, PyObject *next) {
+	PyObject *mp = PySys_GetObject("meta_path"); // borrowed
+	if (mp == NULL || !PyList_Check(mp)) {
+		return 0;
+	}
+	Py_ssize_t n = PyList_GET_SIZE(mp);
+	for (Py_ssize_t i = 0; i < n; i++) {
+		if (PyList_GET_ITEM(mp, i) == self) {
+			return i + 1 < n && PyList_GET_ITEM(mp, i + 1) == next;
+		}
+	}
+	return 1;
+}
+
+// The key PathFinder._path_importer_cache uses for entry: entry itself, or
+// the working directory for ''. New reference; NULL without an exception
+// when the working directory is gone (PathFinder skips the entry then).
+static PyObject *entry_key(PyObject *entry) {
+	if (PyUnicode_GET_LENGTH(entry) != 0) {
+		Py_INCREF(entry);
+		return entry;
+	}
+	char buf[PATH_MAX + 1];
+	if (getcwd(buf, sizeof buf) == NULL) {
+		if (errno == ENOENT) {
+			return NULL;
+		}
+		PyErr_SetFromErrno(PyExc_OSError);
+		return NULL;
+	}
+	return PyUnicode_DecodeFSDefault(buf);
+}
+
+// Walks a search path as PathFinder._get_spec does, collecting the
+// consecutive path entry finders of type indexed (their path attribute as
+// UTF-8, valid while the finder lives) until an entry that is not a str or
+// whose finder is of another type. An entry not yet in the cache is handed
+// to slow(entry), which creates and caches its finder as PathFinder would.
+// Returns the number of finders collected, or -1 with an exception set;
+// *status says whether every entry was consumed.
+Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
+		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status) {
+	PyObject *cache = PySys_GetObject("path_importer_cache"); // borrowed
+	PyObject *seq = PySequence_Fast(path, "search path must be iterable");
+	if (seq == NULL) {
+		return -1;
+	}
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), count = 0;
+	*status = PYHOST_SCAN_COMPLETE;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *entry = PySequence_Fast_GET_ITEM(seq, i);
+		if (!PyUnicode_Check(entry) || count == cap || cache == NULL || !PyDict_Check(cache)) {
+			*status = PYHOST_SCAN_STOPPED;
+			break;
+		}
+		PyObject *key = entry_key(entry);
+		if (key == NULL) {
+			if (PyErr_Occurred()) {
+				Py_DECREF(seq);
+				return -1;
+			}
+			continue; // no working directory: PathFinder skips it
+		}
+		PyObject *finder = PyDict_GetItemWithError(cache, key); // borrowed
+		if (finder == NULL && !PyErr_Occurred()) {
+			PyObject *made = PyObject_CallOneArg(slow, entry);
+			Py_XDECREF(made);
+			if (made != NULL) {
+				// Use the one the cache holds: it lives as long as this call.
+				finder = PyDict_GetItemWithError(cache, key);
+				if (finder == NULL && !PyErr_Occurred()) {
+					Py_DECREF(key);
+					*status = PYHOST_SCAN_STOPPED;
+					break;
+				}
+			}
+		}
+		Py_DECREF(key);
+		if (finder == NULL) {
+			Py_DECREF(seq);
+			return -1;
+		}
+		if (finder == Py_None) {
+			continue;
+		}
+		if ((PyObject *)Py_TYPE(finder) != indexed) {
+			*status = PYHOST_SCAN_STOPPED;
+			break;
+		}
+		PyObject *p = PyObject_GetAttrString(finder, "path");
+		if (p == NULL) {
+			Py_DECREF(seq);
+			return -1;
+		}
+		if (!PyUnicode_Check(p)) {
+			Py_DECREF(p);
+			*status = PYHOST_SCAN_STOPPED;
+			break;
+		}
+		// The finder's instance dict keeps the str alive; so does its UTF-8.
+		dirs[count].p = PyUnicode_AsUTF8AndSize(p, &dirs[count].n);
+		Py_DECREF(p);
+		if (dirs[count].p == NULL) {
+			PyErr_Clear();
+			*status = PYHOST_SCAN_STOPPED;
+			break;
+		}
+		finders[count] = finder;
+		count++;
+	}
+	Py_DECREF(seq);
+	return count;
 }

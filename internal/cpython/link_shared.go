@@ -1,6 +1,6 @@
 //go:build sharedpython
 
-package host
+package cpython
 
 // The system's shared libpython, found by pkg-config (see link_static.go).
 

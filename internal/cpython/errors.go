@@ -1,0 +1,134 @@
+package cpython
+
+// #cgo noescape pyhost_err_fetch
+// #include "shim.h"
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// ErrOccurred reports whether an exception is set. The GIL must be held
+// for every function of this file.
+func ErrOccurred() bool { return C.PyErr_Occurred() != nil }
+
+// ErrClear clears the exception set, if any.
+func ErrClear() { C.PyErr_Clear() }
+
+// ErrMatchesOverflow reports whether the exception set is an OverflowError.
+func ErrMatchesOverflow() bool { return C.PyErr_ExceptionMatches(C.PyExc_OverflowError) != 0 }
+
+// Fetch takes the exception set: new references (the value normalised,
+// its __traceback__ set), all NULL when none is set.
+func Fetch() (typ, value, tb Owned) {
+	var t, v, b *C.PyObject
+	C.pyhost_err_fetch(&t, &v, &b)
+	return Owned{Ref{t}}, Owned{Ref{v}}, Owned{Ref{b}}
+}
+
+// Restore sets the exception again; it steals the three references (any
+// may be NULL but typ).
+func Restore(typ, value, tb Owned) { C.PyErr_Restore(typ.p, value.p, tb.p) }
+
+// FormatException is traceback.format_exception joined into one string;
+// ok false when traceback cannot be imported or fails (no exception is
+// left set).
+func FormatException(typ, value, tb Ref) (string, bool) {
+	s := C.pyhost_format_exception(typ.p, value.p, tb.p)
+	if s == nil {
+		return "", false
+	}
+	defer C.pyhost_decref(s)
+	str, ok := Ref{s}.GoString()
+	if !ok {
+		C.PyErr_Clear()
+	}
+	return str, ok
+}
+
+// QualifiedName is "module.qualname" of an exception class, as
+// tracebacks name it ("json.decoder.JSONDecodeError", "ValueError").
+// Leaves no exception set.
+func QualifiedName(typ Ref) string {
+	if s := C.pyhost_type_qualname(typ.p); s != nil {
+		defer C.pyhost_decref(s)
+		if name, ok := (Ref{s}).GoString(); ok {
+			return name
+		}
+		C.PyErr_Clear()
+	}
+	return C.GoString(C.pyhost_tp_name(typ.p))
+}
+
+// SetError raises the builtin exception class named typ ("ValueError")
+// with msg, RuntimeError when builtins has no such exception class. It
+// returns a NULL Owned, for a raw function to return.
+func SetError(typ, msg string) Owned {
+	cs := C.CString(msg)
+	defer C.free(unsafe.Pointer(cs))
+	if t := builtinException(typ); t != nil {
+		C.pyhost_err_set(t, cs)
+		C.pyhost_decref(t)
+		return Owned{}
+	}
+	C.pyhost_err_set(C.PyExc_RuntimeError, cs)
+	return Owned{}
+}
+
+// builtinException returns a new reference to builtins.<name> if it is
+// an exception class, else nil.
+func builtinException(name string) *C.PyObject {
+	b := C.PyEval_GetBuiltins() // borrowed
+	if b == nil {
+		return nil
+	}
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	t := C.PyDict_GetItemString(b, cs) // borrowed
+	if t == nil || C.pyhost_exception_class_check(t) == 0 {
+		return nil
+	}
+	C.pyhost_incref(t)
+	return t
+}
+
+// Exception is a Python exception taken by TakeError, for the raw layer's
+// callers (the pyhost command's start-up): names and text only, its
+// objects released. Package host has its own, which keeps the objects.
+type Exception struct {
+	Type, Msg, Traceback string
+}
+
+func (e *Exception) Error() string {
+	if e.Msg == "" {
+		return "python: " + e.Type
+	}
+	return "python: " + e.Type + ": " + e.Msg
+}
+
+// errNoException is TakeError's answer when a call failed without
+// setting an exception.
+var errNoException = errors.New("cpython: a Python call failed without setting an exception")
+
+// TakeError takes the exception set and returns it as an *Exception. It
+// never prints it (PyErr_Print would end the process on SystemExit).
+func TakeError() error {
+	t, v, tb := Fetch()
+	if t.IsNull() {
+		return errNoException
+	}
+	defer t.Decref()
+	defer v.Decref()
+	defer tb.Decref()
+	e := &Exception{Type: QualifiedName(t.Ref)}
+	if !v.IsNull() {
+		if s := v.Str(); !s.IsNull() {
+			e.Msg, _ = s.GoString()
+			s.Decref()
+		}
+		ErrClear()
+	}
+	e.Traceback, _ = FormatException(t.Ref, v.Ref, tb.Ref)
+	return e
+}

@@ -1,0 +1,151 @@
+package cpython
+
+// #include "shim.h"
+import "C"
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Module is a builtin module of Go functions, the raw form both host's
+// public Module and the pyhost command's modules are made of. Register it
+// with RegisterModule before Python starts.
+type Module struct {
+	Name  string
+	Doc   string
+	Funcs []Func
+}
+
+// Func is a Go function callable from Python at the raw level. Call runs
+// with the GIL held, on the calling Python thread, and returns a new
+// reference, or a NULL Owned with an exception set (SetError). A panic
+// in Call is recovered and raised as RuntimeError: it must never unwind
+// through CPython's frames.
+type Func struct {
+	Name string
+	Doc  string
+	Call func(a Args) Owned
+}
+
+// Args are the arguments of a call from Python, borrowed from the
+// caller: valid until Call returns. KwNames is a tuple of str (NULL
+// without keywords), one per KwVals.
+type Args struct {
+	Pos     []Ref
+	KwNames Ref
+	KwVals  []Ref
+}
+
+// KwName is the name of keyword argument i (borrowed).
+func (a Args) KwName(i int) Ref { return Ref{C.pyhost_tuple_get(a.KwNames.p, C.Py_ssize_t(i))} }
+
+var registry struct {
+	sync.Mutex
+	modules map[string]*Module
+	funcs   []*Func
+}
+
+// funcs is registry.funcs as the calls from Python read it, without a
+// lock: replaced, never changed in place, as functions are added.
+var funcs atomic.Pointer[[]*Func]
+
+// RegisterModule makes m importable as a builtin module by the
+// interpreter this process starts. It must be called before start-up:
+// CPython's table of builtin modules is fixed then.
+func RegisterModule(m *Module) error {
+	if m == nil || m.Name == "" {
+		return fmt.Errorf("cpython: a Go module needs a name")
+	}
+	for _, f := range m.Funcs {
+		if f.Call == nil {
+			return fmt.Errorf("cpython: Go function %s.%s has no Call", m.Name, f.Name)
+		}
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.modules == nil {
+		registry.modules = map[string]*Module{}
+	}
+	if _, dup := registry.modules[m.Name]; dup {
+		return fmt.Errorf("cpython: Go module %q registered twice", m.Name)
+	}
+	registry.modules[m.Name] = m
+	cs := C.CString(m.Name)
+	defer C.free(unsafe.Pointer(cs))
+	if C.pyhost_register_module(cs) < 0 {
+		return fmt.Errorf("cpython: register Go module %q: CPython refused it", m.Name)
+	}
+	return nil
+}
+
+// execModule fills in a Go module's functions (called by CPython, GIL held).
+func execModule(m Ref) C.int {
+	cname := C.PyModule_GetName(m.p)
+	if cname == nil {
+		return -1
+	}
+	name := C.GoString(cname)
+	registry.Lock()
+	mod := registry.modules[name]
+	registry.Unlock()
+	if mod == nil {
+		SetError("ImportError", fmt.Sprintf("no Go module named %q", name))
+		return -1
+	}
+	if mod.Doc != "" {
+		d := NewStr(mod.Doc)
+		if d.IsNull() {
+			return -1
+		}
+		if C.PyModule_AddObject(m.p, cstr("__doc__"), d.p) < 0 { // steals d on success
+			d.Decref()
+			return -1
+		}
+	}
+	for i := range mod.Funcs {
+		f := &mod.Funcs[i]
+		registry.Lock()
+		h := len(registry.funcs)
+		registry.funcs = append(registry.funcs, f)
+		fs := append([]*Func(nil), registry.funcs...)
+		funcs.Store(&fs)
+		registry.Unlock()
+		cn := C.CString(f.Name)
+		cd := C.CString(f.Doc)
+		fn := C.pyhost_new_function(cn, cd, C.Py_ssize_t(h))
+		C.free(unsafe.Pointer(cd))
+		if fn == nil {
+			C.free(unsafe.Pointer(cn))
+			return -1
+		}
+		rc := C.PyModule_AddObject(m.p, cn, fn) // steals fn on success
+		C.free(unsafe.Pointer(cn))
+		if rc < 0 {
+			C.pyhost_decref(fn)
+			return -1
+		}
+	}
+	return 0
+}
+
+// callFunc runs a registered Go function for CPython (the GIL is held).
+func callFunc(h int, a Args) (r Owned) {
+	var f *Func
+	if fs := funcs.Load(); fs != nil && h >= 0 && h < len(*fs) {
+		f = (*fs)[h]
+	}
+	if f == nil {
+		return SetError("RuntimeError", fmt.Sprintf("cpython: unknown Go function %d", h))
+	}
+	DrainReleases()
+	defer func() {
+		if x := recover(); x != nil {
+			r.Decref()
+			r = SetError("RuntimeError", fmt.Sprintf("Go panic: %v", x))
+		}
+	}()
+	return f.Call(a)
+}

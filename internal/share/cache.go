@@ -1,0 +1,436 @@
+package share
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pyhost/pyhost/internal/frame"
+	"github.com/pyhost/pyhost/pathscan"
+)
+
+// Limits of the cache: what one environment's files may hold, and how long
+// what no run has used is kept.
+const (
+	settle     = 2 * time.Second // see pathscan.CachePolicy.Settle
+	maxAge     = 30 * 24 * time.Hour
+	maxDirs    = 20000
+	maxModules = 8000
+	maxEnvs    = 32               // environments kept in one cache directory
+	maxFile    = 256 << 20        // a cache file larger than this is not read
+	stampEvery = 24 * time.Hour   // the modules record is rewritten at least this often when used
+	filePrefix = "env-"           // env-<key>.index, env-<key>.modules
+	tmpPattern = ".pyhost-*.tmp"  // temporary files, renamed over the real ones
+	staleTmp   = 10 * time.Minute // a temporary file this old was left by a killed run
+)
+
+// Env identifies an environment: the runs that see the same trees. Two
+// programs run by the same interpreter with the same search path share one
+// cache, so any earlier run (a test on a login node, another script) warms
+// every later job.
+type Env struct {
+	PyhostVersion string
+	PythonVersion string
+	Executable    string
+	Prefix        string
+	SearchPath    []string // the interpreter's module search path (sys.path less the script's directory)
+}
+
+// Key names the environment's files.
+func (e Env) Key() string {
+	h := sha256.New()
+	for _, s := range append([]string{e.PyhostVersion, e.PythonVersion, e.Executable, e.Prefix}, e.SearchPath...) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// DefaultDir is $XDG_CACHE_HOME/pyhost, else ~/.cache/pyhost.
+func DefaultDir() (string, error) {
+	if x := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "pyhost"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".cache", "pyhost"), nil
+}
+
+// A Cache is one environment's files in a cache directory: the index (the
+// directory listings lookups used) and the modules record (which modules
+// the environment's runs loaded from source, for the bytecode bundle).
+//
+// Every failure costs at most one warning line per run (Warn), and the run
+// goes on without the cache. Files are trusted only if they are regular,
+// the user's own and writable by nobody else, in a directory that is the
+// same; they are opened without following symlinks and without blocking
+// (a FIFO at a cache path is refused, not waited on), and written through a
+// temporary file renamed over them.
+type Cache struct {
+	dir   string
+	key   string
+	write bool
+
+	// Warn prints one line; the Cache calls it at most once.
+	Warn   func(msg string)
+	warned bool
+}
+
+// Open returns the cache of env in dir. write is false when Python writes
+// no bytecode (-B, PYTHONDONTWRITEBYTECODE): then nothing is written.
+func Open(dir string, env Env, write bool) *Cache {
+	return &Cache{dir: dir, key: env.Key(), write: write}
+}
+
+func (c *Cache) warn(format string, args ...any) {
+	if c.warned || c.Warn == nil {
+		return
+	}
+	c.warned = true
+	c.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (c *Cache) file(kind string) string {
+	return filepath.Join(c.dir, filePrefix+c.key+"."+kind)
+}
+
+// IndexFile is the path of the index file.
+func (c *Cache) IndexFile() string { return c.file("index") }
+
+// LoadIndex merges the cached listings into ix, unverified: each is used
+// only once one stat of its directory finds it unchanged (pathscan's
+// MergeUnverified). A file that cannot be used is reported and rebuilt.
+func (c *Cache) LoadIndex(ix *pathscan.Index) {
+	data, err := c.read(c.IndexFile())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		c.warn("ignoring the index cache: %v", err)
+	default:
+		if err := ix.MergeUnverified(data); err != nil {
+			c.warn("ignoring the index cache %s, which will be rebuilt: %v", c.IndexFile(), err)
+		}
+	}
+}
+
+// SaveIndex writes what ix should keep (pathscan's MarshalCache), if
+// anything changed.
+func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
+	if !c.write || !ix.NeedsSave(now) {
+		return
+	}
+	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: settle, MaxAge: maxAge, MaxDirs: maxDirs, Now: now})
+	if err == nil {
+		err = c.writeAtomic(c.IndexFile(), blob)
+	}
+	if err != nil {
+		c.warn("index cache not written: %v", err)
+		return
+	}
+	c.prune(now)
+}
+
+// read reads a cache file if it and its directory are the user's own and
+// nobody else can write them.
+func (c *Cache) read(file string) ([]byte, error) {
+	if err := trusted(c.dir); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symbolic link", file)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := ownedBySelf(file, st, false); err != nil {
+		return nil, err
+	}
+	if st.Size() > maxFile {
+		return nil, fmt.Errorf("%s: %d bytes is larger than a cache file should be", file, st.Size())
+	}
+	return io.ReadAll(io.LimitReader(f, maxFile+1))
+}
+
+func trusted(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	return ownedBySelf(dir, st, true)
+}
+
+func ownedBySelf(name string, st os.FileInfo, isDir bool) error {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: cannot tell its owner", name)
+	}
+	switch {
+	case isDir && !st.IsDir():
+		return fmt.Errorf("%s is not a directory", name)
+	case !isDir && !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", name)
+	case int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to another user (uid %d)", name, sys.Uid)
+	case st.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s can be written by others (mode %04o)", name, st.Mode().Perm())
+	}
+	return nil
+}
+
+// writeAtomic writes data to file through a temporary file renamed over it
+// (which replaces a symlink or FIFO there, never writes through it), in a
+// private directory.
+func (c *Cache) writeAtomic(file string, blob []byte) error {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return err
+	}
+	if err := trusted(c.dir); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(c.dir, tmpPattern) // mode 0600
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(blob)
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), file)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+	}
+	return werr
+}
+
+// prune bounds the cache directory: the files of environments no run has
+// used for maxAge go, then the least recently used beyond maxEnvs, and
+// temporary files a killed run left behind. Only pyhost's own names are
+// touched; an environment's files are as old as its newest.
+func (c *Cache) prune(now time.Time) {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return
+	}
+	lastUse := map[string]time.Time{}
+	files := map[string][]string{}
+	for _, e := range ents {
+		name := e.Name()
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if ok, _ := filepath.Match(tmpPattern, name); ok {
+			if now.Sub(info.ModTime()) > staleTmp {
+				os.Remove(filepath.Join(c.dir, name))
+			}
+			continue
+		}
+		key, ok := strings.CutPrefix(name, filePrefix)
+		if !ok {
+			continue
+		}
+		key, _, _ = strings.Cut(key, ".")
+		files[key] = append(files[key], name)
+		if t := info.ModTime(); t.After(lastUse[key]) {
+			lastUse[key] = t
+		}
+	}
+	keys := make([]string, 0, len(lastUse))
+	for k := range lastUse {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return lastUse[keys[i]].After(lastUse[keys[j]]) })
+	for i, k := range keys {
+		if k == c.key || i < maxEnvs && now.Sub(lastUse[k]) < maxAge {
+			continue
+		}
+		for _, name := range files[k] {
+			os.Remove(filepath.Join(c.dir, name))
+		}
+	}
+}
+
+// A Module is one module the environment's runs loaded from source, with
+// the bytecode file its loader used.
+type Module struct {
+	Source, Bytecode string
+	UsedAt           int64    // when a run last loaded it (ns since 1970)
+	Programs         []uint64 // the programs (ProgramID) that loaded it recently, newest first
+}
+
+// maxPrograms bounds the programs remembered per module.
+const maxPrograms = 8
+
+// ProgramID names a program within an environment: what runs (a script's
+// absolute path; or a module or command with the working directory).
+func ProgramID(parts ...string) uint64 {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var id uint64
+	for _, b := range h.Sum(nil)[:8] {
+		id = id<<8 | uint64(b)
+	}
+	return id
+}
+
+// ForProgram is what the bundle of a run of program should hold: the
+// modules that program loaded before, or, for a program the environment
+// has not run yet (seen is false), every module the environment's runs
+// loaded recently.
+func ForProgram(ms []Module, program uint64) (out []Module, seen bool) {
+	for _, m := range ms {
+		for _, p := range m.Programs {
+			if p == program {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	if out == nil {
+		return ms, false
+	}
+	return out, true
+}
+
+const (
+	modulesMagic   = "PYHM"
+	modulesVersion = 1
+)
+
+// LoadModules reads the modules record, most recently used first; nil if
+// there is none or it cannot be used.
+func (c *Cache) LoadModules() []Module {
+	data, err := c.read(c.file("modules"))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			c.warn("ignoring the modules record: %v", err)
+		}
+		return nil
+	}
+	ms, err := decodeModules(data)
+	if err != nil {
+		c.warn("ignoring the modules record, which will be rebuilt: %v", err)
+		return nil
+	}
+	return ms
+}
+
+func decodeModules(data []byte) ([]Module, error) {
+	d, err := frame.Open(data, modulesMagic, modulesVersion)
+	if err != nil {
+		return nil, err
+	}
+	n := d.Count("count", 3)
+	ms := make([]Module, 0, n)
+	for i := uint64(0); i < n && d.Err() == nil; i++ {
+		m := Module{Source: d.String("source"), Bytecode: d.String("bytecode"), UsedAt: d.Varint("last use")}
+		np := d.Count("program count", 1)
+		for j := uint64(0); j < np && d.Err() == nil; j++ {
+			m.Programs = append(m.Programs, d.Uvarint("program"))
+		}
+		if d.Err() == nil && (!filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Bytecode)) {
+			d.Fail(frame.Errorf("module %q: relative path", m.Source))
+		}
+		ms = append(ms, m)
+	}
+	if err := d.Close(); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// SaveModules records that this run, of program, loaded used (source,
+// bytecode) pairs: they are stamped now, the record's other modules keep
+// their stamps (another program's), those older than maxAge go, and at
+// most maxModules are kept, the most recently used. prev is what
+// LoadModules returned.
+func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now time.Time) {
+	if !c.write || len(used) == 0 {
+		return
+	}
+	stamp := now.UnixNano()
+	seen := make(map[string]bool, len(used))
+	fresh := true // every module used was already stamped within stampEvery
+	old := map[string]*Module{}
+	for i := range prev {
+		old[prev[i].Source] = &prev[i]
+	}
+	out := make([]Module, 0, len(used)+len(prev))
+	for _, u := range used {
+		if seen[u[0]] || !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
+			continue
+		}
+		seen[u[0]] = true
+		m := Module{Source: u[0], Bytecode: u[1], UsedAt: stamp, Programs: []uint64{program}}
+		if o := old[u[0]]; o == nil || stamp-o.UsedAt > int64(stampEvery) || o.Bytecode != u[1] || !hasProgram(o, program) {
+			fresh = false
+		} else {
+			m.UsedAt = o.UsedAt // a stamp within stampEvery is as good
+		}
+		if o := old[u[0]]; o != nil {
+			for _, p := range o.Programs {
+				if p != program && len(m.Programs) < maxPrograms {
+					m.Programs = append(m.Programs, p)
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	if fresh && len(prev) > 0 {
+		return // nothing new to say: spare the write
+	}
+	for _, m := range prev {
+		if !seen[m.Source] && stamp-m.UsedAt < int64(maxAge) {
+			seen[m.Source] = true
+			out = append(out, m)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].UsedAt > out[j].UsedAt })
+	if len(out) > maxModules {
+		out = out[:maxModules]
+	}
+	e := frame.NewEncoder(modulesMagic, modulesVersion, 128*len(out))
+	e.Uvarint(uint64(len(out)))
+	for _, m := range out {
+		e.String(m.Source)
+		e.String(m.Bytecode)
+		e.Varint(m.UsedAt)
+		e.Uvarint(uint64(len(m.Programs)))
+		for _, p := range m.Programs {
+			e.Uvarint(p)
+		}
+	}
+	if err := c.writeAtomic(c.file("modules"), e.Finish()); err != nil {
+		c.warn("modules record not written: %v", err)
+	}
+}
+
+func hasProgram(m *Module, program uint64) bool {
+	for _, p := range m.Programs {
+		if p == program {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,208 @@
+package share
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pyhost/pyhost/pathscan"
+)
+
+var loaders = []pathscan.Suffix{{Suffix: ".py", Kind: pathscan.Source}}
+
+func testEnv(path ...string) Env {
+	return Env{PyhostVersion: "t", PythonVersion: "3.11", Executable: "/x/python", Prefix: "/x", SearchPath: path}
+}
+
+// settledTree is a directory with one module whose mtime is an hour old, so
+// that its listing may be cached.
+func settledTree(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "lib")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "m.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newCache(dir string, env Env, warnings *[]string) *Cache {
+	c := Open(dir, env, true)
+	c.Warn = func(msg string) { *warnings = append(*warnings, msg) }
+	return c
+}
+
+func TestIndexRoundTripAndOneWarningPerRun(t *testing.T) {
+	lib := settledTree(t)
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := newCache(dir, testEnv(lib), &warnings)
+	ix := pathscan.New(pathscan.Options{Loaders: loaders})
+	c.LoadIndex(ix) // no file yet: silent
+	ix.Find(lib, "m")
+	c.SaveIndex(ix, time.Now())
+	if len(warnings) != 0 {
+		t.Fatalf("warnings: %q", warnings)
+	}
+	st, err := os.Stat(c.IndexFile())
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("index file: %v, mode %v", err, st.Mode())
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
+		t.Fatalf("cache directory mode %v", st.Mode().Perm())
+	}
+	next := pathscan.New(pathscan.Options{Loaders: loaders})
+	newCache(dir, testEnv(lib), &warnings).LoadIndex(next)
+	next.Find(lib, "m")
+	if s := next.Stats(); s.DirsMerged != 1 || s.DirsListed != 0 {
+		t.Fatalf("second run: %+v, want the listing from the cache", s)
+	}
+	// Another search path is another environment.
+	other := pathscan.New(pathscan.Options{Loaders: loaders})
+	newCache(dir, testEnv(lib, "/elsewhere"), &warnings).LoadIndex(other)
+	if other.Stats().DirsMerged != 0 {
+		t.Fatal("another environment's cache was used")
+	}
+}
+
+// What sits at the cache file's path instead of a private regular file is
+// refused with one line and without blocking; the next save replaces it.
+func TestUntrustedThingsAtTheCachePath(t *testing.T) {
+	lib := settledTree(t)
+	cases := map[string]func(t *testing.T, file string){
+		"fifo": func(t *testing.T, file string) {
+			if err := syscall.Mkfifo(file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"directory": func(t *testing.T, file string) {
+			if err := os.Mkdir(file, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"dangling symlink": func(t *testing.T, file string) {
+			if err := os.Symlink("/nonexistent/target", file); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"symlink to a good file": func(t *testing.T, file string) {
+			good := filepath.Join(t.TempDir(), "good")
+			os.WriteFile(good, nil, 0o600)
+			if err := os.Symlink(good, file); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"group-writable file": func(t *testing.T, file string) {
+			os.WriteFile(file, []byte("x"), 0o600)
+			os.Chmod(file, 0o620)
+		},
+	}
+	for name, place := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			os.Mkdir(dir, 0o700)
+			var warnings []string
+			c := newCache(dir, testEnv(lib), &warnings)
+			place(t, c.IndexFile())
+			done := make(chan struct{})
+			ix := pathscan.New(pathscan.Options{Loaders: loaders})
+			go func() { c.LoadIndex(ix); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("LoadIndex blocked")
+			}
+			if len(warnings) != 1 || ix.Stats().DirsMerged != 0 {
+				t.Fatalf("warnings %q, merged %d: want one line and nothing used", warnings, ix.Stats().DirsMerged)
+			}
+			ix.Find(lib, "m")
+			c.SaveIndex(ix, time.Now())
+			if len(warnings) > 1 {
+				t.Fatalf("more than one line in a run: %q", warnings)
+			}
+		})
+	}
+}
+
+func TestPruneEvictsOldEnvironmentsAndLeftoverTemporaries(t *testing.T) {
+	lib := settledTree(t)
+	dir := filepath.Join(t.TempDir(), "cache")
+	os.Mkdir(dir, 0o700)
+	now := time.Now()
+	long := now.Add(-2 * maxAge)
+	for _, name := range []string{"env-old.index", "env-old.modules", ".pyhost-1.tmp", "unrelated.txt"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, nil, 0o600)
+		os.Chtimes(p, long, long)
+	}
+	for i := 0; i < maxEnvs+3; i++ {
+		p := filepath.Join(dir, "env-"+strings.Repeat("a", i+1)+".index")
+		os.WriteFile(p, nil, 0o600)
+		at := now.Add(-time.Duration(i+1) * time.Minute)
+		os.Chtimes(p, at, at)
+	}
+	var warnings []string
+	c := newCache(dir, testEnv(lib), &warnings)
+	ix := pathscan.New(pathscan.Options{Loaders: loaders})
+	ix.Find(lib, "m")
+	c.SaveIndex(ix, now)
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	got := strings.Join(names, " ")
+	for _, gone := range []string{"env-old.index", "env-old.modules", ".pyhost-1.tmp"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("%s survived: %s", gone, got)
+		}
+	}
+	if !strings.Contains(got, "unrelated.txt") || !strings.Contains(got, filepath.Base(c.IndexFile())) {
+		t.Errorf("pruned too much: %s", got)
+	}
+	if envs := strings.Count(got, ".index"); envs > maxEnvs {
+		t.Errorf("%d environments kept, want at most %d", envs, maxEnvs)
+	}
+}
+
+func TestModulesRecordPerProgramWithinTheEnvironment(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := newCache(dir, testEnv("/lib"), &warnings)
+	a, b := ProgramID("script:/a.py"), ProgramID("script:/b.py")
+	now := time.Now()
+	c.SaveModules(nil, [][2]string{{"/lib/x.py", "/lib/__pycache__/x.pyc"}, {"/lib/y.py", "/lib/__pycache__/y.pyc"}}, a, now)
+	c.SaveModules(c.LoadModules(), [][2]string{{"/lib/y.py", "/lib/__pycache__/y.pyc"}, {"/lib/z.py", "/lib/__pycache__/z.pyc"}}, b, now.Add(time.Hour))
+	ms := c.LoadModules()
+	if len(ms) != 3 || len(warnings) != 0 {
+		t.Fatalf("record = %+v, warnings %q", ms, warnings)
+	}
+	sources := func(ms []Module) string {
+		var s []string
+		for _, m := range ms {
+			s = append(s, m.Source)
+		}
+		return strings.Join(s, " ")
+	}
+	if mine, seen := ForProgram(ms, a); !seen || sources(mine) != "/lib/y.py /lib/x.py" {
+		t.Errorf("program a's bundle: %s (seen %v)", sources(mine), seen)
+	}
+	if all, seen := ForProgram(ms, ProgramID("script:/new.py")); seen || len(all) != 3 {
+		t.Errorf("a new program's bundle should be the environment's: %s (seen %v)", sources(all), seen)
+	}
+	// A damaged record: one line, and the run goes on without it.
+	os.WriteFile(c.file("modules"), []byte("PYHM\x01garbage"), 0o600)
+	c2 := newCache(dir, testEnv("/lib"), &warnings)
+	if ms := c2.LoadModules(); ms != nil || len(warnings) != 1 {
+		t.Fatalf("damaged record: %v, warnings %q", ms, warnings)
+	}
+}
