@@ -293,15 +293,17 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("## Plans\n\n" +
-		"```sh\nbash scripts/build.sh\n" +
-		"go run ./bench/run -plan quick     # every interpreter and model, pass and a small pynamic, N = 1 and 2, 0.2 ms (< 5 min)\n" +
-		"go run ./bench/run -plan medium -out bench/results -markdown BENCHMARKS.md    # this file\n" +
-		"go run ./bench/run -plan full      # sci, pynamic, pass; N = 1..32; 0.2 and 1 ms; every model (many hours)\n" +
-		"go run ./bench/run -cleanup        # only undo what a killed runner left\n```\n\n" +
-		"The full plan was not run: python3 alone needs about 14 minutes for sci at 1 ms and N = 16 (51,780 requests per rank " +
-		"through one queue), and N = 32 on 2 cores measures CPU oversubscription as much as imports. Raw data: `results.json` " +
-		"next to the plots.\n")
+	fmt.Fprintf(&b, "## Plans\n\n"+
+		"```sh\nbash scripts/build.sh\n"+
+		"go run ./bench/run -plan quick     # every interpreter and model: pass and a small pynamic, single and N = 2, 0.2 ms (2m15s on 2026-12-06)\n"+
+		"go run ./bench/run -plan medium -out bench/results -markdown BENCHMARKS.md    # this file (%s this time)\n"+
+		"go run ./bench/run -plan full      # sci, pynamic, pass; N = 1..32; 0.2 and 1 ms; every model (not run: estimated 4-6 hours)\n"+
+		"go run ./bench/run -report bench/results -markdown BENCHMARKS.md   # rewrite this file from results.json, measuring nothing\n"+
+		"go run ./bench/run -cleanup        # only undo what a killed runner left (every start does it first)\n```\n\n"+
+		"The full plan's cost is dominated by python3 at 1 ms: sci makes 51,780 metadata requests per rank, so N = 16 "+
+		"through one queue takes about 14 minutes and N = 32 about 28, per interpreter that does not cut them; N = 32 on "+
+		"2 cores also measures CPU oversubscription as much as imports. Raw data: `results.json` next to the plots.\n",
+		res.Finished.Sub(res.Started).Round(time.Minute))
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
