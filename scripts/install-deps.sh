@@ -2,7 +2,8 @@
 # Installs what a fresh Debian 12 machine with Go lacks for pyhost: CPython's
 # headers and library, Open MPI, mpi4py, pytest, the scientific stack the
 # demo and benchmarks import, CPython's own test suite, strace and FUSE,
-# MPICH and a single-node Slurm (scripts/slurm.sh) for the launcher tests.
+# MPICH and a single-node Slurm (scripts/slurm.sh) for the launcher tests,
+# and the benchmarks' container peer (squashfs-tools, squashfuse).
 # Idempotent and quiet: installs only what is missing.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ packages=(
 	slurmctld slurmd slurm-client munge
 	python3-pytest python3-hypothesis
 	python3-numpy python3-scipy python3-pandas python3-sympy
-	strace fuse3
+	strace fuse3 squashfs-tools squashfuse
 )
 
 missing=()

@@ -6,6 +6,13 @@
 //
 // The driver also works without PYTHONPATH: it adds the tree's entries
 // itself. See package synth for the layout.
+//
+// With -pynamic E,L,K,D it writes a Pynamic-like tree instead: E C
+// extension modules in the tree's root, each linking K of L utility
+// libraries found through an absolute RUNPATH of D directories:
+//
+//	go run ./bench/gen -o /tmp/pyn -pynamic 200,100,20,4
+//	/usr/bin/python3.11 /tmp/pyn/pynamic_driver.py
 package main
 
 import (
@@ -25,6 +32,7 @@ func run() int {
 	d := synth.DefaultSpec()
 	var (
 		out      = flag.String("o", "", "output directory; must not exist or be empty (required)")
+		pynamic  = flag.String("pynamic", "", "write a Pynamic-like tree instead: extensions,libraries,libs-per-extension,runpath-dirs")
 		force    = flag.Bool("force", false, "replace an existing tree written by gen (one with a manifest.json)")
 		packages = flag.Int("packages", d.Packages, "top-level packages (K)")
 		modules  = flag.Int("modules", d.Modules, "modules per package (M)")
@@ -53,6 +61,22 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "gen: -force: %s is not a tree written by gen (no %s); not removing it\n", *out, synth.ManifestName)
 			return 1
 		}
+	}
+	if *pynamic != "" {
+		var ps synth.PynamicSpec
+		if _, err := fmt.Sscanf(*pynamic, "%d,%d,%d,%d", &ps.Extensions, &ps.Libraries, &ps.LibsPerExt, &ps.LibDirs); err != nil {
+			fmt.Fprintf(os.Stderr, "gen: bad -pynamic %q: want extensions,libraries,libs-per-extension,runpath-dirs\n", *pynamic)
+			return 2
+		}
+		ps.Python = *python
+		t, err := synth.GeneratePynamic(*out, ps)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			return 1
+		}
+		fmt.Printf("gen: %s: %d extension modules, %d utility libraries in %d RUNPATH directories; run %s %s\n",
+			t.Root, len(t.Extensions), len(t.Libraries), ps.LibDirs, ps.Python, t.Driver)
+		return 0
 	}
 	t, err := synth.Generate(*out, synth.Spec{
 		Packages: *packages, Modules: *modules, Depth: *depth, Functions: *funcs,

@@ -54,3 +54,27 @@ func TestForceOnlyReplacesGeneratedTrees(t *testing.T) {
 		t.Errorf("foreign file removed: %v", err)
 	}
 }
+
+func TestPynamicFlag(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed")
+	}
+	if _, err := os.Stat("/usr/bin/python3.11-config"); err != nil {
+		t.Skip("python3.11-config not installed")
+	}
+	dir := filepath.Join(t.TempDir(), "pyn")
+	out, err := gen(t, "-o", dir, "-pynamic", "3,2,1,1")
+	if err != nil {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "3 extension modules") {
+		t.Errorf("gen said %q", out)
+	}
+	b, err := exec.Command("/usr/bin/python3.11", filepath.Join(dir, "pynamic_driver.py")).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "BENCH_IMPORT") {
+		t.Errorf("driver: %v\n%s", err, b)
+	}
+	if out, err := gen(t, "-o", t.TempDir(), "-pynamic", "x"); err == nil {
+		t.Errorf("bad -pynamic accepted: %s", out)
+	}
+}

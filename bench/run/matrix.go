@@ -17,6 +17,17 @@ type Interpreter struct {
 	// Warm: the cache directory is filled by one untimed run of the same
 	// workload and rank count before the timed runs.
 	Warm bool `json:"warm_cache,omitempty"`
+	// MPIArgs go first under mpirun only (python3 -m mpi4py: MPI
+	// initialised before the workload, as pyhost does).
+	MPIArgs []string `json:"mpi_args,omitempty"`
+	// MPIOnly interpreters are not run as a single process (there they
+	// would be python3 again).
+	MPIOnly bool `json:"mpi_only,omitempty"`
+	// Peer is where the interpreter's trees come from: "" the
+	// environment's own (local disk or the slowfs mount), "container" a
+	// squashfs image mounted with squashfuse, "staged" a copy in
+	// node-local memory (/dev/shm) made before the job.
+	Peer string `json:"peer,omitempty"`
 	// Skip, when not empty, says why this interpreter is not measured.
 	Skip string `json:"skip,omitempty"`
 }
@@ -25,11 +36,14 @@ type Interpreter struct {
 type Workload struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
-	// Args follow the interpreter's; a script path may start with
-	// {tree}, the synthetic tree's root as the interpreter sees it.
+	// Args follow the interpreter's; {app} is the app directory (the
+	// generated trees, the demo) as the interpreter sees it, {tree} the
+	// synthetic tree's root.
 	Args []string `json:"args"`
 	// Tree is set for workloads that need the synthetic tree.
 	Tree bool `json:"tree,omitempty"`
+	// Pynamic is set for workloads that need the Pynamic-like tree.
+	Pynamic bool `json:"pynamic,omitempty"`
 	// Reports says the workload prints BENCH_IMPORT lines.
 	Reports bool `json:"reports,omitempty"`
 }
@@ -57,6 +71,18 @@ func workloads() []Workload {
 			Reports:     true,
 		},
 		{
+			Name:        "pynamic",
+			Description: "Pynamic-like tree (bench/gen): C extension modules in the script's directory linking utility libraries through an absolute RUNPATH",
+			Args:        []string{"{app}/pynamic/pynamic_driver.py"},
+			Pynamic:     true,
+			Reports:     true,
+		},
+		{
+			Name:        "demo",
+			Description: "demo/demo.py: import numpy, scipy.stats, pandas, sympy, mpi4py; one allreduce",
+			Args:        []string{"{app}/demo/demo.py"},
+		},
+		{
 			Name:        "pass",
 			Description: "-c pass (interpreter start-up)",
 			Args:        []string{"-c", "pass"},
@@ -65,29 +91,55 @@ func workloads() []Workload {
 }
 
 // Env is where the interpreters' trees live: local disk, or slowfs
-// mounts of /usr and of the synthetic tree sharing one queue.
+// mounts of /usr, of the app trees and of the store (the container image
+// and the staging tarball) under one latency model.
 type Env struct {
 	Name    string        `json:"name"`
 	Latency time.Duration `json:"latency_ns"`
 	SlowFS  bool          `json:"slowfs"`
+	// Model is the latency model on slowfs (see models).
+	Model string `json:"model,omitempty"`
 	// Cache turns the kernel's dentry and attribute cache on, as on a
 	// client that may keep what it has looked up (Lustre with locks):
 	// then only first lookups and listings reach the server.
 	Cache bool `json:"kernel_cache,omitempty"`
+	// PerClient: each request waits Latency on its own (no shared queue).
+	PerClient bool `json:"per_client,omitempty"`
 }
 
 func (e Env) String() string { return e.Name }
 
-func envs(latencies []time.Duration, local, cached bool) []Env {
+// models are slowfs's latency models, by the name -models takes:
+//   - queue: every metadata request of every rank waits in one queue
+//     (one busy metadata server), kernel caches off;
+//   - cache: the same queue with the kernel's dentry and attribute cache
+//     on (slowfs -cache), as a Lustre client that holds locks;
+//   - perclient: each request waits the latency on its own, no queue
+//     (each rank's latency is its own: a network round trip to an
+//     unloaded server), kernel caches off.
+var models = []string{"queue", "cache", "perclient"}
+
+// envs lists the environments in the order they are measured: slowfs
+// first, local disk last, so that an interrupted run (its results are
+// written on Ctrl-C) has the cells pyhost exists for.
+func envs(latencies []time.Duration, local bool, ms []string) []Env {
 	var out []Env
+	for _, l := range latencies {
+		for _, m := range ms {
+			e := Env{Name: "slowfs-" + shortDuration(l), Latency: l, SlowFS: true, Model: m}
+			switch m {
+			case "cache":
+				e.Name += "-cache"
+				e.Cache = true
+			case "perclient":
+				e.Name += "-perclient"
+				e.PerClient = true
+			}
+			out = append(out, e)
+		}
+	}
 	if local {
 		out = append(out, Env{Name: "local"})
-	}
-	for _, l := range latencies {
-		out = append(out, Env{Name: "slowfs-" + shortDuration(l), Latency: l, SlowFS: true})
-		if cached {
-			out = append(out, Env{Name: "slowfs-" + shortDuration(l) + "-cached", Latency: l, SlowFS: true, Cache: true})
-		}
 	}
 	return out
 }

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pyhost/pyhost/bench/gen/synth"
 	"github.com/pyhost/pyhost/bench/slowfs/latencyfs"
 )
 
@@ -67,14 +66,6 @@ var pathSyscalls = map[string]bool{
 	"readlink": true, "readlinkat": true, "getdents64": true, "getdents": true,
 }
 
-// place is where a measurement's files are, as the interpreter sees them.
-type place struct {
-	env    Env
-	home   string      // PYTHONHOME, "" on local disk
-	tree   *synth.Tree // the synthetic tree, relocated under the mount
-	mounts []*latencyfs.Mount
-}
-
 func (p *place) stats() latencyfs.Stats {
 	var sum latencyfs.Stats
 	sum.Requests = map[string]uint64{}
@@ -93,28 +84,40 @@ func (p *place) stats() latencyfs.Stats {
 	return sum
 }
 
-// command builds the command line and environment of one run.
+// command builds the command line and environment of one run, and points
+// the view symlink at the root the interpreter runs from.
 func (r *runner) command(ctx context.Context, p *place, in Interpreter, w Workload, ranks Ranks, wrap []string) (*exec.Cmd, error) {
+	v := p.viewFor(in)
+	if v.err != nil {
+		return nil, v.err
+	}
+	if err := r.pointView(v.root); err != nil {
+		return nil, err
+	}
 	args := append([]string{}, in.Args...)
+	if ranks > 0 {
+		args = append(args, in.MPIArgs...)
+	}
+	app := filepath.Join(v.root, "app")
 	for _, a := range w.Args {
 		if strings.Contains(a, "{tree}") {
-			if p.tree == nil {
+			if r.tree == nil {
 				return nil, errors.New("no synthetic tree")
 			}
-			a = strings.ReplaceAll(a, "{tree}", p.tree.Root)
+			a = strings.ReplaceAll(a, "{tree}", filepath.Join(app, "synth"))
 		}
-		args = append(args, a)
+		args = append(args, strings.ReplaceAll(a, "{app}", app))
 	}
 	argv := append(append(append([]string{}, wrap...), in.Path), args...)
 
 	env := cleanEnv()
 	var exported []string
-	if p.home != "" {
-		env = append(env, "PYTHONHOME="+p.home)
+	if v.home != "" {
+		env = append(env, "PYTHONHOME="+v.home)
 		exported = append(exported, "PYTHONHOME")
 	}
-	if w.Tree && p.tree != nil {
-		env = append(env, "PYTHONPATH="+p.tree.PythonPath())
+	if w.Tree && r.tree != nil {
+		env = append(env, "PYTHONPATH="+r.tree.Relocate(filepath.Join(app, "synth")).PythonPath())
 		exported = append(exported, "PYTHONPATH")
 	}
 	if in.Pyhost {
@@ -132,8 +135,9 @@ func (r *runner) command(ctx context.Context, p *place, in Interpreter, w Worklo
 	cmd.Env = env
 	cmd.Dir = r.workDir
 	// A process group of its own, so that a timeout or Ctrl-C ends
-	// mpirun's ranks too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// mpirun's ranks too; SIGTERM if the runner dies (mpirun passes it to
+	// the ranks), so that a killed runner leaves no job running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, nil
@@ -173,7 +177,8 @@ func (r *runner) measure(ctx context.Context, p *place, in Interpreter, w Worklo
 	d := p.stats().Sub(before)
 	if len(p.mounts) > 0 {
 		m.Requests, m.Metadata, m.Callers = d.Requests, d.Metadata, d.ByCommand
-		own := map[string]bool{"kernel": true, "?": true, "mpirun": true, "orterun": true, "orted": true, "sh": true}
+		own := map[string]bool{"kernel": true, "?": true, "mpirun": true, "orterun": true, "orted": true, "sh": true,
+			"squashfuse": true} // the container's image reads: data, never delayed
 		own[comm(in.Path)] = true
 		for name, n := range d.ByCommand {
 			if !own[name] {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -57,7 +58,7 @@ func (res *Results) plot(dir string) ([]string, error) {
 				continue
 			}
 			p := plot.New()
-			p.Title.Text = fmt.Sprintf("%s on %s", k.w, k.e)
+			p.Title.Text = fmt.Sprintf("%s on %s", k.w, envTitle(k.e))
 			p.X.Label.Text = "mpirun ranks"
 			p.X.Tick.Marker = plot.ConstantTicks(ticks)
 			if metric == "time" {
@@ -77,7 +78,7 @@ func (res *Results) plot(dir string) ([]string, error) {
 			for _, n := range names {
 				xy := lines[n]
 				sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
-				args = append(args, n, xy)
+				args = append(args, legend(n), xy)
 			}
 			if err := plotutil.AddLinePoints(p, args...); err != nil {
 				return written, fmt.Errorf("bench: plot: %w", err)
@@ -90,4 +91,29 @@ func (res *Results) plot(dir string) ([]string, error) {
 		}
 	}
 	return written, nil
+}
+
+// envTitle says which latency model an environment's name stands for.
+func envTitle(env string) string {
+	switch {
+	case env == "local":
+		return "local disk"
+	case strings.HasSuffix(env, "-cache"):
+		return env + " (one queue, kernel cache on)"
+	case strings.HasSuffix(env, "-perclient"):
+		return env + " (per-client latency)"
+	}
+	return env + " (one queue, no kernel cache)"
+}
+
+func legend(name string) string {
+	switch name {
+	case "pyhost-cold":
+		return "pyhost-cold (first job)"
+	case "pyhost-warm":
+		return "pyhost-warm (second job)"
+	case "container", "staged":
+		return name + " (setup not included)"
+	}
+	return name
 }

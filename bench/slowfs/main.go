@@ -1,5 +1,6 @@
 // Command slowfs mounts a directory through FUSE with a fixed latency on
-// every metadata request, served one at a time, to stand in for a busy
+// every metadata request, served one at a time (or, with -perclient, each
+// on its own), to stand in for a busy
 // parallel file system's metadata server:
 //
 //	go run ./bench/slowfs -latency 1ms -src /usr/lib/python3 -mnt /tmp/x -stats out.json
@@ -34,6 +35,7 @@ func run() int {
 		mnt        = flag.String("mnt", "", "existing empty directory to mount on (required)")
 		latency    = flag.Duration("latency", time.Millisecond, "service time of each metadata request (0 = none)")
 		cache      = flag.Bool("cache", false, "turn on the kernel dentry and attribute cache")
+		perClient  = flag.Bool("perclient", false, "each request waits -latency on its own (no shared queue): per-client latency")
 		negCache   = flag.Bool("negcache", false, "turn on the kernel cache of failed lookups")
 		ttl        = flag.Duration("ttl", time.Minute, "cache timeout with -cache/-negcache")
 		statsPath  = flag.String("stats", "", "write request counts (JSON) here on unmount and on SIGUSR1")
@@ -62,8 +64,12 @@ func run() int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 
+	q := latencyfs.NewQueue(*latency)
+	if *perClient {
+		q = latencyfs.NewPerClient(*latency)
+	}
 	m, err := latencyfs.New(*src, *mnt, latencyfs.Options{
-		Latency:       *latency,
+		Queue:         q,
 		Cache:         *cache,
 		NegativeCache: *negCache,
 		CacheTimeout:  *ttl,

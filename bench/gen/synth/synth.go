@@ -6,6 +6,10 @@
 // probe first, and an import_all.py driver that imports everything and
 // prints one BENCH_IMPORT line of JSON.
 //
+// [GeneratePynamic] writes the other kind of tree, closer to Pynamic
+// itself: C extension modules only, each linking utility libraries that
+// the dynamic loader finds through an absolute RUNPATH.
+//
 // The tree is self-contained and relocatable: the driver finds its
 // entries relative to its own file, so it runs the same from a mount of
 // the tree (slowfs) as from the directory it was written to. Generate

@@ -12,7 +12,9 @@
 // a request is scheduled at max(now, end of the previous request) and
 // sleeps until its own end. Sleep overshoot therefore does not accumulate
 // under load: n concurrent requests take n×latency in total, give or take
-// one timer slack. File data (read, write) is counted but never delayed:
+// one timer slack. [NewPerClient] is the other model: each request waits
+// the latency on its own, none waits for another (each client's latency
+// is its own, the server has capacity to spare). File data (read, write) is counted but never delayed:
 // data is not metadata, and a parallel file system streams it from many
 // servers.
 //

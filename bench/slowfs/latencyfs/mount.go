@@ -147,7 +147,30 @@ func New(src, dir string, opt Options) (*Mount, error) {
 	}
 	m.server = server
 	m.started = time.Now()
+	closeOnExec()
 	return m, nil
+}
+
+// closeOnExec marks every descriptor of /dev/fuse close-on-exec. go-fuse
+// opens it with syscall.Open, without O_CLOEXEC, so every child started
+// afterwards (mpirun, the interpreters, a squashfuse daemon) would hold
+// the FUSE connection open: if this process were then killed, the mount
+// would not be aborted with it, and a child blocked on it (squashfuse
+// closing its image file) would wait forever in uninterruptible sleep.
+func closeOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || target != "/dev/fuse" {
+			continue
+		}
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // Dir is the mount point.

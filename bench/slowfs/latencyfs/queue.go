@@ -14,6 +14,9 @@ import (
 // model the same metadata server. Its methods are safe for concurrent use.
 type Queue struct {
 	latency time.Duration
+	// perClient: every request waits latency on its own, none waits for
+	// another (see NewPerClient).
+	perClient bool
 
 	mu        sync.Mutex
 	busyUntil time.Time // end of the last scheduled request
@@ -31,6 +34,22 @@ func NewQueue(latency time.Duration) *Queue {
 	return &Queue{latency: latency}
 }
 
+// NewPerClient returns a "queue" without contention: each request waits
+// latency from its own arrival, whatever else is in flight, as if every
+// client had its own metadata latency (a network round trip) and the
+// server had capacity to spare. A Python process makes its requests one
+// after another, so this is one latency per request per rank. The
+// one-queue model ([NewQueue]) favours designs that cut the total number
+// of requests; this one favours designs that cut each rank's own.
+func NewPerClient(latency time.Duration) *Queue {
+	q := NewQueue(latency)
+	q.perClient = true
+	return q
+}
+
+// PerClient reports whether requests wait independently (NewPerClient).
+func (q *Queue) PerClient() bool { return q.perClient }
+
 // Latency is the service time of one request.
 func (q *Queue) Latency() time.Duration { return q.latency }
 
@@ -46,6 +65,12 @@ func (q *Queue) Residence() time.Duration { return time.Duration(q.residence.Loa
 func (q *Queue) serve() {
 	q.served.Add(1)
 	if q.latency <= 0 {
+		return
+	}
+	if q.perClient {
+		now := time.Now()
+		sleepUntil(now.Add(q.latency))
+		q.residence.Add(int64(time.Since(now)))
 		return
 	}
 	// A virtual clock rather than a mutex held across time.Sleep: the

@@ -61,3 +61,32 @@ func TestUnescapeMountinfo(t *testing.T) {
 		}
 	}
 }
+
+// Per-client latency: concurrent requests do not wait for each other, so
+// 8 workers of 10 requests take about 10 latencies, not 80.
+func TestPerClientDoesNotSerialize(t *testing.T) {
+	const latency, workers, each = 2 * time.Millisecond, 8, 10
+	q := NewPerClient(latency)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				q.serve()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if elapsed < each*latency {
+		t.Errorf("%d requests per worker took %v, want >= %v", each, elapsed, each*latency)
+	}
+	if serialized := workers * each * latency; elapsed > serialized/2 {
+		t.Errorf("%d workers x %d requests took %v: serialized (one queue would take %v)", workers, each, elapsed, serialized)
+	}
+	if !q.PerClient() || q.Served() != workers*each {
+		t.Errorf("PerClient %v, Served %d", q.PerClient(), q.Served())
+	}
+}
