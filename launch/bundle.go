@@ -24,9 +24,12 @@ func (l *launcher) makeBundle() []byte {
 	if magic == nil {
 		return nil
 	}
-	pairs := make([][2]string, len(mods))
-	for i, m := range mods {
-		pairs[i] = [2]string{m.Source, m.Bytecode}
+	pairs := make([][2]string, 0, len(mods))
+	for _, m := range mods {
+		// A module on a node-local file system is each node's own.
+		if l.job.MayShare(m.Source) && l.job.MayShare(m.Bytecode) {
+			pairs = append(pairs, [2]string{m.Source, m.Bytecode})
+		}
 	}
 	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes)
 	if len(entries) == 0 {

@@ -69,12 +69,44 @@ type launcher struct {
 	modules []share.Module // the cache's record of the modules loaded from source
 	program uint64         // this run's program within the environment (share.ProgramID)
 	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
+
+	phases phases // how long each start-up step took, for -X pyhost.stats
+}
+
+// phases times the steps of start-up.
+type phases struct {
+	names []string
+	took  []time.Duration
+	last  time.Time
+}
+
+// mark ends the step called name.
+func (p *phases) mark(name string) {
+	now := time.Now()
+	if !p.last.IsZero() {
+		p.names = append(p.names, name)
+		p.took = append(p.took, now.Sub(p.last))
+	}
+	p.last = now
+}
+
+// String is "name=1.2ms,..." in the order the steps ran.
+func (p *phases) String() string {
+	var b strings.Builder
+	for i, n := range p.names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%.1fms", n, float64(p.took[i].Microseconds())/1000)
+	}
+	return b.String()
 }
 
 // start is pyhost's part of start-up (see the package doc): between
 // CPython's core phase and its main phase, on the main thread, with the
 // GIL held, the same steps in the same order on every rank.
 func (l *launcher) start() error {
+	l.phases.mark("")
 	s, err := readSettings()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
@@ -85,23 +117,28 @@ func (l *launcher) start() error {
 		fmt.Print(versionText())
 		cpython.Exit(0)
 	}
+	l.phases.mark("settings")
 	cfg, err := cpython.ComputePaths()
 	if err != nil {
 		return fmt.Errorf("compute the search path: %w", err)
 	}
+	l.phases.mark("paths")
 	if err := l.startMPI(); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		cpython.Exit(1)
 	}
+	l.phases.mark("mpi")
 	if s.Importer {
 		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal})
 		if s.Cache != "off" && l.job.Root() {
 			l.openCache(cfg)
 		}
+		l.phases.mark("cache")
 		bundle := l.share(cfg)
 		if err := l.imp.Install(l.index, bundle); err != nil {
 			return err
 		}
+		l.phases.mark("install")
 	}
 	return l.registerExitHooks()
 }
@@ -196,11 +233,13 @@ func (l *launcher) share(cfg cpython.Config) *importer.Bundle {
 	}
 	_, seen := share.ForProgram(l.modules, l.program)
 	l.job.ShareIndex(l.index, roots(cfg), seen && l.index.Stats().DirsMerged > 0)
+	l.phases.mark("share_index")
 	var blob []byte
 	if l.job.Root() {
 		blob = l.makeBundle()
 	}
 	blob = l.job.Broadcast(blob, "the bytecode bundle")
+	l.phases.mark("share_bundle")
 	if len(blob) == 0 {
 		return nil
 	}

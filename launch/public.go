@@ -32,7 +32,7 @@ func mpiDescription() string {
 // printStats prints the counters at exit; under MPI, peer 0 prints its
 // peers' lines, gathered, each labelled with its world rank.
 func (l *launcher) printStats() {
-	line := statsLine(l.settings, l.imp.Stats())
+	line := statsLine(l.settings, l.imp.Stats()) + " phases=" + l.phases.String()
 	if !l.mpi || mpiglue.Size() == 1 {
 		fmt.Fprintln(os.Stderr, line)
 		return
@@ -210,7 +210,13 @@ func (l *launcher) publicModule() *host.Module {
 		Doc:  "pyhost: MPI rank and size, the importer's counters, shared sys.path entries.",
 		Funcs: []host.Func{
 			{Name: "stats", Doc: "stats() -> dict: this process's importer counters.", Fn: func(py *host.Py, a host.Args) (any, error) {
-				return statsDict(l.settings, l.imp.Stats()), nil
+				d := statsDict(l.settings, l.imp.Stats())
+				ph := map[string]any{}
+				for i, n := range l.phases.names {
+					ph[n] = l.phases.took[i].Seconds()
+				}
+				d["phases"] = ph
+				return d, nil
 			}},
 			{Name: "version", Doc: "version() -> str: pyhost's version.", Fn: func(py *host.Py, a host.Args) (any, error) {
 				return Version, nil

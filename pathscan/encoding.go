@@ -46,8 +46,16 @@ var ErrFormat = frame.ErrFormat
 // invalidated ones and ones merged unverified and not verified since, for
 // Merge into another Index: a broadcast from the rank that listed.
 func (ix *Index) MarshalBinary() ([]byte, error) {
+	return ix.MarshalBinaryWhere(nil)
+}
+
+// MarshalBinaryWhere is MarshalBinary of the listings keep accepts, given
+// each directory and the device it is on (0 when unknown); keep nil
+// accepts all. keep runs with the Index locked: it must not use it.
+func (ix *Index) MarshalBinaryWhere(keep func(dir string, dev uint64) bool) ([]byte, error) {
 	return ix.marshalStamped(func(l *listing) (int64, bool) {
-		return l.usedAt, !l.stale && !l.unverified
+		ok := !l.stale && !l.unverified && (keep == nil || keep(l.dir, l.dev))
+		return l.usedAt, ok
 	})
 }
 

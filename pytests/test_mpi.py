@@ -246,6 +246,61 @@ def test_the_window_without_invalidate_caches(pyhost, tmp_path):
     assert got == ["rank 0 run1", "rank 1 run1"], got  # python3.11 prints run2
 
 
+NODE_WRAPPER = """#!/bin/sh
+# One "node" per rank: its own host name and, at $LOCAL, a directory of
+# its own (bind-mounted from $BASE/node<rank>), as /tmp or node-local
+# scratch differ between the nodes of a real job.
+exec unshare --mount --uts --propagation private sh -c '
+    hostname "node$OMPI_COMM_WORLD_RANK" &&
+    mount --bind "$BASE/node$OMPI_COMM_WORLD_RANK" "$LOCAL" &&
+    exec "$@"' sh "$@"
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="per-rank mount and UTS namespaces need root and unshare")
+def test_node_local_directories_are_each_nodes_own(pyhost, tmp_path):
+    # Two "nodes" (one rank each) with different files at the same path on
+    # a node-local file system: rank 1 must see its own, never rank 0's
+    # listing or bytecode, in a first job and in a second (with a bundle).
+    local, base = tmp_path / "local", tmp_path / "base"
+    local.mkdir()
+    for r in (0, 1):
+        d = base / f"node{r}"
+        d.mkdir(parents=True)
+        (d / "nodemod.py").write_text(f"v = {r}\n")
+        (d / f"only{r}.py").write_text(f"w = {r}\n")
+    wrapper = tmp_path / "node.sh"
+    wrapper.write_text(NODE_WRAPPER)
+    wrapper.chmod(0o755)
+    (tmp_path / "job.py").write_text(
+        "import sys, socket\n"
+        "from mpi4py import MPI\n"
+        "r = MPI.COMM_WORLD.rank\n"
+        f"sys.path.insert(0, {str(local)!r})\n"
+        "import nodemod\n"
+        "own = __import__(f'only{r}')\n"
+        "import pyhost\n"
+        "print('rank', r, socket.gethostname(), nodemod.v, own.w, flush=True)\n"
+        "print('peers', r, pyhost.peers()[1], flush=True)\n")
+    argv = [MPIRUN, "--oversubscribe", "-np", "2", str(wrapper), pyhost, "-X", "pyhost.misses=final", "job.py"]
+    if os.geteuid() == 0:
+        argv.insert(1, "--allow-run-as-root")
+    env = base_env()
+    env.update(PYHOST_CACHEDIR=str(tmp_path / "cache"), LOCAL=str(local), BASE=str(base))
+    for job in ("first", "second"):
+        try:
+            p = subprocess.run(argv, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=JOB_TIMEOUT, start_new_session=True)
+        except subprocess.TimeoutExpired as ex:
+            pytest.fail(f"{job} job did not finish in {JOB_TIMEOUT} s:\n{ex.stderr!r}")
+        assert p.returncode == 0, (job, p.stderr.decode())
+        assert lines(p, "rank") == ["rank 0 node0 0 0", "rank 1 node1 1 1"], (job, p.stdout, p.stderr)
+        # ... although the two ranks were peers, sharing what a shared file
+        # system holds (here the whole tree is on local disks: nothing).
+        assert lines(p, "peers") == ["peers 0 2", "peers 1 2"], (job, p.stdout, p.stderr)
+
+
 def test_rank_killed_by_a_signal_ends_the_job(pyhost, tmp_path):
     (tmp_path / "job.py").write_text(
         "import os, signal\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\n"

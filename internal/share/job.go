@@ -20,6 +20,9 @@ import (
 // that import differently never wait for each other.
 type Job struct {
 	rank, size int
+	// nodes is set on the root by ShareIndex when the peers run on more
+	// than one node: what it may share (see nodes.go).
+	nodes *nodeFilter
 }
 
 // Alone is the Job of a process that shares with nobody.
@@ -62,15 +65,36 @@ const (
 // A failure to serialise or to merge costs the others their sharing, not
 // their run: they list for themselves. A failed broadcast ends the job
 // (the peers would wait forever).
-func (j Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool) {
+//
+// It first learns whether the peers run on more than one node (a gather of
+// their host names): then what the root read on a node-local file system
+// is not shared (see nodes.go).
+func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool) {
 	if !j.Shared() {
 		return
+	}
+	hosts, err := mpiglue.Gather([]byte(hostname()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost: gather of the peers' host names failed:", err)
+		mpiglue.Abort(1)
+	}
+	if j.Root() {
+		for _, h := range hosts[1:] {
+			if string(h) != string(hosts[0]) {
+				j.nodes = newNodeFilter()
+				break
+			}
+		}
 	}
 	var blob []byte
 	if j.Root() {
 		listRoots(ix, roots, warm)
+		var keep func(string, uint64) bool
+		if j.nodes != nil {
+			keep = j.nodes.dir
+		}
 		var err error
-		if blob, err = ix.MarshalBinary(); err != nil {
+		if blob, err = ix.MarshalBinaryWhere(keep); err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: serialise the import index:", err)
 			blob = nil
 		}
@@ -81,6 +105,14 @@ func (j Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool) {
 			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
 		}
 	}
+}
+
+// MayShare reports whether the root may give the other peers what it read
+// of the file path: always in a job on one node; in a job over several
+// nodes, only what is on a file system all nodes share. Valid after
+// ShareIndex.
+func (j *Job) MayShare(path string) bool {
+	return j.nodes == nil || j.nodes.file(path)
 }
 
 // Broadcast is collective: every peer gets the root's blob (what names it
