@@ -66,6 +66,7 @@ type launcher struct {
 	mpi      bool            // MPI initialised by pyhost (under a launcher)
 
 	cache   *share.Cache   // nil without a cache, and on a rank that is not the root
+	env     share.Env      // the environment the cache is of
 	modules []share.Module // the cache's record of the modules loaded from source
 	program uint64         // this run's program within the environment (share.ProgramID)
 	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
@@ -195,13 +196,14 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	} else if dir, err = filepath.Abs(dir); err != nil {
 		return
 	}
-	l.cache = share.Open(dir, share.Env{
+	l.env = share.Env{
 		PyhostVersion: Version,
 		PythonVersion: cpython.Version(),
 		Executable:    cfg.Executable,
 		Prefix:        cfg.Prefix,
 		SearchPath:    cfg.ModuleSearchPaths,
-	}, !dontWrite)
+	}
+	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	l.program = programID(cfg)
 	if l.settings.Cache != "rebuild" {
