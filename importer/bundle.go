@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -24,9 +25,17 @@ import (
 // bundle is made go in, so a rank uses exactly the bytecode it would have
 // read, unless the source changes between the making of the bundle and
 // the rank's import (the window a broadcast cannot close).
+//
+// Memory: what a rank has taken is garbage at once; every time a quarter
+// of the bundle's bytes has been taken (and when the last is), the Go heap
+// is collected and given back to the system in the background, since
+// Python's allocations never trigger Go's collector.
 type Bundle struct {
-	mu      sync.Mutex
-	entries map[string]*BundleEntry
+	mu        sync.Mutex
+	entries   map[string]*BundleEntry
+	left      int // bytes of bytecode not yet taken
+	sinceFree int // bytes taken since the memory was last given back
+	total     int
 }
 
 // BundleEntry is one module of a Bundle.
@@ -42,7 +51,9 @@ func NewBundle(entries []*BundleEntry) *Bundle {
 	b := &Bundle{entries: make(map[string]*BundleEntry, len(entries))}
 	for _, e := range entries {
 		b.entries[e.Source] = e
+		b.total += len(e.Data)
 	}
+	b.left = b.total
 	return b
 }
 
@@ -74,7 +85,16 @@ func (b *Bundle) take(source string) *BundleEntry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.entries[source]
+	if e == nil {
+		return nil
+	}
 	delete(b.entries, source)
+	b.left -= len(e.Data)
+	b.sinceFree += len(e.Data)
+	if b.sinceFree > 0 && (b.left == 0 || b.sinceFree >= b.total/4) {
+		b.sinceFree = 0
+		go debug.FreeOSMemory()
+	}
 	return e
 }
 
@@ -104,7 +124,9 @@ func MarshalBundle(entries []*BundleEntry) []byte {
 }
 
 // UnmarshalBundle decodes MarshalBundle's output; it never panics. The
-// entries' Data alias data.
+// entries' Data are copies, so that data (the whole broadcast) can be
+// dropped at once and each module's bytecode freed once its loader took
+// it: a rank keeps only what it has not imported yet.
 func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 	d, err := frame.Open(data, bundleMagic, bundleVersion)
 	if err != nil {
@@ -115,7 +137,7 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 	for i := uint64(0); i < count && d.Err() == nil; i++ {
 		e := &BundleEntry{Source: d.String("source"), Bytecode: d.String("bytecode")}
 		e.MtimeSec, e.MtimeNsec, e.Size = d.Varint("mtime"), d.Varint("mtime ns"), d.Varint("size")
-		e.Data = d.Bytes("bytecode data")
+		e.Data = bytes.Clone(d.Bytes("bytecode data"))
 		out = append(out, e)
 	}
 	if err := d.Close(); err != nil {

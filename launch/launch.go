@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -250,6 +251,10 @@ func (l *launcher) share(cfg cpython.Config) *importer.Bundle {
 		warn("the broadcast bytecode bundle was rejected, loading from files: %v", err)
 		return nil
 	}
+	// The broadcast itself is garbage now (the entries are copies): give
+	// its memory back at once rather than at the runtime's leisure.
+	blob = nil
+	debug.FreeOSMemory()
 	return importer.NewBundle(entries)
 }
 
