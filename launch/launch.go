@@ -92,12 +92,12 @@ func (p *phases) mark(name string) {
 	p.last = now
 }
 
-// String is "name=1.2ms,..." in the order the steps ran.
+// String is "name=1.2ms ..." in the order the steps ran.
 func (p *phases) String() string {
 	var b strings.Builder
 	for i, n := range p.names {
 		if i > 0 {
-			b.WriteByte(',')
+			b.WriteByte(' ')
 		}
 		fmt.Fprintf(&b, "%s=%.1fms", n, float64(p.took[i].Microseconds())/1000)
 	}

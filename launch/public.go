@@ -29,15 +29,18 @@ func mpiDescription() string {
 	return "built in; " + mpiglue.Library() + ": " + strings.TrimSpace(v)
 }
 
-// printStats prints the counters at exit; under MPI, peer 0 prints its
-// peers' lines, gathered, each labelled with its world rank.
+// printStats prints the counters and the start-up phases at exit, a line
+// each; under MPI, peer 0 prints its peers' lines, gathered, each labelled
+// with its world rank.
 func (l *launcher) printStats() {
-	line := statsLine(l.settings, l.imp.Stats()) + " phases=" + l.phases.String()
+	stats, phases := statsLine(l.settings, l.imp.Stats()), "pyhost phases: "+l.phases.String()
+	line := stats + "\n" + phases
 	if !l.mpi || mpiglue.Size() == 1 {
 		fmt.Fprintln(os.Stderr, line)
 		return
 	}
-	line = fmt.Sprintf("rank %d: %s", mpiglue.Rank(), line)
+	label := fmt.Sprintf("rank %d: ", mpiglue.Rank())
+	line = label + stats + "\n" + label + phases
 	if mpiglue.PeerSize() == 1 {
 		fmt.Fprintln(os.Stderr, line)
 		return
