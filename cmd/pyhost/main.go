@@ -13,6 +13,13 @@
 // PYTHON* variable is parsed by CPython itself.
 package main
 
+// pyhost_hands_over tells host's start-up code, which runs before Go's
+// runtime, that this program hands the process over to Python (host.Main):
+// see host/shim.c.
+
+// const int pyhost_hands_over = 1;
+import "C"
+
 import (
 	"os"
 	"runtime"

@@ -526,6 +526,14 @@ static int saved_urg_pending;
 // bypasses sigaction (glibc's signal() calls the kernel directly) takes
 // that signal out of this scheme.
 //
+// Go's threads block these signals from the start in the pyhost command
+// (not in other programs: Go's children inherit that mask): Go gives each
+// new thread the mask the process had when its runtime started, except
+// for the signals it insists on, and the constructor blocks them all until
+// the handover. So mostly a signal that Python blocks is pending for the
+// process the moment it is sent, and a thread of Go's learns to block one
+// of the others the first time it receives it.
+//
 // Before the handover, a signal blocked at start is held (hold_signal):
 // Go's runtime unblocks it on its threads, and its handler would end the
 // process; the handover queues it again on the main thread, where it is
@@ -547,6 +555,9 @@ static void table_after_fork(void) {
 }
 
 extern int __sigaction(int, const struct sigaction *, struct sigaction *); // libc's
+
+// Defined by the pyhost command (cmd/pyhost) alone.
+extern const int pyhost_hands_over __attribute__((weak));
 
 // Signals left alone: those that cannot be caught, the synchronous faults
 // (Go turns them into panics; faulthandler has its own handlers),
@@ -700,6 +711,8 @@ __attribute__((constructor)) static void save_signals(void) {
 	if (!saved_mask_ok) {
 		return;
 	}
+	sigset_t block;
+	sigemptyset(&block);
 	for (int s = 1; s < NSIG; s++) {
 		if (saved_ok[s] && forwardable(s) && sigismember(&saved_mask, s) == 1 &&
 		    saved_actions[s].sa_handler != SIG_IGN) {
@@ -707,6 +720,12 @@ __attribute__((constructor)) static void save_signals(void) {
 			virtual_[s] = 2;
 			install_virtual(s);
 		}
+		if (forwardable(s)) {
+			sigaddset(&block, s);
+		}
+	}
+	if (&pyhost_hands_over != NULL && pyhost_hands_over) {
+		pthread_sigmask(SIG_BLOCK, &block, NULL);
 	}
 }
 
