@@ -391,11 +391,14 @@ func (res *Results) cellTable(env string) string {
 				if sec, ok := res.setupFor(c.Env, n); ok {
 					setup = fmt.Sprintf("%.2f", sec)
 				}
-				req := count(s.Metadata)
+				req, reqRatio := count(s.Metadata), ratio(s.MetadataRatio)
 				if s.OnSlowFS && s.Metadata == 0 {
 					req = "0"
+					if b := c.By[c.Baseline]; b != nil && b.Metadata > 0 && n != c.Baseline {
+						reqRatio = "0.00"
+					}
 				}
-				row = append(row, fmt.Sprintf("%.3f", s.WallSeconds), ratio(s.WallRatio), setup, secs(s.SlowestRank), req, ratio(s.MetadataRatio))
+				row = append(row, fmt.Sprintf("%.3f", s.WallSeconds), ratio(s.WallRatio), setup, secs(s.SlowestRank), req, reqRatio)
 			}
 			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
