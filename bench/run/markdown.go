@@ -296,8 +296,8 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 	}
 	fmt.Fprintf(&b, "## Plans\n\n"+
 		"```sh\nbash scripts/build.sh\n"+
-		"go run ./bench/run -plan quick     # every interpreter and model: pass and a small pynamic, single and N = 2, 0.2 ms (2m15s on 2026-12-06)\n"+
-		"go run ./bench/run -plan medium -out bench/results -markdown BENCHMARKS.md    # this file (%s this time)\n"+
+		"go run ./bench/run -plan quick     # every interpreter and model: pass and a small pynamic, single and N = 2, 0.2 ms (2m15s on 2026-12-06; longer when the machine is loaded)\n"+
+		"go run ./bench/run -plan medium -out bench/results -markdown BENCHMARKS.md    # this file: stage 1 at 0.2 ms, stage 2 at 1 ms (%s this time, see the notes)\n"+
 		"go run ./bench/run -plan full      # sci, pynamic, pass; N = 1..32; 0.2 and 1 ms; every model (not run: estimated 4-6 hours)\n"+
 		"go run ./bench/run -report bench/results -markdown BENCHMARKS.md   # rewrite this file from results.json, measuring nothing\n"+
 		"go run ./bench/run -cleanup        # only undo what a killed runner left (every start does it first)\n```\n\n"+
