@@ -94,6 +94,10 @@ type plan struct {
 	pynamic                        string
 	local                          bool
 	interpreters                   string
+	// more are further stages of the plan, each its own matrix, run after
+	// this one when no matrix flag (-np, -latency, -models, -workloads,
+	// -interpreters, -no-local) is given.
+	more []plan
 }
 
 var plans = map[string]plan{
@@ -103,7 +107,11 @@ var plans = map[string]plan{
 		repeat: 1, repeatFS: 1, timeout: 2 * time.Minute, pynamic: "60,40,10,4", local: true},
 	// medium: what fits in about 40 minutes on the 2-core machine.
 	"medium": {workloads: "sci,pynamic,pass", np: "0,1,2,4,8", latency: "0.2ms", models: "queue,cache,perclient",
-		repeat: 1, repeatFS: 1, timeout: 20 * time.Minute, pynamic: "200,100,20,4", local: true},
+		repeat: 1, repeatFS: 1, timeout: 20 * time.Minute, pynamic: "200,100,20,4", local: true,
+		// 1 ms: sci only, N <= 4, the two models without a kernel cache,
+		// every interpreter but plain python3 and pyhost-off (25 minutes).
+		more: []plan{{workloads: "sci", np: "1,2,4", latency: "1ms", models: "queue,perclient",
+			interpreters: "python3+mpi4py,container,staged,pyhost-cold,pyhost-warm"}}},
 	// full: the issue's matrix (many hours at 1 ms).
 	"full": {workloads: "sci,pynamic,pass", np: "1,2,4,8,16,32", latency: "0.2ms,1ms", models: "queue,cache,perclient",
 		repeat: 3, repeatFS: 1, timeout: 60 * time.Minute, pynamic: "200,100,20,4", local: true},
@@ -141,7 +149,8 @@ func run() int {
 		demoPath  = flag.String("demo-script", "demo/demo.py", "the demo workload's script")
 		cleanOnly = flag.Bool("cleanup", false, "only clean up after killed runners, then exit")
 		phCommit  = flag.String("pyhost-commit", "", "the commit -pyhost was built from, for the report (default: this tree's HEAD when -pyhost is bin/pyhost)")
-		reportDir = flag.String("report", "", "measure nothing: rewrite the tables, plots and -markdown from DIR/results.json of an earlier run")
+		stageSel  = flag.Int("stage", 0, "run only this stage of the plan (1 = the first; 0 = all)")
+		reportDir = flag.String("report", "", "measure nothing: rewrite the tables, plots and -markdown from DIR/results.json of an earlier run (DIR1,DIR2: runs merged, into DIR1)")
 		noFUSE    = flag.Bool("assume-no-fuse", false, "behave as if FUSE were unavailable (to test the demo's fallback)")
 		envTrees  = flag.String("env-trees", defaultEnvTrees, "what the peers' image and tarball hold, relative to / (comma-separated)")
 	)
@@ -191,35 +200,44 @@ func run() int {
 		return 0
 	}
 
-	ranks, err := parseRanks(*npList)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "run:", err)
-		return 2
-	}
-	latencies, err := parseLatencies(*latList)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "run:", err)
-		return 2
-	}
-	ms, err := parseModels(*modelList)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "run:", err)
-		return 2
-	}
-	var wls []Workload
-	for _, name := range strings.Split(*wlList, ",") {
-		found := false
-		for _, w := range workloads() {
-			if w.Name == strings.TrimSpace(name) {
-				wls, found = append(wls, w), true
-			}
+	// The matrix flags replace the plan's first stage and drop the others.
+	matrixFlags := false
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "np", "latency", "models", "workloads", "interpreters", "no-local":
+			matrixFlags = true
 		}
-		if !found {
-			fmt.Fprintf(os.Stderr, "run: unknown workload %q (have sci, pynamic, pass, synth, demo)\n", name)
+	})
+	specs := []plan{{workloads: *wlList, np: *npList, latency: *latList, models: *modelList, local: local, interpreters: *interpSel}}
+	if !matrixFlags {
+		specs = append(specs, pl.more...)
+	}
+	var stages []stage
+	for i, sp := range specs {
+		if *stageSel != 0 && *stageSel != i+1 {
+			continue
+		}
+		st, err := parseStage(sp)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "run:", err)
 			return 2
+		}
+		stages = append(stages, st)
+	}
+	if len(stages) == 0 {
+		fmt.Fprintf(os.Stderr, "run: the plan has no stage %d\n", *stageSel)
+		return 2
+	}
+	var wls []Workload // every stage's, for building the app and the report
+	for _, st := range stages {
+		for _, w := range st.wls {
+			if !needs(wls, func(x Workload) bool { return x.Name == w.Name }) {
+				wls = append(wls, w)
+			}
 		}
 	}
 	var pspec synth.PynamicSpec
+	var err error
 	if needs(wls, func(w Workload) bool { return w.Pynamic }) {
 		if pspec, err = parsePynamic(*pynSpec); err != nil {
 			fmt.Fprintln(os.Stderr, "run:", err)
@@ -272,7 +290,7 @@ func run() int {
 		r.mpirun = p
 	}
 
-	interps := r.interpreters(ctx, *python, *pyhost, *interpSel, res)
+	interps := r.interpreters(ctx, *python, *pyhost, unionSelection(stages), res)
 	if len(active(interps)) == 0 {
 		fmt.Fprintln(os.Stderr, "run: no interpreter can run; nothing to measure")
 		return 1
@@ -302,9 +320,8 @@ func run() int {
 		res.Setup = append(res.Setup, rows...)
 	}
 
-	environments := envs(latencies, local, ms)
 	// The demo falls back to local disk when FUSE cannot mount, and says so.
-	if *planName == "demo" && len(latencies) > 0 {
+	if *planName == "demo" {
 		err := fuseWorks(tmp)
 		if *noFUSE {
 			err = errors.New("-assume-no-fuse")
@@ -313,30 +330,35 @@ func run() int {
 			msg := fmt.Sprintf("FUSE unavailable (%v): running the comparison on local disk instead of slowfs", err)
 			r.logf("%s", msg)
 			res.Notes = append(res.Notes, msg)
-			environments = envs(nil, true, nil)
+			for i := range stages {
+				stages[i].envs = envs(nil, true, nil)
+			}
 		}
 	}
 	total := 0
-	for _, e := range environments {
-		for _, w := range wls {
-			for _, n := range ranks {
-				for _, in := range active(interps) {
-					if runs(e, in, w, n, r, *planName) {
-						total += reps(e, *repeat, *repeatFS)
+	for _, st := range stages {
+		for _, e := range st.envs {
+			for _, w := range st.wls {
+				for _, n := range st.ranks {
+					for _, in := range active(st.filter(interps)) {
+						if runs(e, in, w, n, r, *planName) {
+							total += reps(e, *repeat, *repeatFS)
+						}
 					}
 				}
 			}
 		}
 	}
-	r.logf("%d measurements: %d workloads x %d environments x ranks %s x %d interpreters; output in %s",
-		total, len(wls), len(environments), *npList, len(active(interps)), *outDir)
+	r.logf("%d measurements in %d stage(s); output in %s", total, len(stages), *outDir)
 
 	done := 0
-	for _, e := range environments {
-		if ctx.Err() != nil {
-			break
+	for _, st := range stages {
+		for _, e := range st.envs {
+			if ctx.Err() != nil {
+				break
+			}
+			done = r.runEnv(ctx, e, st.filter(interps), st.wls, st.ranks, reps(e, *repeat, *repeatFS), res, done, total, *planName, *useStrace)
 		}
-		done = r.runEnv(ctx, e, interps, wls, ranks, reps(e, *repeat, *repeatFS), res, done, total, *planName, *useStrace)
 	}
 	if ctx.Err() != nil {
 		r.logf("interrupted: writing the %d measurements taken so far", len(res.Measurements))
@@ -364,31 +386,145 @@ func run() int {
 	return 0
 }
 
-// rereport rewrites an earlier run's report from its results.json.
-func rereport(dir, markdown string) int {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "run:", err)
-		return 1
+// stage is one matrix of a plan.
+type stage struct {
+	envs  []Env
+	wls   []Workload
+	ranks []Ranks
+	only  map[string]bool // interpreters measured; nil = all
+}
+
+func parseStage(p plan) (stage, error) {
+	var st stage
+	var err error
+	if st.ranks, err = parseRanks(p.np); err != nil {
+		return st, err
 	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		fmt.Fprintln(os.Stderr, "run:", err)
-		return 1
+	lat, err := parseLatencies(p.latency)
+	if err != nil {
+		return st, err
+	}
+	ms, err := parseModels(p.models)
+	if err != nil {
+		return st, err
+	}
+	st.envs = envs(lat, p.local, ms)
+	for _, name := range strings.Split(p.workloads, ",") {
+		found := false
+		for _, w := range workloads() {
+			if w.Name == strings.TrimSpace(name) {
+				st.wls, found = append(st.wls, w), true
+			}
+		}
+		if !found {
+			return st, fmt.Errorf("unknown workload %q (have sci, pynamic, pass, synth, demo)", name)
+		}
+	}
+	if p.interpreters != "" {
+		st.only = map[string]bool{}
+		for _, n := range strings.Split(p.interpreters, ",") {
+			n = strings.TrimSpace(n)
+			known := false
+			for _, k := range interpreterNames {
+				known = known || k == n
+			}
+			if !known {
+				return st, fmt.Errorf("unknown interpreter %q (have %s)", n, strings.Join(interpreterNames, ", "))
+			}
+			st.only[n] = true
+		}
+	}
+	return st, nil
+}
+
+// filter marks the interpreters this stage does not measure as skipped.
+func (st stage) filter(in []Interpreter) []Interpreter {
+	out := append([]Interpreter{}, in...)
+	for i := range out {
+		if st.only != nil && !st.only[out[i].Name] && out[i].Skip == "" {
+			out[i].Skip = "not in this stage"
+		}
+	}
+	return out
+}
+
+// unionSelection is every interpreter some stage measures ("" = all).
+func unionSelection(stages []stage) string {
+	want := map[string]bool{}
+	for _, st := range stages {
+		if st.only == nil {
+			return ""
+		}
+		for n := range st.only {
+			want[n] = true
+		}
+	}
+	var names []string
+	for _, n := range interpreterNames {
+		if want[n] {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// rereport rewrites an earlier run's report from its results.json; with
+// several directories (comma-separated), from their runs merged, as the
+// stages of one plan run separately (-stage) would have written it.
+func rereport(dirs, markdown string) int {
+	var res *Results
+	list := strings.Split(dirs, ",")
+	for _, dir := range list {
+		b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "run:", err)
+			return 1
+		}
+		var r Results
+		if err := json.Unmarshal(b, &r); err != nil {
+			fmt.Fprintln(os.Stderr, "run:", err)
+			return 1
+		}
+		if res == nil {
+			res = &r
+			continue
+		}
+		res.merge(&r)
 	}
 	res.summarize()
-	if err := res.write(dir); err != nil {
+	if err := res.write(list[0]); err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)
 		return 1
 	}
 	if markdown != "" {
-		if err := res.writeMarkdown(markdown, dir); err != nil {
+		if err := res.writeMarkdown(markdown, list[0]); err != nil {
 			fmt.Fprintln(os.Stderr, "run:", err)
 			return 1
 		}
 		fmt.Printf("wrote %s\n", markdown)
 	}
 	return 0
+}
+
+// merge adds another run's measurements to res, keeping res's machine
+// and build facts and noting the other run's command, time and build.
+func (res *Results) merge(o *Results) {
+	res.Measurements = append(res.Measurements, o.Measurements...)
+	res.WarmUps = append(res.WarmUps, o.WarmUps...)
+	res.Setup = append(res.Setup, o.Setup...)
+	res.Verifications = append(res.Verifications, o.Verifications...)
+	res.Syscalls = append(res.Syscalls, o.Syscalls...)
+	res.Notes = append(res.Notes, o.Notes...)
+	note := fmt.Sprintf("merged with the run of `go run ./bench/run %s`, %s to %s UTC (%s), pyhost sha256 %.16s…",
+		strings.Join(o.Args, " "), o.Started.UTC().Format("15:04"), o.Finished.UTC().Format("15:04"),
+		o.Finished.Sub(o.Started).Round(time.Second), o.PyhostSHA256)
+	if o.PyhostSHA256 != res.PyhostSHA256 {
+		note += " (a different pyhost build)"
+	}
+	res.Notes = append(res.Notes, note)
+	if o.Finished.After(res.Finished) {
+		res.Finished = o.Finished
+	}
 }
 
 func reps(e Env, local, slowfs int) int {

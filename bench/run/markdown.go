@@ -198,6 +198,7 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 		"(C extension modules in the script's directory, each linking utility libraries that ld.so finds through an absolute " +
 		"RUNPATH of several directories: the dynamic loader's share); `pass` = `-c pass` (start-up, and MPI's under mpirun).\n\n")
 
+	b.WriteString(res.headline())
 	b.WriteString("## Machine and build\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| CPU | %s, %d CPUs, **shared with other users' jobs during the run: noisy** (load average at start: %s) |\n", m.CPUModel, m.CPUs, m.LoadAvg)
 	fmt.Fprintf(&b, "| memory | %d GiB |\n| kernel | %s |\n| MPI | %s (`mpirun --oversubscribe --bind-to none`; N > %d oversubscribes the CPUs) |\n", m.MemoryGiB, m.Kernel, m.OpenMPI, m.CPUs)
@@ -295,8 +296,8 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 	}
 	fmt.Fprintf(&b, "## Plans\n\n"+
 		"```sh\nbash scripts/build.sh\n"+
-		"go run ./bench/run -plan quick     # every interpreter and model: pass and a small pynamic, single and N = 2, 0.2 ms (2m15s on 2026-12-06)\n"+
-		"go run ./bench/run -plan medium -out bench/results -markdown BENCHMARKS.md    # this file (%s this time)\n"+
+		"go run ./bench/run -plan quick     # every interpreter and model: pass and a small pynamic, single and N = 2, 0.2 ms (2m15s on 2026-12-06; longer when the machine is loaded)\n"+
+		"go run ./bench/run -plan medium -out bench/results -markdown BENCHMARKS.md    # this file: stage 1 at 0.2 ms, stage 2 at 1 ms (%s this time, see the notes)\n"+
 		"go run ./bench/run -plan full      # sci, pynamic, pass; N = 1..32; 0.2 and 1 ms; every model (not run: estimated 4-6 hours)\n"+
 		"go run ./bench/run -report bench/results -markdown BENCHMARKS.md   # rewrite this file from results.json, measuring nothing\n"+
 		"go run ./bench/run -cleanup        # only undo what a killed runner left (every start does it first)\n```\n\n"+
@@ -323,6 +324,33 @@ func (res *Results) assessment() string {
 		"`+setup` includes the peer's per-job mount or staging; the image build (or tarball) is paid again for every change " +
 		"of the environment and is not included anywhere. The machine has 2 cores shared with other jobs, so single ratios " +
 		"can be off by 10-20 %; every mpirun cell with N > 2 oversubscribes the CPUs.\n\n")
+	// The staged copy never touches slowfs: its spread across the
+	// environments at one N is this run's noise.
+	spread := map[[2]string][2]float64{}
+	var spreadKeys [][2]string
+	for _, c := range res.Summary {
+		if s := c.By["staged"]; s != nil && s.Runs > 0 && c.Ranks > 0 {
+			k := [2]string{c.Workload, Ranks(c.Ranks).String()}
+			v, ok := spread[k]
+			if !ok {
+				spreadKeys = append(spreadKeys, k)
+				v = [2]float64{s.WallSeconds, s.WallSeconds}
+			}
+			spread[k] = [2]float64{min(v[0], s.WallSeconds), max(v[1], s.WallSeconds)}
+		}
+	}
+	if len(spreadKeys) > 0 {
+		b.WriteString("Noise gauge: the staged copy never touches slowfs, so its time should not depend on the environment; " +
+			"across this run's environments it ranged")
+		for i, k := range spreadKeys {
+			if i > 0 {
+				b.WriteString(";")
+			}
+			v := spread[k]
+			fmt.Fprintf(&b, " %s %s: %.2f-%.2f s", k[0], k[1], v[0], v[1])
+		}
+		b.WriteString(". Differences smaller than that spread are not findings.\n\n")
+	}
 	type key struct{ w, e string }
 	var order []key
 	cells := map[key][]Cell{}
@@ -391,5 +419,59 @@ func (res *Results) assessment() string {
 		}
 		b.WriteString("\n")
 	}
+	return b.String()
+}
+
+// headline is the summary table: for each workload and environment, the
+// largest N measured, every interpreter's time (the peers' per-job setup
+// added after a plus) and pyhost's ratios.
+func (res *Results) headline() string {
+	var b strings.Builder
+	b.WriteString("## Summary\n\nThe largest N of each workload and environment (wall seconds of the job, median; " +
+		"`+` the peer's per-job setup; `x` pyhost's ratio to the baseline):\n\n" +
+		"| workload | env | N | baseline | container | staged | pyhost-cold (1st job) | pyhost-warm (2nd job) |\n" +
+		"|---|---|---|---|---|---|---|---|\n")
+	last := map[[2]string]Cell{}
+	var order [][2]string
+	for _, c := range res.Summary {
+		k := [2]string{c.Workload, c.Env}
+		prev, seen := last[k]
+		if !seen {
+			order = append(order, k)
+		}
+		if !seen || c.Ranks > prev.Ranks {
+			last[k] = c
+		}
+	}
+	for _, k := range order {
+		c := last[k]
+		get := func(n string) float64 {
+			if s := c.By[n]; s != nil && s.Runs > 0 {
+				return s.WallSeconds
+			}
+			return 0
+		}
+		base := get(c.Baseline)
+		cell := func(n string) string {
+			t := get(n)
+			if t == 0 {
+				if s := c.By[n]; s != nil {
+					return "failed"
+				}
+				return "-"
+			}
+			out := fmt.Sprintf("%.2f", t)
+			if setup, ok := res.setupFor(c.Env, n); ok {
+				out += fmt.Sprintf(" + %.2f", setup)
+			}
+			if strings.HasPrefix(n, "pyhost") && base > 0 {
+				out += fmt.Sprintf(" (%.2fx)", t/base)
+			}
+			return out
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s %s | %s | %s | %s | %s |\n", c.Workload, c.Env, Ranks(c.Ranks),
+			c.Baseline, secs(base), cell("container"), cell("staged"), cell("pyhost-cold"), cell("pyhost-warm"))
+	}
+	b.WriteString("\n")
 	return b.String()
 }

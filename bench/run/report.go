@@ -155,7 +155,9 @@ func (res *Results) summarize() {
 		if m.SlowestRankSeconds > 0 {
 			a.rank = append(a.rank, m.SlowestRankSeconds)
 		}
-		if m.Requests != nil {
+		// On slowfs every run has a count, zero included (an empty
+		// Requests map does not survive results.json).
+		if m.Requests != nil || strings.HasPrefix(m.Env, "slowfs") {
 			a.md = append(a.md, float64(m.Metadata))
 		}
 	}
@@ -389,11 +391,14 @@ func (res *Results) cellTable(env string) string {
 				if sec, ok := res.setupFor(c.Env, n); ok {
 					setup = fmt.Sprintf("%.2f", sec)
 				}
-				req := count(s.Metadata)
+				req, reqRatio := count(s.Metadata), ratio(s.MetadataRatio)
 				if s.OnSlowFS && s.Metadata == 0 {
 					req = "0"
+					if b := c.By[c.Baseline]; b != nil && b.Metadata > 0 && n != c.Baseline {
+						reqRatio = "0.00"
+					}
 				}
-				row = append(row, fmt.Sprintf("%.3f", s.WallSeconds), ratio(s.WallRatio), setup, secs(s.SlowestRank), req, ratio(s.MetadataRatio))
+				row = append(row, fmt.Sprintf("%.3f", s.WallSeconds), ratio(s.WallRatio), setup, secs(s.SlowestRank), req, reqRatio)
 			}
 			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}

@@ -454,13 +454,50 @@ func TestReportFromResults(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	dir2 := t.TempDir()
+	res2 := Results{Plan: "medium", Args: []string{"-stage", "2"}, Measurements: []Measurement{
+		{Workload: "sci", Env: "slowfs-1ms", Ranks: 1, Interpreter: "python3+mpi4py", WallSeconds: 10},
+		{Workload: "sci", Env: "slowfs-1ms", Ranks: 1, Interpreter: "pyhost-warm", WallSeconds: 4},
+	}}
+	b, _ = json.Marshal(res2)
+	if err := os.WriteFile(filepath.Join(dir2, "results.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	md := filepath.Join(dir, "B.md")
-	out, err := runMain(t, "-report", dir, "-markdown", md)
+	out, err := runMain(t, "-report", dir+","+dir2, "-markdown", md)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
 	got, _ := os.ReadFile(md)
-	if !strings.Contains(string(got), "| np=2 | 2.000 | 1.50 |") {
-		t.Errorf("report lacks the pass np=2 row:\n%s", got)
+	for _, want := range []string{"| np=2 | 2.000 | 1.50 |", "| np=1 | 10.000 | 0.40 |", "merged with the run of `go run ./bench/run -stage 2`"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestStages(t *testing.T) {
+	m := plans["medium"]
+	if len(m.more) != 1 {
+		t.Fatalf("medium has %d extra stages, want 1", len(m.more))
+	}
+	st, err := parseStage(m.more[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.envs) != 2 || st.envs[0].Name != "slowfs-1ms" || !st.envs[1].PerClient || len(st.ranks) != 3 || st.wls[0].Name != "sci" {
+		t.Errorf("1 ms stage = %+v", st)
+	}
+	in := []Interpreter{{Name: "python3"}, {Name: "pyhost-warm"}, {Name: "container", Skip: "missing"}}
+	got := active(st.filter(in))
+	if len(got) != 1 || got[0].Name != "pyhost-warm" || in[0].Skip != "" {
+		t.Errorf("filter = %+v (input changed: %+v)", got, in)
+	}
+	all, _ := parseStage(plan{workloads: "pass", np: "0", latency: "none", models: "queue"})
+	if unionSelection([]stage{st, all}) != "" || unionSelection([]stage{st}) != "python3+mpi4py,container,staged,pyhost-cold,pyhost-warm" {
+		t.Errorf("unionSelection wrong")
+	}
+	if _, err := parseStage(plan{workloads: "pass", np: "0", latency: "none", models: "queue", interpreters: "python4"}); err == nil {
+		t.Error("unknown interpreter accepted")
 	}
 }
