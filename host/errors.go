@@ -13,12 +13,19 @@ import (
 // exception, and the formatted traceback as Python prints it. Use
 // errors.As to reach it. Returned from a Go function called by Python,
 // it re-raises the original exception object.
+//
+// The traceback is kept as text only: the frames it held (and every
+// local variable in them) are released when the exception reaches Go,
+// so that a failed call never keeps its data alive. The exception object
+// itself (small once its traceback is gone) is kept for re-raising and
+// for [Exception.Object] until [Exception.Close], or until the Exception
+// is garbage collected.
 type Exception struct {
 	Type      string
 	Msg       string
 	Traceback string
 
-	typ, value, tb *Object // owned; for re-raising
+	typ, value *Object // owned; for re-raising
 }
 
 func (e *Exception) Error() string {
@@ -28,17 +35,45 @@ func (e *Exception) Error() string {
 	return "python: " + e.Type + ": " + e.Msg
 }
 
+// Object returns the Python exception object, a new reference (Close
+// it), or ErrNilObject once the Exception is closed. Its __traceback__
+// is None: the traceback survives only as the Traceback text.
+func (e *Exception) Object() (*Object, error) {
+	if e == nil || e.value == nil {
+		return nil, ErrNilObject
+	}
+	p, err := e.value.ptr()
+	if err != nil {
+		return nil, err
+	}
+	return borrow(p), nil
+}
+
+// Close releases the Python exception object; the type name, message and
+// traceback text stay. Closing is optional (an Exception collected by
+// Go's garbage collector releases it too) and safe without the GIL.
+// Returned to Python after Close, the exception is raised anew from its
+// type name as a RuntimeError.
+func (e *Exception) Close() {
+	if e == nil {
+		return
+	}
+	e.typ.Close()
+	e.value.Close()
+}
+
 // fetchError takes the current Python exception (the GIL is held) and
 // returns it as an *Exception. It is an error to call it with no
 // exception set; that case is reported as such rather than crashing.
 // It never prints the exception: PyErr_Print would end the process on a
 // SystemExit.
 func fetchError() error {
-	t, v, tb := cpython.Fetch() // new references, handed to the Exception
+	t, v, tb := cpython.Fetch() // new references; t and v handed to the Exception
 	if t.IsNull() {
 		return fmt.Errorf("host: a Python call failed without setting an exception")
 	}
-	e := &Exception{typ: own(t), value: own(v), tb: own(tb)}
+	defer tb.Decref() // the frames go once the text is made
+	e := &Exception{typ: own(t), value: own(v)}
 	e.Type = cpython.QualifiedName(t.Ref)
 	if !v.IsNull() {
 		e.Msg = e.value.String()
@@ -51,6 +86,10 @@ func fetchError() error {
 		if e.Msg == "" {
 			e.Traceback = e.Type + "\n"
 		}
+	}
+	cpython.DropTracebacks(v.Ref)
+	if cpython.IsCancelled(t.Ref) {
+		return &cancelError{e}
 	}
 	return e
 }
@@ -66,18 +105,21 @@ func ExceptionType(err error) string {
 	return ""
 }
 
-// restore raises e again in Python.
-func (e *Exception) restore() {
+// restore raises e again in Python; false once e is closed.
+func (e *Exception) restore() bool {
 	if e.typ == nil {
-		return
+		return false
 	}
-	var refs [3]cpython.Owned
-	for i, o := range []*Object{e.typ, e.value, e.tb} {
-		if o != nil && !o.p.IsNull() && !o.closed {
-			refs[i] = o.p.NewRef()
-		}
+	tp, err := e.typ.ptr()
+	if err != nil {
+		return false
 	}
-	cpython.Restore(refs[0], refs[1], refs[2])
+	var v cpython.Owned
+	if vp, err := e.value.ptr(); err == nil {
+		v = vp.NewRef()
+	}
+	cpython.Restore(tp.NewRef(), v, cpython.Owned{})
+	return true
 }
 
 // PanicError is a panic recovered in Go code run by Do or called from
@@ -114,8 +156,7 @@ func Raise(typ, format string, args ...any) error {
 // panic) as RuntimeError with the error's text.
 func setPythonError(err error) {
 	var pe *Exception
-	if errors.As(err, &pe) && pe.typ != nil && !pe.typ.p.IsNull() && !pe.typ.closed {
-		pe.restore()
+	if errors.As(err, &pe) && pe.restore() {
 		return
 	}
 	typ, msg := "RuntimeError", err.Error()

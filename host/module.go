@@ -1,7 +1,10 @@
 package host
 
 import (
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 )
@@ -54,16 +57,62 @@ func Register(m *Module) error {
 
 // Args are the arguments of a call from Python, borrowed from the
 // caller: valid until the Go function returns, on its goroutine (use
-// Object to keep one longer).
+// Object to keep one longer). Args kept past the return are refused with
+// ErrStaleArgs; the zero Args are stale too.
 type Args struct {
-	raw cpython.Args // borrowed from the caller
+	raw  cpython.Args // borrowed from the caller while call is live
+	call *callSlot
+	gen  uint64
 }
 
-// Len is the number of positional arguments.
-func (a Args) Len() int { return len(a.raw.Pos) }
+// ErrStaleArgs is returned by the methods of Args used after the Go
+// function they were given to has returned.
+var ErrStaleArgs = errors.New("host: Args used after the Go function they were passed to returned")
+
+// callSlot marks a call from Python as under way: live holds the call's
+// generation while it runs, 0 afterwards. Slots are reused (a generation
+// is never), so an Args kept past its call sees another number.
+type callSlot struct{ live atomic.Uint64 }
+
+var (
+	callSlots sync.Pool // of *callSlot
+	callGen   atomic.Uint64
+)
+
+// begin makes the Args of a call from Python; end retires them.
+func begin(raw cpython.Args) Args {
+	c, _ := callSlots.Get().(*callSlot)
+	if c == nil {
+		c = new(callSlot)
+	}
+	g := callGen.Add(1)
+	c.live.Store(g)
+	return Args{raw: raw, call: c, gen: g}
+}
+
+func (a Args) end() {
+	a.call.live.Store(0)
+	callSlots.Put(a.call)
+}
+
+// valid checks that a is used with the GIL, within its call.
+func (a Args) valid() error {
+	if a.call == nil || a.call.live.Load() != a.gen {
+		return ErrStaleArgs
+	}
+	return checkGIL()
+}
+
+// Len is the number of positional arguments (0 for stale Args).
+func (a Args) Len() int {
+	if a.valid() != nil {
+		return 0
+	}
+	return len(a.raw.Pos)
+}
 
 func (a Args) at(i int) (cpython.Ref, error) {
-	if err := checkGIL(); err != nil {
+	if err := a.valid(); err != nil {
 		return cpython.Ref{}, err
 	}
 	if i < 0 || i >= len(a.raw.Pos) {
@@ -149,7 +198,7 @@ func (a Args) Int(i int) (int64, error) {
 // Kw returns the keyword argument name as an Object, a new reference,
 // or nil if it was not passed (or without the GIL).
 func (a Args) Kw(name string) *Object {
-	if checkGIL() != nil {
+	if a.valid() != nil {
 		return nil
 	}
 	for i, v := range a.raw.KwVals {
@@ -163,7 +212,7 @@ func (a Args) Kw(name string) *Object {
 
 // KwNames are the names of the keyword arguments passed.
 func (a Args) KwNames() []string {
-	if checkGIL() != nil || a.raw.KwNames.IsNull() {
+	if a.valid() != nil || a.raw.KwNames.IsNull() {
 		return nil
 	}
 	names := make([]string, 0, len(a.raw.KwVals))
@@ -181,7 +230,9 @@ func (a Args) KwNames() []string {
 // callFunc runs a Go function for CPython (the GIL is held) and returns
 // a new reference, or NULL with an exception set.
 func callFunc(f *Func, a cpython.Args) cpython.Owned {
-	r, err := runFunc(f, Args{raw: a})
+	args := begin(a)
+	r, err := runFunc(f, args)
+	args.end()
 	if err != nil {
 		setPythonError(err)
 		return cpython.Owned{}

@@ -1,7 +1,7 @@
 package cpython
 
 // #cgo noescape pyhost_err_fetch
-// #include "shim.h"
+// #include "safety.h"
 import "C"
 
 import (
@@ -131,4 +131,28 @@ func TakeError() error {
 	}
 	e.Traceback, _ = FormatException(t.Ref, v.Ref, tb.Ref)
 	return e
+}
+
+// DropTracebacks sets __traceback__ to None on exc and on the exceptions
+// chained to it, releasing their frames and the locals those hold.
+func DropTracebacks(exc Ref) {
+	if exc.p != nil {
+		C.pyhost_drop_tracebacks(exc.p)
+	}
+}
+
+// IsCancelled reports whether typ is the private cancellation exception
+// class (see AsyncCancel), or a subclass.
+func IsCancelled(typ Ref) bool { return C.pyhost_cancelled_matches(typ.p) == 1 }
+
+// CancelRunning schedules the cancellation exception in every thread
+// that runs Python code, except the caller's and keep's (a ThreadIdent):
+// the way to stop work in flight at shutdown. It reports how many it
+// scheduled.
+func CancelRunning(keep uint64) (int, error) {
+	n := C.pyhost_cancel_running(C.ulong(keep))
+	if n < 0 {
+		return 0, TakeError()
+	}
+	return int(n), nil
 }

@@ -5,6 +5,8 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -163,11 +165,31 @@ func callFunc(h int, a Args) (r Owned) {
 		return SetError("RuntimeError", fmt.Sprintf("cpython: unknown Go function %d", h))
 	}
 	DrainReleases()
+	returned := false
 	defer func() {
 		if x := recover(); x != nil {
 			r.Decref()
 			r = SetError("RuntimeError", fmt.Sprintf("Go panic: %v", x))
+		} else if !returned {
+			goexitFatal(f.Name)
 		}
 	}()
-	return f.Call(a)
+	r = f.Call(a)
+	returned = true
+	return r
+}
+
+// goexitFatal ends the process when a Go function called from Python
+// exits its goroutine (runtime.Goexit: t.Fatal, t.FailNow or t.SkipNow
+// in a test's callback). Nothing can stop a Goexit, and the goroutine it
+// ends is the one whose OS thread runs the Python frames that called
+// the function: Go would drop those C frames unfinished, with the GIL
+// held, and the interpreter would crash or hang later. Ending the
+// process now, saying why and where, is the one safe outcome.
+func goexitFatal(name string) {
+	fmt.Fprintf(os.Stderr, "pyhost: fatal error: runtime.Goexit (t.Fatal, t.FailNow or t.SkipNow in a test?) "+
+		"in Go function %s called from Python: a goroutine cannot exit from under Python's C frames; "+
+		"report the failure as an error instead\n\n%s", name, debug.Stack())
+	C.pyhost_flush_stdio()
+	os.Exit(2)
 }

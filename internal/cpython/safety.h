@@ -1,0 +1,32 @@
+// C side of the embedding API's safety measures (see safety.c): the gate
+// in front of the GIL, cancelling every running Python thread at
+// shutdown, dropping an exception's frames, and the buffer protocol.
+#ifndef PYHOST_SAFETY_H
+#define PYHOST_SAFETY_H
+
+#include "shim.h"
+
+// ---- the gate in front of the GIL ---------------------------------------
+
+// Whether the calling thread's hold of the GIL came with a token of Go's
+// gate (WithGIL): AllowThreads gives the token back while it waits.
+int pyhost_gate_held(void);
+void pyhost_set_gate_held(int held);
+
+// ---- cancelling at shutdown ------------------------------------------------
+
+// Schedules the cancellation exception in every thread running Python
+// code (one with a frame) but the caller's and keep's. Returns how many
+// it scheduled, -1 with an exception set.
+int pyhost_cancel_running(unsigned long keep);
+// 1 if the exception set is the cancellation exception.
+int pyhost_cancelled_matches(PyObject *type);
+
+// ---- exceptions --------------------------------------------------------------
+
+// Drops the traceback (and with it the frames and their locals) of an
+// exception and of the exceptions chained to it (__cause__, __context__),
+// up to a bound. Sets no exception.
+void pyhost_drop_tracebacks(PyObject *exc);
+
+#endif
