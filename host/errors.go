@@ -26,7 +26,13 @@ type Exception struct {
 	Traceback string
 
 	typ, value *Object // owned; for re-raising
+	goErr      error   // the Go error this exception was raised from, if any
 }
+
+// Unwrap is the Go error a Go function returned that Python raised as
+// this exception (nil if it came from Python code): a Go error keeps its
+// identity for errors.Is and errors.As through Python.
+func (e *Exception) Unwrap() error { return e.goErr }
 
 func (e *Exception) Error() string {
 	if e.Msg == "" {
@@ -87,6 +93,11 @@ func fetchError() error {
 			e.Traceback = e.Type + "\n"
 		}
 	}
+	if !v.IsNull() {
+		if g, ok := cpython.GoValue(v.Ref); ok {
+			e.goErr, _ = g.(error)
+		}
+	}
 	cpython.DropTracebacks(v.Ref)
 	if cpython.IsCancelled(t.Ref) {
 		return &cancelError{e}
@@ -135,31 +146,50 @@ func (e *PanicError) Error() string { return fmt.Sprintf("host: Go panic: %v", e
 func stack() string { return string(debug.Stack()) }
 
 // RaiseError is a Go error that a Go function returns to raise a
-// particular Python exception: Type names a builtin exception class
-// ("ValueError", "ImportError").
+// particular Python exception: Type names its class, a builtin one
+// ("ValueError", "ImportError") or module.Name ("json.JSONDecodeError",
+// a Module's ErrorClass "mymod.NotFound"; the module is imported). A
+// name that finds no exception class raises TypeError saying so, never
+// a silent RuntimeError.
 type RaiseError struct {
 	Type string
 	Msg  string
+
+	class *Object // RaiseClass's
+	named bool    // made by Args: its message names the function
 }
 
 func (e *RaiseError) Error() string { return "python: " + e.Type + ": " + e.Msg }
 
-// Raise returns an error that raises the builtin exception typ with a
-// formatted message when returned to Python.
+// Raise returns an error that raises the exception class typ (see
+// RaiseError) with a formatted message when returned to Python.
 func Raise(typ, format string, args ...any) error {
 	return &RaiseError{Type: typ, Msg: fmt.Sprintf(format, args...)}
 }
 
-// setPythonError raises err in Python (the GIL is held): a Python
-// exception as itself, a RaiseError as its type, a ConversionError as
-// TypeError or OverflowError, anything else (a Go error, a recovered
-// panic) as RuntimeError with the error's text.
-func setPythonError(err error) {
+// RaiseClass is Raise for an exception class held as an Object (made by
+// NewExceptionClass, or taken from Python).
+func RaiseClass(cls *Object, format string, args ...any) error {
+	name := "<nil class>"
+	if p, err := cls.ptr(); err == nil {
+		name = cpython.QualifiedName(p)
+	}
+	return &RaiseError{Type: name, Msg: fmt.Sprintf(format, args...), class: cls}
+}
+
+// setPythonError raises err in Python (the GIL is held) for the Go
+// function qual: a Python exception as itself, a RaiseError as its
+// class, a ConversionError as TypeError or OverflowError, anything else
+// (a Go error, a recovered panic) as RuntimeError with the error's text.
+// What is raised from a Go error carries it, so that the error found
+// back in Go wraps it (errors.Is and errors.As see through Python).
+// Messages that host makes (not a RaiseError's) name the function.
+func setPythonError(err error, qual string) {
 	var pe *Exception
 	if errors.As(err, &pe) && pe.restore() {
 		return
 	}
-	typ, msg := "RuntimeError", err.Error()
+	typ, msg := "RuntimeError", qual+"(): "+err.Error()
 	var re *RaiseError
 	var ce *ConversionError
 	switch {
@@ -167,6 +197,16 @@ func setPythonError(err error) {
 		typ = re.Type
 		if err == error(re) {
 			msg = re.Msg
+			if re.named {
+				msg = qual + "(): " + re.Msg
+			}
+		}
+		if re.class != nil {
+			if p, perr := re.class.ptr(); perr == nil {
+				cpython.RaiseWith(p, msg, err)
+				return
+			}
+			typ, msg = "TypeError", fmt.Sprintf("%s(): host.RaiseClass with a closed or nil class (raising %q)", qual, msg)
 		}
 	case errors.As(err, &ce):
 		typ = "TypeError"
@@ -174,5 +214,11 @@ func setPythonError(err error) {
 			typ = "OverflowError"
 		}
 	}
-	cpython.SetError(typ, msg)
+	cls, cerr := cpython.ExceptionClass(typ)
+	if cerr != nil {
+		cls, _ = cpython.ExceptionClass("TypeError")
+		msg = fmt.Sprintf("%s(): host.Raise: %v (raising %q)", qual, cerr, msg)
+	}
+	defer cls.Decref()
+	cpython.RaiseWith(cls.Ref, msg, err)
 }

@@ -49,16 +49,16 @@ func TestGoErrorsInPython(t *testing.T) {
 	cases := []struct {
 		call, typ, msg string
 	}{
-		{"gotest.fail()", "RuntimeError", "boom"},
+		{"gotest.fail()", "RuntimeError", "gotest.fail(): boom"},
 		{"gotest.raise_value()", "ValueError", "bad value 3"},
-		{"gotest.panic()", "RuntimeError", "host: Go panic: kaboom"},
-		{"gotest.add('a', 1)", "TypeError", "argument 1: host: cannot convert Python str to Go int64"},
-		{"gotest.add(2**70, 1)", "OverflowError", "argument 1: host: cannot convert Python int to Go int64: out of range"},
-		{"gotest.add(1)", "TypeError", "missing positional argument 2 (got 1)"},
-		{"gotest.unconvertible()", "TypeError", "host: cannot convert Go chan int to Python"},
+		{"gotest.panic()", "RuntimeError", "gotest.panic(): host: Go panic: kaboom"},
+		{"gotest.add('a', 1)", "TypeError", "gotest.add(): argument 1: host: cannot convert Python str to Go int64"},
+		{"gotest.add(2**70, 1)", "OverflowError", "gotest.add(): argument 1: host: cannot convert Python int to Go int64: out of range"},
+		{"gotest.add(1)", "TypeError", "gotest.add(): missing positional argument 2 (got 1)"},
+		{"gotest.unconvertible()", "TypeError", "gotest.unconvertible(): host: cannot convert Go chan int to Python"},
 		{"gotest.call(lambda: 1/0)", "ZeroDivisionError", "division by zero"},
 		{"gotest.call(gotest.raise_value)", "ValueError", "bad value 3"},
-		{"gotest.echo(object())", "TypeError", "host: cannot convert Python object to Go value"},
+		{"gotest.echo(object())", "TypeError", "gotest.echo(): host: cannot convert Python object to Go value"},
 	}
 	for _, c := range cases {
 		t.Run(c.call, func(t *testing.T) {

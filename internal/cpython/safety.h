@@ -5,6 +5,7 @@
 #define PYHOST_SAFETY_H
 
 #include "shim.h"
+#include <stdint.h>
 
 // ---- the gate in front of the GIL ---------------------------------------
 
@@ -30,3 +31,23 @@ int pyhost_cancelled_matches(PyObject *type);
 void pyhost_drop_tracebacks(PyObject *exc);
 
 #endif
+
+// ---- Go values attached to exceptions --------------------------------------
+
+// Raises an instance of the exception class cls made from msg; with a
+// handle (not 0), the instance carries it in a capsule that calls
+// goValueFree(handle) when the exception is freed. Leaves the exception
+// (or the failure to make it) set.
+void pyhost_raise_with(PyObject *cls, const char *msg, uintptr_t handle);
+// The handle an exception instance carries, 0 if none. Sets no exception.
+uintptr_t pyhost_exception_handle(PyObject *exc);
+// A new exception class named name ("module.Class") deriving from base
+// (NULL: Exception), with doc (may be NULL). NULL with an exception set.
+PyObject *pyhost_new_exception(const char *name, const char *doc, PyObject *base);
+
+// ---- Go closures as Python functions ------------------------------------
+
+// A builtin function object calling the Go closure handle (see
+// goCallClosure); its method definition and the handle are freed with it
+// (goClosureFree). NULL with an exception set.
+PyObject *pyhost_new_closure(const char *name, const char *doc, uintptr_t handle, PyObject *module);
