@@ -47,7 +47,9 @@ var testModule = &host.Module{
 		{Name: "fail_sentinel", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, fmt.Errorf("wrapped: %w", errSentinel) }},
 		{Name: "fail_typed", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, &codeError{Code: 7} }},
 		{Name: "raise_unknown", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, host.Raise("NoSuchError", "x") }},
-		{Name: "raise_custom", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, host.Raise("gotest.NotFound", "missing %s", "k") }},
+		{Name: "raise_custom", Fn: func(py *host.Py, a host.Args) (any, error) {
+			return nil, host.Raise("gotest.NotFound", "missing %s", "k")
+		}},
 		{Name: "raise_qualified", Fn: func(py *host.Py, a host.Args) (any, error) {
 			return nil, host.Raise("http.client.HTTPException", "bad gateway")
 		}},
