@@ -50,31 +50,41 @@ const gateSize = 4
 // References queued by Release are released first. It returns
 // ErrNotRunning without running fn when Python is not running.
 func WithGIL(fn func() error) error {
-	switch HoldsGIL() {
-	case GILHeld:
-		// Nested: the goroutine is locked to this thread already (an
-		// unlocked goroutine never runs on a thread that holds the GIL).
-		return fn()
-	case GILNotRunning:
-		return ErrNotRunning
+	select {
+	case gate <- struct{}{}:
+		// A token at once (the common case): if this thread holds the
+		// GIL already, pyhost_acquire_gated says so below.
+	default:
+		switch HoldsGIL() {
+		case GILHeld:
+			// Nested: the goroutine is locked to this thread already
+			// (an unlocked goroutine never runs on a thread that holds
+			// the GIL), and must not wait for a token.
+			return fn()
+		case GILNotRunning:
+			return ErrNotRunning
+		}
+		gate <- struct{}{}
 	}
-	gate <- struct{}{}
-	defer func() { <-gate }()
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	switch C.pyhost_acquire() {
+	switch C.pyhost_acquire_gated() {
 	case -1:
+		runtime.UnlockOSThread()
+		<-gate
 		return ErrNotRunning
-	case 1:
-		gilEpoch.Add(1)
-		C.pyhost_set_gate_held(1)
-		defer func() {
-			C.pyhost_set_gate_held(0)
-			gilEpoch.Add(1)
-			C.pyhost_release()
-		}()
-		DrainReleases()
+	case 0: // nested
+		runtime.UnlockOSThread()
+		<-gate
+		return fn()
 	}
+	gilEpoch.Add(1)
+	defer func() {
+		gilEpoch.Add(1)
+		C.pyhost_release_gated()
+		runtime.UnlockOSThread()
+		<-gate
+	}()
+	DrainReleases()
 	return fn()
 }
 

@@ -6,6 +6,19 @@ static __thread int gate_held;
 int pyhost_gate_held(void) { return gate_held; }
 void pyhost_set_gate_held(int held) { gate_held = held; }
 
+int pyhost_acquire_gated(void) {
+	int r = pyhost_acquire();
+	if (r == 1) {
+		gate_held = 1;
+	}
+	return r;
+}
+
+void pyhost_release_gated(void) {
+	gate_held = 0;
+	PyEval_SaveThread();
+}
+
 // pyhost_async_cancel's class, defined in shim.c.
 extern PyObject *pyhost_cancelled_class(void);
 

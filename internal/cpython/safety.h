@@ -13,6 +13,10 @@
 // gate (WithGIL): AllowThreads gives the token back while it waits.
 int pyhost_gate_held(void);
 void pyhost_set_gate_held(int held);
+// pyhost_acquire, marking a hold it takes as gated.
+int pyhost_acquire_gated(void);
+// Gives back a gated hold.
+void pyhost_release_gated(void);
 
 // ---- cancelling at shutdown ------------------------------------------------
 
