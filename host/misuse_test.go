@@ -101,18 +101,42 @@ func TestGoexitInGoFunction(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "runtime.Goexit") || !strings.Contains(errs, "Go function goexit") {
 		t.Fatalf("exit status %d, want 2 with the Goexit message\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	if strings.Contains(out, "after") {
-		t.Errorf("the process went on after the Goexit:\n%s", out)
+	if out != "after a Goexit in Do: <nil>\n" {
+		t.Errorf("want the interpreter to survive a Goexit in Do's function, then the process to end; it printed:\n%s", out)
 	}
 }
 
 func childGoexit() int {
 	in := startChild()
+	// Goexit in a Do's own function (no Python frames under it) and in
+	// a DoContext's: the GIL is given back on the way out, and the
+	// interpreter goes on.
+	for _, ctx := range []context.Context{context.Background(), context.TODO()} {
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			in.DoContext(ctx, func(py *host.Py) error {
+				runtime.Goexit()
+				return nil
+			})
+		}()
+		<-exited
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		in.DoContext(ctx, func(py *host.Py) error { runtime.Goexit(); return nil })
+	}()
+	<-exited
+	cancel()
+	err := in.Do(func(py *host.Py) error { return py.Exec("x = sum(range(10000))") })
+	fmt.Println("after a Goexit in Do:", err)
 	done := make(chan error)
 	go func() {
 		done <- in.Do(func(py *host.Py) error { return py.Exec("import misuse\nmisuse.goexit()\n") })
 	}()
-	err := <-done
+	err = <-done
 	fmt.Println("after:", err)
 	in.Do(func(py *host.Py) error { return py.Exec("print('after', flush=True)") })
 	return 0
