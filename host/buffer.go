@@ -38,10 +38,12 @@ func NewBuffer[T Number](py *Py, s []T) (*Object, error) {
 	if err := py.check(); err != nil {
 		return nil, err
 	}
-	return made2(cpython.NewGoBuffer(s))
+	return ownMade(cpython.NewGoBuffer(s))
 }
 
-func made2(p cpython.Owned) (*Object, error) {
+// ownMade wraps the result of a C API constructor as an Object: a new
+// reference, or NULL with an exception set.
+func ownMade(p cpython.Owned) (*Object, error) {
 	p, err := made(p)
 	if err != nil {
 		return nil, err

@@ -205,6 +205,12 @@ func TestAsFromBuffer(t *testing.T) {
 			t.Errorf("As[[]byte](uint8 array) = %v, %v", v, err)
 		}
 		o.Close()
+		// An exporter released while a memoryview of it is kept.
+		mv, _ := py.Eval("(lambda m: (m.release(), m)[1])(memoryview(array.array('d', [1])))")
+		if _, err := host.As[[]float64](mv); host.ExceptionType(err) != "ValueError" {
+			t.Errorf("As of a released memoryview: %v", err)
+		}
+		mv.Close()
 		bad := []struct{ expr, want string }{
 			{"np.arange(10.0)[::2]", "non-contiguous"},
 			{"np.zeros((2, 2))", "2-dimensional"},

@@ -82,3 +82,46 @@ func TestGoErrorsInPython(t *testing.T) {
 		return nil
 	})
 }
+
+// An Exception keeps the exception object (without its traceback) until
+// Close; afterwards it is text only, and re-raising it raises a
+// RuntimeError with that text.
+func TestExceptionObjectAndClose(t *testing.T) {
+	do(t, func(py *host.Py) error {
+		_, err := py.Eval("{}['missing']")
+		var e *host.Exception
+		if !errors.As(err, &e) {
+			t.Fatalf("not an Exception: %v", err)
+		}
+		o, err := e.Object()
+		if err != nil {
+			return err
+		}
+		tb, _ := o.Attr("__traceback__")
+		args, _ := o.Attr("args")
+		if !tb.IsNone() || args.Repr() != "('missing',)" {
+			t.Errorf("exception object: traceback %v, args %v", tb, args)
+		}
+		tb.Close()
+		args.Close()
+		o.Close()
+		e.Close()
+		e.Close()
+		if _, err := e.Object(); !errors.Is(err, host.ErrNilObject) {
+			t.Errorf("Object after Close: %v", err)
+		}
+		if e.Type != "KeyError" || !strings.Contains(e.Traceback, "KeyError: 'missing'") {
+			t.Errorf("text lost on Close: %q %q", e.Type, e.Traceback)
+		}
+		f, _ := py.NewFunc("t", host.Func{Name: "reraise", Fn: func(*host.Py, host.Args) (any, error) { return nil, e }})
+		defer f.Close()
+		_, err = f.Call()
+		if host.ExceptionType(err) != "RuntimeError" || !strings.Contains(err.Error(), "KeyError: 'missing'") {
+			t.Errorf("re-raising a closed Exception: %v", err)
+		}
+		return nil
+	})
+	if n := settle(t); n != 0 {
+		t.Errorf("LiveObjects = %d", n)
+	}
+}

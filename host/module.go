@@ -128,7 +128,7 @@ func (py *Py) NewFunc(module string, f Func) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	return made2(cpython.NewClosure(rf, module))
+	return ownMade(cpython.NewClosure(rf, module))
 }
 
 // NewExceptionClass makes a Python exception class named name
@@ -150,7 +150,7 @@ func (py *Py) NewExceptionClass(name, doc string, base *Object) (*Object, error)
 			return nil, err
 		}
 	}
-	return made2(cpython.NewExceptionClass(name, doc, b))
+	return ownMade(cpython.NewExceptionClass(name, doc, b))
 }
 
 // Args are the arguments of a call from Python, borrowed from the
