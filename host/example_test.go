@@ -86,8 +86,8 @@ func ExampleInterpreter_Do_goroutines() {
 
 // mathModule is registered in Options.Modules (see the top of this file).
 var mathModule = &host.Module{
-	Name: "gomath",
-	Doc:  "Go functions for Python.",
+	Name:   "gomath",
+	Doc:    "Go functions for Python.",
 	Errors: []host.ErrorClass{{Name: "Empty", Base: "ValueError", Doc: "No data."}},
 	Funcs: []host.Func{{
 		Name: "scale",
