@@ -127,3 +127,73 @@ func BenchmarkToGo(b *testing.B) {
 		return nil
 	})
 }
+
+// 1e6 float64 from Go to a numpy array (no copy: a GoBuffer under
+// numpy.frombuffer) and from a numpy array to a Go slice (one copy).
+func BenchmarkBufferToNumpy(b *testing.B) {
+	b.ReportAllocs()
+	s := make([]float64, 1e6)
+	do(b, func(py *host.Py) error {
+		needNumpy(b, py)
+		frombuffer, err := py.Eval("lambda b: np.frombuffer(b, dtype=np.float64)")
+		if err != nil {
+			return err
+		}
+		defer frombuffer.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			buf, err := host.NewBuffer(py, s)
+			if err != nil {
+				return err
+			}
+			a, err := frombuffer.Call(buf)
+			if err != nil {
+				return err
+			}
+			a.Close()
+			buf.Close()
+		}
+		return nil
+	})
+}
+
+func BenchmarkBufferFromNumpy(b *testing.B) {
+	b.ReportAllocs()
+	do(b, func(py *host.Py) error {
+		needNumpy(b, py)
+		a, err := py.Eval("np.arange(1e6)")
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			s, err := host.As[[]float64](a)
+			if err != nil || len(s) != 1e6 {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// The same into a slice that is reused: the copy alone.
+func BenchmarkBufferFromNumpyAppend(b *testing.B) {
+	b.ReportAllocs()
+	do(b, func(py *host.Py) error {
+		needNumpy(b, py)
+		a, err := py.Eval("np.arange(1e6)")
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		var s []float64
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if s, err = host.AppendBuffer(s[:0], a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

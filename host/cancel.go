@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/pyhost/pyhost/internal/cpython"
@@ -32,26 +33,35 @@ func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) err
 	}
 	c := &cancellation{exited: make(chan struct{})}
 	var stop func() bool
+	// Deferred, so that a Goexit in fn (t.Fatal) leaves no watcher to
+	// cancel some later call on this thread.
+	defer func() {
+		if stop != nil && !stop() {
+			// fire has started: it takes the GIL, which this call has
+			// given back; wait for it so that it never outlives the call.
+			<-c.exited
+		}
+	}()
 	err := withGIL(func(py *Py) error {
 		c.tid = cpython.ThreadIdent()
 		stop = context.AfterFunc(ctx, c.fire)
-		err := callSafely(fn)
-		c.mu.Lock()
-		c.done = true
-		fired := c.fired
-		c.mu.Unlock()
-		if fired {
-			// Not raised yet if no bytecode ran since: it must not
-			// go off in the thread's next, unrelated call.
-			cpython.AsyncCancel(c.tid, false)
-		}
-		return err
+		defer func() {
+			c.mu.Lock()
+			c.done = true
+			fired := c.fired
+			c.mu.Unlock()
+			if fired {
+				// Not raised yet if no bytecode ran since: it must not
+				// go off in the thread's next, unrelated call.
+				cpython.AsyncCancel(c.tid, false)
+			}
+		}()
+		return callSafely(fn)
 	})
 	if stop != nil && !stop() {
-		// fire has started: it takes the GIL, which this call has
-		// given back; wait for it so that it never outlives the call.
 		<-c.exited
 	}
+	stop = nil
 	c.mu.Lock()
 	fired := c.fired
 	c.mu.Unlock()
@@ -90,3 +100,17 @@ func (c *cancellation) fire() {
 		return nil
 	})
 }
+
+// ErrCancelled is what a call interrupted by cancellation returns (it
+// matches with errors.Is): Python code stopped by [Interpreter.CloseContext]
+// or a Python exception of the private cancellation class that escaped
+// its DoContext. A DoContext whose own context is done returns ctx.Err()
+// instead.
+var ErrCancelled = errors.New("host: Python code cancelled")
+
+// cancelError is the cancellation exception reaching Go: ErrCancelled,
+// and the *Exception for its traceback.
+type cancelError struct{ exc *Exception }
+
+func (e *cancelError) Error() string   { return ErrCancelled.Error() }
+func (e *cancelError) Unwrap() []error { return []error{ErrCancelled, e.exc} }

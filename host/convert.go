@@ -464,7 +464,8 @@ func (o *Object) AsInt() (int64, error) {
 		return 0, err
 	}
 	if !p.IsInt() {
-		return 0, errType(p, "int64")
+		var n int64
+		return n, decodeIndex(p, reflect.ValueOf(&n).Elem(), 0)
 	}
 	return asInt64(p)
 }
@@ -501,7 +502,11 @@ func (o *Object) AsFloat() (float64, error) {
 		return math.NaN(), err
 	}
 	if !p.IsFloat() && !p.IsInt() {
-		return math.NaN(), errType(p, "float64")
+		var f float64
+		if err := decodeFloat(p, reflect.ValueOf(&f).Elem()); err != nil {
+			return math.NaN(), err
+		}
+		return f, nil
 	}
 	f := p.Float64()
 	if f == -1 && cpython.ErrOccurred() {
@@ -641,7 +646,7 @@ func decode(p cpython.Ref, v reflect.Value, depth int) error {
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if !p.IsInt() {
-			return errType(p, t.String())
+			return decodeIndex(p, v, depth)
 		}
 		n, err := asInt64(p)
 		if err != nil {
@@ -657,7 +662,7 @@ func decode(p cpython.Ref, v reflect.Value, depth int) error {
 		return nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		if !p.IsInt() {
-			return errType(p, t.String())
+			return decodeIndex(p, v, depth)
 		}
 		n, err := asUint64(p)
 		if err != nil {
@@ -673,7 +678,7 @@ func decode(p cpython.Ref, v reflect.Value, depth int) error {
 		return nil
 	case reflect.Float32, reflect.Float64:
 		if !p.IsFloat() && !p.IsInt() {
-			return errType(p, t.String())
+			return decodeFloat(p, v)
 		}
 		f := p.Float64()
 		if f == -1 && cpython.ErrOccurred() {
@@ -723,6 +728,9 @@ func decode(p cpython.Ref, v reflect.Value, depth int) error {
 			return nil
 		}
 		if !p.IsList() && !p.IsTuple() {
+			if found, err := readBuffer(p, v); found || err != nil {
+				return err
+			}
 			return errType(p, t.String())
 		}
 		items := p.Items()
@@ -795,4 +803,39 @@ func decode(p cpython.Ref, v reflect.Value, depth int) error {
 		return nil
 	}
 	return errType(p, t.String())
+}
+
+// decodeIndex decodes an integer that is not an int (numpy.int64: a type
+// with __index__) into v, an integer kind, through operator.index.
+func decodeIndex(p cpython.Ref, v reflect.Value, depth int) error {
+	if !p.HasIndex() || p.IsFloat() {
+		return errType(p, v.Type().String())
+	}
+	i := p.Index() // new
+	if i.IsNull() {
+		return fetchError()
+	}
+	defer i.Decref()
+	if !i.IsInt() {
+		return errType(p, v.Type().String())
+	}
+	return decode(i.Ref, v, depth+1)
+}
+
+// decodeFloat decodes a number that is neither float nor int
+// (numpy.float32, numpy.int64: a type with __float__ or __index__) into
+// v, a float kind. A str never converts.
+func decodeFloat(p cpython.Ref, v reflect.Value) error {
+	if p.IsStr() || (!p.HasFloat() && !p.HasIndex()) {
+		return errType(p, v.Type().String())
+	}
+	f := p.AsDouble()
+	if f == -1 && cpython.ErrOccurred() {
+		return fetchError()
+	}
+	if v.OverflowFloat(f) {
+		return errOverflow(p, v.Type().String())
+	}
+	v.SetFloat(f)
+	return nil
 }

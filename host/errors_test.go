@@ -49,16 +49,16 @@ func TestGoErrorsInPython(t *testing.T) {
 	cases := []struct {
 		call, typ, msg string
 	}{
-		{"gotest.fail()", "RuntimeError", "boom"},
+		{"gotest.fail()", "RuntimeError", "gotest.fail(): boom"},
 		{"gotest.raise_value()", "ValueError", "bad value 3"},
-		{"gotest.panic()", "RuntimeError", "host: Go panic: kaboom"},
-		{"gotest.add('a', 1)", "TypeError", "argument 1: host: cannot convert Python str to Go int64"},
-		{"gotest.add(2**70, 1)", "OverflowError", "argument 1: host: cannot convert Python int to Go int64: out of range"},
-		{"gotest.add(1)", "TypeError", "missing positional argument 2 (got 1)"},
-		{"gotest.unconvertible()", "TypeError", "host: cannot convert Go chan int to Python"},
+		{"gotest.panic()", "RuntimeError", "gotest.panic(): host: Go panic: kaboom"},
+		{"gotest.add('a', 1)", "TypeError", "gotest.add(): argument 1: host: cannot convert Python str to Go int64"},
+		{"gotest.add(2**70, 1)", "OverflowError", "gotest.add(): argument 1: host: cannot convert Python int to Go int64: out of range"},
+		{"gotest.add(1)", "TypeError", "gotest.add(): missing positional argument 2 (got 1)"},
+		{"gotest.unconvertible()", "TypeError", "gotest.unconvertible(): host: cannot convert Go chan int to Python"},
 		{"gotest.call(lambda: 1/0)", "ZeroDivisionError", "division by zero"},
 		{"gotest.call(gotest.raise_value)", "ValueError", "bad value 3"},
-		{"gotest.echo(object())", "TypeError", "host: cannot convert Python object to Go value"},
+		{"gotest.echo(object())", "TypeError", "gotest.echo(): host: cannot convert Python object to Go value"},
 	}
 	for _, c := range cases {
 		t.Run(c.call, func(t *testing.T) {
@@ -81,4 +81,47 @@ func TestGoErrorsInPython(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// An Exception keeps the exception object (without its traceback) until
+// Close; afterwards it is text only, and re-raising it raises a
+// RuntimeError with that text.
+func TestExceptionObjectAndClose(t *testing.T) {
+	do(t, func(py *host.Py) error {
+		_, err := py.Eval("{}['missing']")
+		var e *host.Exception
+		if !errors.As(err, &e) {
+			t.Fatalf("not an Exception: %v", err)
+		}
+		o, err := e.Object()
+		if err != nil {
+			return err
+		}
+		tb, _ := o.Attr("__traceback__")
+		args, _ := o.Attr("args")
+		if !tb.IsNone() || args.Repr() != "('missing',)" {
+			t.Errorf("exception object: traceback %v, args %v", tb, args)
+		}
+		tb.Close()
+		args.Close()
+		o.Close()
+		e.Close()
+		e.Close()
+		if _, err := e.Object(); !errors.Is(err, host.ErrNilObject) {
+			t.Errorf("Object after Close: %v", err)
+		}
+		if e.Type != "KeyError" || !strings.Contains(e.Traceback, "KeyError: 'missing'") {
+			t.Errorf("text lost on Close: %q %q", e.Type, e.Traceback)
+		}
+		f, _ := py.NewFunc("t", host.Func{Name: "reraise", Fn: func(*host.Py, host.Args) (any, error) { return nil, e }})
+		defer f.Close()
+		_, err = f.Call()
+		if host.ExceptionType(err) != "RuntimeError" || !strings.Contains(err.Error(), "KeyError: 'missing'") {
+			t.Errorf("re-raising a closed Exception: %v", err)
+		}
+		return nil
+	})
+	if n := settle(t); n != 0 {
+		t.Errorf("LiveObjects = %d", n)
+	}
 }

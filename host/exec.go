@@ -8,18 +8,46 @@ import (
 	"github.com/pyhost/pyhost/internal/cpython"
 )
 
-// ExecIn runs Python source in the namespace of module mod (its
-// __dict__), as exec(compile(src, filename, "exec"), vars(mod)).
-func (py *Py) ExecIn(mod *Object, src, filename string) error {
-	p, err := mod.ptr()
+// ExecIn runs Python source in the namespace ns, a module (its
+// __dict__) or a dict of globals, as exec(compile(src, filename,
+// "exec"), ns) does: tracebacks name filename, and the names the code
+// binds land in ns. A dict without __builtins__ gets them.
+func (py *Py) ExecIn(ns *Object, src, filename string) error {
+	d, err := namespace(ns)
 	if err != nil {
 		return err
 	}
-	d := p.ModuleDict() // borrowed
-	if d.IsNull() {
-		return fetchError()
-	}
 	return execCode(d, src, filename, cpython.FileInput, nil)
+}
+
+// EvalIn evaluates a Python expression in the namespace ns (a module or
+// a dict of globals), as eval(compile(expr, filename, "eval"), ns)
+// does, and returns its value, a new reference.
+func (py *Py) EvalIn(ns *Object, expr, filename string) (*Object, error) {
+	d, err := namespace(ns)
+	if err != nil {
+		return nil, err
+	}
+	var out *Object
+	err = execCode(d, expr, filename, cpython.EvalInput, &out)
+	return out, err
+}
+
+// namespace is the globals dict of ns, a module or a dict (borrowed).
+func namespace(ns *Object) (cpython.Ref, error) {
+	p, err := ns.ptr()
+	if err != nil {
+		return p, err
+	}
+	if p.IsDict() {
+		return p, nil
+	}
+	d := p.ModuleDict() // borrowed; NULL with SystemError for a non-module
+	if d.IsNull() {
+		cpython.ErrClear()
+		return d, &ConversionError{What: "a Python " + p.TypeName() + " to a namespace: want a module or a dict"}
+	}
+	return d, nil
 }
 
 // mainDict is __main__'s namespace, borrowed.

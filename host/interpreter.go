@@ -1,10 +1,12 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 )
@@ -57,7 +59,12 @@ type Interpreter struct {
 	calls   atomic.Int64
 	drained chan struct{} // closed when calls reaches closingBit|0
 	home    chan func()   // runs functions on the thread that started Python
-	done    chan error
+	homeTID uint64        // its thread's ident: never cancelled
+	// Close's hand-over with the home thread: threadsDone when
+	// Python's non-daemon threads have ended, then finalize.
+	threadsDone chan struct{}
+	finalize    chan struct{}
+	done        chan error
 }
 
 const closingBit = 1 << 62
@@ -148,7 +155,8 @@ var startedOnce atomic.Bool
 // interpreter through Do. A second Start in the process returns
 // ErrStarted, even after Close.
 func Start(opts Options) (*Interpreter, error) {
-	in := &Interpreter{home: make(chan func()), done: make(chan error, 1), drained: make(chan struct{})}
+	in := &Interpreter{home: make(chan func()), done: make(chan error, 1), drained: make(chan struct{}),
+		threadsDone: make(chan struct{}), finalize: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
 		// The thread stays locked to this goroutine until it returns:
@@ -164,16 +172,20 @@ func Start(opts Options) (*Interpreter, error) {
 		// main thread, and Py_FinalizeEx waits for that thread to end
 		// unless it is the finalising one: import it here, where
 		// Python will be finalised, not in some goroutine's Do.
-		if m := cpython.Import("threading"); !m.IsNull() {
-			m.Decref()
-		} else {
-			cpython.ErrClear()
-		}
+		runPrivate(threadingSetup, "<pyhost threading>") // without threading, no threads to wait for
+		in.homeTID = cpython.ThreadIdent()
 		tstate := cpython.SaveThread()
 		started <- nil
 		for fn := range in.home {
 			fn()
 		}
+		// As python3 at exit: wait for the non-daemon threads (Close
+		// may cancel them meanwhile), then finalise.
+		tstate.Restore()
+		runPrivate("import threading\nthreading._shutdown()\n", "<pyhost shutdown>")
+		tstate = cpython.SaveThread()
+		close(in.threadsDone)
+		<-in.finalize
 		tstate.Restore()
 		if err := cpython.Finalize(); err != nil {
 			in.done <- fmt.Errorf("host: %w", err)
@@ -187,15 +199,56 @@ func Start(opts Options) (*Interpreter, error) {
 	return in, nil
 }
 
+// threadingSetup runs on the thread that will finalise Python.
+// threading takes the thread that first imports it for the main thread,
+// and Py_FinalizeEx waits for that thread to end unless it is the
+// finalising one: import it here, not in some goroutine's Do. And a
+// thread started in a Do must be non-daemon, as one started by python3's
+// main thread is, so that Close waits for it: threading gives a new
+// thread the daemon status of the thread that starts it, and a Do's
+// thread is foreign to threading (a _DummyThread, daemon by default).
+const threadingSetup = `import threading
+def __init__(self, _init=threading._DummyThread.__init__):
+    _init(self)
+    self._daemonic = False
+threading._DummyThread.__init__ = __init__
+`
+
+// runPrivate runs Python source in a namespace of its own (the GIL is
+// held).
+func runPrivate(src, filename string) error {
+	d := cpython.NewDict()
+	if d.IsNull() {
+		return fetchError()
+	}
+	defer d.Decref()
+	return execCode(d.Ref, src, filename, cpython.FileInput, nil)
+}
+
 // errCloseInside is returned by Close called with the GIL held: it would
 // wait for itself.
 var errCloseInside = errors.New("host: Close called inside Do or a Go function called from Python")
 
-// Close waits for the Do calls under way to return and finalises Python
-// (Python's atexit functions run). The interpreter cannot
-// be started again in this process; calls after Close return ErrClosed,
-// and so does a second Close. Close must not be called inside Do.
-func (in *Interpreter) Close() error {
+// Close is CloseContext with a context that is never done: it waits for
+// the calls under way and for Python's non-daemon threads however long
+// they take, as python3 waits for its threads at exit.
+func (in *Interpreter) Close() error { return in.CloseContext(context.Background()) }
+
+// CloseContext shuts the interpreter down: new calls return ErrClosed at
+// once; then it waits for the Do calls under way to return and for the
+// non-daemon Python threads to end (as python3 does at exit), and
+// finalises Python (Python's atexit functions run, then AtExit's). When
+// ctx is done before the calls and threads have ended, their Python code
+// is cancelled (DoContext's private exception, raised between two
+// bytecodes, again every 100 ms until they end): the calls return an
+// error matching ErrCancelled. Go code in a call, and a call blocked in
+// C, are not interrupted: CloseContext waits for them to return to
+// Python or end.
+//
+// The interpreter cannot be started again in this process; calls after
+// Close return ErrClosed, and so does a second Close. Close must not be
+// called inside Do.
+func (in *Interpreter) CloseContext(ctx context.Context) error {
 	if in == nil {
 		return ErrClosed
 	}
@@ -207,10 +260,36 @@ func (in *Interpreter) Close() error {
 		return ErrClosed
 	}
 	if old != 0 {
-		<-in.drained
+		in.await(ctx, in.drained)
 	}
 	close(in.home)
+	in.await(ctx, in.threadsDone)
+	close(in.finalize)
 	return <-in.done
+}
+
+// await waits for ch to be closed; once ctx is done, it cancels the
+// Python code running in every thread but the home thread, again every
+// 100 ms, until then.
+func (in *Interpreter) await(ctx context.Context, ch chan struct{}) {
+	select {
+	case <-ch:
+		return
+	case <-ctx.Done():
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cpython.WithGIL(func() error {
+			_, err := cpython.CancelRunning(in.homeTID)
+			return err
+		})
+		select {
+		case <-ch:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // enter counts a call in, unless Close has begun; a call nested in one

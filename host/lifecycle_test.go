@@ -24,6 +24,9 @@ func runChild(name string) int {
 	case "start-error":
 		return childStartError()
 	}
+	if fn := misuseScenarios[name]; fn != nil {
+		return fn()
+	}
 	fmt.Fprintln(os.Stderr, "unknown scenario", name)
 	return 2
 }

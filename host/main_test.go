@@ -25,9 +25,34 @@ var (
 
 // testModule is importable as gotest from the tests' Python code.
 var testModule = &host.Module{
-	Name: "gotest",
-	Doc:  "Go functions for host's tests.",
+	Name:   "gotest",
+	Doc:    "Go functions for host's tests.",
+	Errors: []host.ErrorClass{{Name: "NotFound", Base: "KeyError", Doc: "Not found, in Go."}, {Name: "Gone", Base: "NotFound"}},
 	Funcs: []host.Func{
+		{Name: "scaled", Doc: "x * factor + offset", Sig: "(x, /, factor=2, *, offset=0)", Fn: func(py *host.Py, a host.Args) (any, error) {
+			x, err := host.Arg[float64](a, 0)
+			if err != nil {
+				return nil, err
+			}
+			f, err := host.Param(a, "factor", 2.0)
+			if err != nil {
+				return nil, err
+			}
+			off, err := host.Param(a, "offset", 0.0)
+			if err != nil {
+				return nil, err
+			}
+			return x*f + off, nil
+		}},
+		{Name: "fail_sentinel", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, fmt.Errorf("wrapped: %w", errSentinel) }},
+		{Name: "fail_typed", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, &codeError{Code: 7} }},
+		{Name: "raise_unknown", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, host.Raise("NoSuchError", "x") }},
+		{Name: "raise_custom", Fn: func(py *host.Py, a host.Args) (any, error) {
+			return nil, host.Raise("gotest.NotFound", "missing %s", "k")
+		}},
+		{Name: "raise_qualified", Fn: func(py *host.Py, a host.Args) (any, error) {
+			return nil, host.Raise("http.client.HTTPException", "bad gateway")
+		}},
 		{Name: "nop", Fn: func(py *host.Py, a host.Args) (any, error) { return nil, nil }},
 		{Name: "add", Doc: "add(a, b) -> int", Fn: func(py *host.Py, a host.Args) (any, error) {
 			x, err := host.Arg[int64](a, 0)
@@ -117,6 +142,14 @@ var testModule = &host.Module{
 		}},
 	},
 }
+
+// errSentinel and codeError are Go errors that must come back from
+// Python as themselves.
+var errSentinel = errors.New("sentinel")
+
+type codeError struct{ Code int }
+
+func (e *codeError) Error() string { return fmt.Sprintf("code %d", e.Code) }
 
 func TestMain(m *testing.M) {
 	if scenario := os.Getenv(childEnv); scenario != "" {

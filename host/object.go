@@ -18,8 +18,8 @@ import (
 // An Object must only be used inside Do (or a Go function called from
 // Python), with the Py token of that call.
 type Object struct {
-	p      cpython.Owned
-	closed bool
+	p      cpython.Owned // never changes: closed says whether it is still held
+	closed atomic.Bool
 }
 
 // liveObjects counts the Objects not yet closed or collected; those
@@ -56,23 +56,23 @@ func borrow(r cpython.Ref) *Object {
 // finalize is the finalizer of an Object: it runs without the GIL, so
 // the reference is only queued (cpython.Owned.Release).
 func finalize(o *Object) {
-	if o.closed || o.p.IsNull() {
+	if o.p.IsNull() || o.closed.Swap(true) {
 		return
 	}
-	o.closed = true
 	o.p.Release()
 	liveObjects.Add(-1)
 }
 
-// Close releases the reference. Closing twice is harmless, and so is
+// Close releases the reference. Closing twice is harmless, also from
+// two goroutines at once (only one of them releases it), and so is
 // closing without the GIL (outside Do, or after the interpreter's
 // Close): the reference is then released the next time some goroutine
-// takes the GIL.
+// takes the GIL. An Object must not be closed while another goroutine
+// still uses it, as a file must not.
 func (o *Object) Close() {
-	if o == nil || o.closed || o.p.IsNull() {
+	if o == nil || o.p.IsNull() || o.closed.Swap(true) {
 		return
 	}
-	o.closed = true
 	runtime.SetFinalizer(o, nil)
 	o.p.Release()
 	liveObjects.Add(-1)
@@ -84,7 +84,7 @@ var ErrNilObject = errors.New("host: nil or closed Object")
 // ptr is the object's pointer (borrowed from o) for a call that needs
 // the GIL: an error for a nil or closed Object, or without the GIL.
 func (o *Object) ptr() (cpython.Ref, error) {
-	if o == nil || o.p.IsNull() || o.closed {
+	if o == nil || o.p.IsNull() || o.closed.Load() {
 		return cpython.Ref{}, ErrNilObject
 	}
 	if err := checkGIL(); err != nil {

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pyhost/pyhost/host"
@@ -24,6 +25,7 @@ def boom(v):
 	refcount := func(py *host.Py, name string) int64 {
 		return eval(t, py, "sys.getrefcount("+name+")").(int64)
 	}
+	var name string // the object under test, for the ops that take it by name
 	ops := []struct {
 		name string
 		op   func(py *host.Py) error
@@ -110,6 +112,108 @@ def boom(v):
 		{"Go function from Python", func(py *host.Py) error {
 			return py.Exec("gotest.hold(x); gotest.echo(x); gotest.call(f, x); gotest.kw(name=s)")
 		}},
+		{"GetItem SetItem DelItem", func(py *host.Py) error {
+			o, _ := py.Eval(name)
+			defer o.Close()
+			d, _ := py.FromGo(map[string]any{})
+			defer d.Close()
+			if err := d.SetItem(o, o); err != nil && host.ExceptionType(err) != "TypeError" { // a list is unhashable
+				return err
+			}
+			if err := d.SetItem("k", o); err != nil {
+				return err
+			}
+			v, err := d.GetItem("k")
+			v.Close()
+			if err != nil {
+				return err
+			}
+			return d.DelItem("k")
+		}},
+		{"Len Truth Repr IsInstance NewRef", func(py *host.Py) error {
+			o, _ := py.Eval(name)
+			defer o.Close()
+			o.Len()
+			o.Truth()
+			o.Repr()
+			cls, _ := py.Eval("(list, str)")
+			defer cls.Close()
+			if _, err := o.IsInstance(cls); err != nil {
+				return err
+			}
+			r, err := o.NewRef()
+			r.Close()
+			return err
+		}},
+		{"Iter Items", func(py *host.Py) error {
+			o, _ := py.Eval(name)
+			defer o.Close()
+			l, _ := py.FromGo([]any{o, o})
+			defer l.Close()
+			for it, err := range l.Iter() {
+				if err != nil {
+					return err
+				}
+				it.Repr()
+			}
+			d, _ := py.FromGo(map[string]any{"a": o})
+			defer d.Close()
+			for it, err := range d.Items() {
+				if err != nil {
+					return err
+				}
+				k, _ := it.Value.NewRef() // kept past the body
+				defer k.Close()
+			}
+			for range o.Iter() {
+				break
+			}
+			return nil
+		}},
+		{"EvalIn ExecIn", func(py *host.Py) error {
+			o, _ := py.Eval(name)
+			defer o.Close()
+			g, _ := py.FromGo(map[string]any{"v": o})
+			defer g.Close()
+			if err := py.ExecIn(g, "w = [v]", "<t>"); err != nil {
+				return err
+			}
+			r, err := py.EvalIn(g, "v", "<t>")
+			r.Close()
+			return err
+		}},
+		{"closure with a signature", func(py *host.Py) error {
+			o, _ := py.Eval(name)
+			defer o.Close()
+			f, err := py.NewFunc("t", host.Func{Name: "g", Sig: "(a, *, b=None)", Fn: func(py *host.Py, a host.Args) (any, error) {
+				b, err := host.Param[*host.Object](a, "b", nil)
+				if b != nil {
+					defer b.Close()
+				}
+				return b.Repr(), err
+			}})
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r, err := f.CallKw([]any{o}, map[string]any{"b": o})
+			r.Close()
+			if err != nil {
+				return err
+			}
+			_, err = f.Call(o, o) // too many: a TypeError naming g
+			if host.ExceptionType(err) != "TypeError" {
+				return fmt.Errorf("want a TypeError, got %v", err)
+			}
+			return nil
+		}},
+		{"As through the buffer path", func(py *host.Py) error {
+			o, _ := py.Eval(name)
+			defer o.Close()
+			host.As[[]float64](o)
+			host.AppendBuffer([]byte(nil), o)
+			return nil
+		}},
 		{"str conversions", func(py *host.Py) error {
 			o, _ := py.Eval("s")
 			defer o.Close()
@@ -117,7 +221,7 @@ def boom(v):
 			return err
 		}},
 	}
-	for _, name := range []string{"x", "s", "f"} {
+	for _, name = range []string{"x", "s", "f"} {
 		for _, op := range ops {
 			t.Run(name+"/"+op.name, func(t *testing.T) {
 				do(t, func(py *host.Py) error {

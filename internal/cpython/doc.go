@@ -8,9 +8,15 @@
 //
 // The C surface is kept in shim.c/shim.h (macros, static inline
 // functions, variadic calls, PyStatus by value, the C side of the
-// importer's scan of a search path), exports.go (the //export
-// trampolines Python calls Go through) and the two link_*.go files. Its
-// exported Go signatures never mention a C type.
+// importer's scan of a search path), safety.c/safety.h (what keeps the
+// embedding API's misuses harmless: the gate's thread-local mark,
+// cancelling every running thread, dropping an exception's frames, Go
+// values carried by exceptions, Go closures as function objects),
+// buffer.c/buffer.h (the buffer protocol both ways: the pyhost.GoBuffer
+// type over pinned Go memory, reading any exporter), exports.go (the
+// //export trampolines Python calls Go through; buffer.go, errors.go and
+// module.go export the destructors' callbacks) and the two link_*.go
+// files. Its exported Go signatures never mention a C type.
 //
 // # What it owns
 //
@@ -24,7 +30,14 @@
 //   - Reference counting, and the queue of references released without
 //     the GIL ([Owned.Release], [DrainReleases]).
 //   - The GIL: [WithGIL] is the one place that locks the OS thread and
-//     takes the GIL together; [AllowThreads] gives it up around a wait.
+//     takes the GIL together, behind a gate that makes surplus callers
+//     wait in Go rather than in C (each waiter in C pins an OS thread);
+//     [AllowThreads] gives it (and the gate's token) up around a wait.
+//   - The boundary of every Go function Python calls: a panic becomes
+//     RuntimeError, a runtime.Goexit ends the process with a message (it
+//     cannot be stopped, and would abandon Python's C frames).
+//   - Go memory lent to Python ([NewGoBuffer]: pinned until Python frees
+//     the GoBuffer) and Python buffers read by Go ([ReadBuffer]).
 //   - Interpreter start-up in two phases ([InitCore], then [InitMain];
 //     between them a Setup step that installs the importer), finalisation,
 //     and the pyhost command's way in: [Main], [Exit], [AtExit],
@@ -51,6 +64,7 @@
 //
 // Everything here needs the GIL held by the calling thread except:
 // [HoldsGIL], [WithGIL], [Owned.Release], [QueuedReleases], [Version],
+// [PinnedBuffers], [LiveClosures], [AttachedValues],
 // [RegisterModule] (before start-up), [InitCore] (before start-up, on
 // the thread that will finalise Python), [Main], [Exit], [AtExit] and
 // [ThreadState.Restore]. [ReadConfig] and [XOptions] check and return

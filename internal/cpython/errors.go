@@ -1,10 +1,13 @@
 package cpython
 
-// #include "shim.h"
+// #include "safety.h"
 import "C"
 
 import (
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -129,4 +132,128 @@ func TakeError() error {
 	}
 	e.Traceback, _ = FormatException(t.Ref, v.Ref, tb.Ref)
 	return e
+}
+
+// DropTracebacks sets __traceback__ to None on exc and on the exceptions
+// chained to it, releasing their frames and the locals those hold.
+func DropTracebacks(exc Ref) {
+	if exc.p != nil {
+		C.pyhost_drop_tracebacks(exc.p)
+	}
+}
+
+// IsCancelled reports whether typ is the private cancellation exception
+// class (see AsyncCancel), or a subclass.
+func IsCancelled(typ Ref) bool { return C.pyhost_cancelled_matches(typ.p) == 1 }
+
+// CancelRunning schedules the cancellation exception in every thread
+// that runs Python code, except the caller's and keep's (a ThreadIdent):
+// the way to stop work in flight at shutdown. It reports how many it
+// scheduled.
+func CancelRunning(keep uint64) (int, error) {
+	n := C.pyhost_cancel_running(C.ulong(keep))
+	if n < 0 {
+		return 0, TakeError()
+	}
+	return int(n), nil
+}
+
+// values are the Go values attached to Python exceptions by RaiseWith,
+// by handle; an exception's capsule deletes its entry when freed.
+var values struct {
+	sync.Mutex
+	next uintptr
+	m    map[uintptr]any
+}
+
+//export goValueFree
+func goValueFree(h C.uintptr_t) {
+	values.Lock()
+	delete(values.m, uintptr(h))
+	values.Unlock()
+}
+
+// ExceptionClass finds an exception class by name: a builtin one
+// ("ValueError") or module.Name ("json.JSONDecodeError", imported). A
+// new reference, or an error naming what was not found (no exception
+// left set).
+func ExceptionClass(name string) (Owned, error) {
+	if c := builtinException(name); c != nil {
+		return Owned{Ref{c}}, nil
+	}
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 || i == len(name)-1 {
+		return Owned{}, fmt.Errorf("no builtin exception class %q", name)
+	}
+	m := Import(name[:i])
+	if m.IsNull() {
+		err := TakeError()
+		return Owned{}, fmt.Errorf("exception class %q: %w", name, err)
+	}
+	defer m.Decref()
+	c := m.Attr(name[i+1:])
+	if c.IsNull() {
+		ErrClear()
+		return Owned{}, fmt.Errorf("no exception class %q: module %s has no %s", name, name[:i], name[i+1:])
+	}
+	if C.pyhost_exception_class_check(c.p) == 0 {
+		c.Decref()
+		return Owned{}, fmt.Errorf("%q is not an exception class", name)
+	}
+	return c, nil
+}
+
+// RaiseWith raises an instance of the exception class cls made from msg,
+// carrying v (nil: nothing) for GoValue to find when the exception comes
+// back to Go. It returns a NULL Owned, for a raw function to return.
+func RaiseWith(cls Ref, msg string, v any) Owned {
+	var h uintptr
+	if v != nil {
+		values.Lock()
+		if values.m == nil {
+			values.m = map[uintptr]any{}
+		}
+		values.next++
+		h = values.next
+		values.m[h] = v
+		values.Unlock()
+	}
+	cs := C.CString(msg)
+	defer C.free(unsafe.Pointer(cs))
+	C.pyhost_raise_with(cls.p, cs, C.uintptr_t(h))
+	return Owned{}
+}
+
+// GoValue is the Go value RaiseWith attached to the exception instance
+// exc, if any.
+func GoValue(exc Ref) (any, bool) {
+	h := uintptr(C.pyhost_exception_handle(exc.p))
+	if h == 0 {
+		return nil, false
+	}
+	values.Lock()
+	v, ok := values.m[h]
+	values.Unlock()
+	return v, ok
+}
+
+// AttachedValues is how many Go values exceptions still carry.
+func AttachedValues() int {
+	values.Lock()
+	defer values.Unlock()
+	return len(values.m)
+}
+
+// NewExceptionClass makes an exception class named name
+// ("module.Class"), deriving from base (NULL: Exception). A new
+// reference, NULL with an exception set.
+func NewExceptionClass(name, doc string, base Ref) Owned {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var cd *C.char
+	if doc != "" {
+		cd = C.CString(doc)
+		defer C.free(unsafe.Pointer(cd))
+	}
+	return Owned{Ref{C.pyhost_new_exception(cn, cd, base.p)}}
 }

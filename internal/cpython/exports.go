@@ -2,7 +2,7 @@ package cpython
 
 // The //export trampolines CPython calls into Go through (see shim.c).
 
-// #include "shim.h"
+// #include "safety.h"
 import "C"
 
 import "unsafe"
@@ -21,6 +21,23 @@ func goCallFunction(h C.Py_ssize_t, args **C.PyObject, nargs C.Py_ssize_t, kwnam
 		all = unsafe.Slice((*Ref)(unsafe.Pointer(args)), int(nargs)+nkw) // Ref is one *PyObject
 	}
 	return callFunc(int(h), Args{Pos: all[:nargs:nargs], KwNames: Ref{kwnames}, KwVals: all[nargs:]}).p
+}
+
+//export goCallClosure
+func goCallClosure(h C.uintptr_t, args **C.PyObject, nargs C.Py_ssize_t, kwnames *C.PyObject) *C.PyObject {
+	f := lookupClosure(uintptr(h))
+	if f == nil {
+		return SetError("RuntimeError", "cpython: a Go closure called after it was freed").p
+	}
+	nkw := 0
+	if kwnames != nil {
+		nkw = int(C.pyhost_tuple_size(kwnames))
+	}
+	var all []Ref // borrowed from the caller
+	if int(nargs)+nkw > 0 {
+		all = unsafe.Slice((*Ref)(unsafe.Pointer(args)), int(nargs)+nkw) // Ref is one *PyObject
+	}
+	return runFunc(f, Args{Pos: all[:nargs:nargs], KwNames: Ref{kwnames}, KwVals: all[nargs:]}).p
 }
 
 //export goAtExit

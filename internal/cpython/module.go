@@ -1,10 +1,12 @@
 package cpython
 
-// #include "shim.h"
+// #include "safety.h"
 import "C"
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -14,9 +16,19 @@ import (
 // public Module and the pyhost command's modules are made of. Register it
 // with RegisterModule before Python starts.
 type Module struct {
-	Name  string
-	Doc   string
-	Funcs []Func
+	Name   string
+	Doc    string
+	Funcs  []Func
+	Errors []ErrorClass
+}
+
+// ErrorClass is an exception class a Go module defines: Name is its name
+// in the module, Base the name of the class it derives from (as
+// ExceptionClass finds it: "ValueError", "json.JSONDecodeError";
+// another class of the same module by its bare name if defined before;
+// "" for Exception).
+type ErrorClass struct {
+	Name, Doc, Base string
 }
 
 // Func is a Go function callable from Python at the raw level. Call runs
@@ -107,6 +119,34 @@ func execModule(m Ref) C.int {
 			return -1
 		}
 	}
+	for _, e := range mod.Errors {
+		var base Owned
+		if e.Base != "" {
+			if b := Ref(m).Attr(e.Base); !b.IsNull() { // a class of this module
+				base = b
+			} else {
+				ErrClear()
+				b, err := ExceptionClass(e.Base)
+				if err != nil {
+					SetError("ImportError", fmt.Sprintf("Go module %s: exception class %s: base: %v", name, e.Name, err))
+					return -1
+				}
+				base = b
+			}
+		}
+		cls := NewExceptionClass(name+"."+e.Name, e.Doc, base.Ref)
+		base.Decref()
+		if cls.IsNull() {
+			return -1
+		}
+		cn := C.CString(e.Name)
+		rc := C.PyModule_AddObject(m.p, cn, cls.p) // steals cls on success
+		C.free(unsafe.Pointer(cn))
+		if rc < 0 {
+			cls.Decref()
+			return -1
+		}
+	}
 	for i := range mod.Funcs {
 		fn := newFunction(&mod.Funcs[i], Ref{})
 		if fn.IsNull() {
@@ -164,8 +204,98 @@ func callFunc(h int, a Args) Owned {
 	if f == nil {
 		return SetError("RuntimeError", fmt.Sprintf("cpython: unknown Go function %d", h))
 	}
+	return runFunc(f, a)
+}
+
+// runFunc runs f for CPython (the GIL is held): the boundary where a
+// panic is recovered and a Goexit caught.
+func runFunc(f *Func, a Args) (r Owned) {
 	DrainReleases()
-	return f.Call(a)
+	returned := false
+	defer func() {
+		if x := recover(); x != nil {
+			r.Decref()
+			r = SetError("RuntimeError", fmt.Sprintf("Go panic: %v", x))
+		} else if !returned {
+			goexitFatal(f.Name)
+		}
+	}()
+	r = f.Call(a)
+	returned = true
+	return r
+}
+
+// goexitFatal ends the process when a Go function called from Python
+// exits its goroutine (runtime.Goexit: t.Fatal, t.FailNow or t.SkipNow
+// in a test's callback). Nothing can stop a Goexit, and the goroutine it
+// ends is the one whose OS thread runs the Python frames that called
+// the function: Go would drop those C frames unfinished, with the GIL
+// held, and the interpreter would crash or hang later. Ending the
+// process now, saying why and where, is the one safe outcome.
+func goexitFatal(name string) {
+	fmt.Fprintf(os.Stderr, "pyhost: fatal error: runtime.Goexit (t.Fatal, t.FailNow or t.SkipNow in a test?) "+
+		"in Go function %s called from Python: a goroutine cannot exit from under Python's C frames; "+
+		"report the failure as an error instead\n\n%s", name, debug.Stack())
+	C.pyhost_flush_stdio()
+	os.Exit(2)
+}
+
+// closures are the Go functions made by NewClosure, by handle; a
+// function object's capsule deletes its entry when Python frees it.
+var closures struct {
+	sync.Mutex
+	next uintptr
+	m    map[uintptr]*Func
+}
+
+//export goClosureFree
+func goClosureFree(h C.uintptr_t) {
+	closures.Lock()
+	delete(closures.m, uintptr(h))
+	closures.Unlock()
+}
+
+// LiveClosures is how many functions made by NewClosure Python still
+// holds.
+func LiveClosures() int {
+	closures.Lock()
+	defer closures.Unlock()
+	return len(closures.m)
+}
+
+// NewClosure makes a builtin function object that calls f, a Go closure:
+// unlike NewFunction's, f is forgotten when Python frees the function.
+// Its __module__ is module. A new reference, or NULL with an exception
+// set. The GIL must be held.
+func NewClosure(f Func, module string) Owned {
+	if f.Call == nil {
+		return SetError("TypeError", "cpython: Go function "+f.Name+" has no Call")
+	}
+	m := NewStr(module)
+	if m.IsNull() {
+		return m
+	}
+	defer m.Decref()
+	closures.Lock()
+	if closures.m == nil {
+		closures.m = map[uintptr]*Func{}
+	}
+	closures.next++
+	h := closures.next
+	closures.m[h] = &f
+	closures.Unlock()
+	cn := C.CString(f.Name)
+	cd := C.CString(f.Doc)
+	fn := C.pyhost_new_closure(cn, cd, C.uintptr_t(h), m.p)
+	C.free(unsafe.Pointer(cn))
+	C.free(unsafe.Pointer(cd))
+	return Owned{Ref{fn}}
+}
+
+func lookupClosure(h uintptr) *Func {
+	closures.Lock()
+	defer closures.Unlock()
+	return closures.m[h]
 }
 
 // Recover wraps call so that a panic in it is recovered and raised as

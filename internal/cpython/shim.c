@@ -454,6 +454,8 @@ void pyhost_async_cancel(unsigned long tid, int cancel) {
 	}
 }
 
+PyObject *pyhost_cancelled_class(void) { return cancelled; } // borrowed; see safety.c
+
 // ---- exit ------------------------------------------------------------------
 
 static void atexit_trampoline(void) {
