@@ -184,4 +184,8 @@ int pyhost_meta_next_is(PyObject *self, PyObject *next);
 Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
 		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status);
 static inline PyObject *pyhost_sys_path(void) { return PySys_GetObject("path"); } // borrowed
+// Unmarshals a code object (marshal.dumps's format) and runs it in
+// globals. Returns a new reference, or NULL with an exception set.
+PyObject *pyhost_exec_marshalled(PyObject *globals, const char *data, Py_ssize_t n);
+
 #endif
