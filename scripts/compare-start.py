@@ -6,13 +6,19 @@ VmSize at exit).
 
 usage: /usr/bin/python3.11 scripts/compare-start.py [pairs] [code ...]
 default codes: "pass", "import json"; PYHOST=path/to/pyhost overrides bin/pyhost.
+
+Both run in a user's usual environment: PYTHONDONTWRITEBYTECODE unset (it
+turns pyhost's cache off), pyhost's cache in a directory of the script's
+own, warmed by the first run; COMPARE_CACHE=off runs pyhost without it.
 """
 
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -20,17 +26,22 @@ PYTHON = "/usr/bin/python3.11"
 PYHOST = os.environ.get("PYHOST") or os.path.normpath(os.path.join(HERE, "..", "bin", "pyhost"))
 
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["PYHOST_CACHEDIR"] = tempfile.mkdtemp(prefix="compare-start-")
+ENV["PYHOST_CACHE"] = os.environ.get("COMPARE_CACHE", "on")
+
+
 def run(exe, code):
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([exe, "-c", code], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([exe, "-c", code], check=True, stdout=subprocess.DEVNULL, env=ENV)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def compare(code, pairs):
-    for exe in (PYTHON, PYHOST):  # warm the page cache
+    for exe in (PYTHON, PYHOST, PYHOST):  # warm the page cache and pyhost's cache
         run(exe, code)
     py, ph = [], []
     for i in range(pairs):
@@ -56,12 +67,12 @@ FOOTPRINT = ("import os, threading, resource\n"
 
 def footprint(exe):
     # The child's own /proc/self/status at its end: VmHWM is peak RSS.
-    out = subprocess.run([exe, "-c", FOOTPRINT], check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run([exe, "-c", FOOTPRINT], check=True, capture_output=True, text=True, env=ENV).stdout.split()
     hwm, size, threads = int(out[0]), int(out[2]), int(out[4])
     # Peak RSS of -c pass, from the parent (wait4's rusage).
     peaks = []
     for _ in range(5):
-        pid = os.spawnv(os.P_NOWAIT, exe, [exe, "-c", "pass"])
+        pid = os.spawnve(os.P_NOWAIT, exe, [exe, "-c", "pass"], ENV)
         _, _, ru = os.wait4(pid, 0)
         peaks.append(ru.ru_maxrss)
     return statistics.median(peaks), hwm, size, threads
@@ -72,6 +83,7 @@ def main():
     codes = sys.argv[2:] or ["pass", "import json"]
     for code in codes:
         compare(code, pairs)
+    print(f"pyhost's cache: {ENV['PYHOST_CACHE']} ({ENV['PYHOST_CACHEDIR']})")
     for name, exe in (("python3.11", PYTHON), ("pyhost", PYHOST)):
         rss, hwm, size, threads = footprint(exe)
         print(f"{name:10} -c pass max RSS {rss / 1024:6.1f} MB | a script's VmHWM {hwm / 1024:6.1f} MB, "
@@ -79,4 +91,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(ENV["PYHOST_CACHEDIR"], ignore_errors=True)

@@ -100,6 +100,13 @@ func (t *Tree) Open(path string) (*os.File, error) {
 		if err != nil {
 			return nil, &os.PathError{Op: "open", Path: path, Err: err}
 		}
+		// Blocking again before it becomes an *os.File, which would
+		// otherwise start Go's poller (two descriptors for the life of
+		// the process). Callers read only regular files.
+		if err := unix.SetNonblock(fd, false); err != nil {
+			unix.Close(fd)
+			return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
+		}
 		return os.NewFile(uintptr(fd), path), nil
 	}
 }

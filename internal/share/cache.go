@@ -146,7 +146,8 @@ func (c *Cache) read(file string) ([]byte, error) {
 	if err := trusted(c.dir); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	// Non-blocking for the open only: a FIFO there is never waited on.
+	f, err := openFile(file, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("%s is a symbolic link", file)
@@ -203,7 +204,7 @@ func (c *Cache) writeAtomic(file string, blob []byte) error {
 	if err := trusted(c.dir); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(c.dir, tmpPattern) // mode 0600
+	tmp, err := createTemp(c.dir, tmpPattern) // mode 0600
 	if err != nil {
 		return err
 	}
@@ -225,7 +226,7 @@ func (c *Cache) writeAtomic(file string, blob []byte) error {
 // temporary files a killed run left behind. Only pyhost's own names are
 // touched; an environment's files are as old as its newest.
 func (c *Cache) prune(now time.Time) {
-	ents, err := os.ReadDir(c.dir)
+	ents, err := readDir(c.dir)
 	if err != nil {
 		return
 	}
