@@ -17,6 +17,9 @@
 // address space (ulimit -v) it cannot start.
 #define PYHOST_MIN_AS_MB 1344
 
+// Below this address-space limit, malloc arenas are capped (check_limits).
+#define PYHOST_ARENA_CAP_BELOW_MB 4096
+
 // Go's runtime starts up to five threads besides the main one (the
 // system monitor, the template thread, the workers of its two
 // processors, one more while a call blocks in C).
@@ -69,14 +72,16 @@ __attribute__((constructor)) static void check_limits(void) {
 	struct rlimit r;
 	char what[256], fix[256];
 	if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
-		// Under a limit, glibc's malloc arenas (64 MB of address space
-		// for each thread that allocates, Go's included) would take
-		// what the runtime needs: one arena, as MALLOC_ARENA_MAX=1 does
-		// (unless the user set MALLOC_ARENA_MAX).
-		if (getenv("MALLOC_ARENA_MAX") == NULL) {
+		unsigned long long mb = (unsigned long long)r.rlim_cur >> 20;
+		// Under a tight limit, glibc's malloc arenas (64 MB of address
+		// space for each thread that allocates, Go's four included)
+		// would take what the runtime and the program need: one arena,
+		// as MALLOC_ARENA_MAX=1 gives (unless the user set that). Not
+		// under a limit as large as a node's memory, where the arenas
+		// cost nothing that counts and threads allocate in parallel.
+		if (mb < PYHOST_ARENA_CAP_BELOW_MB && getenv("MALLOC_ARENA_MAX") == NULL) {
 			mallopt(M_ARENA_MAX, 1);
 		}
-		unsigned long long mb = (unsigned long long)r.rlim_cur >> 20;
 		if (mb < PYHOST_MIN_AS_MB) {
 			snprintf(what, sizeof what,
 				"the address-space limit (ulimit -v %llu) is below the %d MB that pyhost needs to start",
