@@ -1,11 +1,13 @@
 package importer
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/pyhost/pyhost/pathscan"
 
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // finder is what GoFinder.find_spec needs to answer without a Python
@@ -183,7 +185,7 @@ func (im *Importer) Install(ix *pathscan.Index, b *Bundle) error {
 			return err
 		}
 	}
-	r := cpython.Exec(ns.Ref, finderSource, machineryFile, cpython.FileInput)
+	r := runFinder(ns.Ref)
 	if r.IsNull() {
 		return fmt.Errorf("importer: install: %w", cpython.TakeError())
 	}
@@ -211,6 +213,76 @@ func (im *Importer) Install(ix *pathscan.Index, b *Bundle) error {
 	}
 	im.finder = f
 	return nil
+}
+
+// runFinder runs finder.py in ns: its code compiled at build time when
+// that fits the running interpreter (the same magic number, the same
+// finder.py, and no -O or -OO, which compile it otherwise), else compiled
+// from source as CPython compiles any module.
+func runFinder(ns cpython.Ref) cpython.Owned {
+	if code, ok := precompiledFinder(); ok {
+		return cpython.ExecMarshalled(ns, code)
+	}
+	return cpython.Exec(ns, finderSource, machineryFile, cpython.FileInput)
+}
+
+// precompiledFinder returns finderCode's code when it may be run.
+func precompiledFinder() ([]byte, bool) {
+	const headerLen = 12
+	if len(finderCode) <= headerLen {
+		return nil, false
+	}
+	if binary.LittleEndian.Uint64(finderCode[4:12]) != fnv1a64(finderSource) {
+		return nil, false
+	}
+	magic, ok := attrPath("_frozen_importlib_external", "MAGIC_NUMBER")
+	if !ok || !bytes.Equal(finderCode[:4], magic.([]byte)) {
+		return nil, false
+	}
+	opt, ok := attrPath("sys", "flags", "optimize")
+	if !ok || opt.(int64) != 0 {
+		return nil, false
+	}
+	return finderCode[headerLen:], true
+}
+
+// attrPath is module.a.b... as a Go []byte or int64; false (and no
+// exception set) when it is missing or of another type. Before the main
+// phase of start-up, _frozen_importlib_external is imported here for the
+// first time (finder.py imports it next; CPython would a little later).
+func attrPath(module string, attrs ...string) (any, bool) {
+	o := cpython.Import(module)
+	for _, a := range attrs {
+		if o.IsNull() {
+			break
+		}
+		next := o.Ref.Attr(a)
+		o.Decref()
+		o = next
+	}
+	if o.IsNull() {
+		cpython.ErrClear()
+		return nil, false
+	}
+	defer o.Decref()
+	switch {
+	case o.Ref.IsBytes():
+		b, ok := o.Ref.BytesCopy()
+		return b, ok
+	case o.Ref.IsInt():
+		n, overflow := o.Ref.Int64()
+		return n, !overflow
+	}
+	return nil, false
+}
+
+// fnv1a64 is FNV-1a, 64 bits: gen_finder.py's hash of finder.py.
+func fnv1a64(s string) uint64 {
+	h := uint64(0xcbf29ce484222325)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 0x100000001b3
+	}
+	return h
 }
 
 // strArg is positional argument i, a str; ok false with TypeError set.

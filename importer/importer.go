@@ -73,6 +73,14 @@ import (
 //go:embed finder.py
 var finderSource string
 
+// finderCode is finder.py compiled at build time (gen_finder.py writes
+// it; see there for its format), run instead of compiling finder.py at
+// every start when it fits the running interpreter.
+//
+//go:generate /usr/bin/python3.11 gen_finder.py
+//go:embed finder.code
+var finderCode []byte
+
 // The kind of a lookup's answer, as finder.py receives it in (kind,
 // filename, location): defined here only, and handed to finder.py when it
 // runs (as KIND_<NAME>), so that Go and Python never disagree.

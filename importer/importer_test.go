@@ -154,3 +154,15 @@ def _stock_loop(name, n):
 		})
 	}
 }
+
+// The test interpreter (pyhost's libpython, no -O) runs finder.py as
+// compiled at build time.
+func TestPrecompiledFinderUsed(t *testing.T) {
+	var ok bool
+	if err := interp.Do(func(*host.Py) error { ok = importer.PrecompiledFinder(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !ok && eval(t, "__import__('sys').version_info[:2] == (3, 11)") == true {
+		t.Fatal("finder.code is not used by this interpreter: run go generate ./importer")
+	}
+}

@@ -26,7 +26,7 @@ func queriesFor(names []string) []string {
 }
 
 func sealed(body []byte) []byte {
-	return binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	return binary.LittleEndian.AppendUint32(body, crc32.ChecksumIEEE(body))
 }
 
 func TestMarshalMergeRoundtrip(t *testing.T) {

@@ -424,6 +424,17 @@ func Exec(globals Ref, src, filename string, mode int) Owned {
 	return Owned{Ref{C.PyEval_EvalCode(code, globals.p, globals.p)}}
 }
 
+// ExecMarshalled runs the code object that data holds (as marshal.dumps
+// wrote it, by a Python with the running one's MagicNumber) in globals;
+// the result is a new reference, NULL with an exception set.
+func ExecMarshalled(globals Ref, data []byte) Owned {
+	if len(data) == 0 {
+		SetError("ValueError", "no marshalled code")
+		return Owned{}
+	}
+	return Owned{Ref{C.pyhost_exec_marshalled(globals.p, (*C.char)(unsafe.Pointer(&data[0])), C.Py_ssize_t(len(data)))}}
+}
+
 var cstrs sync.Map
 
 // cstr returns a C copy of s that lives as long as the process (for the

@@ -999,3 +999,27 @@ Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
 	Py_DECREF(seq);
 	return count;
 }
+
+// ---- precompiled code ------------------------------------------------------
+
+#include <marshal.h>
+
+PyObject *pyhost_exec_marshalled(PyObject *globals, const char *data, Py_ssize_t n) {
+	PyObject *code = PyMarshal_ReadObjectFromString(data, n);
+	if (code == NULL) {
+		return NULL;
+	}
+	if (!PyCode_Check(code)) {
+		Py_DECREF(code);
+		PyErr_SetString(PyExc_TypeError, "marshalled data is not a code object");
+		return NULL;
+	}
+	if (PyDict_GetItemString(globals, "__builtins__") == NULL && // borrowed
+		PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0) {
+		Py_DECREF(code);
+		return NULL;
+	}
+	PyObject *r = PyEval_EvalCode(code, globals, globals);
+	Py_DECREF(code);
+	return r;
+}

@@ -250,4 +250,8 @@ static inline pyhost_scan pyhost_scan_path_r(PyObject *path, PyObject *indexed, 
 	return r;
 }
 static inline PyObject *pyhost_sys_path(void) { return PySys_GetObject("path"); } // borrowed
+// Unmarshals a code object (marshal.dumps's format) and runs it in
+// globals. Returns a new reference, or NULL with an exception set.
+PyObject *pyhost_exec_marshalled(PyObject *globals, const char *data, Py_ssize_t n);
+
 #endif

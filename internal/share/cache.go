@@ -1,10 +1,10 @@
 package share
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"sort"
@@ -47,9 +47,11 @@ type Env struct {
 	SearchPath    []string // the interpreter's module search path (sys.path less the script's directory)
 }
 
-// Key names the environment's files.
+// Key names the environment's files. FNV (not a cryptographic hash: the
+// key only names files in the user's own directory, and linking crypto
+// would cost every start its initialisation and 32 MB of address space).
 func (e Env) Key() string {
-	h := sha256.New()
+	h := fnv.New128a()
 	for _, s := range append([]string{e.PyhostVersion, e.PythonVersion, e.Executable, e.Prefix}, e.SearchPath...) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
@@ -280,16 +282,12 @@ const maxPrograms = 8
 // ProgramID names a program within an environment: what runs (a script's
 // absolute path; or a module or command with the working directory).
 func ProgramID(parts ...string) uint64 {
-	h := sha256.New()
+	h := fnv.New64a()
 	for _, p := range parts {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
-	var id uint64
-	for _, b := range h.Sum(nil)[:8] {
-		id = id<<8 | uint64(b)
-	}
-	return id
+	return h.Sum64()
 }
 
 // ForProgram is what the bundle of a run of program should hold: the

@@ -1,0 +1,91 @@
+"""Tight resource limits: pyhost gives python3.11's outcome, or, where Go's
+runtime cannot start at all, one clear line naming the limit it needs
+(checked before the runtime starts, in internal/cpython/limits.c), never a
+Go stack trace or a hang."""
+
+import os
+import resource
+
+import pytest
+
+from conftest import run, base_env
+
+GO_TRACE_MARKS = (b"goroutine ", b"runtime/cgo", b"fatal error", b"SIGABRT", b"runtime: ")
+
+# pyhost's documented minimum address space (limits.c: PYHOST_MIN_AS_MB).
+MIN_AS = 1344 << 20
+
+
+def no_go_trace(r):
+    for mark in GO_TRACE_MARKS:
+        assert mark not in r.stderr, r.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("n", [5, 6, 8])
+def test_few_open_files(parity, n):
+    # Go's poller (an epoll and an eventfd descriptor) is never started,
+    # so the descriptors python3 needs are there for pyhost too.
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    parity.check(["-c", "import json, os; print(sorted(os.listdir('/proc/self/fd')))"], preexec_fn=lower)
+
+
+@pytest.mark.parametrize("mb", [400, 1100, 1200, 1300])
+def test_address_space_below_minimum_is_one_line(pyhost, reference, tmp_path, mb):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
+    ref = run([reference, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    assert ref.returncode == 0, ref  # python3 runs there
+    r = run([pyhost, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    assert r.returncode == 1 and r.stdout == b"", r
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("pyhost: the address-space limit (ulimit -v %d)" % (mb << 10)), lines
+    assert "ulimit -v %d" % (MIN_AS >> 10) in lines[0], lines
+
+
+@pytest.mark.parametrize("mb", [1400, 1500, 2048])
+def test_address_space_above_minimum_runs(parity, mb):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
+    # Threads that allocate share one malloc arena under the limit; what
+    # the program sees is python3's.
+    parity.check(["-c", "import json, threading\n"
+                  "t = threading.Thread(target=lambda: print(json.dumps([1] * 3)))\n"
+                  "t.start(); t.join(); print('ok')"], preexec_fn=lower)
+
+
+def _nobody():
+    try:
+        import pwd
+        return pwd.getpwnam("nobody").pw_uid
+    except (KeyError, ImportError):
+        return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user with a fresh process count")
+@pytest.mark.skipif(_nobody() is None, reason="no user nobody to run as")
+@pytest.mark.parametrize("n", [1, 4, 8])
+def test_process_limit(pyhost, reference, tmp_path, n):
+    uid = _nobody()
+    os.chmod(tmp_path, 0o777)
+
+    def drop():
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    code = "print('ok')"
+    env = base_env(tmp_path)
+    env["PYHOST_CACHE"] = "off"  # nobody cannot reach a cache under root's tmp_path
+    ref = run([reference, "-c", code], env=env, cwd=tmp_path, preexec_fn=drop)
+    r = run([pyhost, "-c", code], env=env, cwd=tmp_path, preexec_fn=drop)
+    assert ref.returncode == 0 and ref.stdout == b"ok\n", ref
+    no_go_trace(r)
+    if r.returncode == 0:
+        assert (r.stdout, r.stderr) == (ref.stdout, ref.stderr), r
+    else:
+        lines = r.stderr.decode().splitlines()
+        assert r.returncode == 1 and len(lines) == 1, r
+        assert lines[0].startswith(f"pyhost: the process limit (ulimit -u {n}) leaves room for"), lines
+        assert n < 8, "8 leaves room for pyhost's threads when nobody runs nothing else"

@@ -1,0 +1,97 @@
+"""Start-up cost of pyhost against Debian's python3.11, measured in one run:
+wall and CPU time of each command in alternating pairs (the order flips
+every pair, so load on a shared machine hits both alike), the median of
+the pairs' ratios, and the footprint of `-c pass` (peak RSS, threads,
+VmSize at exit).
+
+usage: /usr/bin/python3.11 scripts/compare-start.py [pairs] [code ...]
+default codes: "pass", "import json"; PYHOST=path/to/pyhost overrides bin/pyhost.
+
+Both run in a user's usual environment: PYTHONDONTWRITEBYTECODE unset (it
+turns pyhost's cache off), pyhost's cache in a directory of the script's
+own, warmed by the first run; COMPARE_CACHE=off runs pyhost without it.
+"""
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3.11"
+PYHOST = os.environ.get("PYHOST") or os.path.normpath(os.path.join(HERE, "..", "bin", "pyhost"))
+
+
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["PYHOST_CACHEDIR"] = tempfile.mkdtemp(prefix="compare-start-")
+ENV["PYHOST_CACHE"] = os.environ.get("COMPARE_CACHE", "on")
+
+
+def run(exe, code):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([exe, "-c", code], check=True, stdout=subprocess.DEVNULL, env=ENV)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def compare(code, pairs):
+    for exe in (PYTHON, PYHOST, PYHOST):  # warm the page cache and pyhost's cache
+        run(exe, code)
+    py, ph = [], []
+    for i in range(pairs):
+        if i % 2:
+            ph.append(run(PYHOST, code))
+            py.append(run(PYTHON, code))
+        else:
+            py.append(run(PYTHON, code))
+            ph.append(run(PYHOST, code))
+    wr = statistics.median(b[0] / a[0] for a, b in zip(py, ph))
+    cr = statistics.median(b[1] / max(a[1], 1e-4) for a, b in zip(py, ph))
+    med = lambda xs, k: statistics.median(x[k] for x in xs) * 1e3
+    print(f"-c {code!r:40} python3.11 wall {med(py, 0):7.1f} ms cpu {med(py, 1):7.1f} ms | "
+          f"pyhost wall {med(ph, 0):7.1f} ms cpu {med(ph, 1):7.1f} ms | "
+          f"ratio of pairs: wall {wr:.2f}x cpu {cr:.2f}x ({pairs} pairs)")
+
+
+FOOTPRINT = ("import os, threading, resource\n"
+             "st = open('/proc/self/status').read().split('\\n')\n"
+             "f = {l.split(':')[0]: l.split(':')[1].strip() for l in st if ':' in l}\n"
+             "print(f['VmHWM'], f['VmSize'], f['Threads'])")
+
+
+def footprint(exe):
+    # The child's own /proc/self/status at its end: VmHWM is peak RSS.
+    out = subprocess.run([exe, "-c", FOOTPRINT], check=True, capture_output=True, text=True, env=ENV).stdout.split()
+    hwm, size, threads = int(out[0]), int(out[2]), int(out[4])
+    # Peak RSS of -c pass, from the parent (wait4's rusage).
+    peaks = []
+    for _ in range(5):
+        pid = os.spawnve(os.P_NOWAIT, exe, [exe, "-c", "pass"], ENV)
+        _, _, ru = os.wait4(pid, 0)
+        peaks.append(ru.ru_maxrss)
+    return statistics.median(peaks), hwm, size, threads
+
+
+def main():
+    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    codes = sys.argv[2:] or ["pass", "import json"]
+    for code in codes:
+        compare(code, pairs)
+    print(f"pyhost's cache: {ENV['PYHOST_CACHE']} ({ENV['PYHOST_CACHEDIR']})")
+    for name, exe in (("python3.11", PYTHON), ("pyhost", PYHOST)):
+        rss, hwm, size, threads = footprint(exe)
+        print(f"{name:10} -c pass max RSS {rss / 1024:6.1f} MB | a script's VmHWM {hwm / 1024:6.1f} MB, "
+              f"VmSize {size / 1024:8.1f} MB, threads {threads}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        shutil.rmtree(ENV["PYHOST_CACHEDIR"], ignore_errors=True)
