@@ -19,7 +19,8 @@ import (
 // running on fn's thread: Go code in fn, and a blocking call into C
 // (time.sleep, a socket read), are not interrupted; they see it when
 // they return to Python. A context already done returns ctx.Err()
-// without running fn.
+// without running fn, and so does one done while the call waits for its
+// turn behind other calls.
 func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -42,7 +43,10 @@ func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) err
 			<-c.exited
 		}
 	}()
-	err := withGIL(func(py *Py) error {
+	err := withGILDone(ctx.Done(), func(py *Py) error {
+		if ctx.Err() != nil {
+			return errGaveUp // done while it waited for the GIL
+		}
 		c.tid = cpython.ThreadIdent()
 		stop = context.AfterFunc(ctx, c.fire)
 		defer func() {
@@ -65,7 +69,7 @@ func (in *Interpreter) DoContext(ctx context.Context, fn func(py *Py) error) err
 	c.mu.Lock()
 	fired := c.fired
 	c.mu.Unlock()
-	if fired {
+	if fired || err == errGaveUp {
 		return ctx.Err()
 	}
 	return err
@@ -89,8 +93,9 @@ type cancellation struct {
 func (c *cancellation) fire() {
 	defer close(c.exited)
 	// The DoContext call is still counted in: Python cannot be
-	// finalised under this goroutine.
-	withGIL(func(py *Py) error {
+	// finalised under this goroutine. Ungated: the call to cancel, and
+	// others like it, may hold every token of the gate.
+	cpython.WithGILUngated(func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if !c.done {

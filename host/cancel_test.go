@@ -91,3 +91,32 @@ func TestDoContextNoStaleException(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// More endless calls than the gate has tokens, and more waiting behind
+// them: every one is cancelled when its context is done, whether it runs
+// or waits for its turn.
+func TestCancelManyEndless(t *testing.T) {
+	const n = 16
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			errs <- interp.DoContext(ctx, func(py *host.Py) error {
+				return py.Exec("while True:\n    pass\n")
+			})
+		}()
+	}
+	deadline := time.After(20 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("call %d: %v", i, err)
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d endless calls were not cancelled", n-i, n)
+		}
+	}
+	do(t, func(py *host.Py) error { return nil }) // the interpreter goes on
+}

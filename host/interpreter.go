@@ -280,7 +280,8 @@ func (in *Interpreter) await(ctx context.Context, ch chan struct{}) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		cpython.WithGIL(func() error {
+		// Ungated: the calls to cancel may hold every token.
+		cpython.WithGILUngated(func() error {
 			_, err := cpython.CancelRunning(in.homeTID)
 			return err
 		})
@@ -364,13 +365,22 @@ func (in *Interpreter) Do(fn func(py *Py) error) error {
 
 // withGIL runs fn with a Py token, the GIL held and the goroutine locked
 // to its OS thread (cpython.WithGIL is the one place that takes the two).
-func withGIL(fn func(py *Py) error) error {
-	err := cpython.WithGIL(func() error { return callSafely(fn) })
-	if err == cpython.ErrNotRunning {
+func withGIL(fn func(py *Py) error) error { return withGILDone(nil, fn) }
+
+// withGILDone is withGIL that gives up waiting for its turn when done is
+// closed, returning errGaveUp.
+func withGILDone(done <-chan struct{}, fn func(py *Py) error) error {
+	err := cpython.WithGILDone(done, func() error { return callSafely(fn) })
+	switch err {
+	case cpython.ErrNotRunning:
 		return ErrClosed
+	case cpython.ErrGaveUp:
+		return errGaveUp
 	}
 	return err
 }
+
+var errGaveUp = errors.New("host: gave up waiting for the GIL")
 
 // Attach runs fn with a Py token on the calling thread, which must hold
 // the GIL already: for Go code that Python calls through means of its own

@@ -190,7 +190,12 @@ func (o *Object) Call(args ...any) (*Object, error) {
 		}
 		cargs = append(cargs, v) // owned until CallSteal
 	}
-	r := own(p.CallSteal(cargs))
+	// A reference of the call's own for its duration: Python code may
+	// give up the GIL mid-call, and a Close on another goroutine must
+	// not free the callable under it.
+	self := p.NewRef()
+	defer self.Decref()
+	r := own(self.CallSteal(cargs))
 	if r == nil {
 		return nil, fetchError()
 	}
@@ -216,7 +221,9 @@ func (o *Object) CallKw(args []any, kwargs map[string]any) (*Object, error) {
 		}
 		defer kw.Decref()
 	}
-	r := own(p.Call(t.Ref, kw.Ref))
+	self := p.NewRef() // see Call
+	defer self.Decref()
+	r := own(self.Call(t.Ref, kw.Ref))
 	if r == nil {
 		return nil, fetchError()
 	}

@@ -63,7 +63,7 @@
 // # The GIL
 //
 // Everything here needs the GIL held by the calling thread except:
-// [HoldsGIL], [WithGIL], [Owned.Release], [QueuedReleases], [Version],
+// [HoldsGIL], [WithGIL], [WithGILDone], [WithGILUngated], [Owned.Release], [QueuedReleases], [Version],
 // [PinnedBuffers], [LiveClosures], [AttachedValues],
 // [RegisterModule] (before start-up), [InitCore] (before start-up, on
 // the thread that will finalise Python), [Main], [Exit], [AtExit] and

@@ -49,7 +49,16 @@ const gateSize = 4
 // making and deleting one per call would cost more than the call.
 // References queued by Release are released first. It returns
 // ErrNotRunning without running fn when Python is not running.
-func WithGIL(fn func() error) error {
+func WithGIL(fn func() error) error { return WithGILDone(nil, fn) }
+
+// ErrGaveUp is returned by WithGILDone when done was closed while the
+// call waited for its turn: fn did not run.
+var ErrGaveUp = errors.New("cpython: gave up waiting for the GIL")
+
+// WithGILDone is WithGIL that stops waiting for a gate token when done is
+// closed (a context's Done), returning ErrGaveUp without running fn. A
+// call that has its token waits for the GIL itself to the end.
+func WithGILDone(done <-chan struct{}, fn func() error) error {
 	select {
 	case gate <- struct{}{}:
 		// A token at once (the common case): if this thread holds the
@@ -64,7 +73,11 @@ func WithGIL(fn func() error) error {
 		case GILNotRunning:
 			return ErrNotRunning
 		}
-		gate <- struct{}{}
+		select {
+		case gate <- struct{}{}:
+		case <-done:
+			return ErrGaveUp
+		}
 	}
 	runtime.LockOSThread()
 	switch C.pyhost_acquire_gated() {
@@ -85,6 +98,26 @@ func WithGIL(fn func() error) error {
 		<-gate
 	}()
 	DrainReleases()
+	return fn()
+}
+
+// WithGILUngated is WithGIL without the gate: for the few calls that
+// must get the GIL while the gate's tokens may all be held by calls
+// that run for ever (cancelling them). It waits in C, on its own thread.
+func WithGILUngated(fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	switch C.pyhost_acquire() {
+	case -1:
+		return ErrNotRunning
+	case 1:
+		gilEpoch.Add(1)
+		defer func() {
+			gilEpoch.Add(1)
+			C.pyhost_release()
+		}()
+		DrainReleases()
+	}
 	return fn()
 }
 
