@@ -58,6 +58,21 @@ def pyhost():
 
 
 @pytest.fixture(scope="session")
+def pyhost_for_nobody(pyhost):
+    """A copy of pyhost that any user can run: the checkout may sit under a
+    directory only root can enter (a clone in a 0700 home or temporary
+    directory), which a test running a child as another user cannot reach."""
+    import tempfile
+    top = tempfile.mkdtemp(prefix="pyhost-exe-")
+    os.chmod(top, 0o755)
+    copy = os.path.join(top, "pyhost")
+    shutil.copy2(pyhost, copy)
+    os.chmod(copy, 0o755)
+    yield copy
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def reference():
     if not os.access(REFERENCE, os.X_OK):
         pytest.fail(f"reference interpreter {REFERENCE} missing (apt-get install python3.11)",

@@ -319,7 +319,7 @@ def test_finder_in_place(parity):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run both interpreters as 'nobody'")
-def test_unreadable_directories_as_another_user(pyhost, reference, tmp_path_factory):
+def test_unreadable_directories_as_another_user(pyhost_for_nobody, reference, tmp_path_factory):
     # Permissions only bind a user who is not root: both interpreters run as
     # nobody over a tree with unreadable (EACCES) and unsearchable entries.
     import pwd
@@ -348,16 +348,8 @@ def test_unreadable_directories_as_another_user(pyhost, reference, tmp_path_fact
         def as_nobody():
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
-        # The checkout may sit under a directory nobody cannot enter (a
-        # clone in a 0700 home or temporary directory): run a copy of
-        # pyhost from the tree itself, which nobody can reach.
-        exe_copy = os.path.join(top, "bin", "pyhost")
-        os.makedirs(os.path.dirname(exe_copy))
-        shutil.copy2(pyhost, exe_copy)
-        os.chmod(os.path.dirname(exe_copy), 0o755)
-        os.chmod(exe_copy, 0o755)
         results = []
-        for exe in (exe_copy, reference):
+        for exe in (pyhost_for_nobody, reference):
             r = run([exe, "-B", "-c", script(body)], env=base_env(top), cwd=top, preexec_fn=as_nobody)
             results.append(r.normalised(exe, reference))
         assert results[1].returncode == 0, results[1].stderr

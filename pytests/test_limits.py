@@ -66,7 +66,8 @@ def _nobody():
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user with a fresh process count")
 @pytest.mark.skipif(_nobody() is None, reason="no user nobody to run as")
 @pytest.mark.parametrize("n", [1, 4, 8])
-def test_process_limit(pyhost, reference, tmp_path, n):
+def test_process_limit(pyhost_for_nobody, reference, tmp_path, n):
+    pyhost = pyhost_for_nobody
     uid = _nobody()
     os.chmod(tmp_path, 0o777)
 
