@@ -105,16 +105,14 @@ pyhost_status pyhost_init_main(void) {
 // Setting it loses one field in 3.11 (warn_default_encoding comes back 0;
 // every other field was compared, before and after): it is put back in the
 // running configuration, from which the main phase makes sys.flags.
-static int compute_paths(PyConfig *before) {
+static int compute_paths(void) {
 	PyConfig c;
 	PyConfig_InitPythonConfig(&c);
 	int rc = 0;
 	if (_PyInterpreterState_GetConfigCopy(&c) < 0) {
 		rc = -1;
 	} else {
-		if (before != NULL && _PyInterpreterState_GetConfigCopy(before) < 0) {
-			rc = -1;
-		} else if (_PyInterpreterState_SetConfig(&c) < 0) {
+		if (_PyInterpreterState_SetConfig(&c) < 0) {
 			rc = -1;
 		} else {
 			PyConfig *live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
@@ -125,37 +123,74 @@ static int compute_paths(PyConfig *before) {
 	return rc;
 }
 
-// The fields computing the path configuration sets (compared with
-// _PyConfig_AsDict before and after).
-#define PATH_STRINGS(X) X(program_name) X(stdlib_dir) X(executable) X(base_executable) \
-	X(prefix) X(base_prefix) X(exec_prefix) X(base_exec_prefix) X(platlibdir)
+// Not in 3.11's public headers, exported by libpython: every field of a
+// configuration as a dict, and back.
+PyAPI_FUNC(PyObject *) _PyConfig_AsDict(const PyConfig *config);
+PyAPI_FUNC(int) _PyConfig_FromDict(PyConfig *config, PyObject *dict);
+PyAPI_FUNC(void) _PyPathConfig_ClearGlobal(void);
 
 // pyhost_compute_paths computes the path configuration, as the main phase
 // will, and returns what pyhost_config_paths returns of it; then it puts
-// the running configuration back as it was, so that the main phase
-// computes it itself, exactly as under python3 (given a computed search
-// path, 3.11's getpath leaves stdlib_dir unset, and the frozen stdlib
-// modules then have no __file__). New reference, or NULL with an
+// the running configuration back exactly as it was, every field (getpath
+// may set more than the paths: a ._pth file next to the executable sets
+// isolation, site and the search path), so that the main phase computes
+// it all itself, exactly as under python3. (Given a computed search path,
+// 3.11's getpath would leave stdlib_dir unset, and the frozen stdlib
+// modules would have no __file__.) New reference, or NULL with an
 // exception set.
+// The string fields a computation may set that were unset before:
+// _PyConfig_FromDict takes no None for some of them, so they are unset by
+// hand afterwards.
+#define UNSETTABLE(X) X(program_name) X(home) X(stdlib_dir) X(executable) X(base_executable) \
+	X(prefix) X(base_prefix) X(exec_prefix) X(base_exec_prefix) X(platlibdir) X(pythonpath_env)
+
 PyObject *pyhost_compute_paths(void) {
-	PyConfig before;
-	PyConfig_InitPythonConfig(&before);
-	if (compute_paths(&before) < 0) {
-		PyConfig_Clear(&before);
+	PyConfig *live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
+	PyObject *before = _PyConfig_AsDict(live);
+	if (before == NULL) {
+		return NULL;
+	}
+	if (compute_paths() < 0) {
+		Py_DECREF(before);
 		return NULL;
 	}
 	PyObject *d = pyhost_config_paths();
-	PyConfig *live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
-	PyStatus st = PyConfig_SetWideStringList(live, &live->module_search_paths,
-		before.module_search_paths.length, before.module_search_paths.items);
-#define RESTORE(f) if (!PyStatus_Exception(st)) { st = PyConfig_SetString(live, &live->f, before.f); }
-	PATH_STRINGS(RESTORE)
-#undef RESTORE
-	live->module_search_paths_set = before.module_search_paths_set;
-	PyConfig_Clear(&before);
+	// Computing also filled in CPython's global path configuration, which
+	// the main phase reads before it computes (it would take the computed
+	// home and prefixes as given, and a ._pth file would be ignored): it
+	// was empty before (pyhost sets none of the legacy Py_Set* globals).
+	_PyPathConfig_ClearGlobal();
+	live = (PyConfig *)_PyInterpreterState_GetConfig(PyInterpreterState_Get());
+	PyObject *merged = d == NULL ? NULL : _PyConfig_AsDict(live);
+	int rc = merged == NULL ? -1 : 0;
+	// Every field as it was before, except the unset strings, which stay
+	// as computed in the dict and are unset below.
+	PyObject *k, *v;
+	Py_ssize_t pos = 0;
+	while (rc == 0 && PyDict_Next(before, &pos, &k, &v)) {
+		if (v != Py_None && PyDict_SetItem(merged, k, v) < 0) {
+			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		rc = _PyConfig_FromDict(live, merged);
+	}
+	PyStatus st = PyStatus_Ok();
+#define UNSET(f) \
+	if (rc == 0 && !PyStatus_Exception(st)) { \
+		PyObject *was = PyDict_GetItemString(before, #f); \
+		if (was == Py_None) { st = PyConfig_SetString(live, &live->f, NULL); } \
+	}
+	UNSETTABLE(UNSET)
+#undef UNSET
 	if (PyStatus_Exception(st)) {
-		Py_XDECREF(d);
 		PyErr_NoMemory();
+		rc = -1;
+	}
+	Py_XDECREF(merged);
+	Py_DECREF(before);
+	if (rc < 0) {
+		Py_XDECREF(d);
 		return NULL;
 	}
 	return d;
@@ -163,7 +198,7 @@ PyObject *pyhost_compute_paths(void) {
 
 int pyhost_append_paths(int n, char **paths) {
 	PyConfig c;
-	if (compute_paths(NULL) < 0) {
+	if (compute_paths() < 0) {
 		return -1;
 	}
 	PyConfig_InitPythonConfig(&c);
