@@ -13,9 +13,11 @@
 // PYTHON* variable is parsed by CPython itself.
 package main
 
-// pyhost_hands_over tells host's start-up code, which runs before Go's
-// runtime, that this program hands the process over to Python (host.Main):
-// see host/shim.c.
+// pyhost_hands_over tells internal/cpython's start-up code, which runs
+// before Go's runtime, that this program hands the process over to Python
+// (cpython.Main): see internal/cpython/shim.c. This cgo preamble declares
+// that one constant and no CPython API: internal/cpython remains the only
+// package that speaks CPython's C API.
 
 // const int pyhost_hands_over = 1;
 import "C"
