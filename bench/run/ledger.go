@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pyhost/pyhost/bench/slowfs/latencyfs"
 	"io"
 	"os"
 	"os/exec"
@@ -230,7 +231,7 @@ func abortFUSE(dir string) {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 5 || unescapeOctal(f[4]) != dir || !strings.Contains(line, " - fuse") {
+		if len(f) < 5 || latencyfs.UnescapeMountinfo(f[4]) != dir || !strings.Contains(line, " - fuse") {
 			continue
 		}
 		if _, minor, ok := strings.Cut(f[2], ":"); ok {
@@ -248,7 +249,7 @@ func mountPoints() []string {
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) > 4 {
-			out = append(out, unescapeOctal(f[4]))
+			out = append(out, latencyfs.UnescapeMountinfo(f[4]))
 		}
 	}
 	return out
@@ -262,7 +263,7 @@ func mountType(dir string) string {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 4 && unescapeOctal(f[4]) == dir {
+		if len(f) > 4 && latencyfs.UnescapeMountinfo(f[4]) == dir {
 			for i, x := range f {
 				if x == "-" && i+1 < len(f) {
 					return f[i+1]
@@ -289,24 +290,6 @@ func mountedUnder(dir string) string {
 		}
 	}
 	return ""
-}
-
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // startTime is field 22 of /proc/PID/stat (clock ticks since boot), 0 if

@@ -257,7 +257,7 @@ func isMountPoint(dir string) (bool, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		if unescapeMountinfo(fields[4]) == dir {
+		if UnescapeMountinfo(fields[4]) == dir {
 			return true, nil
 		}
 	}
@@ -267,8 +267,9 @@ func isMountPoint(dir string) (bool, error) {
 	return false, nil
 }
 
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for space).
-func unescapeMountinfo(s string) string {
+// UnescapeMountinfo undoes the kernel's octal escapes (\040 for space) in
+// a path field of /proc/self/mountinfo.
+func UnescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

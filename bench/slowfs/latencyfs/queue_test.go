@@ -58,8 +58,8 @@ func TestUnescapeMountinfo(t *testing.T) {
 		`/plain`:      "/plain",
 		`/tab\011x`:   "/tab\tx",
 	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		if got := UnescapeMountinfo(in); got != want {
+			t.Errorf("UnescapeMountinfo(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
