@@ -60,11 +60,12 @@ func Main(args []string) int {
 }
 
 type launcher struct {
-	settings Settings
-	imp      *importer.Importer
-	index    *pathscan.Index // nil with the importer off
-	job      share.Job       // this process among its peers (share.Alone without MPI)
-	mpi      bool            // MPI initialised by pyhost (under a launcher)
+	settings  Settings
+	ignoreEnv bool // -E or -I: PYHOST_* variables are ignored
+	imp       *importer.Importer
+	index     *pathscan.Index // nil with the importer off
+	job       share.Job       // this process among its peers (share.Alone without MPI)
+	mpi       bool            // MPI initialised by pyhost (under a launcher)
 
 	cache   *share.Cache   // nil without a cache, and on a rank that is not the root
 	env     share.Env      // the environment the cache is of
@@ -109,12 +110,12 @@ func (p *phases) String() string {
 // GIL held, the same steps in the same order on every rank.
 func (l *launcher) start() error {
 	l.phases.mark("")
-	s, err := readSettings()
+	s, ignoreEnv, err := readSettings()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		cpython.Exit(2)
 	}
-	l.settings = s
+	l.settings, l.ignoreEnv = s, ignoreEnv
 	if s.Version {
 		fmt.Print(versionText())
 		cpython.Exit(0)
@@ -145,17 +146,18 @@ func (l *launcher) start() error {
 	return l.registerExitHooks()
 }
 
-// readSettings reads -X pyhost.* over PYHOST_* (ignored under -E and -I).
-func readSettings() (Settings, error) {
+// readSettings reads -X pyhost.* over PYHOST_* (ignored under -E and -I,
+// which it also reports).
+func readSettings() (s Settings, ignoreEnv bool, err error) {
 	xopts, err := cpython.XOptions()
 	if err != nil {
-		return Settings{}, err
+		return Settings{}, false, err
 	}
-	ignoreEnv, err := sysFlag("ignore_environment")
-	if err != nil {
-		return Settings{}, err
+	if ignoreEnv, err = sysFlag("ignore_environment"); err != nil {
+		return Settings{}, false, err
 	}
-	return parseSettings(xopts, os.Getenv, ignoreEnv)
+	s, err = parseSettings(xopts, os.Getenv, ignoreEnv)
+	return s, ignoreEnv, err
 }
 
 // sysFlag reads sys.flags.<name> as a bool.

@@ -37,12 +37,8 @@ func (l *launcher) startMPI() error {
 		fmt.Fprintf(os.Stderr, "pyhost: %v: MPI is left to the application; pyhost shares nothing\n", err)
 		return nil
 	}
-	ignoreEnv, err := sysFlag("ignore_environment")
-	if err != nil {
-		return err
-	}
 	opts := mpiglue.Options{ShareKey: shareKey(s), Launch: run}
-	if !ignoreEnv {
+	if !l.ignoreEnv {
 		// It loads code: ignored under -E and -I, as every PYHOST_* is.
 		opts.Library = os.Getenv("PYHOST_LIBMPI")
 	}
