@@ -167,15 +167,22 @@ func execModule(m Ref) C.int {
 // module: its __module__ is module. A new reference, or NULL with an
 // exception set. The GIL must be held; f lives as long as the process.
 func NewFunction(f Func, module string) Owned {
-	if f.Call == nil {
-		return SetError("TypeError", "cpython: Go function "+f.Name+" has no Call")
-	}
-	m := NewStr(module)
+	m := checkFunc(f, module)
 	if m.IsNull() {
 		return m
 	}
 	defer m.Decref()
 	return newFunction(&f, m.Ref)
+}
+
+// checkFunc is what NewFunction and NewClosure check first: f has a Call;
+// it returns module as a str (new reference), or NULL with an exception
+// set.
+func checkFunc(f Func, module string) Owned {
+	if f.Call == nil {
+		return SetError("TypeError", "cpython: Go function "+f.Name+" has no Call")
+	}
+	return NewStr(module)
 }
 
 // newFunction registers f and makes its function object, with module
@@ -268,10 +275,7 @@ func LiveClosures() int {
 // Its __module__ is module. A new reference, or NULL with an exception
 // set. The GIL must be held.
 func NewClosure(f Func, module string) Owned {
-	if f.Call == nil {
-		return SetError("TypeError", "cpython: Go function "+f.Name+" has no Call")
-	}
-	m := NewStr(module)
+	m := checkFunc(f, module)
 	if m.IsNull() {
 		return m
 	}
