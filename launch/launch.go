@@ -12,18 +12,27 @@
 // in (*launcher).start, on the main thread with the GIL held:
 //
 //  1. read pyhost's settings;
-//  2. compute the search path, as CPython's main phase would;
-//  3. start MPI, when a launcher started this process (mpiglue);
+//  2. start MPI, when a launcher started this process (mpiglue);
+//  3. compute the search path, as CPython's main phase would (probing the
+//     file system once: the main phase is handed the result, checked to
+//     be what it would compute; see cpython.ComputePaths), on the root
+//     and on a process alone;
 //  4. open the environment's cache (on the root only) into a new index;
 //  5. share, collectively among pyhost's peers: the root lists or
-//     verifies, reads the bytecode bundle, and broadcasts; the others merge
-//     (internal/share);
+//     verifies, reads the bytecode bundle, and broadcasts them with its
+//     path configuration and site's answers; the others merge, adopt the
+//     root's path configuration when their inputs to it are the same
+//     (else compute their own: step 3, late) and answer site's scan from
+//     the root's answers (internal/share, sitescan.go);
 //  6. install the importer over the index and the bundle;
 //  7. register the exit hooks;
 //
 // then CPython's main phase (encodings, the streams, site) and the program.
 // Step 5 is the only collective of start-up, and no collective is ever
-// made from an import.
+// made from an import. MPI starts before the search path is computed so
+// that the other ranks can take the root's in that one collective instead
+// of probing the file system themselves; nothing MPI's start-up does is
+// an input to the computation (cpython.AdoptPaths compares them).
 //
 // It owns the process's exit too: hooks run once Python is finalised, in
 // reverse order of registration (MPI is finalised last).
@@ -33,6 +42,8 @@
 package launch
 
 import (
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,7 +67,7 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		return 1
 	}
-	return cpython.Main(cpython.MainOptions{Args: args, Setup: l.start})
+	return cpython.Main(cpython.MainOptions{Args: args, Setup: l.start, AfterMain: l.afterMain})
 }
 
 type launcher struct {
@@ -74,6 +85,8 @@ type launcher struct {
 	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
 
 	phases phases // how long each start-up step took, for -X pyhost.stats
+
+	undoSite func() // takes site's answers away after the main phase (nil: none given)
 }
 
 // phases times the steps of start-up.
@@ -121,23 +134,30 @@ func (l *launcher) start() error {
 		cpython.Exit(0)
 	}
 	l.phases.mark("settings")
-	cfg, err := cpython.ComputePaths()
-	if err != nil {
-		return fmt.Errorf("compute the search path: %w", err)
-	}
-	l.phases.mark("paths")
 	if err := l.startMPI(); err != nil {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		cpython.Exit(1)
 	}
 	l.phases.mark("mpi")
+	// A rank that shares takes the root's search path in step 5.
+	sharing := s.Importer && l.job.Shared()
+	var cfg cpython.Config
+	if !sharing || l.job.Root() {
+		if cfg, err = cpython.ComputePaths(); err != nil {
+			return fmt.Errorf("compute the search path: %w", err)
+		}
+		l.phases.mark("paths")
+	}
 	if s.Importer {
 		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal})
 		if s.Cache != "off" && l.job.Root() {
 			l.openCache(cfg)
 		}
 		l.phases.mark("cache")
-		bundle := l.share(cfg)
+		bundle, err := l.share(cfg)
+		if err != nil {
+			return err
+		}
 		if err := l.imp.Install(l.index, bundle); err != nil {
 			return err
 		}
@@ -230,15 +250,29 @@ func programID(cfg cpython.Config) uint64 {
 // share is step 5, collective among the peers: the root lists what the
 // job's imports can reach (or, for a program that ran before in this
 // environment, verifies what the cache holds) and reads the bytecode
-// bundle; every peer gets both. It returns this rank's bundle (nil when
-// there is none).
-func (l *launcher) share(cfg cpython.Config) *importer.Bundle {
+// bundle; every peer gets both, and the others the root's path
+// configuration (cfg, computed on the root only) and site's answers. It
+// returns this rank's bundle (nil when there is none).
+func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 	if !l.job.Shared() {
-		return nil
+		return nil, nil
 	}
-	_, seen := share.ForProgram(l.modules, l.program)
-	l.job.ShareIndex(l.index, roots(cfg), seen && l.index.Stats().DirsMerged > 0)
+	var r share.Roots
+	var warm bool
+	var facts func() []byte
+	if l.job.Root() {
+		_, seen := share.ForProgram(l.modules, l.program)
+		r, warm = roots(cfg), seen && l.index.Stats().DirsMerged > 0
+		facts = func() []byte { return l.startFacts(cfg) }
+	}
+	got := l.job.ShareIndex(l.index, r, warm, facts)
 	l.phases.mark("share_index")
+	if !l.job.Root() {
+		if err := l.takeFacts(got); err != nil {
+			return nil, err
+		}
+		l.phases.mark("paths")
+	}
 	var blob []byte
 	if l.job.Root() {
 		blob = l.makeBundle()
@@ -246,18 +280,82 @@ func (l *launcher) share(cfg cpython.Config) *importer.Bundle {
 	blob = l.job.Broadcast(blob, "the bytecode bundle")
 	l.phases.mark("share_bundle")
 	if len(blob) == 0 {
-		return nil
+		return nil, nil
 	}
 	entries, err := importer.UnmarshalBundle(blob)
 	if err != nil {
 		warn("the broadcast bytecode bundle was rejected, loading from files: %v", err)
-		return nil
+		return nil, nil
 	}
 	// The broadcast itself is garbage now (the entries are copies): give
 	// its memory back at once rather than at the runtime's leisure.
 	blob = nil
 	debug.FreeOSMemory()
-	return importer.NewBundle(entries)
+	return importer.NewBundle(entries), nil
+}
+
+// startFacts is what the root shares in the index's broadcast besides
+// the index.
+type startFacts struct {
+	Paths []byte      // cpython.Config.Portable: nil when the others compute their own
+	Site  siteAnswers // the answers to site's scan
+}
+
+// startFacts is the root's: its path configuration, when the other ranks
+// would probe the same files for it (one node, or a shared file system),
+// and its answers to site's scan.
+func (l *launcher) startFacts(cfg cpython.Config) []byte {
+	f := startFacts{Paths: cfg.Portable}
+	for _, p := range append([]string{cfg.Executable, filepath.Dir(cfg.Executable)}, cfg.ModuleSearchPaths...) {
+		if !l.job.MayShare(p) {
+			f.Paths = nil
+			break
+		}
+	}
+	if cfg.SiteImport {
+		f.Site = siteAnswersFor(cfg, l.job.MayShare)
+	}
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(f); err != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// takeFacts is a non-root rank's step 3, after the share: it adopts the
+// root's path configuration when its inputs are the same, else computes
+// its own; and it answers site's scan from the root's answers.
+func (l *launcher) takeFacts(blob []byte) error {
+	var f startFacts
+	if len(blob) > 0 {
+		if err := gob.NewDecoder(bytes.NewReader(blob)).Decode(&f); err != nil {
+			warn("the root's start-up facts were rejected: %v", err)
+			f = startFacts{}
+		}
+	}
+	adopted, err := cpython.AdoptPaths(f.Paths)
+	if err != nil {
+		return fmt.Errorf("adopt the root's search path: %w", err)
+	}
+	if !adopted {
+		if _, err := cpython.ComputePaths(); err != nil {
+			return fmt.Errorf("compute the search path: %w", err)
+		}
+	}
+	if len(f.Site.Modes) > 0 {
+		if l.undoSite, err = answerSite(f.Site); err != nil {
+			return fmt.Errorf("answer site's scan: %w", err)
+		}
+	}
+	return nil
+}
+
+// afterMain runs once the main phase is done, before the program.
+func (l *launcher) afterMain() {
+	if l.undoSite != nil {
+		l.undoSite()
+		l.undoSite = nil
+	}
 }
 
 // roots are what the root lists ahead for the job.

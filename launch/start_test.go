@@ -43,12 +43,12 @@ func TestStartSequence(t *testing.T) {
 	if !l.settings.Stats || !l.settings.MissesFinal || l.settings.CacheDir != cacheDir {
 		t.Errorf("settings = %+v", l.settings)
 	}
-	// 3: no launcher, no MPI; the job is this process alone.
+	// 2: no launcher, no MPI; the job is this process alone.
 	if l.mpi || l.job.Shared() || !l.job.Root() {
 		t.Errorf("mpi %v, job %+v: want a process alone", l.mpi, l.job)
 	}
 	// 4: the cache of this environment, keyed by the search path computed
-	// in step 2 (PYTHONPATH is in it).
+	// in step 3 (PYTHONPATH is in it).
 	if l.cache == nil || !strings.HasPrefix(filepath.Base(l.cache.IndexFile()), "env-") {
 		t.Fatalf("cache = %+v", l.cache)
 	}
@@ -71,7 +71,7 @@ func TestStartSequence(t *testing.T) {
 	if st := l.imp.Stats(); st.Hits == 0 || st.Index.DirsListed == 0 {
 		t.Errorf("importer stats %+v: want hits from listed directories", st)
 	}
-	want := []string{"settings", "paths", "mpi", "cache", "install"}
+	want := []string{"settings", "mpi", "paths", "cache", "install"}
 	if strings.Join(l.phases.names, ",") != strings.Join(want, ",") {
 		t.Errorf("phases %v, want %v", l.phases.names, want)
 	}

@@ -172,6 +172,9 @@ type MainOptions struct {
 	// before PathFinder is installed, before any import that searches
 	// sys.path and before site.
 	Setup func() error
+	// AfterMain, when set, runs with the GIL held once the main phase
+	// (site included) is done, before the program.
+	AfterMain func()
 }
 
 // Main runs Python as the python3 command does, for the pyhost command:
@@ -221,7 +224,13 @@ func mainInit(o MainOptions) error {
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
-	return InitMain()
+	if err := InitMain(); err != nil {
+		return err
+	}
+	if o.AfterMain != nil {
+		o.AfterMain()
+	}
+	return nil
 }
 
 // Exit ends the process with the given status as C's exit does: C stdio
@@ -310,20 +319,52 @@ type Config struct {
 	Executable                                     string
 	RunFilename, RunModule, RunCommand             string
 	UserSiteDirectory, SiteImport, Interactive     bool
+
+	// Portable is what ComputePaths computed, for AdoptPaths in another
+	// process; nil when the main phase computes for itself.
+	Portable []byte
 }
 
 // ComputePaths computes the path configuration (the module search path,
 // the prefixes, the executable) with CPython's own getpath, as the main
 // phase of start-up will, and returns the configuration with it. Called
 // between the phases, it lets the search path be known, listed and shared
-// before any import searches it. The running configuration is left as it
-// was: the main phase computes the same paths itself, as under python3
-// (getpath's few landmark probes run twice). The GIL must be held.
+// before any import searches it.
+//
+// The file system is probed once: the running configuration is left with
+// what was found, checked to make the main phase compute exactly the same
+// paths without probing (see paths.c); where it would not (a ._pth file,
+// a build directory), it is left as it was and the main phase computes
+// for itself, as under python3. The GIL must be held.
 func ComputePaths() (Config, error) {
 	if err := gilHeld(); err != nil {
 		return Config{}, err
 	}
 	return configFrom(Owned{Ref{C.pyhost_compute_paths()}})
+}
+
+// AdoptPaths gives the main phase the path configuration another process
+// computed (its Config.Portable) when this process's inputs to the
+// computation are the same as that process's (the configuration's path
+// fields, PATH, PYTHONHOME, PYTHONEXECUTABLE, the working directory): then
+// nothing is probed here and adopted is true. Otherwise nothing changes
+// (ComputePaths is still to be called). The GIL must be held.
+func AdoptPaths(portable []byte) (adopted bool, err error) {
+	if err := gilHeld(); err != nil {
+		return false, err
+	}
+	if len(portable) == 0 {
+		return false, nil
+	}
+	p := C.CBytes(portable)
+	defer C.free(p)
+	switch C.pyhost_adopt_paths((*C.char)(p), C.Py_ssize_t(len(portable))) {
+	case 1:
+		return true, nil
+	case 0:
+		return false, nil
+	}
+	return false, TakeError()
 }
 
 // ReadConfig reads the running interpreter's configuration. The GIL must
@@ -362,6 +403,9 @@ func configFrom(d Owned) (Config, error) {
 			}
 			*f.dst = s
 		}
+	}
+	if b := d.DictGetString("portable"); !b.IsNull() {
+		c.Portable, _ = b.BytesCopy()
 	}
 	c.UserSiteDirectory = d.DictGetString("user_site_directory").IsTrue()
 	c.SiteImport = d.DictGetString("site_import").IsTrue()

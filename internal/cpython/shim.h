@@ -200,7 +200,6 @@ int pyhost_atexit_register(void);
 // limit and the closed standard fds the process started with (saved before
 // Go's runtime changed them) are restored on the calling (main) thread.
 void pyhost_restore_signals(void);
-PyObject *pyhost_compute_paths(void);
 // For programs that start Python with Start instead: the handlers Go's
 // runtime wanted for signals blocked at start are installed, and the
 // signals held until then raised (see shim.c).
@@ -223,6 +222,11 @@ static inline int pyhost_exception_class_check(PyObject *t) { return PyException
 // sys.path and sys.prefix exist. Returns a new dict, or NULL with an
 // exception set.
 PyObject *pyhost_config_paths(void);
+
+// The path configuration computed once (paths.c).
+PyObject *pyhost_compute_paths(void);
+int pyhost_adopt_paths(const char *buf, Py_ssize_t n);
+void pyhost_paths_after_main(void);
 
 // ---- the importer's scan of a search path ----------------------------------
 

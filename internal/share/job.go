@@ -1,6 +1,7 @@
 package share
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,7 +61,12 @@ const (
 // program ran before in this environment and ix holds its cached
 // listings), the root only verifies the cached listings and lists nothing
 // ahead; a directory the cache lacks is then listed by each rank that
-// needs it.
+// needs it. Only the root's roots are used.
+//
+// facts, called on the root once the peers' nodes are known (MayShare is
+// valid then), gives what else start-up shares in the same broadcast (the
+// path configuration, site's answers); every peer gets it back (nil on a
+// process alone, or when facts is nil).
 //
 // A failure to serialise or to merge costs the others their sharing, not
 // their run: they list for themselves. A failed broadcast ends the job
@@ -69,9 +75,9 @@ const (
 // It first learns whether the peers run on more than one node (a gather of
 // their host names): then what the root read on a node-local file system
 // is not shared (see nodes.go).
-func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool) {
+func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func() []byte) []byte {
 	if !j.Shared() {
-		return
+		return nil
 	}
 	hosts, err := mpiglue.Gather([]byte(hostname()))
 	if err != nil {
@@ -88,23 +94,36 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool) {
 	}
 	var blob []byte
 	if j.Root() {
+		var extra []byte
+		if facts != nil {
+			extra = facts()
+		}
 		listRoots(ix, roots, warm)
 		var keep func(string, uint64) bool
 		if j.nodes != nil {
 			keep = j.nodes.dir
 		}
-		var err error
-		if blob, err = ix.MarshalBinaryWhere(keep); err != nil {
+		index, err := ix.MarshalBinaryWhere(keep)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: serialise the import index:", err)
-			blob = nil
+			index = nil
 		}
+		blob = binary.LittleEndian.AppendUint64(nil, uint64(len(extra)))
+		blob = append(append(blob, extra...), index...)
 	}
 	blob = j.Broadcast(blob, "the import index")
-	if !j.Root() && len(blob) > 0 {
-		if err := ix.Merge(blob); err != nil {
+	if len(blob) < 8 || uint64(len(blob)-8) < binary.LittleEndian.Uint64(blob) {
+		fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was malformed, listing locally")
+		return nil
+	}
+	n := binary.LittleEndian.Uint64(blob)
+	extra, index := blob[8:8+n], blob[8+n:]
+	if !j.Root() && len(index) > 0 {
+		if err := ix.Merge(index); err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
 		}
 	}
+	return extra
 }
 
 // MayShare reports whether the root may give the other peers what it read
