@@ -149,7 +149,7 @@ func (l *launcher) start() error {
 		l.phases.mark("paths")
 	}
 	if s.Importer {
-		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal})
+		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency()})
 		if s.Cache != "off" && l.job.Root() {
 			l.openCache(cfg)
 		}
@@ -361,7 +361,9 @@ func (l *launcher) afterMain() {
 // roots are what the root lists ahead for the job.
 func roots(cfg cpython.Config) share.Roots {
 	r := share.Roots{Trees: append([]string{}, cfg.ModuleSearchPaths...)}
-	r.Trees = append(r.Trees, share.SiteDirs([]string{cfg.Prefix, cfg.ExecPrefix, cfg.BasePrefix}, cfg.UserSiteDirectory)...)
+	// site's directories, named as site names them (no globbing: it would
+	// list the prefixes' lib directories); the missing are skipped.
+	r.Trees = append(r.Trees, siteDirCandidates(cfg)...)
 	if wd, err := os.Getwd(); err == nil {
 		r.Local = append(r.Local, wd)
 	}

@@ -58,5 +58,6 @@ func (l *launcher) startMPI() error {
 // that decides which collectives a rank makes (importer, cache, stats,
 // ...). Ranks whose keys differ get different communicators.
 func shareKey(s Settings) string {
+	s.Concurrency = 0 // the root's own business
 	return fmt.Sprintf("%+v", s)
 }

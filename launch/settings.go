@@ -2,7 +2,12 @@ package launch
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 // Version is pyhost's version.
@@ -17,10 +22,16 @@ type Settings struct {
 	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
 	Cache       string // -X pyhost.cache=on|off|rebuild: the persistent index cache
 	CacheDir    string // -X pyhost.cachedir=DIR: where it lives
+	// -X pyhost.concurrency=N: how many directories and files the root
+	// lists, verifies or reads at once; 0: the default (concurrency()).
+	Concurrency int
 }
 
+// maxConcurrency bounds -X pyhost.concurrency: each costs a thread.
+const maxConcurrency = 256
+
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -83,6 +94,12 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			}
 		case "cachedir":
 			s.CacheDir = v
+		case "concurrency":
+			n, perr := strconv.Atoi(v)
+			if perr != nil || n < 1 || n > maxConcurrency {
+				err = fmt.Errorf("-X pyhost.concurrency=%s: want a number from 1 to %d", v, maxConcurrency)
+			}
+			s.Concurrency = n
 		case "mpi":
 			switch v {
 			case "auto", "on", "off":
@@ -120,4 +137,19 @@ func parseBool(name, v string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("-X pyhost.%s=%s: want on or off", name, v)
+}
+
+// concurrency is how many directories and files the root lists, verifies
+// or reads at once: the setting, else pathscan.DefaultConcurrency, or 4
+// for a user held to a finite process limit (ulimit -u), where each
+// costs Go's runtime a thread that the limit counts (see limits.c).
+func (s Settings) concurrency() int {
+	if s.Concurrency > 0 {
+		return s.Concurrency
+	}
+	var r unix.Rlimit
+	if unix.Getuid() != 0 && unix.Getrlimit(unix.RLIMIT_NPROC, &r) == nil && r.Cur != unix.RLIM_INFINITY {
+		return min(4, pathscan.DefaultConcurrency)
+	}
+	return pathscan.DefaultConcurrency
 }

@@ -3,6 +3,8 @@ package launch
 import (
 	"strings"
 	"testing"
+
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 func TestParseSettings(t *testing.T) {
@@ -34,6 +36,12 @@ func TestParseSettings(t *testing.T) {
 		{name: "bad mpi", env: map[string]string{"PYHOST_MPI": "always"}, err: "want auto, on or off"},
 		{name: "cachedir needs a value", xopts: []string{"pyhost.cachedir"}, err: "needs a directory"},
 		{name: "bad cache", xopts: []string{"pyhost.cache=sometimes"}, err: "want on, off or rebuild"},
+		{name: "concurrency", xopts: []string{"pyhost.concurrency=64"}, want: with(def, func(s *Settings) { s.Concurrency = 64 })},
+		{name: "concurrency from env", env: map[string]string{"PYHOST_CONCURRENCY": "3"}, want: with(def, func(s *Settings) { s.Concurrency = 3 })},
+		{name: "concurrency zero", xopts: []string{"pyhost.concurrency=0"}, err: "want a number from 1 to 256"},
+		{name: "concurrency too high", xopts: []string{"pyhost.concurrency=100000"}, err: "want a number from 1 to 256"},
+		{name: "concurrency not a number", env: map[string]string{"PYHOST_CONCURRENCY": "many"}, err: "want a number from 1 to 256"},
+		{name: "concurrency flag without value", xopts: []string{"pyhost.concurrency"}, want: with(def, func(s *Settings) { s.Concurrency = 1 })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,4 +65,26 @@ func TestParseSettings(t *testing.T) {
 func with(s Settings, f func(*Settings)) Settings {
 	f(&s)
 	return s
+}
+
+func TestConcurrencyDefault(t *testing.T) {
+	if got := (Settings{Concurrency: 7}).concurrency(); got != 7 {
+		t.Errorf("set: %d, want 7", got)
+	}
+	got := (Settings{}).concurrency()
+	if got != pathscan.DefaultConcurrency && got != 4 {
+		t.Errorf("default: %d", got)
+	}
+}
+
+// Ranks that differ only in concurrency still share: it decides no
+// collective.
+func TestShareKeyIgnoresConcurrency(t *testing.T) {
+	a, b := Settings{Importer: true, Concurrency: 2}, Settings{Importer: true, Concurrency: 64}
+	if shareKey(a) != shareKey(b) {
+		t.Errorf("share keys differ: %q, %q", shareKey(a), shareKey(b))
+	}
+	if shareKey(a) == shareKey(Settings{Importer: false}) {
+		t.Error("importer on and off share a key")
+	}
 }

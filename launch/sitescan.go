@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/dirfd"
 )
 
 // site's scan, answered on the other ranks from the root's answers.
@@ -66,10 +69,13 @@ func siteAnswersFor(cfg cpython.Config, mayShare func(string) bool) siteAnswers 
 		if stat(dir)&0o170000 != 0o040000 || !mayShare(dir+"/.") { // the listing is of dir's own file system
 			continue
 		}
-		f, err := os.Open(dir)
+		// Never os.Open: its poller would leave descriptors Python sees
+		// (internal/dirfd).
+		fd, err := dirfd.OpenAt(unix.AT_FDCWD, dir)
 		if err != nil {
 			continue
 		}
+		f := os.NewFile(uintptr(fd), dir)
 		names, err := f.Readdirnames(-1)
 		f.Close()
 		if err != nil {
@@ -92,21 +98,15 @@ func (a *siteAnswers) readPth(dir, name string, stat func(string) int64) {
 	if stat(p)&0o170000 != 0o100000 {
 		return
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	b := make([]byte, maxPthBytes+1)
-	n, _ := readFull(f, b)
-	if n > maxPthBytes {
+	b, _, err := dirfd.ReadFile(p, 0, maxPthBytes+1)
+	if err != nil || len(b) > maxPthBytes {
 		return
 	}
 	if _, ok := a.Modes[p]; !ok {
 		return // not shared: no contents either
 	}
-	a.Contents[p] = b[:n]
-	for _, line := range strings.Split(string(b[:n]), "\n") {
+	a.Contents[p] = b
+	for _, line := range strings.Split(string(b), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "import ") ||
 			strings.HasPrefix(line, "import\t") || strings.TrimSpace(line) == "" {
 			continue
@@ -118,19 +118,6 @@ func (a *siteAnswers) readPth(dir, name string, stat func(string) int64) {
 		stat(filepath.Clean(line)) // os.path.abspath's normalisation, nearly: a miss is only unanswered
 
 	}
-}
-
-// readFull reads until b is full or the file ends.
-func readFull(f *os.File, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := f.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // modeBits is st_mode's file type and permission bits.

@@ -1,6 +1,7 @@
 package pathscan
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,14 @@ type Options struct {
 	// changed. Without it, misses and namespace answers are final until
 	// Invalidate.
 	RevalidateMisses bool
+	// Concurrency is how many directories ListTree and VerifyTree open
+	// and read at once (parallel file systems serve many metadata
+	// requests in flight per client); zero or negative: DefaultConcurrency.
+	Concurrency int
 }
+
+// DefaultConcurrency is Options.Concurrency's default.
+const DefaultConcurrency = 16
 
 // Result is the answer of FileFinder.find_spec, reduced to what a spec needs.
 type Result struct {
@@ -85,8 +93,9 @@ type Stats struct {
 // is read once, not once per racing thread); ListTree reads outside it.
 // An Index never calls into Python and never needs the GIL.
 type Index struct {
-	loaders    []Suffix
-	revalidate bool
+	loaders     []Suffix
+	revalidate  bool
+	concurrency int
 
 	mu    sync.Mutex
 	tree  *btree.BTreeG[*listing]
@@ -97,9 +106,10 @@ type Index struct {
 // New returns an empty Index.
 func New(opts Options) *Index {
 	return &Index{
-		loaders:    slices.Clone(opts.Loaders),
-		revalidate: opts.RevalidateMisses,
-		tree:       btree.NewG(16, lessListing),
+		loaders:     slices.Clone(opts.Loaders),
+		revalidate:  opts.RevalidateMisses,
+		concurrency: cmp.Or(max(opts.Concurrency, 0), DefaultConcurrency),
+		tree:        btree.NewG(16, lessListing),
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pyhost/pyhost/internal/dirfd"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,9 +32,13 @@ func reachable(name string) bool {
 //
 // Each directory is opened relative to its parent's descriptor: one
 // lookup, where a path costs one per component on a file system that
-// caches none. The subtrees of root are walked by a few goroutines, each
-// depth first (so a walk holds at most maxDepth descriptors); under a
-// maxDirs limit the walk is therefore not breadth first.
+// caches none. The tree is walked by Options.Concurrency goroutines, each
+// depth first, handing a subdirectory to an idle goroutine whenever there
+// is one (with a duplicate of its parent's descriptor), so that as many
+// directories are opened and read at once as there are goroutines, however
+// uneven the tree. A goroutine holds at most maxDepth descriptors, plus
+// one for the subdirectory handed to it. Under a maxDirs limit the walk is
+// therefore not breadth first.
 //
 // It returns an error if root could not be listed (root then has an empty
 // listing, as for Find) or, wrapping ErrLimit, if maxDirs cut the walk short.
@@ -78,23 +81,29 @@ func (ix *Index) walkTree(root string, maxDepth, maxDirs int, knownOnly bool) er
 	if !w.descend(l, 0) {
 		return nil
 	}
-	names := w.children(l)
-	jobs := make(chan string)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), 8, max(len(names), 1)) {
-		wg.Add(1)
+	// Idle goroutines wait on jobs; a walk hands them subdirectories
+	// (walkChildren) rather than queueing: nothing waits while a
+	// goroutine is idle, and no descriptor is held for work not started.
+	w.jobs = make(chan treeJob)
+	var idle sync.WaitGroup
+	for range w.ix.concurrency - 1 {
+		idle.Add(1)
 		go func() {
-			defer wg.Done()
-			for name := range jobs {
-				w.walk(fd, name, joinPath(root, name), 1)
+			defer idle.Done()
+			w.idle.Add(1)
+			for j := range w.jobs {
+				w.idle.Add(-1)
+				w.walk(j.parent, j.name, j.dir, j.depth)
+				syscall.Close(j.parent)
+				w.pending.Done()
+				w.idle.Add(1)
 			}
 		}()
 	}
-	for _, n := range names {
-		jobs <- n
-	}
-	close(jobs)
-	wg.Wait()
+	w.walkChildren(fd, l, 0)
+	w.pending.Wait()
+	close(w.jobs)
+	idle.Wait()
 	if w.limited.Load() {
 		return fmt.Errorf("pathscan: list tree %q: %d directories: %w", root, maxDirs, ErrLimit)
 	}
@@ -109,6 +118,55 @@ type treeWalk struct {
 	limited   atomic.Bool
 	mu        sync.Mutex
 	seen      map[[2]uint64]bool
+
+	jobs    chan treeJob   // to an idle goroutine
+	idle    atomic.Int32   // goroutines waiting on jobs (nearly: a hint)
+	pending sync.WaitGroup // jobs handed and not done
+}
+
+// A treeJob is a subdirectory handed to an idle goroutine: parent is a
+// descriptor of its own, which the goroutine closes.
+type treeJob struct {
+	parent    int
+	name, dir string
+	depth     int
+}
+
+// walkChildren walks l's subdirectories (l is open as fd, depth levels
+// below the root): each is handed to an idle goroutine if there is one,
+// else walked here.
+func (w *treeWalk) walkChildren(fd int, l *listing, depth int) {
+	for _, n := range w.children(l) {
+		dir := joinPath(l.dir, n)
+		if w.idle.Load() == 0 {
+			w.walk(fd, n, dir, depth+1)
+			continue
+		}
+		if dup, err := dupFd(fd); err == nil {
+			w.pending.Add(1)
+			select {
+			case w.jobs <- treeJob{parent: dup, name: n, dir: dir, depth: depth + 1}:
+				continue
+			default:
+				w.pending.Done()
+				syscall.Close(dup)
+			}
+		}
+		w.walk(fd, n, dir, depth+1)
+	}
+}
+
+// dupFd duplicates fd, close-on-exec.
+func dupFd(fd int) (int, error) {
+	for {
+		d, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != syscall.EINTR {
+			if errno != 0 {
+				return -1, errno
+			}
+			return int(d), nil
+		}
+	}
 }
 
 // take spends one directory of the budget.
@@ -128,6 +186,10 @@ func (w *treeWalk) take() bool {
 	}
 }
 
+// listingHook, when set (by tests), runs as a walk opens a directory, and
+// done once it has its listing.
+var listingHook func(dir string) (done func())
+
 func (w *treeWalk) walk(parent int, name, dir string, depth int) {
 	if w.knownOnly {
 		w.ix.mu.Lock()
@@ -140,8 +202,13 @@ func (w *treeWalk) walk(parent int, name, dir string, depth int) {
 	if !w.take() {
 		return
 	}
+	done := func() {}
+	if listingHook != nil {
+		done = listingHook(dir)
+	}
 	fd, err := dirfd.OpenAt(parent, name)
 	if err != nil {
+		done()
 		// Gone, not a directory after all, or unreadable: record what
 		// FileFinder would see, by path.
 		l, _ := failedListing(dir, err)
@@ -155,12 +222,11 @@ func (w *treeWalk) walk(parent int, name, dir string, depth int) {
 	}
 	defer syscall.Close(fd)
 	l := w.listing(fd, dir)
+	done()
 	if l.state != stateOK || !w.descend(l, depth) {
 		return
 	}
-	for _, n := range w.children(l) {
-		w.walk(fd, n, joinPath(dir, n), depth+1)
-	}
+	w.walkChildren(fd, l, depth)
 }
 
 // descend reports whether the walk goes below l: within the depth limit,

@@ -204,27 +204,3 @@ func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
 		list(d, localDepth, localMaxDirs)
 	}
 }
-
-// SiteDirs are the directories site adds for these prefixes (Debian's
-// dist-packages and upstream's site-packages), and the user site directory
-// when it is enabled. Listing one that site does not add costs time, not
-// correctness.
-func SiteDirs(prefixes []string, userSite bool) []string {
-	var dirs []string
-	for _, prefix := range prefixes {
-		if prefix == "" {
-			continue
-		}
-		for _, pattern := range []string{"lib/python3*/site-packages", "lib/python3*/dist-packages", "local/lib/python3*/dist-packages", "lib/python3/dist-packages"} {
-			m, _ := filepath.Glob(filepath.Join(prefix, pattern))
-			dirs = append(dirs, m...)
-		}
-	}
-	if userSite {
-		if home, err := os.UserHomeDir(); err == nil {
-			m, _ := filepath.Glob(filepath.Join(home, ".local/lib/python3*/site-packages"))
-			dirs = append(dirs, m...)
-		}
-	}
-	return dirs
-}
