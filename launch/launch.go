@@ -261,8 +261,11 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 	var warm bool
 	var facts func() []byte
 	if l.job.Root() {
-		_, seen := share.ForProgram(l.modules, l.program)
+		mods, seen := share.ForProgram(l.modules, l.program)
 		r, warm = roots(cfg), seen && l.index.Stats().DirsMerged > 0
+		if warm {
+			r.Uses = usedDirs(mods, append(append([]string{}, r.Trees...), r.Local...))
+		}
 		facts = func() []byte { return l.startFacts(cfg) }
 	}
 	got := l.job.ShareIndex(l.index, r, warm, facts)
@@ -373,6 +376,27 @@ func roots(cfg cpython.Config) share.Roots {
 		}
 	}
 	return r
+}
+
+// usedDirs are the directories a job that loads mods searches: each
+// module's, and those between it and the tree it is in (its packages').
+func usedDirs(mods []share.Module, trees []string) []string {
+	top := map[string]bool{}
+	for _, t := range trees {
+		top[filepath.Clean(t)] = true
+	}
+	seen := map[string]bool{}
+	out := []string{}
+	for _, m := range mods {
+		for d := filepath.Dir(m.Source); !seen[d] && !top[d]; d = filepath.Dir(d) {
+			seen[d] = true
+			out = append(out, d)
+			if d == "/" || d == "." {
+				break
+			}
+		}
+	}
+	return out
 }
 
 // registerExitHooks is step 7. Hooks run once Python is finalised, in

@@ -126,3 +126,50 @@ func TestVerifyTreeConcurrency(t *testing.T) {
 		t.Errorf("stats %+v: want 40 verifications, nothing listed", st)
 	}
 }
+
+// VerifyDirs verifies only the directories it is given, and reads again
+// one that changed.
+func TestVerifyDirs(t *testing.T) {
+	root := wideTree(t, 3, 2) // 13 directories
+	src := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := src.ListTree(root, -1, 0); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := src.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := pathscan.New(pathscan.Options{Loaders: debian311, Concurrency: 4})
+	if err := dst.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(root, "d1")
+	// A new mtime for d1 (its listing in the cache is then stale).
+	if err := os.WriteFile(filepath.Join(changed, "new.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(changed, future, future); err != nil {
+		t.Fatal(err)
+	}
+	dst.VerifyDirs([]string{root, changed, filepath.Join(root, "d0", "d2"), filepath.Join(root, "absent")})
+	st := dst.Stats()
+	if st.Verifications != 3 || st.DirsListed != 1 {
+		t.Errorf("stats %+v: want 3 verifications and d1 listed again", st)
+	}
+	// Only what was verified goes to the other ranks.
+	out, err := dst.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := part.Merge(out); err != nil {
+		t.Fatal(err)
+	}
+	if part.Len() != 3 {
+		t.Errorf("%d listings shared, want the 3 verified or read", part.Len())
+	}
+	if r := dst.Find(changed, "new"); !r.Found {
+		t.Errorf("new.py in the changed directory not found: %+v", r)
+	}
+}

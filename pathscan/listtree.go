@@ -301,3 +301,55 @@ func (w *treeWalk) listing(fd int, dir string) *listing {
 	ix.stats.DirsListed++
 	return n
 }
+
+// VerifyDirs verifies the listings of dirs that were merged unverified (one
+// stat of each directory's path), Options.Concurrency at once, and reads
+// again those whose directory changed; a directory without a listing, or
+// with a verified one, costs nothing. For the rank that loads a cache file
+// and knows which of its directories the job will use, instead of
+// VerifyTree's walk of every cached listing below a root.
+func (ix *Index) VerifyDirs(dirs []string) {
+	todo := make(chan string)
+	var wg sync.WaitGroup
+	for range min(ix.concurrency, max(len(dirs), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for dir := range todo {
+				ix.verifyDir(dir)
+			}
+		}()
+	}
+	for _, d := range dirs {
+		todo <- d
+	}
+	close(todo)
+	wg.Wait()
+}
+
+func (ix *Index) verifyDir(dir string) {
+	ix.mu.Lock()
+	l := ix.get(dir)
+	if l == nil || l.stale || !l.unverified {
+		ix.mu.Unlock()
+		return
+	}
+	ix.mu.Unlock()
+	id, ok := statIdentity(dir)
+	ix.mu.Lock()
+	ix.stats.Verifications++
+	if ok && ix.get(dir) == l && l.sameAs(id) {
+		l.unverified = false
+		ix.mu.Unlock()
+		return
+	}
+	ix.mu.Unlock()
+	n, _ := readListing(dir)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if cur := ix.get(dir); cur != nil && cur != l && !cur.stale && !cur.unverified {
+		return // read meanwhile by a Find
+	}
+	ix.install(n)
+	ix.stats.DirsListed++
+}

@@ -46,6 +46,11 @@ func (j Job) Shared() bool { return j.size > 1 }
 type Roots struct {
 	Trees []string
 	Local []string
+	// Uses are the directories the environment's record says the job
+	// will use (those of the modules its program loaded before, and of
+	// their packages): warm, the root verifies only these and the trees'
+	// tops, not every cached listing below the trees.
+	Uses []string
 }
 
 // Eager listing limits.
@@ -94,11 +99,18 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 	}
 	var blob []byte
 	if j.Root() {
+		// What facts reads, it reads while the trees are listed (facts
+		// alone uses the node filter until both are done).
 		var extra []byte
-		if facts != nil {
-			extra = facts()
-		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if facts != nil {
+				extra = facts()
+			}
+		}()
 		listRoots(ix, roots, warm)
+		<-done
 		var keep func(string, uint64) bool
 		if j.nodes != nil {
 			keep = j.nodes.dir
@@ -181,6 +193,12 @@ func (j Job) SharePaths(ix *pathscan.Index, paths []string) error {
 // listRoots lists (or, warm, verifies) the roots into ix. What fails to
 // list is listed lazily later.
 func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
+	if warm && roots.Uses != nil {
+		dirs := append(append([]string{}, roots.Trees...), roots.Uses...)
+		dirs = append(dirs, roots.Local...)
+		ix.VerifyDirs(dirs)
+		return
+	}
 	seen := map[string]bool{}
 	list := func(dir string, depth, max int) {
 		dir = filepath.Clean(dir)
