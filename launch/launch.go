@@ -51,6 +51,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
 	"github.com/pyhost/pyhost/internal/cpython"
@@ -302,6 +304,11 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 type startFacts struct {
 	Paths []byte      // cpython.Config.Portable: nil when the others compute their own
 	Site  siteAnswers // the answers to site's scan
+	// Absent are the search path's entries that do not exist (stat:
+	// ENOENT), such as lib/python311.zip: every path hook refuses them,
+	// and PathFinder caches None for them at the first import, as the
+	// others do at once, without probing.
+	Absent []string
 }
 
 // startFacts is the root's: its path configuration, when the other ranks
@@ -317,6 +324,12 @@ func (l *launcher) startFacts(cfg cpython.Config) []byte {
 	}
 	if cfg.SiteImport {
 		f.Site = siteAnswersFor(cfg, l.job.MayShare)
+	}
+	for _, p := range cfg.ModuleSearchPaths {
+		var st unix.Stat_t
+		if filepath.IsAbs(p) && unix.Stat(p, &st) == unix.ENOENT && l.job.MayShare(p) {
+			f.Absent = append(f.Absent, p)
+		}
 	}
 	var b bytes.Buffer
 	if err := gob.NewEncoder(&b).Encode(f); err != nil {
@@ -350,7 +363,35 @@ func (l *launcher) takeFacts(blob []byte) error {
 			return fmt.Errorf("answer site's scan: %w", err)
 		}
 	}
+	if len(f.Absent) > 0 {
+		if err := cacheAbsent(f.Absent); err != nil {
+			return fmt.Errorf("the search path's absent entries: %w", err)
+		}
+	}
 	return nil
+}
+
+// cacheAbsent sets sys.path_importer_cache[entry] = None for each entry
+// (before the main phase: before any import searches them).
+func cacheAbsent(entries []string) error {
+	return host.Attach(func(py *host.Py) error {
+		sys, err := py.Import("sys")
+		if err != nil {
+			return err
+		}
+		defer sys.Close()
+		cache, err := sys.Attr("path_importer_cache")
+		if err != nil {
+			return err
+		}
+		defer cache.Close()
+		for _, e := range entries {
+			if err := cache.SetItem(e, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // afterMain runs once the main phase is done, before the program.
