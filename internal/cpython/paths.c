@@ -329,10 +329,18 @@ PyObject *pyhost_compute_paths(void) {
 		ok = load(before);
 		goto done;
 	}
+	// The running configuration is the preview's: what the main phase
+	// computes from it is what it would compute from the plan (getpath
+	// reads no search path that is not set, nor stdlib_dir, and every other
+	// field it reads came out as in the plan), so the plan need not be
+	// loaded again; only the search path must be left to compute.
 	PyObject *home = PyDict_GetItemString(computed, "home");
-	if (home == NULL || keep_plan(plan, home) < 0) {
+	if (home == NULL) {
 		goto done;
 	}
+	live_config()->module_search_paths_set = 0;
+	Py_XSETREF(home_after, Py_NewRef(home));
+	planned = 1;
 	PyObject *in = inputs(before);
 	PyObject *msg = in ? Py_BuildValue("{sOsOsO}", "inputs", in, "outcome", outcome, "home", home) : NULL;
 	PyObject *blob = msg ? PyMarshal_WriteObjectToString(msg, 2) : NULL;
