@@ -24,8 +24,10 @@
 // and every field getpath writes must come out as the probing computation
 // wrote it; otherwise the configuration is put back exactly as it was and
 // the main phase computes for itself, as python3 does. After the main
-// phase, home is put back as it was (the running configuration and
-// CPython's global path configuration, which subinterpreters read).
+// phase, home is put back as a computation without a plan leaves it (None,
+// or PYTHONHOME's value): in the running configuration and in CPython's
+// global path configuration, which Py_GetPythonHome and subinterpreters
+// read.
 //
 // A process whose inputs to the computation are the same as another's
 // (the configuration's path fields, the variables getpath reads, the
