@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -149,33 +150,69 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 // MakeBundle is the reading side of the validity rule (see Bundle): it
 // stats each source and reads its bytecode file, and keeps the pairs whose
 // .pyc header matches what the loader will compare (magic, a
-// timestamp-based pyc, the source's mtime and size), up to maxBytes of
-// bytecode in all. Files are reached through descriptors of their
-// directories (internal/dirfd), each opened once relative to its parent.
-func MakeBundle(pairs [][2]string, magic []byte, maxBytes int) []*BundleEntry {
-	dirs := dirfd.NewTree(maxBundleDirs)
-	defer dirs.Close()
+// timestamp-based pyc, the source's mtime and size), in the order given, up
+// to maxBytes of bytecode in all. Files are reached through descriptors of
+// their directories (internal/dirfd), each opened once relative to its
+// parent; concurrency goroutines (at least one) read at once, each taking
+// runs of consecutive pairs (neighbours share directories) through a tree
+// of its own.
+func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int) []*BundleEntry {
+	const run = 16
+	workers := max(1, min(concurrency, (len(pairs)+run-1)/run))
+	read := make([]*BundleEntry, len(pairs))
+	var next, total atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dirs := dirfd.NewTree(max(maxBundleDirs/workers, 8))
+			defer dirs.Close()
+			for {
+				// Past maxBytes nothing more can go in: stop reading.
+				start := int(next.Add(run) - run)
+				if start >= len(pairs) || total.Load() > int64(maxBytes) {
+					return
+				}
+				for k := start; k < min(start+run, len(pairs)); k++ {
+					if e := readBundleEntry(dirs, pairs[k], magic, maxBytes); e != nil {
+						read[k] = e
+						total.Add(int64(len(e.Data)))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	var out []*BundleEntry
-	total := 0
-	for _, p := range pairs {
-		var st unix.Stat_t
-		if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	sum := 0
+	for _, e := range read {
+		if e == nil {
 			continue
 		}
-		data, _, err := dirs.ReadFile(p[1], int64(maxBytes))
-		if err != nil || !pycMatches(data, magic, &st) {
-			continue
-		}
-		if total += len(data); total > maxBytes {
+		if sum += len(e.Data); sum > maxBytes {
 			break
 		}
-		out = append(out, &BundleEntry{
-			Source: p[0], Bytecode: p[1],
-			MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec, Size: st.Size,
-			Data: data,
-		})
+		out = append(out, e)
 	}
 	return out
+}
+
+// readBundleEntry is one pair's entry, or nil when it does not qualify.
+func readBundleEntry(dirs *dirfd.Tree, p [2]string, magic []byte, maxBytes int) *BundleEntry {
+	var st unix.Stat_t
+	if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil
+	}
+	data, _, err := dirs.ReadFile(p[1], int64(maxBytes))
+	if err != nil || !pycMatches(data, magic, &st) {
+		return nil
+	}
+	return &BundleEntry{
+		Source: p[0], Bytecode: p[1],
+		MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec, Size: st.Size,
+		Data: data,
+	}
 }
 
 // maxBundleDirs bounds the directory descriptors MakeBundle keeps open.

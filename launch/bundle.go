@@ -31,7 +31,7 @@ func (l *launcher) makeBundle() []byte {
 			pairs = append(pairs, [2]string{m.Source, m.Bytecode})
 		}
 	}
-	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes)
+	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes, l.settings.concurrency())
 	if len(entries) == 0 {
 		return nil
 	}
