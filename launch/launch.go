@@ -268,7 +268,7 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 		if warm {
 			r.Uses = usedDirs(mods, append(append([]string{}, r.Trees...), r.Local...))
 		}
-		facts = func() []byte { return l.startFacts(cfg) }
+		facts = func() []byte { return l.rootFacts(cfg) }
 	}
 	got := l.job.ShareIndex(l.index, r, warm, facts)
 	l.phases.mark("share_index")
@@ -311,10 +311,11 @@ type startFacts struct {
 	Absent []string
 }
 
-// startFacts is the root's: its path configuration, when the other ranks
-// would probe the same files for it (one node, or a shared file system),
-// and its answers to site's scan.
-func (l *launcher) startFacts(cfg cpython.Config) []byte {
+// rootFacts are the root's start-up facts, encoded: its path
+// configuration, when the other ranks would probe the same files for it
+// (one node, or a shared file system), its answers to site's scan and the
+// search path's absent entries.
+func (l *launcher) rootFacts(cfg cpython.Config) []byte {
 	f := startFacts{Paths: cfg.Portable}
 	for _, p := range append([]string{cfg.Executable, filepath.Dir(cfg.Executable)}, cfg.ModuleSearchPaths...) {
 		if !l.job.MayShare(p) {

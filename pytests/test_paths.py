@@ -276,3 +276,22 @@ def test_non_root_ranks_probe_nothing_under_pythons_trees(pyhost, tmp_path):
         assert not missing, f"rank {rank} missed:\n" + "\n".join(missing)
         off_listings, off_missing = found["off", rank]
         assert off_listings and off_missing, "the detector sees nothing even with the stock importer"
+
+
+@needs_mpirun
+def test_ranks_at_an_undecodable_path(pyhost, tmp_path):
+    # The plan travels between ranks before the codecs exist: a path that
+    # is not UTF-8 must come back as the same str (surrogate escapes).
+    d = Path(os.fsdecode(bytes(tmp_path) + b"/d\xff"))
+    d.mkdir()
+    exe = d / "python3"
+    show = "import sys; print(ascii(sys.executable), ascii(sys._base_executable), sys.prefix, sys.path[1:])"
+    shutil.copy2(REFERENCE, exe)
+    env = base_env(tmp_path)
+    ref = run([str(exe), "-c", show], env=env, cwd=tmp_path)
+    assert ref.returncode == 0, ref
+    exe.unlink()
+    shutil.copy2(pyhost, exe)
+    p = run_job(mpirun_argv(2, [str(exe), "-c", show]), tmp_path, env)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert p.stdout.splitlines() == ref.stdout.splitlines() * 2

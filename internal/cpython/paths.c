@@ -298,6 +298,69 @@ static int keep_plan(PyObject *plan, PyObject *home) {
 	return 0;
 }
 
+// Between the phases the codec registry does not exist yet: decoding a
+// str that marshal wrote with a lone surrogate (an undecodable path)
+// would look up the error handler and break the start-up's encodings.
+// So the plan travels with every str encoded as the file system encoding
+// does before the codecs exist (no lookup), and back.
+
+// fs_form is obj with every str (in dicts, lists and tuples) encoded
+// to bytes as PyUnicode_EncodeFSDefault does. New reference.
+static PyObject *fs_form(PyObject *obj) {
+	if (PyUnicode_Check(obj)) {
+		return PyUnicode_EncodeFSDefault(obj);
+	}
+	if (PyDict_Check(obj)) {
+		PyObject *out = PyDict_New();
+		PyObject *k, *v;
+		Py_ssize_t pos = 0;
+		while (out != NULL && PyDict_Next(obj, &pos, &k, &v)) {
+			PyObject *fv = fs_form(v);
+			if (fv == NULL || PyDict_SetItem(out, k, fv) < 0) {
+				Py_CLEAR(out);
+			}
+			Py_XDECREF(fv);
+		}
+		return out;
+	}
+	if (PyList_Check(obj) || PyTuple_Check(obj)) {
+		Py_ssize_t n = PySequence_Size(obj);
+		PyObject *out = PyList_New(n);
+		for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+			PyObject *fv = fs_form(PySequence_Fast_GET_ITEM(obj, i));
+			if (fv == NULL) {
+				Py_CLEAR(out);
+				break;
+			}
+			PyList_SET_ITEM(out, i, fv); // steals fv
+		}
+		return out;
+	}
+	return Py_NewRef(obj);
+}
+
+// str_form undoes fs_form for a plan's outcome, whose values are all str
+// (or None): bytes become str again. New reference.
+static PyObject *str_form(PyObject *obj) {
+	if (PyBytes_Check(obj)) {
+		return PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj));
+	}
+	if (PyDict_Check(obj)) {
+		PyObject *out = PyDict_New();
+		PyObject *k, *v;
+		Py_ssize_t pos = 0;
+		while (out != NULL && PyDict_Next(obj, &pos, &k, &v)) {
+			PyObject *sv = str_form(v);
+			if (sv == NULL || PyDict_SetItem(out, k, sv) < 0) {
+				Py_CLEAR(out);
+			}
+			Py_XDECREF(sv);
+		}
+		return out;
+	}
+	return Py_NewRef(obj);
+}
+
 // pyhost_compute_paths computes the path configuration and returns what
 // pyhost_config_paths returns of it, with "portable": the plan as bytes
 // for pyhost_adopt_paths (absent when the main phase computes for itself).
@@ -345,9 +408,11 @@ PyObject *pyhost_compute_paths(void) {
 	planned = 1;
 	PyObject *in = inputs(before);
 	PyObject *msg = in ? Py_BuildValue("{sOsOsO}", "inputs", in, "outcome", outcome, "home", home) : NULL;
-	PyObject *blob = msg ? PyMarshal_WriteObjectToString(msg, 2) : NULL;
+	PyObject *fs = msg ? fs_form(msg) : NULL;
+	PyObject *blob = fs ? PyMarshal_WriteObjectToString(fs, 2) : NULL;
 	ok = blob && PyDict_SetItemString(d, "portable", blob) == 0 ? 0 : -1;
 	Py_XDECREF(blob);
+	Py_XDECREF(fs);
 	Py_XDECREF(msg);
 	Py_XDECREF(in);
 done:
@@ -375,25 +440,30 @@ int pyhost_adopt_paths(const char *buf, Py_ssize_t n) {
 		return 0;
 	}
 	PyObject *theirs = PyDict_GetItemString(msg, "inputs");
-	PyObject *outcome = PyDict_GetItemString(msg, "outcome");
-	PyObject *home = PyDict_GetItemString(msg, "home");
-	if (theirs == NULL || outcome == NULL || !PyDict_Check(outcome) || home == NULL) {
+	PyObject *fs_outcome = PyDict_GetItemString(msg, "outcome");
+	PyObject *fs_home = PyDict_GetItemString(msg, "home");
+	if (theirs == NULL || fs_outcome == NULL || !PyDict_Check(fs_outcome) || fs_home == NULL) {
 		Py_DECREF(msg);
 		return 0;
 	}
 	int rc = -1;
-	PyObject *plan = NULL;
+	PyObject *plan = NULL, *mine = NULL, *outcome = NULL, *home = NULL;
 	PyObject *before = _PyConfig_AsDict(live_config());
-	PyObject *mine = before ? inputs(before) : NULL;
-	if (mine != NULL) {
+	PyObject *in = before ? inputs(before) : NULL;
+	if (in != NULL && (mine = fs_form(in)) != NULL) {
 		rc = PyObject_RichCompareBool(mine, theirs, Py_EQ);
 		if (rc == 1) {
-			plan = plan_of(before, outcome);
+			outcome = str_form(fs_outcome);
+			home = outcome ? str_form(fs_home) : NULL;
+			plan = home ? plan_of(before, outcome) : NULL;
 			rc = plan && keep_plan(plan, home) == 0 ? 1 : -1;
 		}
 	}
 	Py_XDECREF(plan);
+	Py_XDECREF(home);
+	Py_XDECREF(outcome);
 	Py_XDECREF(mine);
+	Py_XDECREF(in);
 	Py_XDECREF(before);
 	Py_DECREF(msg);
 	return rc;
