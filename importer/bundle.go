@@ -12,6 +12,7 @@ import (
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/internal/frame"
+	"github.com/pyhost/pyhost/internal/share"
 )
 
 // A Bundle carries the bytecode of modules from the rank that read it to
@@ -217,4 +218,35 @@ func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
 	}
 	im.bundled.Add(1)
 	return cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+}
+
+// SetPack makes the importer serve bytecode from the environment's pack
+// (see the package doc); called before Install.
+func (im *Importer) SetPack(p *share.Pack) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.pack = p
+}
+
+// pack_take(source, bytecode) -> None | (mtime, size, data): the pack's
+// copy of source's .pyc when it is a copy of bytecode (the path the loader
+// asks for), with the source mtime and size its header holds (the low 32
+// bits, as the loader compares them), handed out once.
+func (im *Importer) packTake(a cpython.Args) cpython.Owned {
+	src, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
+	}
+	want, ok := strArg(a, 1)
+	if !ok {
+		return cpython.Owned{}
+	}
+	data, ok := im.pack.Take(src, want)
+	if !ok || len(data) < 16 {
+		return cpython.None()
+	}
+	im.packed.Add(1)
+	mtime := binary.LittleEndian.Uint32(data[8:12])
+	size := binary.LittleEndian.Uint32(data[12:16])
+	return cpython.TupleOf(cpython.NewInt(int64(mtime)), cpython.NewInt(int64(size)), cpython.NewBytes(data))
 }

@@ -6,7 +6,7 @@
 # compiled as "<frozen importlib._bootstrap_external>": to tracers and
 # debuggers its frames are CPython's own import machinery (see package
 # importer). The namespace holds the Go functions (find_spec, lookup,
-# entry_is_dir, invalidate, bundle_take, set_loaders) and the kinds of a
+# entry_is_dir, invalidate, bundle_take, pack_take, set_loaders) and the kinds of a
 # lookup's answer (KIND_*), both defined in Go; this file only turns
 # answers into the specs FileFinder would have made.
 
@@ -31,6 +31,7 @@ _loader_for_kind = {
     KIND_SOURCE: _loader_details[1][0],
     KIND_BYTECODE: _loader_details[2][0],
     KIND_BUNDLED: _loader_details[1][0],
+    KIND_PACKED: _loader_details[1][0],
 }
 
 _PathFinder = _bootstrap_external.PathFinder
@@ -100,6 +101,39 @@ def _serve_from_bundle(loader, source_path):
     loader.get_data = get_data
 
 
+_audit = sys.audit
+_OPEN_FLAGS = _bootstrap_external._os.O_RDONLY | _bootstrap_external._os.O_CLOEXEC
+
+
+def _serve_from_pack(loader, source_path):
+    """Make loader take its bytecode from the pack (see share.Pack), once:
+    get_code stats the source itself (path_stats) and then asks
+    get_data(bytecode), which gets the pack's copy of that very file only
+    if the copy's header matches the stat, else reads the file as ever."""
+    seen = None
+
+    def path_stats(path):
+        nonlocal seen
+        st = _SourceFileLoader.path_stats(loader, path)
+        if path == source_path:
+            seen = st
+        return st
+
+    def get_data(path):
+        del loader.path_stats, loader.get_data
+        if seen is not None:
+            entry = pack_take(source_path, path)
+            if (entry is not None
+                    and int(seen['mtime']) & 0xFFFFFFFF == entry[0]
+                    and seen['size'] & 0xFFFFFFFF == entry[1]):
+                _audit('open', path, 'r', _OPEN_FLAGS)  # as io.open_code raises it
+                return entry[2]
+        return _SourceFileLoader.get_data(loader, path)
+
+    loader.path_stats = path_stats
+    loader.get_data = get_data
+
+
 def _make_spec(finder, fullname, kind, filename, location):
     """The spec finder.find_spec would return for a hit (FileFinder._get_spec)."""
     loader_class = _loader_for_kind[kind]
@@ -111,8 +145,11 @@ def _make_spec(finder, fullname, kind, filename, location):
     # What spec_from_file_location does for an absolute str location, a
     # loader and explicit search locations, without its generality.
     loader = loader_class(fullname, filename)
-    if kind == KIND_BUNDLED and loader_class is _SourceFileLoader:
-        _serve_from_bundle(loader, filename)
+    if loader_class is _SourceFileLoader:
+        if kind == KIND_PACKED:
+            _serve_from_pack(loader, filename)
+        elif kind == KIND_BUNDLED:
+            _serve_from_bundle(loader, filename)
     spec = _ModuleSpec(fullname, loader, origin=filename)
     spec._set_fileattr = True
     spec.submodule_search_locations = None if location is None else [location]

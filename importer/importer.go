@@ -52,6 +52,16 @@
 // modules it holds from memory, once each (see Bundle), until
 // importlib.invalidate_caches() drops it.
 //
+// # The pack (single process too)
+//
+// With a share.Pack (SetPack), a source module whose .pyc the pack holds
+// (from a directory found unchanged, see share.Pack) is loaded by
+// CPython's own SourceFileLoader, whose get_code stats the source as ever
+// and is handed the pack's copy instead of opening the .pyc, only when the
+// copy's header matches that stat; otherwise it reads the file, as
+// python3 does. So a module costs one metadata call. The loader's audit
+// event for the .pyc ("open") is raised as python3 raises it.
+//
 // # Threads
 //
 // The Go functions run with the GIL held, called from Python, and so does
@@ -67,6 +77,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/share"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -90,6 +101,7 @@ const (
 	kindSource           // a source module: SourceFileLoader
 	kindBytecode         // a sourceless module: SourcelessFileLoader
 	kindBundled          // a source module whose stat and bytecode are in the bundle
+	kindPacked           // a source module whose bytecode is in the environment's pack
 )
 
 var kindNames = map[string]int{
@@ -98,6 +110,7 @@ var kindNames = map[string]int{
 	"KIND_SOURCE":    kindSource,
 	"KIND_BYTECODE":  kindBytecode,
 	"KIND_BUNDLED":   kindBundled,
+	"KIND_PACKED":    kindPacked,
 }
 
 // kindOf is the answer kind of a module the Index found.
@@ -119,6 +132,7 @@ type Stats struct {
 	HandOffs     uint64 // ... left to PathFinder (namespace, non-indexed entries)
 	EntryLookups uint64 // lookups by the indexed path entry finders
 	Bundled      uint64 // modules loaded from the bundle
+	Packed       uint64 // modules whose bytecode came from the pack
 	Index        pathscan.Stats
 }
 
@@ -132,6 +146,8 @@ type Importer struct {
 	finder  *finder // set by Install
 	bundle  *Bundle
 	bundled atomic.Uint64
+	pack    *share.Pack // nil without a cache
+	packed  atomic.Uint64
 
 	// The last sys.path seen, to drop entries that left it.
 	lastPath []string
@@ -157,6 +173,7 @@ func (im *Importer) Stats() Stats {
 		HandOffs:     im.handOffs.Load(),
 		EntryLookups: im.entryLookups.Load(),
 		Bundled:      im.bundled.Load(),
+		Packed:       im.packed.Load(),
 	}
 	if ix := im.index; ix != nil {
 		s.Index = ix.Stats()
@@ -175,6 +192,7 @@ func (im *Importer) funcs() []cpython.Func {
 		{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
 		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
 		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
+		{Name: "pack_take", Call: cpython.Recover(im.packTake)},
 	}
 }
 
@@ -224,8 +242,22 @@ func key(path string) string {
 	return k
 }
 
+// kindFor is the kind of a found module's answer: a source module whose
+// bytecode the bundle or the pack holds is served from there.
+func (im *Importer) kindFor(r pathscan.Result) int {
+	if r.Kind == pathscan.Source {
+		if im.bundle.has(r.Path) {
+			return kindBundled
+		}
+		if im.pack.Has(r.Path) {
+			return kindPacked
+		}
+	}
+	return kindOf(r.Kind)
+}
+
 // answer is what finder.py's _spec takes: (kind, filename, location).
-func answer(r pathscan.Result) cpython.Owned {
+func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 	if r.Namespace {
 		return cpython.TupleOf(cpython.NewInt(kindNamespace), cpython.None(), cpython.NewStr(r.Dir))
 	}
@@ -233,7 +265,7 @@ func answer(r pathscan.Result) cpython.Owned {
 	if r.Package {
 		loc = cpython.NewStr(r.Dir)
 	}
-	return cpython.TupleOf(cpython.NewInt(int64(kindOf(r.Kind))), cpython.NewStr(r.Path), loc)
+	return cpython.TupleOf(cpython.NewInt(int64(im.kindFor(r))), cpython.NewStr(r.Path), loc)
 }
 
 // find is GoFinder's lookup over the indexed directories of a search
@@ -261,11 +293,7 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 				if r.Package {
 					loc = r.Dir
 				}
-				kind := kindOf(r.Kind)
-				if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
-					kind = kindBundled
-				}
-				return i, kind, r.Path, loc, true
+				return i, im.kindFor(r), r.Path, loc, true
 			}
 			namespace = namespace || r.Namespace
 		}
@@ -311,7 +339,7 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 	if !r.Found && !r.Namespace {
 		return cpython.None()
 	}
-	return answer(r)
+	return im.answer(r)
 }
 
 // entry_is_dir(path) -> bool: whether a sys.path entry is a directory, from
@@ -348,6 +376,10 @@ func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
 		im.bundle = nil
 	}
 	im.mu.Unlock()
+	if !isDir {
+		// The pack's directories are checked again at their next use.
+		im.pack.Forget()
+	}
 	if isDir {
 		im.index.Invalidate(key(dir))
 	} else {

@@ -71,7 +71,12 @@ type launcher struct {
 	env     share.Env      // the environment the cache is of
 	modules []share.Module // the cache's record of the modules loaded from source
 	program uint64         // this run's program within the environment (share.ProgramID)
+	pack    *share.Pack    // the environment's bytecode copies (nil without a cache)
 	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
+
+	// Recorded at exit with loaded, while Python still runs.
+	magic           []byte // importlib's MAGIC_NUMBER
+	dontWriteAtExit bool   // sys.dont_write_bytecode
 
 	phases phases // how long each start-up step took, for -X pyhost.stats
 }
@@ -209,10 +214,16 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	l.program = programID(cfg)
-	if l.settings.Cache != "rebuild" {
+	read := l.settings.Cache != "rebuild"
+	if read {
 		l.cache.LoadIndex(l.index)
-		l.modules = l.cache.LoadModules()
+		if l.job.Shared() {
+			l.modules = l.cache.LoadModules() // for the bundle only
+		}
 	}
+	// Read at the first import of a source module that it may serve.
+	l.pack = l.cache.Pack(read)
+	l.imp.SetPack(l.pack)
 }
 
 // programID names what this run runs within its environment: the script,
@@ -289,14 +300,14 @@ func (l *launcher) registerExitHooks() error {
 			return err
 		}
 	}
+	if l.cache != nil {
+		if err := l.recordLoaded(); err != nil {
+			return err
+		}
+	}
 	if l.mpi {
 		if err := l.abortOnUncaught(); err != nil {
 			return err
-		}
-		if l.cache != nil && l.job.Shared() {
-			if err := l.recordLoaded(); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -306,7 +317,12 @@ func (l *launcher) registerExitHooks() error {
 func (l *launcher) saveCache() {
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
-	l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+	if l.job.Shared() {
+		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+	}
+	if !l.dontWriteAtExit {
+		l.cache.SavePack(l.pack, l.loaded, l.magic, now)
+	}
 }
 
 // warn prints one line on stderr, as pyhost's warnings are.

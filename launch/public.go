@@ -59,9 +59,9 @@ func statsLine(s Settings, st importer.Stats) string {
 	if !s.Importer {
 		return "pyhost stats: importer off"
 	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d",
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d packed=%d",
 		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled)
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled, st.Packed)
 }
 
 func statsDict(s Settings, st importer.Stats) map[string]any {
@@ -78,6 +78,7 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 		"relists":       st.Index.Relists,
 		"verifications": st.Index.Verifications,
 		"bundled":       st.Bundled,
+		"packed":        st.Packed,
 	}
 }
 
@@ -100,21 +101,24 @@ _sys.excepthook = _abort_on_uncaught
 `
 
 // recordSource records, at exit on the root, which modules were loaded
-// from source with their bytecode files. Registered with Python's atexit,
-// it runs before finalisation, when sys.modules is complete.
+// from source with their bytecode files, in the order they were loaded
+// (sys.modules'), with what SavePack needs from Python: the interpreter's
+// magic number and whether bytecode may be written now
+// (sys.dont_write_bytecode, which a program may set). Registered with
+// Python's atexit first, it runs last, before finalisation, when
+// sys.modules is complete.
 const recordSource = `
-import atexit as _atexit, sys as _sys
+import atexit as _atexit, sys as _sys, _frozen_importlib_external as _bse
 
 def _record_loaded():
-    from importlib.machinery import SourceFileLoader
     out = []
     for m in list(_sys.modules.values()):
         s = getattr(m, "__spec__", None)
-        if s is None or type(s.loader) is not SourceFileLoader:
+        if s is None or type(s.loader) is not _bse.SourceFileLoader:
             continue
         if isinstance(s.origin, str) and isinstance(s.cached, str):
             out.append((s.origin, s.cached))
-    _set_loaded(out)
+    _set_loaded(out, _bse.MAGIC_NUMBER, bool(_sys.dont_write_bytecode))
 
 _atexit.register(_record_loaded)
 `
@@ -138,12 +142,14 @@ func (l *launcher) abortOnUncaught() error {
 }
 
 // recordLoaded registers the exit hook that lists the modules loaded from
-// source (the root under MPI, with the cache on).
+// source (with the cache on: a single process, or the root under MPI).
 func (l *launcher) recordLoaded() error {
 	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
-		if len(a.Pos) != 1 || !a.Pos[0].IsList() {
-			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode))")
+		if len(a.Pos) != 3 || !a.Pos[0].IsList() || !a.Pos[1].IsBytes() || !a.Pos[2].IsBool() {
+			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode), magic, dont_write_bytecode)")
 		}
+		l.magic, _ = a.Pos[1].BytesCopy()
+		l.dontWriteAtExit = a.Pos[2].IsTrue()
 		l.loaded = l.loaded[:0]
 		for _, pair := range a.Pos[0].Items() {
 			if !pair.IsTuple() {
