@@ -289,10 +289,12 @@ func TestPackBadFiles(t *testing.T) {
 		"data byte":  flip(func(int) int { return 17 }),
 		"table byte": flip(func(n int) int { return n - packTrailerLen - 6 }),
 		"trailer":    flip(func(n int) int { return n - 1 }),
-		"foreign":    func(t *testing.T, file string, _ []byte) { os.WriteFile(file, []byte("#!/bin/sh\necho hello\n"), 0o600) },
-		"empty":      func(t *testing.T, file string, _ []byte) { os.WriteFile(file, nil, 0o600) },
-		"fifo":       func(t *testing.T, file string, _ []byte) { os.Remove(file); syscall.Mkfifo(file, 0o600) },
-		"directory":  func(t *testing.T, file string, _ []byte) { os.Remove(file); os.Mkdir(file, 0o700) },
+		"foreign": func(t *testing.T, file string, _ []byte) {
+			os.WriteFile(file, []byte("#!/bin/sh\necho hello\n"), 0o600)
+		},
+		"empty":     func(t *testing.T, file string, _ []byte) { os.WriteFile(file, nil, 0o600) },
+		"fifo":      func(t *testing.T, file string, _ []byte) { os.Remove(file); syscall.Mkfifo(file, 0o600) },
+		"directory": func(t *testing.T, file string, _ []byte) { os.Remove(file); os.Mkdir(file, 0o700) },
 		"symlink": func(t *testing.T, file string, _ []byte) {
 			os.Rename(file, file+".real")
 			os.Symlink(file+".real", file)
