@@ -228,10 +228,11 @@ func (im *Importer) SetPack(p *share.Pack) {
 	im.pack = p
 }
 
-// pack_take(source, bytecode) -> None | (mtime, size, data): the pack's
-// copy of source's .pyc when it is a copy of bytecode (the path the loader
-// asks for), with the source mtime and size its header holds (the low 32
-// bits, as the loader compares them), handed out once.
+// pack_take(source, bytecode, mtime, size) -> None | data: the pack's copy
+// of source's .pyc when it is a copy of bytecode (the path the loader asks
+// for) whose header holds the source mtime and size given (from the stat
+// the loader just made, the low 32 bits of each, as the loader compares
+// them), handed out once. None: the loader reads the file.
 func (im *Importer) packTake(a cpython.Args) cpython.Owned {
 	src, ok := strArg(a, 0)
 	if !ok {
@@ -241,12 +242,19 @@ func (im *Importer) packTake(a cpython.Args) cpython.Owned {
 	if !ok {
 		return cpython.Owned{}
 	}
+	if len(a.Pos) != 4 || !a.Pos[2].IsInt() || !a.Pos[3].IsInt() {
+		return cpython.SetError("TypeError", "pack_take(source, bytecode, mtime, size)")
+	}
+	mtime, o1 := a.Pos[2].Int64() // masked to 32 bits by the caller
+	size, o2 := a.Pos[3].Int64()
+	if o1 || o2 {
+		cpython.ErrClear()
+		return cpython.None()
+	}
 	data, ok := im.pack.Take(src, want)
-	if !ok || len(data) < 16 {
+	if !ok || len(data) < 16 || int64(binary.LittleEndian.Uint32(data[8:12])) != mtime || int64(binary.LittleEndian.Uint32(data[12:16])) != size {
 		return cpython.None()
 	}
 	im.packed.Add(1)
-	mtime := binary.LittleEndian.Uint32(data[8:12])
-	size := binary.LittleEndian.Uint32(data[12:16])
-	return cpython.TupleOf(cpython.NewInt(int64(mtime)), cpython.NewInt(int64(size)), cpython.NewBytes(data))
+	return cpython.NewBytes(data)
 }

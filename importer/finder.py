@@ -122,12 +122,11 @@ def _serve_from_pack(loader, source_path):
     def get_data(path):
         del loader.path_stats, loader.get_data
         if seen is not None:
-            entry = pack_take(source_path, path)
-            if (entry is not None
-                    and int(seen['mtime']) & 0xFFFFFFFF == entry[0]
-                    and seen['size'] & 0xFFFFFFFF == entry[1]):
+            data = pack_take(source_path, path, int(seen['mtime']) & 0xFFFFFFFF,
+                             seen['size'] & 0xFFFFFFFF)
+            if data is not None:
                 _audit('open', path, 'r', _OPEN_FLAGS)  # as io.open_code raises it
-                return entry[2]
+                return data
         return _SourceFileLoader.get_data(loader, path)
 
     loader.path_stats = path_stats
