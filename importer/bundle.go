@@ -153,7 +153,9 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 // timestamp-based pyc, the source's mtime and size), up to maxBytes of
 // bytecode in all. Files are reached through descriptors of their
 // directories (internal/dirfd), each opened once relative to its parent.
-func MakeBundle(pairs [][2]string, magic []byte, maxBytes int) []*BundleEntry {
+// A .pyc the pack holds a valid copy of (share.Pack.Take) is taken from
+// there instead of its file: then no rank reads it at all.
+func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, pack *share.Pack) []*BundleEntry {
 	dirs := dirfd.NewTree(maxBundleDirs)
 	defer dirs.Close()
 	var out []*BundleEntry
@@ -163,8 +165,14 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int) []*BundleEntry {
 		if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}
-		data, _, err := dirs.ReadFile(p[1], int64(maxBytes))
-		if err != nil || !pycMatches(data, magic, &st) {
+		data, ok := pack.Take(p[1])
+		if !ok {
+			var err error
+			if data, _, err = dirs.ReadFile(p[1], int64(maxBytes)); err != nil {
+				continue
+			}
+		}
+		if !pycMatches(data, magic, &st) {
 			continue
 		}
 		if total += len(data); total > maxBytes {
@@ -228,31 +236,15 @@ func (im *Importer) SetPack(p *share.Pack) {
 	im.pack = p
 }
 
-// pack_take(source, bytecode, mtime, size) -> None | data: the pack's copy
-// of source's .pyc when it is a copy of bytecode (the path the loader asks
-// for) whose header holds the source mtime and size given (from the stat
-// the loader just made, the low 32 bits of each, as the loader compares
-// them), handed out once. None: the loader reads the file.
-func (im *Importer) packTake(a cpython.Args) cpython.Owned {
-	src, ok := strArg(a, 0)
+// pack_read(path) -> None | data: the pack's valid copy of the .pyc file
+// path, handed out once; None: read the file.
+func (im *Importer) packRead(a cpython.Args) cpython.Owned {
+	path, ok := strArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}
-	want, ok := strArg(a, 1)
+	data, ok := im.pack.Take(path)
 	if !ok {
-		return cpython.Owned{}
-	}
-	if len(a.Pos) != 4 || !a.Pos[2].IsInt() || !a.Pos[3].IsInt() {
-		return cpython.SetError("TypeError", "pack_take(source, bytecode, mtime, size)")
-	}
-	mtime, o1 := a.Pos[2].Int64() // masked to 32 bits by the caller
-	size, o2 := a.Pos[3].Int64()
-	if o1 || o2 {
-		cpython.ErrClear()
-		return cpython.None()
-	}
-	data, ok := im.pack.Take(src, want)
-	if !ok || len(data) < 16 || int64(binary.LittleEndian.Uint32(data[8:12])) != mtime || int64(binary.LittleEndian.Uint32(data[12:16])) != size {
 		return cpython.None()
 	}
 	im.packed.Add(1)

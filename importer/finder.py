@@ -6,7 +6,7 @@
 # compiled as "<frozen importlib._bootstrap_external>": to tracers and
 # debuggers its frames are CPython's own import machinery (see package
 # importer). The namespace holds the Go functions (find_spec, lookup,
-# entry_is_dir, invalidate, bundle_take, pack_take, set_loaders) and the kinds of a
+# entry_is_dir, invalidate, bundle_take, pack_read, set_loaders) and the kinds of a
 # lookup's answer (KIND_*), both defined in Go; this file only turns
 # answers into the specs FileFinder would have made.
 
@@ -31,7 +31,6 @@ _loader_for_kind = {
     KIND_SOURCE: _loader_details[1][0],
     KIND_BYTECODE: _loader_details[2][0],
     KIND_BUNDLED: _loader_details[1][0],
-    KIND_PACKED: _loader_details[1][0],
 }
 
 _PathFinder = _bootstrap_external.PathFinder
@@ -101,38 +100,6 @@ def _serve_from_bundle(loader, source_path):
     loader.get_data = get_data
 
 
-_audit = sys.audit
-_OPEN_FLAGS = _bootstrap_external._os.O_RDONLY | _bootstrap_external._os.O_CLOEXEC
-
-
-def _serve_from_pack(loader, source_path):
-    """Make loader take its bytecode from the pack (see share.Pack), once:
-    get_code stats the source itself (path_stats) and then asks
-    get_data(bytecode), which gets the pack's copy of that very file only
-    if the copy's header matches the stat, else reads the file as ever."""
-    seen = None
-
-    def path_stats(path):
-        nonlocal seen
-        st = _SourceFileLoader.path_stats(loader, path)
-        if path == source_path:
-            seen = st
-        return st
-
-    def get_data(path):
-        del loader.path_stats, loader.get_data
-        if seen is not None:
-            data = pack_take(source_path, path, int(seen['mtime']) & 0xFFFFFFFF,
-                             seen['size'] & 0xFFFFFFFF)
-            if data is not None:
-                _audit('open', path, 'r', _OPEN_FLAGS)  # as io.open_code raises it
-                return data
-        return _SourceFileLoader.get_data(loader, path)
-
-    loader.path_stats = path_stats
-    loader.get_data = get_data
-
-
 def _make_spec(finder, fullname, kind, filename, location):
     """The spec finder.find_spec would return for a hit (FileFinder._get_spec)."""
     loader_class = _loader_for_kind[kind]
@@ -144,11 +111,8 @@ def _make_spec(finder, fullname, kind, filename, location):
     # What spec_from_file_location does for an absolute str location, a
     # loader and explicit search locations, without its generality.
     loader = loader_class(fullname, filename)
-    if loader_class is _SourceFileLoader:
-        if kind == KIND_PACKED:
-            _serve_from_pack(loader, filename)
-        elif kind == KIND_BUNDLED:
-            _serve_from_bundle(loader, filename)
+    if kind == KIND_BUNDLED and loader_class is _SourceFileLoader:
+        _serve_from_bundle(loader, filename)
     spec = _ModuleSpec(fullname, loader, origin=filename)
     spec._set_fileattr = True
     spec.submodule_search_locations = None if location is None else [location]
@@ -204,6 +168,28 @@ class GoFinder:
 
 
 GoFinder.find_spec = staticmethod(find_spec)
+
+if HAVE_PACK:
+    # The loaders read .pyc files through _bootstrap_external's _io: make
+    # it a copy of _io whose open_code serves the pack's valid copies (see
+    # importer's package doc). The stock loader does the rest: it stats the
+    # source and checks the header against it, as with the file.
+    _io = _bootstrap_external._io
+    _audit = sys.audit
+    _OPEN_FLAGS = _bootstrap_external._os.O_RDONLY | _bootstrap_external._os.O_CLOEXEC
+
+    def open_code(path):
+        if type(path) is str and path.endswith('.pyc'):
+            data = pack_read(path)
+            if data is not None:
+                _audit('open', path, 'r', _OPEN_FLAGS)  # as io.open_code raises it
+                return _io.BytesIO(data)
+        return _io.open_code(path)
+
+    _packed_io = type(sys)(_io.__name__, _io.__doc__)
+    _packed_io.__dict__.update(_io.__dict__)
+    _packed_io.open_code = open_code
+    _bootstrap_external._io = _packed_io
 
 # Appended now, before the main phase: CPython appends PathFinder there, so
 # GoFinder ends up right before it.

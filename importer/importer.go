@@ -54,13 +54,13 @@
 //
 // # The pack (single process too)
 //
-// With a share.Pack (SetPack), a source module whose .pyc the pack holds
-// (from a directory found unchanged, see share.Pack) is loaded by
-// CPython's own SourceFileLoader, whose get_code stats the source as ever
-// and is handed the pack's copy instead of opening the .pyc, only when the
-// copy's header matches that stat; otherwise it reads the file, as
-// python3 does. So a module costs one metadata call. The loader's audit
-// event for the .pyc ("open") is raised as python3 raises it.
+// With a share.Pack (SetPack), the loaders (CPython's own, whoever made
+// them) read a .pyc file the pack holds a valid copy of (see share.Pack)
+// from the pack: finder.py gives importlib._bootstrap_external an _io
+// whose open_code serves those copies, raising the audit event ("open")
+// that io.open_code raises. Everything else is the stock loader's: it
+// stats the source and compares the copy's header with that stat as it
+// would the file's. So a module costs one metadata call.
 //
 // # Threads
 //
@@ -101,7 +101,6 @@ const (
 	kindSource           // a source module: SourceFileLoader
 	kindBytecode         // a sourceless module: SourcelessFileLoader
 	kindBundled          // a source module whose stat and bytecode are in the bundle
-	kindPacked           // a source module whose bytecode is in the environment's pack
 )
 
 var kindNames = map[string]int{
@@ -110,7 +109,6 @@ var kindNames = map[string]int{
 	"KIND_SOURCE":    kindSource,
 	"KIND_BYTECODE":  kindBytecode,
 	"KIND_BUNDLED":   kindBundled,
-	"KIND_PACKED":    kindPacked,
 }
 
 // kindOf is the answer kind of a module the Index found.
@@ -192,7 +190,7 @@ func (im *Importer) funcs() []cpython.Func {
 		{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
 		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
 		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
-		{Name: "pack_take", Call: cpython.Recover(im.packTake)},
+		{Name: "pack_read", Call: cpython.Recover(im.packRead)},
 	}
 }
 
@@ -243,15 +241,10 @@ func key(path string) string {
 }
 
 // kindFor is the kind of a found module's answer: a source module whose
-// bytecode the bundle or the pack holds is served from there.
+// bytecode the bundle holds is served from there.
 func (im *Importer) kindFor(r pathscan.Result) int {
-	if r.Kind == pathscan.Source {
-		if im.bundle.has(r.Path) {
-			return kindBundled
-		}
-		if im.pack.Has(r.Path) {
-			return kindPacked
-		}
+	if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
+		return kindBundled
 	}
 	return kindOf(r.Kind)
 }

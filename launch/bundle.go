@@ -31,7 +31,9 @@ func (l *launcher) makeBundle() []byte {
 			pairs = append(pairs, [2]string{m.Source, m.Bytecode})
 		}
 	}
-	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes)
+	// The pack's copies, where valid, save the root its reads: each .pyc
+	// is read once per job, by the root, from the pack or its file.
+	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes, l.pack)
 	if len(entries) == 0 {
 		return nil
 	}

@@ -56,6 +56,8 @@ try:
     m.boom()
 except ValueError:
     traceback.print_exc(file=sys.stdout)
+import importlib.util
+print(importlib.util.find_spec("m") == m.__spec__, importlib.util.find_spec("pkg.sub").loader == pkg.sub.__loader__)
 if "pyhost" in sys.modules:
     with open(os.environ["PROBE_STATS"], "w") as f:
         f.write(str(_after - _before))
@@ -173,14 +175,21 @@ def sourceless_rewritten(t):
     replace_atomically(t / "lib" / "n.pyc", crafted_pyc(t / "lib" / "m.py", "VALUE = 'new n'"))
 
 
+# The modules whose .pyc pyhost reads from the pack. A copy is served
+# whenever the loader asks for the .pyc (it has stat'ed the source) and the
+# copy's directory is unchanged: a changed source still gets it, and the
+# loader finds it stale, as it would find the file.
 ALL = ["m", "n", "pkg", "pkg.sub"]
 NOT_M = ["n", "pkg", "pkg.sub"]
 
 SCENARIOS = [
     Scenario("unchanged", served=ALL),
-    Scenario("source bigger", change=bigger, served=NOT_M),
-    Scenario("source smaller", change=smaller, served=NOT_M),
-    Scenario("source same size new mtime", change=same_size_new_mtime, served=NOT_M),
+    Scenario("audit events", pre=(
+        "sys.addaudithook(lambda e, a: e == 'open' and str(a[0]).startswith(os.environ['LIB'])"
+        " and print('audit', *a))"), served=ALL),
+    Scenario("source bigger", change=bigger, served=ALL),
+    Scenario("source smaller", change=smaller, served=ALL),
+    Scenario("source same size new mtime", change=same_size_new_mtime, served=ALL),
     Scenario("source same size same mtime", change=same_size_same_mtime, served=ALL),
     Scenario("pyc removed", change=pyc_removed, served=["pkg", "pkg.sub"]),
     Scenario("pyc rewritten by another process", change=pyc_rewritten, served=["pkg", "pkg.sub"]),
@@ -198,11 +207,11 @@ SCENARIOS = [
     Scenario("sourceless module", prepare=sourceless, served=["m", "pkg", "pkg.sub"]),
     Scenario("sourceless module rewritten", prepare=sourceless, change=sourceless_rewritten,
              served=["m", "pkg", "pkg.sub"]),
-    Scenario("-B, source changed", change=bigger, args=["-B"], served=NOT_M),
+    Scenario("-B, source changed", change=bigger, args=["-B"], served=ALL),
     Scenario("PYTHONDONTWRITEBYTECODE, source changed", change=bigger,
-             env={"PYTHONDONTWRITEBYTECODE": "1"}, served=NOT_M),
+             env={"PYTHONDONTWRITEBYTECODE": "1"}, served=ALL),
     Scenario("sys.dont_write_bytecode at run time", change=bigger,
-             pre="sys.dont_write_bytecode = True", served=NOT_M),
+             pre="sys.dont_write_bytecode = True", served=ALL),
     Scenario("PYTHONPYCACHEPREFIX", env={"PYTHONPYCACHEPREFIX": "PREFIX"}, served=[]),
     Scenario("-O", args=["-O"], served=[]),
     Scenario("-OO", args=["-OO"], served=[]),

@@ -125,16 +125,17 @@ type Pack struct {
 	opened   bool // the table was read (or could not be)
 	usable   bool // and the pack may be served from
 	replaced bool // another run replaced the file during this one
+	fd       int  // the pack, open from reading the table to the end of that call (else -1)
 	id       fileID
 	dataEnd  int64
 	dirs     []dirRecord
 	entries  []packEntry
-	bySource map[string]int
+	byBytecode map[string]int
 
 	dirState []int8 // per record this run: 0 not checked, 1 same, -1 changed
 	served   []bool // entries whose bytes were handed out this run
 
-	order map[string]int // sources in the order Has was first asked about them
+	order map[string]int // .pyc paths in the order Take was first asked for them
 
 	window      map[int][]byte // entries read ahead, not yet taken
 	windowBytes int
@@ -144,51 +145,45 @@ type Pack struct {
 // Pack returns this run's pack. With read false its file is ignored (and
 // replaced at exit).
 func (c *Cache) Pack(read bool) *Pack {
-	return &Pack{cache: c, file: c.file("pack"), read: read}
+	return &Pack{cache: c, file: c.file("pack"), read: read, fd: -1}
 }
 
 // PackFile is the path of the pack.
 func (c *Cache) PackFile() string { return c.file("pack") }
 
-// Has says whether the pack may serve source's bytecode: it has a copy
-// whose directory was found unchanged this run (one stat per directory per
-// run, made here).
-func (p *Pack) Has(source string) bool {
+// Has says whether the pack holds a copy of the .pyc file bytecode that
+// may be served: from a directory found unchanged this run (one stat per
+// directory per run, made here), not handed out yet.
+func (p *Pack) Has(bytecode string) bool {
 	if p == nil {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// The order modules are found in is the order their loaders ask for
-	// their bytecode (sys.modules' is the order they finished loading).
+	defer p.closeFD()
+	i, ok := p.lookup(bytecode)
+	return ok && p.dirSame(p.entries[i].dir)
+}
+
+// Take hands out the copy of the .pyc file bytecode once; ok is false when
+// there is none that may be served (then the loader reads the file). Every
+// call, served or not, records the order in which the run's loaders asked
+// for their bytecode, which is the order SavePack writes the copies in.
+func (p *Pack) Take(bytecode string) (data []byte, ok bool) {
+	if p == nil {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.closeFD()
 	if p.order == nil {
 		p.order = map[string]int{}
 	}
-	if _, ok := p.order[source]; !ok {
-		p.order[source] = len(p.order)
+	if _, seen := p.order[bytecode]; !seen {
+		p.order[bytecode] = len(p.order)
 	}
-	p.open()
-	if !p.usable {
-		return false
-	}
-	i, ok := p.bySource[source]
-	return ok && !p.served[i] && p.dirSame(p.entries[i].dir)
-}
-
-// Take hands out source's copy of the .pyc bytecode once. ok is false
-// when there is none (then the loader reads the file).
-func (p *Pack) Take(source, bytecode string) (data []byte, ok bool) {
-	if p == nil {
-		return nil, false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.open()
-	if !p.usable {
-		return nil, false
-	}
-	i, found := p.bySource[source]
-	if !found || p.served[i] || p.entries[i].bytecode != bytecode || !p.dirSame(p.entries[i].dir) {
+	i, found := p.lookup(bytecode)
+	if !found || !p.dirSame(p.entries[i].dir) {
 		return nil, false
 	}
 	data, ok = p.window[i]
@@ -208,6 +203,16 @@ func (p *Pack) Take(source, bytecode string) (data []byte, ok bool) {
 	}
 	p.served[i] = true
 	return data, true
+}
+
+// lookup finds bytecode's entry, reading the table first if need be.
+func (p *Pack) lookup(bytecode string) (int, bool) {
+	p.open()
+	if !p.usable {
+		return 0, false
+	}
+	i, ok := p.byBytecode[bytecode]
+	return i, ok && !p.served[i]
 }
 
 // Forget makes the next use of every directory's copies stat it again
@@ -237,8 +242,18 @@ func (p *Pack) dirSame(d int) bool {
 	return p.dirState[d] == 1
 }
 
+// closeFD closes the descriptor open left open.
+func (p *Pack) closeFD() {
+	if p.fd >= 0 {
+		unix.Close(p.fd)
+		p.fd = -1
+	}
+}
+
 // open reads the table, once; a pack that cannot be used is reported
-// (except when there is none) and left unusable.
+// (except when there is none) and left unusable. The descriptor stays
+// open until the caller's closeFD, so that the first window costs no
+// second open.
 func (p *Pack) open() {
 	if p.opened {
 		return
@@ -254,12 +269,13 @@ func (p *Pack) open() {
 		}
 		return
 	}
-	defer unix.Close(fd)
 	if err := p.readTable(fd, id); err != nil {
+		unix.Close(fd)
 		p.cache.warn("ignoring the bytecode pack %s, which will be rewritten: %v", p.file, err)
-		p.dirs, p.entries, p.bySource = nil, nil, nil
+		p.dirs, p.entries, p.byBytecode = nil, nil, nil
 		return
 	}
+	p.fd = fd
 	p.id = id
 	p.usable = true
 	p.dirState = make([]int8, len(p.dirs))
@@ -292,9 +308,9 @@ func (p *Pack) readTable(fd int, id fileID) error {
 	}
 	p.dataEnd = off
 	p.dirs, p.entries = dirs, entries
-	p.bySource = make(map[string]int, len(entries))
+	p.byBytecode = make(map[string]int, len(entries))
 	for i := range entries {
-		p.bySource[entries[i].source] = i
+		p.byBytecode[entries[i].bytecode] = i
 	}
 	return nil
 }
@@ -334,7 +350,7 @@ func decodePackTable(table []byte, dataEnd int64) ([]dirRecord, []packEntry, err
 			d.Fail(frame.Errorf("entry %q: directory %d of %d", e.source, dir, len(dirs)))
 		case !filepath.IsAbs(e.source) || name == "" || filepath.Base(name) != name:
 			d.Fail(frame.Errorf("entry %q: bad path", e.source))
-		case seen[e.source]:
+		case seen[e.source] || seen[e.bytecode]:
 			d.Fail(frame.Errorf("entry %q twice", e.source))
 		case e.n < 16 || e.n > dataEnd-next:
 			d.Fail(frame.Errorf("entry %q: %d bytes at %d past the data's end %d", e.source, e.n, next, dataEnd))
@@ -344,9 +360,13 @@ func decodePackTable(table []byte, dataEnd int64) ([]dirRecord, []packEntry, err
 		}
 		e.dir = int(dir)
 		e.bytecode = filepath.Join(dirs[e.dir].path, name)
+		if seen[e.bytecode] || seen[e.source] {
+			d.Fail(frame.Errorf("entry %q twice", e.source))
+			break
+		}
 		e.off = next
 		next += e.n
-		seen[e.source] = true
+		seen[e.source], seen[e.bytecode] = true, true
 		entries = append(entries, e)
 	}
 	if err := d.Close(); err != nil {
@@ -371,18 +391,23 @@ func (p *Pack) readWindow(i int) {
 	for j < len(p.entries) && p.entries[j].off+p.entries[j].n-p.entries[i].off <= int64(size) {
 		j++
 	}
-	fd, id, err := p.cache.openPrivate(p.file)
-	if err == nil && id != p.id {
-		err = errors.New("replaced during the run")
-		unix.Close(fd)
+	fd := p.fd
+	if fd < 0 {
+		var id fileID
+		var err error
+		fd, id, err = p.cache.openPrivate(p.file)
+		if err == nil && id != p.id {
+			err = errors.New("replaced during the run")
+			unix.Close(fd)
+		}
+		if err != nil {
+			// Another run replaced it: its table is not this one. Quietly
+			// load from the files from now on.
+			p.usable, p.replaced = false, true
+			return
+		}
+		defer unix.Close(fd)
 	}
-	if err != nil {
-		// Another run replaced it: its table is not this one. Quietly
-		// load from the files from now on.
-		p.usable, p.replaced = false, true
-		return
-	}
-	defer unix.Close(fd)
 	start, end := p.entries[i].off, p.entries[j-1].off+p.entries[j-1].n
 	buf := make([]byte, end-start)
 	if err := preadFull(fd, buf, start); err != nil {
@@ -477,10 +502,15 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.open()
+	p.closeFD()
 	if p.replaced {
 		return
 	}
 	used = p.inOrder(used)
+	bySource := make(map[string]int, len(p.entries))
+	for i := range p.entries {
+		bySource[p.entries[i].source] = i
+	}
 	stamp := now.UnixNano()
 	changed := false
 	var out []packOut
@@ -491,7 +521,7 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 			continue
 		}
 		taken[u[0]] = true
-		i, ok := p.bySource[u[0]]
+		i, ok := bySource[u[0]]
 		if ok && p.usable && p.entries[i].bytecode == u[1] && p.dirState[p.entries[i].dir] >= 0 {
 			e := p.entries[i]
 			if stamp-e.usedAt > int64(stampEvery) {
@@ -586,12 +616,13 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	c.prune(now)
 }
 
-// inOrder is used sorted in the order the run found the modules, those it
-// did not find through Has last, in used's order.
+// inOrder is used sorted in the order the run's loaders asked for the
+// .pyc files (Take), those they did not ask for last, in used's order
+// (sys.modules' is the order modules finished loading).
 func (p *Pack) inOrder(used [][2]string) [][2]string {
 	out := append([][2]string{}, used...)
 	rank := func(u [2]string) int {
-		if i, ok := p.order[u[0]]; ok {
+		if i, ok := p.order[u[1]]; ok {
 			return i
 		}
 		return len(p.order)
