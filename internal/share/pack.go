@@ -122,14 +122,14 @@ type Pack struct {
 	file  string
 	read  bool // false: ignore what the file holds (rebuild)
 
-	opened   bool // the table was read (or could not be)
-	usable   bool // and the pack may be served from
-	replaced bool // another run replaced the file during this one
-	fd       int  // the pack, open from reading the table to the end of that call (else -1)
-	id       fileID
-	dataEnd  int64
-	dirs     []dirRecord
-	entries  []packEntry
+	opened     bool // the table was read (or could not be)
+	usable     bool // and the pack may be served from
+	replaced   bool // another run replaced the file during this one
+	fd         int  // the pack, open from reading the table to the end of that call (else -1)
+	id         fileID
+	dataEnd    int64
+	dirs       []dirRecord
+	entries    []packEntry
 	byBytecode map[string]int
 
 	dirState []int8 // per record this run: 0 not checked, 1 same, -1 changed
