@@ -376,3 +376,27 @@ func FuzzPackTable(f *testing.F) {
 		}
 	})
 }
+
+// Copies are written in the order the run's loaders asked for them (the
+// next run asks in that order, a window at a time); the others follow.
+func TestPackWrittenInTheOrderOfUse(t *testing.T) {
+	files := map[string][]byte{"a": pyc(0, "A"), "b": pyc(0, "B"), "c": pyc(0, "C")}
+	_, pairs := pycTree(t, files, "a", "b", "c")
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := packCache(t, dir, &warnings)
+	p := c.Pack(true)
+	p.Take(pairs[2][1])
+	p.Take(pairs[0][1])
+	c.SavePack(p, pairs, testMagic, later()) // used as sys.modules lists them: a, b, c
+	q := packCache(t, dir, &warnings).Pack(true)
+	q.open()
+	q.closeFD()
+	var order []string
+	for _, e := range q.entries {
+		order = append(order, filepath.Base(e.source))
+	}
+	if strings.Join(order, " ") != "c.py a.py b.py" {
+		t.Fatalf("order %q", order)
+	}
+}
