@@ -59,12 +59,13 @@ import (
 //	        CRC-32 of the data, last use)
 //	trailer table offset (8 bytes LE), table length (4 bytes LE), "PYHP"
 //
-// A run reads the trailer and the table at its first import of a source
-// module that an indexed directory has, then the data a window at a time
-// (from 256 KB, doubling to 4 MB), each window with one open of the pack
-// that must find the same file (device, inode, size, mtime) it first
-// opened; no descriptor stays open between imports, and nothing is mapped
-// (a file replaced on another NFS client would fault a mapping). An
+// A run reads the trailer and the table when its first .pyc is asked for,
+// then the data a window at a time (from 256 KB, doubling to 4 MB; the
+// first with the table's open), each later window with one open of the
+// pack that must find the same file (device, inode, size, mtime) as the
+// first; no descriptor stays open between imports, and nothing is mapped
+// (a file replaced from another NFS client would fault a mapping, and
+// SIGBUS ends pyhost as it ends python3). An
 // entry's CRC is checked before its bytes are served. A pack that is
 // truncated, corrupt, of another version or not a private regular file is
 // ignored with one warning line and rewritten at the end of the run.
@@ -114,7 +115,7 @@ type fileID struct {
 }
 
 // A Pack is one run's view of the environment's pack: read lazily, at the
-// first Has, and written at exit by Cache.SavePack. It is safe for
+// first Take or Has, and written at exit by Cache.SavePack. It is safe for
 // concurrent use.
 type Pack struct {
 	mu    sync.Mutex
@@ -127,7 +128,6 @@ type Pack struct {
 	replaced   bool // another run replaced the file during this one
 	fd         int  // the pack, open from reading the table to the end of that call (else -1)
 	id         fileID
-	dataEnd    int64
 	dirs       []dirRecord
 	entries    []packEntry
 	byBytecode map[string]int
@@ -306,7 +306,6 @@ func (p *Pack) readTable(fd int, id fileID) error {
 	if err != nil {
 		return err
 	}
-	p.dataEnd = off
 	p.dirs, p.entries = dirs, entries
 	p.byBytecode = make(map[string]int, len(entries))
 	for i := range entries {
@@ -350,8 +349,6 @@ func decodePackTable(table []byte, dataEnd int64) ([]dirRecord, []packEntry, err
 			d.Fail(frame.Errorf("entry %q: directory %d of %d", e.source, dir, len(dirs)))
 		case !filepath.IsAbs(e.source) || name == "" || filepath.Base(name) != name:
 			d.Fail(frame.Errorf("entry %q: bad path", e.source))
-		case seen[e.source] || seen[e.bytecode]:
-			d.Fail(frame.Errorf("entry %q twice", e.source))
 		case e.n < 16 || e.n > dataEnd-next:
 			d.Fail(frame.Errorf("entry %q: %d bytes at %d past the data's end %d", e.source, e.n, next, dataEnd))
 		}
