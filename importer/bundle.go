@@ -166,7 +166,9 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, pack *share.Pack)
 			continue
 		}
 		data, ok := pack.Take(p[1])
-		if !ok {
+		if ok {
+			data = bytes.Clone(data) // valid until the next Take
+		} else {
 			var err error
 			if data, _, err = dirs.ReadFile(p[1], int64(maxBytes)); err != nil {
 				continue

@@ -33,6 +33,7 @@ func (l *launcher) makeBundle() []byte {
 	}
 	// The pack's copies, where valid, save the root its reads: each .pyc
 	// is read once per job, by the root, from the pack or its file.
+	l.pack.InPackOrder(pairs)
 	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes, l.pack)
 	if len(entries) == 0 {
 		return nil

@@ -100,29 +100,6 @@ def _abort_on_uncaught(exc_type, exc, tb, _print=_sys.excepthook):
 _sys.excepthook = _abort_on_uncaught
 `
 
-// recordSource records, at exit on the root, which modules were loaded
-// from source with their bytecode files, in the order they were loaded
-// (sys.modules'), with what SavePack needs from Python: the interpreter's
-// magic number and whether bytecode may be written now
-// (sys.dont_write_bytecode, which a program may set). Registered with
-// Python's atexit first, it runs last, before finalisation, when
-// sys.modules is complete.
-const recordSource = `
-import atexit as _atexit, sys as _sys, _frozen_importlib_external as _bse
-
-def _record_loaded():
-    out = []
-    for m in list(_sys.modules.values()):
-        s = getattr(m, "__spec__", None)
-        if s is None or type(s.loader) is not _bse.SourceFileLoader:
-            continue
-        if isinstance(s.origin, str) and isinstance(s.cached, str):
-            out.append((s.origin, s.cached))
-    _set_loaded(out, _bse.MAGIC_NUMBER, bool(_sys.dont_write_bytecode))
-
-_atexit.register(_record_loaded)
-`
-
 // abortOnUncaught installs the excepthook that ends the job (not under
 // -i: the session goes on after an exception).
 func (l *launcher) abortOnUncaught() error {
@@ -141,34 +118,121 @@ func (l *launcher) abortOnUncaught() error {
 	})})
 }
 
-// recordLoaded registers the exit hook that lists the modules loaded from
-// source (with the cache on: a single process, or the root under MPI).
+// recordLoaded registers, with Python's atexit (first, so that it runs
+// last, before finalisation, when sys.modules is complete), the hook that
+// records which modules were loaded from source (by a SourceFileLoader)
+// with their bytecode files, in sys.modules' order, and what SavePack needs
+// from Python: the interpreter's magic number and whether bytecode may be
+// written now (sys.dont_write_bytecode, which a program may set). With the
+// cache on: a single process, or the root under MPI. The hook is a Go
+// function: nothing is compiled at start-up for it.
 func (l *launcher) recordLoaded() error {
-	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
-		if len(a.Pos) != 3 || !a.Pos[0].IsList() || !a.Pos[1].IsBytes() || !a.Pos[2].IsBool() {
-			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode), magic, dont_write_bytecode)")
-		}
-		l.magic, _ = a.Pos[1].BytesCopy()
-		l.dontWriteAtExit = a.Pos[2].IsTrue()
-		l.loaded = l.loaded[:0]
-		for _, pair := range a.Pos[0].Items() {
-			if !pair.IsTuple() {
-				continue
-			}
-			items := pair.Items()
-			if len(items) != 2 || !items[0].IsStr() || !items[1].IsStr() {
-				continue
-			}
-			src, ok1 := items[0].GoString()
-			pyc, ok2 := items[1].GoString()
-			if !ok1 || !ok2 {
-				cpython.ErrClear()
-				continue
-			}
-			l.loaded = append(l.loaded, [2]string{src, pyc})
-		}
+	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
+		l.recordLoadedNow()
 		return cpython.None()
-	})})
+	})}, "_pyhost")
+	if fn.IsNull() {
+		return cpython.TakeError()
+	}
+	defer fn.Decref()
+	atexit := cpython.Import("atexit")
+	if atexit.IsNull() {
+		return cpython.TakeError()
+	}
+	defer atexit.Decref()
+	register := atexit.Ref.Attr("register")
+	if register.IsNull() {
+		return cpython.TakeError()
+	}
+	defer register.Decref()
+	r := register.Ref.CallSteal([]cpython.Owned{fn.Ref.NewRef()})
+	if r.IsNull() {
+		return cpython.TakeError()
+	}
+	r.Decref()
+	return nil
+}
+
+// recordLoadedNow is the atexit hook's work (see recordLoaded). Whatever
+// it cannot read is skipped, never raised.
+func (l *launcher) recordLoadedNow() {
+	defer cpython.ErrClear()
+	l.loaded = l.loaded[:0]
+	bse := cpython.Import("_frozen_importlib_external")
+	if bse.IsNull() {
+		return
+	}
+	defer bse.Decref()
+	if magic := bse.Ref.Attr("MAGIC_NUMBER"); !magic.IsNull() {
+		l.magic, _ = magic.Ref.BytesCopy()
+		magic.Decref()
+	}
+	loaderType := bse.Ref.Attr("SourceFileLoader")
+	if loaderType.IsNull() {
+		return
+	}
+	defer loaderType.Decref()
+	sys := cpython.Import("sys")
+	if sys.IsNull() {
+		return
+	}
+	defer sys.Decref()
+	if dwb := sys.Ref.Attr("dont_write_bytecode"); !dwb.IsNull() {
+		l.dontWriteAtExit = dwb.Ref.Truth() != 0
+		dwb.Decref()
+	}
+	modules := sys.Ref.Attr("modules")
+	if modules.IsNull() {
+		return
+	}
+	defer modules.Decref()
+	// A copy: reading a module's attributes may run its code (PEP 562).
+	items := modules.Ref.MappingItems()
+	if items.IsNull() {
+		return
+	}
+	defer items.Decref()
+	str := func(o cpython.Owned) (string, bool) {
+		defer o.Decref()
+		if o.IsNull() || !o.Ref.IsStr() {
+			cpython.ErrClear()
+			return "", false
+		}
+		s, ok := o.Ref.GoString()
+		if !ok {
+			cpython.ErrClear()
+		}
+		return s, ok
+	}
+	for _, item := range items.Ref.Items() {
+		kv := item.Items()
+		if len(kv) != 2 {
+			continue
+		}
+		spec := kv[1].Attr("__spec__")
+		if spec.IsNull() {
+			cpython.ErrClear()
+			continue
+		}
+		loader := spec.Ref.Attr("loader")
+		ok := false
+		if !loader.IsNull() {
+			if cls := loader.Ref.Attr("__class__"); !cls.IsNull() {
+				ok = cls.Ref.Is(loaderType.Ref)
+				cls.Decref()
+			}
+			loader.Decref()
+		}
+		cpython.ErrClear()
+		if ok {
+			src, ok1 := str(spec.Ref.Attr("origin"))
+			pyc, ok2 := str(spec.Ref.Attr("cached"))
+			if ok1 && ok2 {
+				l.loaded = append(l.loaded, [2]string{src, pyc})
+			}
+		}
+		spec.Decref()
+	}
 }
 
 // runPrivate runs src in a namespace of its own with fns: no module is

@@ -60,10 +60,10 @@ import (
 //	trailer table offset (8 bytes LE), table length (4 bytes LE), "PYHP"
 //
 // A run reads the trailer and the table when its first .pyc is asked for,
-// then the data a window at a time (from 256 KB, doubling to 4 MB; the
-// first with the table's open), each later window with one open of the
-// pack that must find the same file (device, inode, size, mtime) as the
-// first; no descriptor stays open between imports, and nothing is mapped
+// then the data a window at a time (from 256 KB, doubling to 1 MB, in one
+// buffer; the first with the table's open), each later window with one
+// open of the pack that must find the same file (device, inode, size,
+// mtime) as the first; no descriptor stays open between imports, and nothing is mapped
 // (a file replaced from another NFS client would fault a mapping, and
 // SIGBUS ends pyhost as it ends python3). An
 // entry's CRC is checked before its bytes are served. A pack that is
@@ -71,13 +71,13 @@ import (
 // ignored with one warning line and rewritten at the end of the run.
 const (
 	packMagic      = "PYHP"
-	packVersion    = 1
+	packVersion    = 2
 	packTrailerLen = 8 + 4 + 4
 	maxPackBytes   = 192 << 20 // data bytes kept in one environment's pack
 	maxPackEntries = maxModules
 	minWindow      = 256 << 10
-	maxWindow      = 4 << 20
-	maxPackDirs    = 512 // directory descriptors kept open while reading new copies
+	maxWindow      = 1 << 20 // the one buffer's size: what reading the pack adds to a run's memory
+	maxPackDirs    = 512     // directory descriptors kept open while reading new copies
 )
 
 // dirRecord is a __pycache__ directory as it was when copies were read
@@ -123,23 +123,21 @@ type Pack struct {
 	file  string
 	read  bool // false: ignore what the file holds (rebuild)
 
-	opened     bool // the table was read (or could not be)
-	usable     bool // and the pack may be served from
-	replaced   bool // another run replaced the file during this one
-	fd         int  // the pack, open from reading the table to the end of that call (else -1)
-	id         fileID
-	dirs       []dirRecord
-	entries    []packEntry
-	byBytecode map[string]int
+	opened   bool // the table was read (or could not be)
+	usable   bool // and the pack may be served from
+	replaced bool // another run replaced the file during this one
+	fd       int  // the pack, open from reading the table to the end of that call (else -1)
+	id       fileID
+	tab      *packTable // nil until the table was read and found sound
 
 	dirState []int8 // per record this run: 0 not checked, 1 same, -1 changed
 	served   []bool // entries whose bytes were handed out this run
 
 	order map[string]int // .pyc paths in the order Take was first asked for them
 
-	window      map[int][]byte // entries read ahead, not yet taken
-	windowBytes int
-	windows     int
+	window  map[int][]byte // entries read ahead, not yet taken: parts of buf
+	buf     []byte         // the window's bytes, reused by the next window
+	windows int
 }
 
 // Pack returns this run's pack. With read false its file is ignored (and
@@ -162,11 +160,13 @@ func (p *Pack) Has(bytecode string) bool {
 	defer p.mu.Unlock()
 	defer p.closeFD()
 	i, ok := p.lookup(bytecode)
-	return ok && p.dirSame(p.entries[i].dir)
+	return ok && p.dirSame(p.tab.dirOf(i))
 }
 
 // Take hands out the copy of the .pyc file bytecode once; ok is false when
-// there is none that may be served (then the loader reads the file). Every
+// there is none that may be served (then the loader reads the file). data
+// is valid until the next call of Take: the windows share one buffer, so
+// that a run's reads cost no more memory than a window. Every
 // call, served or not, records the order in which the run's loaders asked
 // for their bytecode, which is the order SavePack writes the copies in.
 func (p *Pack) Take(bytecode string) (data []byte, ok bool) {
@@ -183,7 +183,7 @@ func (p *Pack) Take(bytecode string) (data []byte, ok bool) {
 		p.order[bytecode] = len(p.order)
 	}
 	i, found := p.lookup(bytecode)
-	if !found || !p.dirSame(p.entries[i].dir) {
+	if !found || !p.dirSame(p.tab.dirOf(i)) {
 		return nil, false
 	}
 	data, ok = p.window[i]
@@ -194,10 +194,8 @@ func (p *Pack) Take(bytecode string) (data []byte, ok bool) {
 		}
 	}
 	delete(p.window, i)
-	p.windowBytes -= len(data)
-	e := &p.entries[i]
-	if crc32.ChecksumIEEE(data) != e.crc {
-		p.cache.warn("ignoring the bytecode pack %s, which will be rewritten: the copy of %s is corrupt", p.file, e.bytecode)
+	if crc32.ChecksumIEEE(data) != p.tab.crc(i) {
+		p.cache.warn("ignoring the bytecode pack %s, which will be rewritten: the copy of %s is corrupt", p.file, bytecode)
 		p.usable = false
 		return nil, false
 	}
@@ -211,8 +209,32 @@ func (p *Pack) lookup(bytecode string) (int, bool) {
 	if !p.usable {
 		return 0, false
 	}
-	i, ok := p.byBytecode[bytecode]
+	i, ok := p.tab.find(bytecode)
 	return i, ok && !p.served[i]
+}
+
+// InPackOrder sorts (source, .pyc) pairs as the pack holds their copies
+// (those it has not, last), so that taking them reads each window once.
+func (p *Pack) InPackOrder(pairs [][2]string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.closeFD()
+	p.open()
+	if !p.usable {
+		return
+	}
+	rank := make(map[string]int, len(pairs))
+	for _, pr := range pairs {
+		i, ok := p.tab.find(pr[1])
+		if !ok {
+			i = p.tab.len()
+		}
+		rank[pr[1]] = i
+	}
+	sort.SliceStable(pairs, func(a, b int) bool { return rank[pairs[a][1]] < rank[pairs[b][1]] })
 }
 
 // Forget makes the next use of every directory's copies stat it again
@@ -235,7 +257,7 @@ func (p *Pack) dirSame(d int) bool {
 	if p.dirState[d] == 0 {
 		var st unix.Stat_t
 		p.dirState[d] = -1
-		if unix.Stat(p.dirs[d].path, &st) == nil && p.dirs[d].same(&st) {
+		if r := p.tab.dir(d); unix.Stat(r.path, &st) == nil && r.same(&st) {
 			p.dirState[d] = 1
 		}
 	}
@@ -272,14 +294,14 @@ func (p *Pack) open() {
 	if err := p.readTable(fd, id); err != nil {
 		unix.Close(fd)
 		p.cache.warn("ignoring the bytecode pack %s, which will be rewritten: %v", p.file, err)
-		p.dirs, p.entries, p.byBytecode = nil, nil, nil
+		p.tab = nil
 		return
 	}
 	p.fd = fd
 	p.id = id
 	p.usable = true
-	p.dirState = make([]int8, len(p.dirs))
-	p.served = make([]bool, len(p.entries))
+	p.dirState = make([]int8, p.tab.ndirs())
+	p.served = make([]bool, p.tab.len())
 	p.window = map[int][]byte{}
 }
 
@@ -302,77 +324,12 @@ func (p *Pack) readTable(fd int, id fileID) error {
 	if err := preadFull(fd, table, off); err != nil {
 		return err
 	}
-	dirs, entries, err := decodePackTable(table, off)
+	tab, err := parsePackTable(table, off)
 	if err != nil {
 		return err
 	}
-	p.dirs, p.entries = dirs, entries
-	p.byBytecode = make(map[string]int, len(entries))
-	for i := range entries {
-		p.byBytecode[entries[i].bytecode] = i
-	}
+	p.tab = tab
 	return nil
-}
-
-func decodePackTable(table []byte, dataEnd int64) ([]dirRecord, []packEntry, error) {
-	d, err := frame.Open(table, packMagic, packVersion)
-	if err != nil {
-		return nil, nil, err
-	}
-	d.ShareStrings()
-	nd := d.Count("directory count", 7)
-	dirs := make([]dirRecord, 0, nd)
-	for i := uint64(0); i < nd && d.Err() == nil; i++ {
-		r := dirRecord{path: d.String("directory")}
-		r.dev, r.ino = d.Uvarint("device"), d.Uvarint("inode")
-		r.mtime = unix.Timespec{Sec: d.Varint("mtime"), Nsec: d.Varint("mtime ns")}
-		r.ctime = unix.Timespec{Sec: d.Varint("ctime"), Nsec: d.Varint("ctime ns")}
-		if d.Err() == nil && !filepath.IsAbs(r.path) {
-			d.Fail(frame.Errorf("directory %q: relative path", r.path))
-		}
-		dirs = append(dirs, r)
-	}
-	ne := d.Count("entry count", 7)
-	entries := make([]packEntry, 0, ne)
-	seen := make(map[string]bool, ne)
-	next := int64(0)
-	for i := uint64(0); i < ne && d.Err() == nil; i++ {
-		e := packEntry{source: d.String("source")}
-		name := d.String("bytecode name")
-		dir := d.Uvarint("directory")
-		e.n = int64(d.Uvarint("length"))
-		e.crc = uint32(d.Uvarint("crc"))
-		e.usedAt = d.Varint("last use")
-		switch {
-		case d.Err() != nil:
-		case dir >= uint64(len(dirs)):
-			d.Fail(frame.Errorf("entry %q: directory %d of %d", e.source, dir, len(dirs)))
-		case !filepath.IsAbs(e.source) || name == "" || filepath.Base(name) != name:
-			d.Fail(frame.Errorf("entry %q: bad path", e.source))
-		case e.n < 16 || e.n > dataEnd-next:
-			d.Fail(frame.Errorf("entry %q: %d bytes at %d past the data's end %d", e.source, e.n, next, dataEnd))
-		}
-		if d.Err() != nil {
-			break
-		}
-		e.dir = int(dir)
-		e.bytecode = filepath.Join(dirs[e.dir].path, name)
-		if seen[e.bytecode] || seen[e.source] {
-			d.Fail(frame.Errorf("entry %q twice", e.source))
-			break
-		}
-		e.off = next
-		next += e.n
-		seen[e.source], seen[e.bytecode] = true, true
-		entries = append(entries, e)
-	}
-	if err := d.Close(); err != nil {
-		return nil, nil, err
-	}
-	if next != dataEnd {
-		return nil, nil, frame.Errorf("entries hold %d bytes of %d", next, dataEnd)
-	}
-	return dirs, entries, nil
 }
 
 // readWindow reads entry i and the next ones in the pack's order, up to the
@@ -384,8 +341,13 @@ func (p *Pack) readWindow(i int) {
 		size = maxWindow
 	}
 	p.windows++
+	start, _ := p.tab.span(i)
 	j := i + 1
-	for j < len(p.entries) && p.entries[j].off+p.entries[j].n-p.entries[i].off <= int64(size) {
+	for j < p.tab.len() {
+		off, n := p.tab.span(j)
+		if off+n-start > int64(size) {
+			break
+		}
 		j++
 	}
 	fd := p.fd
@@ -405,28 +367,28 @@ func (p *Pack) readWindow(i int) {
 		}
 		defer unix.Close(fd)
 	}
-	start, end := p.entries[i].off, p.entries[j-1].off+p.entries[j-1].n
-	buf := make([]byte, end-start)
+	// The previous window's copies not taken go (an out-of-order import
+	// reads its window again): its buffer is this one's.
+	clear(p.window)
+	lastOff, lastN := p.tab.span(j - 1)
+	need := int(lastOff + lastN - start)
+	if p.buf == nil {
+		p.buf = make([]byte, maxWindow)
+	}
+	buf := p.buf[:min(need, maxWindow)]
+	if need > maxWindow {
+		buf = make([]byte, need) // one copy larger than a window, read alone
+	}
 	if err := preadFull(fd, buf, start); err != nil {
 		p.usable = false
 		return
 	}
-	// Bound what is read ahead and not taken (an earlier window's modules
-	// that this program does not import).
-	if p.windowBytes+len(buf) > 2*maxWindow {
-		clear(p.window)
-		p.windowBytes = 0
-	}
 	for k := i; k < j; k++ {
-		e := &p.entries[k]
 		if p.served[k] {
 			continue
 		}
-		if _, ok := p.window[k]; ok {
-			continue
-		}
-		p.window[k] = buf[e.off-start : e.off-start+e.n : e.off-start+e.n]
-		p.windowBytes += int(e.n)
+		off, n := p.tab.span(k)
+		p.window[k] = buf[off-start : off-start+n : off-start+n]
 	}
 }
 
@@ -504,36 +466,41 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 		return
 	}
 	used = p.inOrder(used)
-	bySource := make(map[string]int, len(p.entries))
-	for i := range p.entries {
-		bySource[p.entries[i].source] = i
-	}
 	stamp := now.UnixNano()
 	changed := false
 	var out []packOut
-	taken := map[string]bool{}
+	n := 0
+	if p.usable {
+		n = p.tab.len()
+	}
+	kept := make([]bool, n)
+	seen := map[string]bool{}
 	var fresh [][2]string // to read
 	for _, u := range used {
-		if taken[u[0]] || !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
+		if seen[u[1]] || !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
 			continue
 		}
-		taken[u[0]] = true
-		i, ok := bySource[u[0]]
-		if ok && p.usable && p.entries[i].bytecode == u[1] && p.dirState[p.entries[i].dir] >= 0 {
-			e := p.entries[i]
-			if stamp-e.usedAt > int64(stampEvery) {
-				e.usedAt, changed = stamp, true
+		seen[u[1]] = true
+		if p.usable {
+			if i, ok := p.tab.find(u[1]); ok && p.dirState[p.tab.dirOf(i)] >= 0 && p.tab.sourceIs(i, u[0]) {
+				// Kept; made in full only if the pack is written.
+				used := p.tab.usedAt(i)
+				if stamp-used > int64(stampEvery) {
+					used, changed = stamp, true
+				}
+				kept[i] = true
+				_, n := p.tab.span(i)
+				out = append(out, packOut{packEntry: packEntry{n: n, usedAt: used}, old: i})
+				continue
 			}
-			out = append(out, packOut{packEntry: e, old: i})
-			continue
-		}
-		if ok {
-			changed = true // a copy of another .pyc, or of a changed directory
 		}
 		fresh = append(fresh, u)
 	}
 	// New copies, each directory stat'ed before its files are read.
-	dirs := append([]dirRecord{}, p.dirs...)
+	var dirs []dirRecord
+	for d := 0; p.usable && d < p.tab.ndirs(); d++ {
+		dirs = append(dirs, p.tab.dir(d))
+	}
 	if len(fresh) > 0 {
 		tree := dirfd.NewTree(maxPackDirs)
 		recs := map[string]int{}
@@ -559,35 +526,68 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 			}
 			total += len(data)
 			changed = true
+			if i, ok := p.tab.findIf(p.usable, u[1]); ok {
+				kept[i] = true // replaced by the new copy
+			}
 			out = append(out, packOut{packEntry: packEntry{source: u[0], bytecode: u[1], dir: r, n: int64(len(data)), crc: crc32.ChecksumIEEE(data), usedAt: stamp}, old: -1, data: data})
 		}
 		tree.Close()
 	}
-	// The copies this run did not load, most recently used first.
-	var rest []packOut
-	if p.usable {
-		for i, e := range p.entries {
-			switch {
-			case taken[e.source]:
-			case p.dirState[e.dir] < 0 || stamp-e.usedAt >= int64(maxAge):
-				changed = true
-			default:
-				rest = append(rest, packOut{packEntry: e, old: i})
-			}
+	// The copies this run did not load, most recently used first (their
+	// entries made in full only if the pack is written).
+	var rest []int
+	for i := 0; i < n; i++ {
+		switch {
+		case kept[i]:
+		case p.dirState[p.tab.dirOf(i)] < 0 || stamp-p.tab.usedAt(i) >= int64(maxAge):
+			changed = true
+		default:
+			rest = append(rest, i)
 		}
 	}
-	sort.SliceStable(rest, func(i, j int) bool { return rest[i].usedAt > rest[j].usedAt })
-	out = append(out, rest...)
-	total, n := int64(0), 0
-	for n < len(out) && n < maxPackEntries && total+out[n].n <= maxPackBytes {
-		total += out[n].n
-		n++
+	// Bounds: this run's copies first, then the most recently used.
+	total := int64(0)
+	for _, e := range out {
+		total += e.n
 	}
-	if n < len(out) {
-		out, changed = out[:n], true
+	if len(out) > maxPackEntries || total > maxPackBytes {
+		keep := 0
+		total = 0
+		for keep < len(out) && keep < maxPackEntries && total+out[keep].n <= maxPackBytes {
+			total += out[keep].n
+			keep++
+		}
+		out, rest, changed = out[:keep], nil, true
+	}
+	restTotal := int64(0)
+	for _, i := range rest {
+		_, n := p.tab.span(i)
+		restTotal += n
+	}
+	if len(out)+len(rest) > maxPackEntries || total+restTotal > maxPackBytes {
+		sort.SliceStable(rest, func(a, b int) bool { return p.tab.usedAt(rest[a]) > p.tab.usedAt(rest[b]) })
+		keep := 0
+		for ; keep < len(rest) && len(out)+keep < maxPackEntries; keep++ {
+			_, n := p.tab.span(rest[keep])
+			if total+n > maxPackBytes {
+				break
+			}
+			total += n
+		}
+		rest, changed = rest[:keep], true
 	}
 	if !changed {
 		return
+	}
+	for k := range out {
+		if i := out[k].old; i >= 0 {
+			used := out[k].usedAt
+			out[k].packEntry = p.tab.entry(i)
+			out[k].usedAt = used
+		}
+	}
+	for _, i := range rest {
+		out = append(out, packOut{packEntry: p.tab.entry(i), old: i})
 	}
 	// The old copies come from the file this run read the table of, or
 	// not at all: a pack another run wrote since is left alone.
@@ -642,14 +642,7 @@ func writePack(w io.Writer, out []packOut, dirs []dirRecord, oldFD int) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	dirIndex := map[int]int{}
 	var usedDirs []dirRecord
-	type row struct {
-		source, name string
-		dir          int
-		n            int64
-		crc          uint32
-		usedAt       int64
-	}
-	rows := make([]row, 0, len(out))
+	entries := make([]packEntry, 0, len(out))
 	var off int64
 	var buf []byte
 	for _, e := range out {
@@ -672,30 +665,12 @@ func writePack(w io.Writer, out []packOut, dirs []dirRecord, oldFD int) error {
 			dirIndex[e.dir] = d
 			usedDirs = append(usedDirs, dirs[e.dir])
 		}
-		rows = append(rows, row{e.source, filepath.Base(e.bytecode), d, e.n, e.crc, e.usedAt})
+		ne := e.packEntry
+		ne.dir = d
+		entries = append(entries, ne)
 		off += e.n
 	}
-	enc := frame.NewEncoder(packMagic, packVersion, 64*len(usedDirs)+96*len(rows))
-	enc.Uvarint(uint64(len(usedDirs)))
-	for _, r := range usedDirs {
-		enc.String(r.path)
-		enc.Uvarint(r.dev)
-		enc.Uvarint(r.ino)
-		enc.Varint(r.mtime.Sec)
-		enc.Varint(r.mtime.Nsec)
-		enc.Varint(r.ctime.Sec)
-		enc.Varint(r.ctime.Nsec)
-	}
-	enc.Uvarint(uint64(len(rows)))
-	for _, r := range rows {
-		enc.String(r.source)
-		enc.String(r.name)
-		enc.Uvarint(uint64(r.dir))
-		enc.Uvarint(uint64(r.n))
-		enc.Uvarint(uint64(r.crc))
-		enc.Varint(r.usedAt)
-	}
-	table := enc.Finish()
+	table := encodePackTable(usedDirs, entries)
 	if _, err := bw.Write(table); err != nil {
 		return err
 	}

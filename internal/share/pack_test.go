@@ -347,33 +347,47 @@ func TestPackBadFiles(t *testing.T) {
 	}
 }
 
-// The table decoder never panics and refuses entries past the data.
+// The table parser never panics, and what it accepts its methods can use.
 func FuzzPackTable(f *testing.F) {
-	enc := func(dataEnd int64, n int64) []byte {
-		var buf bytes.Buffer
-		writePack(&buf, []packOut{{packEntry: packEntry{source: "/a.py", bytecode: "/__pycache__/a.pyc", n: n}, old: -1, data: make([]byte, n)}},
-			[]dirRecord{{path: "/__pycache__"}}, -1)
-		b := buf.Bytes()
-		return b[n : len(b)-packTrailerLen]
+	enc := func(entries ...packEntry) (table []byte, dataEnd int64) {
+		var end int64
+		for _, e := range entries {
+			end += e.n
+		}
+		return encodePackTable([]dirRecord{{path: "/d/__pycache__"}, {path: "/e"}}, entries), end
 	}
-	f.Add(enc(16, 16), int64(16))
-	f.Add(enc(20, 20), int64(19))
-	f.Add([]byte("PYHP\x01\x00"), int64(0))
+	for _, seed := range [][]packEntry{
+		{{source: "/a.py", bytecode: "/d/__pycache__/a.pyc", n: 16}},
+		{{source: "/a.py", bytecode: "/d/__pycache__/a.pyc", n: 20}, {source: "/b.py", bytecode: "/e/b.pyc", dir: 1, n: 30}},
+		{{source: "/b.py", bytecode: "/e/b.pyc", dir: 1, n: 30}, {source: "/a.py", bytecode: "/d/__pycache__/a.pyc", n: 20}, {source: "/c.py", bytecode: "/d/__pycache__/A.pyc", n: 17}},
+	} {
+		table, end := enc(seed...)
+		f.Add(table, end)
+	}
+	f.Add([]byte("PYHP\x02\x00"), int64(0))
 	f.Fuzz(func(t *testing.T, table []byte, dataEnd int64) {
-		dirs, entries, err := decodePackTable(table, dataEnd)
+		tab, err := parsePackTable(table, dataEnd)
 		if err != nil {
 			return
 		}
 		var end int64
-		for _, e := range entries {
-			if e.dir < 0 || e.dir >= len(dirs) || e.off != end || e.n < 16 {
+		for i := 0; i < tab.len(); i++ {
+			e := tab.entry(i)
+			if e.dir < 0 || e.dir >= tab.ndirs() || e.off != end || e.n < 16 {
 				t.Fatalf("bad entry accepted: %+v", e)
 			}
+			if j, ok := tab.find(e.bytecode); !ok || j != i {
+				t.Fatalf("entry %d (%s) not found: %d %v", i, e.bytecode, j, ok)
+			}
+			tab.dir(e.dir)
 			end += e.n
 		}
 		if end != dataEnd {
 			t.Fatalf("entries hold %d of %d", end, dataEnd)
 		}
+		tab.find("/")
+		tab.find("")
+		tab.find("/zzz")
 	})
 }
 
@@ -393,8 +407,8 @@ func TestPackWrittenInTheOrderOfUse(t *testing.T) {
 	q.open()
 	q.closeFD()
 	var order []string
-	for _, e := range q.entries {
-		order = append(order, filepath.Base(e.source))
+	for i := 0; i < q.tab.len(); i++ {
+		order = append(order, filepath.Base(q.tab.entry(i).source))
 	}
 	if strings.Join(order, " ") != "c.py a.py b.py" {
 		t.Fatalf("order %q", order)
