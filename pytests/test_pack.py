@@ -418,34 +418,76 @@ def test_bad_pack_costs_one_line_and_gives_python3s_result(tmp_path, damage):
     assert again.returncode == 0 and again.stderr.count(b"pyhost: ") <= 1, again.stderr
 
 
-def test_read_only_and_full_cache_directory(tmp_path):
-    """A cache directory that cannot be written: python3's result and at most
-    one line; a full one (a tiny tmpfs) likewise."""
+def mounted(args, target):
+    """Mounts (root only); a skip when this machine cannot."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting needs root and mount(8)")
+    m = subprocess.run(["mount", *args, str(target)], capture_output=True, timeout=10)
+    if m.returncode != 0:
+        pytest.skip(f"cannot mount: {m.stderr.decode().strip()}")
+
+
+def unmount(target):
+    subprocess.run(["umount", str(target)], capture_output=True, timeout=10)
+
+
+def test_cache_directory_that_cannot_be_written(tmp_path):
+    """A file where the cache directory should be: python3's result and at
+    most one line."""
     t = tree_for(tmp_path, 0)
     e = env_for(t, Scenario("ro"))
     pyhost = os.path.abspath(pyhost_path())
     assert run([REFERENCE, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
-    time.sleep(SETTLE)
-    # Not writable: a file where the directory should be.
     shutil.rmtree(t / "cache")
     (t / "cache").write_text("not a directory")
     host = run([pyhost, "-c", probe(Scenario("x"))], env=e, cwd=t)
     ref = run([REFERENCE, "-c", probe(Scenario("x"))], env=e, cwd=t)
     assert (host.returncode, ADDR.sub(b"", host.stdout)) == (ref.returncode, ADDR.sub(b"", ref.stdout))
     assert host.stderr.count(b"pyhost: ") <= 1, host.stderr
-    (t / "cache").unlink()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a full file system needs root to mount a tmpfs")
-    (t / "cache").mkdir(mode=0o700)
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(t / "cache")],
-                       capture_output=True, timeout=10)
-    if m.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {m.stderr.decode().strip()}")
+
+
+def test_read_only_cache_directory(tmp_path):
+    """A warm cache on a read-only mount: served from, never written, no
+    line at all (nothing needed writing), python3's result."""
+    t = tree_for(tmp_path, 0)
+    e = env_for(t, Scenario("ro"))
+    pyhost = os.path.abspath(pyhost_path())
+    assert run([REFERENCE, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
+    time.sleep(SETTLE)
+    assert run([pyhost, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
+    mounted(["--bind", str(t / "cache")], t / "cache")
     try:
+        r = subprocess.run(["mount", "-o", "remount,ro,bind", str(t / "cache")], capture_output=True, timeout=10)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {r.stderr.decode().strip()}")
+        bigger(t)  # something to compile: the loader writes __pycache__, not the cache
         host = run([pyhost, "-c", probe(Scenario("x"))], env=e, cwd=t)
+        packed = served_modules(t)
+        ref = run([REFERENCE, "-c", probe(Scenario("x"))], env=e, cwd=t)
         assert (host.returncode, ADDR.sub(b"", host.stdout)) == (ref.returncode, ADDR.sub(b"", ref.stdout))
         assert host.stderr.count(b"pyhost: ") <= 1, host.stderr
-        # Full: the pack (python3's stdlib copies included) did not fit.
-        assert not any(p.name.endswith(".pack") for p in (t / "cache").iterdir())
+        assert packed == 4, host.stderr
     finally:
-        subprocess.run(["umount", str(t / "cache")], timeout=10)
+        unmount(t / "cache")
+
+
+def test_full_cache_directory(tmp_path):
+    """A cache directory on a full file system (a 64 KB tmpfs): the pack
+    does not fit; python3's result and at most one line."""
+    t = tree_for(tmp_path, 0)
+    e = env_for(t, Scenario("full"))
+    pyhost = os.path.abspath(pyhost_path())
+    assert run([REFERENCE, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
+    time.sleep(SETTLE)
+    mounted(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"], t / "cache")
+    try:
+        host = run([pyhost, "-c", probe(Scenario("x"))], env=e, cwd=t)
+        ref = run([REFERENCE, "-c", probe(Scenario("x"))], env=e, cwd=t)
+        assert (host.returncode, ADDR.sub(b"", host.stdout)) == (ref.returncode, ADDR.sub(b"", ref.stdout))
+        assert host.stderr.count(b"pyhost: ") <= 1, host.stderr
+        # The pack (python3's own library's copies included) did not fit,
+        # and nothing half-written was left.
+        names = [p.name for p in (t / "cache").iterdir()]
+        assert not any(n.endswith(".pack") or n.endswith(".tmp") for n in names), names
+    finally:
+        unmount(t / "cache")
