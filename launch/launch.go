@@ -14,12 +14,14 @@
 //  1. read pyhost's settings;
 //  2. compute the search path, as CPython's main phase would;
 //  3. start MPI, when a launcher started this process (mpiglue);
-//  4. open the environment's cache (on the root only) into a new index;
+//  4. open the environment's cache (on the root only) into a new index,
+//     with its bytecode pack (read at the first .pyc a loader asks for);
 //  5. share, collectively among pyhost's peers: the root lists or
 //     verifies, reads the bytecode bundle, and broadcasts; the others merge
 //     (internal/share);
 //  6. install the importer over the index and the bundle;
-//  7. register the exit hooks;
+//  7. register the exit hooks (with the cache: the record of the modules
+//     loaded, then the cache's save);
 //
 // then CPython's main phase (encodings, the streams, site) and the program.
 // Step 5 is the only collective of start-up, and no collective is ever
