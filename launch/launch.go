@@ -74,7 +74,7 @@ type launcher struct {
 	modules []share.Module // the cache's record of the modules loaded from source
 	program uint64         // this run's program within the environment (share.ProgramID)
 	pack    *share.Pack    // the environment's bytecode copies (nil without a cache)
-	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
+	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root under MPI
 
 	// Recorded at exit with loaded, while Python still runs.
 	magic           []byte // importlib's MAGIC_NUMBER
@@ -323,7 +323,13 @@ func (l *launcher) saveCache() {
 		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 	}
 	if !l.dontWriteAtExit {
-		l.cache.SavePack(l.pack, l.loaded, l.magic, now)
+		// A single process gives the pack what its loaders asked it for
+		// (nil); the root under MPI what it recorded, bundled modules too.
+		var used [][2]string
+		if l.job.Shared() {
+			used = l.loaded
+		}
+		l.cache.SavePack(l.pack, used, l.magic, now)
 	}
 }
 

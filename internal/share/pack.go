@@ -447,7 +447,9 @@ func (c *Cache) openPrivate(file string) (int, fileID, error) {
 }
 
 // SavePack brings the pack up to date at the end of a run that loaded
-// used, (source, .pyc) pairs in the order it loaded them: copies of what
+// used, (source, .pyc) pairs in the order it loaded them (nil: the .pyc
+// files the run's loaders asked for, through Take; the source may be
+// empty, the pack does not need it): copies of what
 // the run loaded from files are added (read now, from directories that
 // have settled, when they are timestamp-based .pyc files of magic), the
 // copies of directories found changed go, and so do those no run used for
@@ -465,7 +467,11 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	if p.replaced {
 		return
 	}
-	used = p.inOrder(used)
+	if used == nil {
+		used = p.requested()
+	} else {
+		used = p.inOrder(used)
+	}
 	stamp := now.UnixNano()
 	changed := false
 	var out []packOut
@@ -477,12 +483,12 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	seen := map[string]bool{}
 	var fresh [][2]string // to read
 	for _, u := range used {
-		if seen[u[1]] || !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
+		if seen[u[1]] || u[0] != "" && !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
 			continue
 		}
 		seen[u[1]] = true
 		if p.usable {
-			if i, ok := p.tab.find(u[1]); ok && p.dirState[p.tab.dirOf(i)] >= 0 && p.tab.sourceIs(i, u[0]) {
+			if i, ok := p.tab.find(u[1]); ok && p.dirState[p.tab.dirOf(i)] >= 0 && (u[0] == "" || p.tab.sourceIs(i, u[0])) {
 				// Kept; made in full only if the pack is written.
 				used := p.tab.usedAt(i)
 				if stamp-used > int64(stampEvery) {
@@ -611,6 +617,16 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 		return
 	}
 	c.prune(now)
+}
+
+// requested is what the run's loaders asked for (Take), in that order, as
+// (source, .pyc) pairs without the source (which the pack does not need).
+func (p *Pack) requested() [][2]string {
+	out := make([][2]string, len(p.order))
+	for path, i := range p.order {
+		out[i] = [2]string{"", path}
+	}
+	return out
 }
 
 // inOrder is used sorted in the order the run's loaders asked for the

@@ -414,3 +414,29 @@ func TestPackWrittenInTheOrderOfUse(t *testing.T) {
 		t.Fatalf("order %q", order)
 	}
 }
+
+// A single process saves what its loaders asked for (used nil): the
+// .pyc files, in the order asked, without their sources.
+func TestPackSavesWhatTheLoadersAskedFor(t *testing.T) {
+	_, pairs := pycTree(t, map[string][]byte{"a": pyc(0, "A"), "b": pyc(0, "B"), "c": pyc(0, "C")}, "a", "b", "c")
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := packCache(t, dir, &warnings)
+	p := c.Pack(true)
+	for _, i := range []int{1, 0} { // b, a; c not asked for
+		if _, ok := p.Take(pairs[i][1]); ok {
+			t.Fatal("served from no pack")
+		}
+	}
+	c.SavePack(p, nil, testMagic, later())
+	q := packCache(t, dir, &warnings).Pack(true)
+	if !q.Has(pairs[0][1]) || !q.Has(pairs[1][1]) || q.Has(pairs[2][1]) {
+		t.Fatal("want a and b, not c")
+	}
+	if e := q.tab.entry(0); filepath.Base(e.bytecode) != "b.cpython-311.pyc" || e.source != "" {
+		t.Fatalf("first entry %+v", e)
+	}
+	if len(warnings) != 0 {
+		t.Fatalf("warnings: %q", warnings)
+	}
+}

@@ -19,7 +19,8 @@ import (
 // thousand entries the pack may hold). Inside the frame ("PYHP"), four
 // byte strings:
 //
-//	strings  the directories' paths, the .pyc names and the sources
+//	strings  the directories' paths, the .pyc names and the sources (a
+//	         source may be empty: not recorded)
 //	dirs     per directory, 56 bytes: path (offset, length: 2 x 4), device,
 //	         inode, mtime (s, ns), ctime (s, ns) (6 x 8)
 //	entries  per copy, in the data's order, 48 bytes: directory, name
@@ -68,7 +69,7 @@ func parsePackTable(table []byte, dataEnd int64) (*packTable, error) {
 		switch {
 		case int(le32(r[0:])) >= t.ndirs():
 			return nil, frame.Errorf("entry %d: directory %d of %d", i, le32(r[0:]), t.ndirs())
-		case !ok1 || !ok2 || len(name) == 0 || bytes.IndexByte(name, '/') >= 0 || len(src) == 0 || src[0] != '/':
+		case !ok1 || !ok2 || len(name) == 0 || bytes.IndexByte(name, '/') >= 0 || len(src) > 0 && src[0] != '/':
 			return nil, frame.Errorf("entry %d: bad path", i)
 		case off != next || n < 16 || n > dataEnd-next:
 			return nil, frame.Errorf("entry %d: %d bytes at %d, data to %d", i, n, off, dataEnd)
