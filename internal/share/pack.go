@@ -47,8 +47,10 @@ import (
 // the copy's header with the source's stat, so a changed source is always
 // seen.
 //
-// Only timestamp-based .pyc files of this interpreter's magic go in;
-// hash-based and sourceless ones are always read from their files.
+// Only .pyc files of this interpreter's magic whose header says they are
+// timestamp-based go in; hash-based ones are always read from their
+// files. A sourceless module's .pyc (read through io.open_code as well)
+// is served by the same rule, its record being the directory it is in.
 //
 // # Format
 //
