@@ -238,14 +238,16 @@ func (im *Importer) SetPack(p *share.Pack) {
 	im.pack = p
 }
 
-// pack_read(path) -> None | data: the pack's valid copy of the .pyc file
-// path, handed out once; None: read the file.
+// pack_read(path, dont_write_bytecode) -> None | data: the pack's valid
+// copy of the .pyc file path, handed out once; None: read the file. The
+// flag is sys.dont_write_bytecode now (see share.Pack.TakeNoting).
 func (im *Importer) packRead(a cpython.Args) cpython.Owned {
 	path, ok := strArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}
-	data, ok := im.pack.Take(path)
+	dontWrite := len(a.Pos) > 1 && a.Pos[1].Truth() == 1
+	data, ok := im.pack.TakeNoting(path, dontWrite)
 	if !ok {
 		return cpython.None()
 	}

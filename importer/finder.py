@@ -180,7 +180,7 @@ if HAVE_PACK:
 
     def open_code(path):
         if type(path) is str and path.endswith('.pyc'):
-            data = pack_read(path)
+            data = pack_read(path, sys.dont_write_bytecode)
             if data is not None:
                 _audit('open', path, 'r', _OPEN_FLAGS)  # as io.open_code raises it
                 return _io.BytesIO(data)

@@ -76,9 +76,8 @@ type launcher struct {
 	pack    *share.Pack    // the environment's bytecode copies (nil without a cache)
 	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root under MPI
 
-	// Recorded at exit with loaded, while Python still runs.
-	magic           []byte // importlib's MAGIC_NUMBER
-	dontWriteAtExit bool   // sys.dont_write_bytecode
+	magic           []byte // importlib's MAGIC_NUMBER, read with the cache
+	dontWriteAtExit bool   // sys.dont_write_bytecode at exit (recorded under MPI with loaded)
 
 	phases phases // how long each start-up step took, for -X pyhost.stats
 }
@@ -223,9 +222,11 @@ func (l *launcher) openCache(cfg cpython.Config) {
 			l.modules = l.cache.LoadModules() // for the bundle only
 		}
 	}
-	// Read at the first import of a source module that it may serve.
+	// Read at the first .pyc a loader asks for.
 	l.pack = l.cache.Pack(read)
 	l.imp.SetPack(l.pack)
+	l.magic = pythonMagic() // an attribute of a module imported already: no import
+
 }
 
 // programID names what this run runs within its environment: the script,
@@ -302,14 +303,14 @@ func (l *launcher) registerExitHooks() error {
 			return err
 		}
 	}
-	if l.cache != nil {
-		if err := l.recordLoaded(); err != nil {
-			return err
-		}
-	}
 	if l.mpi {
 		if err := l.abortOnUncaught(); err != nil {
 			return err
+		}
+		if l.cache != nil && l.job.Shared() {
+			if err := l.recordLoaded(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -322,6 +323,8 @@ func (l *launcher) saveCache() {
 	if l.job.Shared() {
 		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 	}
+	// The pack is not written when the program set sys.dont_write_bytecode
+	// (seen at exit under MPI, at its imports otherwise: share.Pack.Take).
 	if !l.dontWriteAtExit {
 		// A single process gives the pack what its loaders asked it for
 		// (nil); the root under MPI what it recorded, bundled modules too.

@@ -120,13 +120,13 @@ func (l *launcher) abortOnUncaught() error {
 
 // recordLoaded registers, with Python's atexit (first, so that it runs
 // last, before finalisation, when sys.modules is complete), the hook that
-// records what SavePack needs from Python: the interpreter's magic number
-// and whether bytecode may be written now (sys.dont_write_bytecode, which a
-// program may set), and on the root under MPI which modules were loaded
-// from source (by a SourceFileLoader) with their bytecode files, in
-// sys.modules' order, for the modules record (the bundle of later jobs).
-// With the cache on. The hook is a Go function: nothing is compiled at
-// start-up for it.
+// records, on the root under MPI with the cache on, which modules were
+// loaded from source (by a SourceFileLoader) with their bytecode files, in
+// sys.modules' order, for the modules record (the bundle of later jobs),
+// and whether bytecode may be written now (sys.dont_write_bytecode, which
+// a program may set). The hook is a Go function: nothing is compiled at
+// start-up for it. (A single process needs no hook, and imports no atexit
+// module that python3 would not: -X importtime prints what python3 prints.)
 func (l *launcher) recordLoaded() error {
 	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
 		l.recordLoadedNow()
@@ -164,10 +164,6 @@ func (l *launcher) recordLoadedNow() {
 		return
 	}
 	defer bse.Decref()
-	if magic := bse.Ref.Attr("MAGIC_NUMBER"); !magic.IsNull() {
-		l.magic, _ = magic.Ref.BytesCopy()
-		magic.Decref()
-	}
 	loaderType := bse.Ref.Attr("SourceFileLoader")
 	if loaderType.IsNull() {
 		return
@@ -181,9 +177,6 @@ func (l *launcher) recordLoadedNow() {
 	if dwb := sys.Ref.Attr("dont_write_bytecode"); !dwb.IsNull() {
 		l.dontWriteAtExit = dwb.Ref.Truth() != 0
 		dwb.Decref()
-	}
-	if !l.job.Shared() {
-		return // a single process's pack needs no list (SavePack)
 	}
 	modules := sys.Ref.Attr("modules")
 	if modules.IsNull() {

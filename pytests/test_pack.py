@@ -493,3 +493,16 @@ def test_full_cache_directory(tmp_path):
         assert not any(n.endswith(".pack") or n.endswith(".tmp") for n in names), names
     finally:
         unmount(t / "cache")
+
+
+def test_importtime_lists_what_python3_lists(warmed):
+    """With a warm pack (read at the first .pyc), -X importtime names the
+    modules python3 names, in its order: pyhost imports nothing of its own."""
+    t = warmed["unchanged"]
+    pyhost = os.path.abspath(pyhost_path())
+    names = []
+    for exe in (pyhost, REFERENCE):
+        r = run([exe, "-X", "importtime", "-c", "import m, json"], env=env_for(t, Scenario("it")), cwd=t)
+        assert r.returncode == 0, r.stderr
+        names.append([line.rsplit(b"|", 1)[-1].strip() for line in r.stderr.splitlines()[1:]])
+    assert names[0] == names[1]

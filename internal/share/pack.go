@@ -135,7 +135,8 @@ type Pack struct {
 	dirState []int8 // per record this run: 0 not checked, 1 same, -1 changed
 	served   []bool // entries whose bytes were handed out this run
 
-	order map[string]int // .pyc paths in the order Take was first asked for them
+	order    map[string]int // .pyc paths in the order Take was first asked for them
+	noWrites bool           // Take was told sys.dont_write_bytecode was set
 
 	window  map[int][]byte // entries read ahead, not yet taken: parts of buf
 	buf     []byte         // the window's bytes, reused by the next window
@@ -168,16 +169,23 @@ func (p *Pack) Has(bytecode string) bool {
 // Take hands out the copy of the .pyc file bytecode once; ok is false when
 // there is none that may be served (then the loader reads the file). data
 // is valid until the next call of Take: the windows share one buffer, so
-// that a run's reads cost no more memory than a window. Every
-// call, served or not, records the order in which the run's loaders asked
-// for their bytecode, which is the order SavePack writes the copies in.
+// that a run's reads cost no more memory than a window. Every call, served
+// or not, records the order in which the run's loaders asked for their
+// bytecode, which is the order SavePack writes the copies in.
 func (p *Pack) Take(bytecode string) (data []byte, ok bool) {
+	return p.TakeNoting(bytecode, false)
+}
+
+// TakeNoting is Take for a loader that also says whether the program has
+// set sys.dont_write_bytecode: once it has, SavePack writes nothing.
+func (p *Pack) TakeNoting(bytecode string, dontWriteBytecode bool) (data []byte, ok bool) {
 	if p == nil {
 		return nil, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.closeFD()
+	p.noWrites = p.noWrites || dontWriteBytecode
 	if p.order == nil {
 		p.order = map[string]int{}
 	}
@@ -464,6 +472,9 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.noWrites {
+		return
+	}
 	p.open()
 	p.closeFD()
 	if p.replaced {

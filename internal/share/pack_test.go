@@ -440,3 +440,18 @@ func TestPackSavesWhatTheLoadersAskedFor(t *testing.T) {
 		t.Fatalf("warnings: %q", warnings)
 	}
 }
+
+// A program that set sys.dont_write_bytecode (as a loader tells Take)
+// gets no pack written.
+func TestPackNotWrittenAfterDontWriteBytecode(t *testing.T) {
+	_, pairs := pycTree(t, map[string][]byte{"a": pyc(0, "A")}, "a")
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := packCache(t, dir, &warnings)
+	p := c.Pack(true)
+	p.TakeNoting(pairs[0][1], true)
+	c.SavePack(p, nil, testMagic, later())
+	if _, err := os.Stat(c.PackFile()); !os.IsNotExist(err) {
+		t.Fatalf("a pack was written: %v", err)
+	}
+}
