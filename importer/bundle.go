@@ -13,6 +13,7 @@ import (
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/internal/frame"
+	"github.com/pyhost/pyhost/internal/share"
 )
 
 // A Bundle carries the bytecode of modules from the rank that read it to
@@ -155,8 +156,18 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 // their directories (internal/dirfd), each opened once relative to its
 // parent; concurrency goroutines (at least one) read at once, each taking
 // runs of consecutive pairs (neighbours share directories) through a tree
-// of its own.
-func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int) []*BundleEntry {
+// of its own. A .pyc the pack holds a valid copy of (share.Pack.Take) is
+// taken from there instead of its file, first and in order (the pack's
+// windows are read front to back): then no rank reads it at all.
+func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, pack *share.Pack) []*BundleEntry {
+	packed := make([][]byte, len(pairs))
+	if pack != nil {
+		for k, p := range pairs {
+			if data, ok := pack.Take(p[1]); ok {
+				packed[k] = bytes.Clone(data) // valid until the next Take
+			}
+		}
+	}
 	const run = 16
 	workers := max(1, min(concurrency, (len(pairs)+run-1)/run))
 	read := make([]*BundleEntry, len(pairs))
@@ -175,7 +186,7 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int) 
 					return
 				}
 				for k := start; k < min(start+run, len(pairs)); k++ {
-					if e := readBundleEntry(dirs, pairs[k], magic, maxBytes); e != nil {
+					if e := readBundleEntry(dirs, pairs[k], packed[k], magic, maxBytes); e != nil {
 						read[k] = e
 						total.Add(int64(len(e.Data)))
 					}
@@ -199,13 +210,18 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int) 
 }
 
 // readBundleEntry is one pair's entry, or nil when it does not qualify.
-func readBundleEntry(dirs *dirfd.Tree, p [2]string, magic []byte, maxBytes int) *BundleEntry {
+func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, magic []byte, maxBytes int) *BundleEntry {
 	var st unix.Stat_t
 	if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil
 	}
-	data, _, err := dirs.ReadFile(p[1], int64(maxBytes))
-	if err != nil || !pycMatches(data, magic, &st) {
+	if data == nil {
+		var err error
+		if data, _, err = dirs.ReadFile(p[1], int64(maxBytes)); err != nil {
+			return nil
+		}
+	}
+	if !pycMatches(data, magic, &st) {
 		return nil
 	}
 	return &BundleEntry{
@@ -254,4 +270,29 @@ func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
 	}
 	im.bundled.Add(1)
 	return cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+}
+
+// SetPack makes the importer serve bytecode from the environment's pack
+// (see the package doc); called before Install.
+func (im *Importer) SetPack(p *share.Pack) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.pack = p
+}
+
+// pack_read(path, dont_write_bytecode) -> None | data: the pack's valid
+// copy of the .pyc file path, handed out once; None: read the file. The
+// flag is sys.dont_write_bytecode now (see share.Pack.TakeNoting).
+func (im *Importer) packRead(a cpython.Args) cpython.Owned {
+	path, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
+	}
+	dontWrite := len(a.Pos) > 1 && a.Pos[1].Truth() == 1
+	data, ok := im.pack.TakeNoting(path, dontWrite)
+	if !ok {
+		return cpython.None()
+	}
+	im.packed.Add(1)
+	return cpython.NewBytes(data)
 }

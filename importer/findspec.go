@@ -180,6 +180,9 @@ func (im *Importer) Install(ix *pathscan.Index, b *Bundle) error {
 			return err
 		}
 	}
+	if err := set("HAVE_PACK", cpython.NewBool(im.pack != nil)); err != nil {
+		return err
+	}
 	for _, fn := range im.funcs() {
 		if err := set(fn.Name, cpython.NewFunction(fn, machineryName)); err != nil {
 			return err

@@ -52,6 +52,16 @@
 // modules it holds from memory, once each (see Bundle), until
 // importlib.invalidate_caches() drops it.
 //
+// # The pack (single process too)
+//
+// With a share.Pack (SetPack), the loaders (CPython's own, whoever made
+// them) read a .pyc file the pack holds a valid copy of (see share.Pack)
+// from the pack: finder.py gives importlib._bootstrap_external an _io
+// whose open_code serves those copies, raising the audit event ("open")
+// that io.open_code raises. Everything else is the stock loader's: it
+// stats the source and compares the copy's header with that stat as it
+// would the file's. So a module costs one metadata call.
+//
 // # Threads
 //
 // The Go functions run with the GIL held, called from Python, and so does
@@ -67,6 +77,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/share"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -119,6 +130,7 @@ type Stats struct {
 	HandOffs     uint64 // ... left to PathFinder (namespace, non-indexed entries)
 	EntryLookups uint64 // lookups by the indexed path entry finders
 	Bundled      uint64 // modules loaded from the bundle
+	Packed       uint64 // modules whose bytecode came from the pack
 	Index        pathscan.Stats
 }
 
@@ -132,6 +144,8 @@ type Importer struct {
 	finder  *finder // set by Install
 	bundle  *Bundle
 	bundled atomic.Uint64
+	pack    *share.Pack // nil without a cache
+	packed  atomic.Uint64
 
 	// The last sys.path seen, to drop entries that left it.
 	lastPath []string
@@ -157,6 +171,7 @@ func (im *Importer) Stats() Stats {
 		HandOffs:     im.handOffs.Load(),
 		EntryLookups: im.entryLookups.Load(),
 		Bundled:      im.bundled.Load(),
+		Packed:       im.packed.Load(),
 	}
 	if ix := im.index; ix != nil {
 		s.Index = ix.Stats()
@@ -175,6 +190,7 @@ func (im *Importer) funcs() []cpython.Func {
 		{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
 		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
 		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
+		{Name: "pack_read", Call: cpython.Recover(im.packRead)},
 	}
 }
 
@@ -224,8 +240,17 @@ func key(path string) string {
 	return k
 }
 
+// kindFor is the kind of a found module's answer: a source module whose
+// bytecode the bundle holds is served from there.
+func (im *Importer) kindFor(r pathscan.Result) int {
+	if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
+		return kindBundled
+	}
+	return kindOf(r.Kind)
+}
+
 // answer is what finder.py's _spec takes: (kind, filename, location).
-func answer(r pathscan.Result) cpython.Owned {
+func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 	if r.Namespace {
 		return cpython.TupleOf(cpython.NewInt(kindNamespace), cpython.None(), cpython.NewStr(r.Dir))
 	}
@@ -233,7 +258,7 @@ func answer(r pathscan.Result) cpython.Owned {
 	if r.Package {
 		loc = cpython.NewStr(r.Dir)
 	}
-	return cpython.TupleOf(cpython.NewInt(int64(kindOf(r.Kind))), cpython.NewStr(r.Path), loc)
+	return cpython.TupleOf(cpython.NewInt(int64(im.kindFor(r))), cpython.NewStr(r.Path), loc)
 }
 
 // find is GoFinder's lookup over the indexed directories of a search
@@ -261,11 +286,7 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 				if r.Package {
 					loc = r.Dir
 				}
-				kind := kindOf(r.Kind)
-				if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
-					kind = kindBundled
-				}
-				return i, kind, r.Path, loc, true
+				return i, im.kindFor(r), r.Path, loc, true
 			}
 			namespace = namespace || r.Namespace
 		}
@@ -311,7 +332,7 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 	if !r.Found && !r.Namespace {
 		return cpython.None()
 	}
-	return answer(r)
+	return im.answer(r)
 }
 
 // entry_is_dir(path) -> bool: whether a sys.path entry is a directory, from
@@ -348,6 +369,10 @@ func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
 		im.bundle = nil
 	}
 	im.mu.Unlock()
+	if !isDir {
+		// The pack's directories are checked again at their next use.
+		im.pack.Forget()
+	}
 	if isDir {
 		im.index.Invalidate(key(dir))
 	} else {

@@ -53,18 +53,18 @@ func bundleTree(t *testing.T, n int, magic []byte) [][2]string {
 func TestMakeBundleConcurrency(t *testing.T) {
 	magic := []byte{0xa7, 0x0d, 0x0d, 0x0a}
 	pairs := bundleTree(t, 90, magic)
-	one := importer.MakeBundle(pairs, magic, 1<<20, 1)
+	one := importer.MakeBundle(pairs, magic, 1<<20, 1, nil)
 	if len(one) != 60 {
 		t.Fatalf("%d entries, want the 60 fresh ones", len(one))
 	}
 	for _, n := range []int{2, 8, 64} {
-		got := importer.MakeBundle(pairs, magic, 1<<20, n)
+		got := importer.MakeBundle(pairs, magic, 1<<20, n, nil)
 		if !reflect.DeepEqual(got, one) {
 			t.Errorf("concurrency %d: entries differ from concurrency 1's", n)
 		}
 	}
 	// 116 bytes each: 10 fit in 1200, the first 10 fresh ones.
-	got := importer.MakeBundle(pairs, magic, 1200, 8)
+	got := importer.MakeBundle(pairs, magic, 1200, 8, nil)
 	if len(got) != 10 || !reflect.DeepEqual(got, one[:10]) {
 		t.Errorf("maxBytes 1200: %d entries, want the first 10", len(got))
 	}

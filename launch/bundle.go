@@ -31,7 +31,10 @@ func (l *launcher) makeBundle() []byte {
 			pairs = append(pairs, [2]string{m.Source, m.Bytecode})
 		}
 	}
-	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes, l.settings.concurrency())
+	// The pack's copies, where valid, save the root its reads: each .pyc
+	// is read once per job, by the root, from the pack or its file.
+	l.pack.InPackOrder(pairs)
+	entries := importer.MakeBundle(pairs, magic, bundleMaxBytes, l.settings.concurrency(), l.pack)
 	if len(entries) == 0 {
 		return nil
 	}

@@ -17,7 +17,8 @@
 //     file system once: the main phase is handed the result, checked to
 //     be what it would compute; see cpython.ComputePaths), on the root
 //     and on a process alone;
-//  4. open the environment's cache (on the root only) into a new index;
+//  4. open the environment's cache (on the root only) into a new index,
+//     with its bytecode pack (read at the first .pyc a loader asks for);
 //  5. share, collectively among pyhost's peers: the root lists or
 //     verifies, reads the bytecode bundle, and broadcasts them with its
 //     path configuration and site's answers; the others merge, adopt the
@@ -25,7 +26,8 @@
 //     (else compute their own: step 3, late) and answer site's scan from
 //     the root's answers (internal/share, sitescan.go);
 //  6. install the importer over the index and the bundle;
-//  7. register the exit hooks;
+//  7. register the exit hooks (with the cache: the record of the modules
+//     loaded, then the cache's save);
 //
 // then CPython's main phase (encodings, the streams, site) and the program.
 // Step 5 is the only collective of start-up, and no collective is ever
@@ -84,7 +86,11 @@ type launcher struct {
 	env     share.Env      // the environment the cache is of
 	modules []share.Module // the cache's record of the modules loaded from source
 	program uint64         // this run's program within the environment (share.ProgramID)
-	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
+	pack    *share.Pack    // the environment's bytecode copies (nil without a cache)
+	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root under MPI
+
+	magic           []byte // importlib's MAGIC_NUMBER, read with the cache
+	dontWriteAtExit bool   // sys.dont_write_bytecode at exit (recorded under MPI with loaded)
 
 	phases phases // how long each start-up step took, for -X pyhost.stats
 
@@ -231,10 +237,18 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	l.program = programID(cfg)
-	if l.settings.Cache != "rebuild" {
+	read := l.settings.Cache != "rebuild"
+	if read {
 		l.cache.LoadIndex(l.index)
-		l.modules = l.cache.LoadModules()
+		if l.job.Shared() {
+			l.modules = l.cache.LoadModules() // for the bundle only
+		}
 	}
+	// Read at the first .pyc a loader asks for.
+	l.pack = l.cache.Pack(read)
+	l.imp.SetPack(l.pack)
+	l.magic = pythonMagic() // an attribute of a module imported already: no import
+
 }
 
 // programID names what this run runs within its environment: the script,
@@ -472,7 +486,20 @@ func (l *launcher) registerExitHooks() error {
 func (l *launcher) saveCache() {
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
-	l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+	if l.job.Shared() {
+		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+	}
+	// The pack is not written when the program set sys.dont_write_bytecode
+	// (seen at exit under MPI, at its imports otherwise: share.Pack.Take).
+	if !l.dontWriteAtExit {
+		// A single process gives the pack what its loaders asked it for
+		// (nil); the root under MPI what it recorded, bundled modules too.
+		var used [][2]string
+		if l.job.Shared() {
+			used = l.loaded
+		}
+		l.cache.SavePack(l.pack, used, l.magic, now)
+	}
 }
 
 // warn prints one line on stderr, as pyhost's warnings are.

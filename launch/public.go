@@ -59,9 +59,9 @@ func statsLine(s Settings, st importer.Stats) string {
 	if !s.Importer {
 		return "pyhost stats: importer off"
 	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d",
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d packed=%d",
 		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled)
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled, st.Packed)
 }
 
 func statsDict(s Settings, st importer.Stats) map[string]any {
@@ -78,6 +78,7 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 		"relists":       st.Index.Relists,
 		"verifications": st.Index.Verifications,
 		"bundled":       st.Bundled,
+		"packed":        st.Packed,
 	}
 }
 
@@ -99,26 +100,6 @@ def _abort_on_uncaught(exc_type, exc, tb, _print=_sys.excepthook):
 _sys.excepthook = _abort_on_uncaught
 `
 
-// recordSource records, at exit on the root, which modules were loaded
-// from source with their bytecode files. Registered with Python's atexit,
-// it runs before finalisation, when sys.modules is complete.
-const recordSource = `
-import atexit as _atexit, sys as _sys
-
-def _record_loaded():
-    from importlib.machinery import SourceFileLoader
-    out = []
-    for m in list(_sys.modules.values()):
-        s = getattr(m, "__spec__", None)
-        if s is None or type(s.loader) is not SourceFileLoader:
-            continue
-        if isinstance(s.origin, str) and isinstance(s.cached, str):
-            out.append((s.origin, s.cached))
-    _set_loaded(out)
-
-_atexit.register(_record_loaded)
-`
-
 // abortOnUncaught installs the excepthook that ends the job (not under
 // -i: the session goes on after an exception).
 func (l *launcher) abortOnUncaught() error {
@@ -137,32 +118,118 @@ func (l *launcher) abortOnUncaught() error {
 	})})
 }
 
-// recordLoaded registers the exit hook that lists the modules loaded from
-// source (the root under MPI, with the cache on).
+// recordLoaded registers, with Python's atexit (first, so that it runs
+// last, before finalisation, when sys.modules is complete), the hook that
+// records, on the root under MPI with the cache on, which modules were
+// loaded from source (by a SourceFileLoader) with their bytecode files, in
+// sys.modules' order, for the modules record (the bundle of later jobs),
+// and whether bytecode may be written now (sys.dont_write_bytecode, which
+// a program may set). The hook is a Go function: nothing is compiled at
+// start-up for it. (A single process needs no hook, and imports no atexit
+// module that python3 would not: -X importtime prints what python3 prints.)
 func (l *launcher) recordLoaded() error {
-	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
-		if len(a.Pos) != 1 || !a.Pos[0].IsList() {
-			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode))")
-		}
-		l.loaded = l.loaded[:0]
-		for _, pair := range a.Pos[0].Items() {
-			if !pair.IsTuple() {
-				continue
-			}
-			items := pair.Items()
-			if len(items) != 2 || !items[0].IsStr() || !items[1].IsStr() {
-				continue
-			}
-			src, ok1 := items[0].GoString()
-			pyc, ok2 := items[1].GoString()
-			if !ok1 || !ok2 {
-				cpython.ErrClear()
-				continue
-			}
-			l.loaded = append(l.loaded, [2]string{src, pyc})
-		}
+	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
+		l.recordLoadedNow()
 		return cpython.None()
-	})})
+	})}, "_pyhost")
+	if fn.IsNull() {
+		return cpython.TakeError()
+	}
+	defer fn.Decref()
+	atexit := cpython.Import("atexit")
+	if atexit.IsNull() {
+		return cpython.TakeError()
+	}
+	defer atexit.Decref()
+	register := atexit.Ref.Attr("register")
+	if register.IsNull() {
+		return cpython.TakeError()
+	}
+	defer register.Decref()
+	r := register.Ref.CallSteal([]cpython.Owned{fn.Ref.NewRef()})
+	if r.IsNull() {
+		return cpython.TakeError()
+	}
+	r.Decref()
+	return nil
+}
+
+// recordLoadedNow is the atexit hook's work (see recordLoaded). Whatever
+// it cannot read is skipped, never raised.
+func (l *launcher) recordLoadedNow() {
+	defer cpython.ErrClear()
+	l.loaded = l.loaded[:0]
+	bse := cpython.Import("_frozen_importlib_external")
+	if bse.IsNull() {
+		return
+	}
+	defer bse.Decref()
+	loaderType := bse.Ref.Attr("SourceFileLoader")
+	if loaderType.IsNull() {
+		return
+	}
+	defer loaderType.Decref()
+	sys := cpython.Import("sys")
+	if sys.IsNull() {
+		return
+	}
+	defer sys.Decref()
+	if dwb := sys.Ref.Attr("dont_write_bytecode"); !dwb.IsNull() {
+		l.dontWriteAtExit = dwb.Ref.Truth() != 0
+		dwb.Decref()
+	}
+	modules := sys.Ref.Attr("modules")
+	if modules.IsNull() {
+		return
+	}
+	defer modules.Decref()
+	// A copy: reading a module's attributes may run its code (PEP 562).
+	items := modules.Ref.MappingItems()
+	if items.IsNull() {
+		return
+	}
+	defer items.Decref()
+	str := func(o cpython.Owned) (string, bool) {
+		defer o.Decref()
+		if o.IsNull() || !o.Ref.IsStr() {
+			cpython.ErrClear()
+			return "", false
+		}
+		s, ok := o.Ref.GoString()
+		if !ok {
+			cpython.ErrClear()
+		}
+		return s, ok
+	}
+	for _, item := range items.Ref.Items() {
+		kv := item.Items()
+		if len(kv) != 2 {
+			continue
+		}
+		spec := kv[1].Attr("__spec__")
+		if spec.IsNull() {
+			cpython.ErrClear()
+			continue
+		}
+		loader := spec.Ref.Attr("loader")
+		ok := false
+		if !loader.IsNull() {
+			if cls := loader.Ref.Attr("__class__"); !cls.IsNull() {
+				ok = cls.Ref.Is(loaderType.Ref)
+				cls.Decref()
+			}
+			loader.Decref()
+		}
+		cpython.ErrClear()
+		if ok {
+			src, ok1 := str(spec.Ref.Attr("origin"))
+			pyc, ok2 := str(spec.Ref.Attr("cached"))
+			if ok1 && ok2 {
+				l.loaded = append(l.loaded, [2]string{src, pyc})
+			}
+		}
+		spec.Decref()
+	}
 }
 
 // runPrivate runs src in a namespace of its own with fns: no module is

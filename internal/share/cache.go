@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,7 +30,7 @@ const (
 	maxEnvs    = 32             // environments kept in one cache directory
 	maxFile    = 256 << 20      // a cache file larger than this is not read
 	stampEvery = 24 * time.Hour // the modules record is rewritten at least this often when used
-	filePrefix = "env-"         // env-<key>.index, env-<key>.modules
+	filePrefix = "env-"         // env-<key>.index, env-<key>.modules, env-<key>.pack (pack.go)
 	tmpPrefix  = ".pyhost-"     // temporary files, renamed over the real ones
 	tmpSuffix  = ".tmp"
 	staleTmp   = 10 * time.Minute // a temporary file this old was left by a killed run
@@ -197,6 +198,14 @@ func ownedBySelf(name string, st *unix.Stat_t, isDir bool) error {
 // (which replaces a symlink or FIFO there, never writes through it), in a
 // private directory.
 func (c *Cache) writeAtomic(file string, blob []byte) error {
+	return c.writeAtomicFunc(file, func(w io.Writer) error {
+		_, err := w.Write(blob)
+		return err
+	})
+}
+
+// writeAtomicFunc is writeAtomic with the contents written by write.
+func (c *Cache) writeAtomicFunc(file string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return err
 	}
@@ -207,7 +216,7 @@ func (c *Cache) writeAtomic(file string, blob []byte) error {
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(blob)
+	werr := write(tmp)
 	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
