@@ -67,6 +67,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/native"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -90,6 +91,7 @@ const (
 	kindSource           // a source module: SourceFileLoader
 	kindBytecode         // a sourceless module: SourcelessFileLoader
 	kindBundled          // a source module whose stat and bytecode are in the bundle
+	kindNative           // an extension module served from a node-local copy (native.Table)
 )
 
 var kindNames = map[string]int{
@@ -98,6 +100,7 @@ var kindNames = map[string]int{
 	"KIND_SOURCE":    kindSource,
 	"KIND_BYTECODE":  kindBytecode,
 	"KIND_BUNDLED":   kindBundled,
+	"KIND_NATIVE":    kindNative,
 }
 
 // kindOf is the answer kind of a module the Index found.
@@ -119,6 +122,8 @@ type Stats struct {
 	HandOffs     uint64 // ... left to PathFinder (namespace, non-indexed entries)
 	EntryLookups uint64 // lookups by the indexed path entry finders
 	Bundled      uint64 // modules loaded from the bundle
+	ExtensionsFS uint64 // extension modules found for loading from the file system
+	Native       native.Counters
 	Index        pathscan.Stats
 }
 
@@ -132,6 +137,9 @@ type Importer struct {
 	finder  *finder // set by Install
 	bundle  *Bundle
 	bundled atomic.Uint64
+
+	native       *native.Table // the node-local copies of extension modules (nil: none)
+	extensionsFS atomic.Uint64
 
 	// The last sys.path seen, to drop entries that left it.
 	lastPath []string
@@ -157,6 +165,8 @@ func (im *Importer) Stats() Stats {
 		HandOffs:     im.handOffs.Load(),
 		EntryLookups: im.entryLookups.Load(),
 		Bundled:      im.bundled.Load(),
+		ExtensionsFS: im.extensionsFS.Load(),
+		Native:       im.native.Counters(),
 	}
 	if ix := im.index; ix != nil {
 		s.Index = ix.Stats()
@@ -175,6 +185,8 @@ func (im *Importer) funcs() []cpython.Func {
 		{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
 		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
 		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
+		{Name: "native_take", Call: cpython.Recover(im.nativeTake)},
+		{Name: "native_failed", Call: cpython.Recover(im.nativeFailed)},
 	}
 }
 
@@ -262,8 +274,13 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 					loc = r.Dir
 				}
 				kind := kindOf(r.Kind)
-				if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
+				switch {
+				case r.Kind == pathscan.Source && im.bundle.has(r.Path):
 					kind = kindBundled
+				case r.Kind == pathscan.Extension && im.native.Has(r.Path):
+					kind = kindNative
+				case r.Kind == pathscan.Extension:
+					im.extensionsFS.Add(1)
 				}
 				return i, kind, r.Path, loc, true
 			}
@@ -346,6 +363,9 @@ func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
 		// during the job): from now on every module is loaded from its
 		// files, as python3 loads it.
 		im.bundle = nil
+		// Likewise the extension modules' copies: an extension module
+		// replaced during the job is loaded from its new original.
+		im.native.Drop()
 	}
 	im.mu.Unlock()
 	if isDir {

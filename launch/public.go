@@ -59,9 +59,10 @@ func statsLine(s Settings, st importer.Stats) string {
 	if !s.Importer {
 		return "pyhost stats: importer off"
 	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d",
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d ext_nodelocal=%d libs_nodelocal=%d ext_fs=%d",
 		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled)
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled,
+		st.Native.Extensions, st.Native.Libraries, st.ExtensionsFS)
 }
 
 func statsDict(s Settings, st importer.Stats) map[string]any {
@@ -78,6 +79,12 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 		"relists":       st.Index.Relists,
 		"verifications": st.Index.Verifications,
 		"bundled":       st.Bundled,
+		// Extension modules loaded from node-local copies, the libraries
+		// preloaded from them, and extension modules found for loading
+		// from the file system (a copy that could not be used included).
+		"ext_nodelocal":  st.Native.Extensions,
+		"libs_nodelocal": st.Native.Libraries,
+		"ext_fs":         st.ExtensionsFS,
 	}
 }
 
@@ -100,20 +107,23 @@ _sys.excepthook = _abort_on_uncaught
 `
 
 // recordSource records, at exit on the root, which modules were loaded
-// from source with their bytecode files. Registered with Python's atexit,
+// from source with their bytecode files, and which extension modules were
+// loaded (with no bytecode file). Registered with Python's atexit,
 // it runs before finalisation, when sys.modules is complete.
 const recordSource = `
 import atexit as _atexit, sys as _sys
 
 def _record_loaded():
-    from importlib.machinery import SourceFileLoader
+    from importlib.machinery import SourceFileLoader, ExtensionFileLoader
     out = []
     for m in list(_sys.modules.values()):
         s = getattr(m, "__spec__", None)
-        if s is None or type(s.loader) is not SourceFileLoader:
+        if s is None or not isinstance(s.origin, str):
             continue
-        if isinstance(s.origin, str) and isinstance(s.cached, str):
+        if type(s.loader) is SourceFileLoader and isinstance(s.cached, str):
             out.append((s.origin, s.cached))
+        elif type(s.loader) is ExtensionFileLoader:
+            out.append((s.origin, ""))  # an extension module: no bytecode
     _set_loaded(out)
 
 _atexit.register(_record_loaded)

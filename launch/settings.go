@@ -17,10 +17,11 @@ type Settings struct {
 	MPI         string // -X pyhost.mpi=auto|on|off: auto initialises MPI under a launcher
 	Cache       string // -X pyhost.cache=on|off|rebuild: the persistent index cache
 	CacheDir    string // -X pyhost.cachedir=DIR: where it lives
+	NodeDir     string // -X pyhost.nodedir=DIR|off: node-local copies of extension modules ("": the default)
 }
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "nodedir"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -44,8 +45,8 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			return Settings{}, fmt.Errorf("unknown option -X %s (pyhost's options: %s)", name, "pyhost."+strings.Join(optionNames, ", pyhost."))
 		}
 		if !hasVal {
-			if n == "cachedir" {
-				return Settings{}, fmt.Errorf("-X pyhost.cachedir needs a directory: -X pyhost.cachedir=DIR")
+			if n == "cachedir" || n == "nodedir" {
+				return Settings{}, fmt.Errorf("-X pyhost.%s needs a directory: -X pyhost.%s=DIR", n, n)
 			}
 			val = "1"
 		}
@@ -83,6 +84,11 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			}
 		case "cachedir":
 			s.CacheDir = v
+		case "nodedir":
+			if v != "off" && !strings.HasPrefix(v, "/") {
+				err = fmt.Errorf("-X pyhost.nodedir=%s: want an absolute directory or off", v)
+			}
+			s.NodeDir = v
 		case "mpi":
 			switch v {
 			case "auto", "on", "off":
