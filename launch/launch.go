@@ -245,7 +245,7 @@ func (l *launcher) share(cfg cpython.Config) *importer.Bundle {
 	}
 	blob = l.job.Broadcast(blob, "the bytecode bundle")
 	l.phases.mark("share_bundle")
-	l.shareNative()
+	l.shareNative(cfg)
 	l.phases.mark("share_native")
 	if len(blob) == 0 {
 		return nil

@@ -2,6 +2,13 @@ package launch
 
 import (
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pyhost/pyhost/host"
+	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/dirfd"
 
 	"github.com/pyhost/pyhost/internal/native"
 	"github.com/pyhost/pyhost/internal/share"
@@ -20,13 +27,13 @@ import (
 // KIND_NATIVE). With the cache off, in a first job of an environment, or
 // with -X pyhost.nodedir=off, nothing is planned and extension modules
 // load from their original paths.
-func (l *launcher) shareNative() {
+func (l *launcher) shareNative(cfg cpython.Config) {
 	if l.settings.NodeDir == "off" {
 		return
 	}
 	var blob []byte
 	if l.job.Root() {
-		blob = l.planNative()
+		blob = l.planNative(cfg)
 	}
 	blob = l.job.Broadcast(blob, "the node-local plan")
 	if len(blob) == 0 {
@@ -49,16 +56,32 @@ func (l *launcher) shareNative() {
 }
 
 // planNative makes and carries out the plan on the root; nil when there
-// is nothing to share.
-func (l *launcher) planNative() []byte {
+// is nothing to share. The extension modules planned are those the
+// environment's earlier runs loaded (the modules record) and those in the
+// script's own directory (Pynamic's layout; at most maxScriptExtensions),
+// which even a first job in a new environment knows.
+func (l *launcher) planNative(cfg cpython.Config) []byte {
 	mods, _ := share.ForProgram(l.modules, l.program)
 	var exts []string
+	seen := map[string]bool{}
 	for _, m := range mods {
-		// An extension module on a node-local file system is each node's own.
-		if m.Extension() && l.job.MayShare(m.Source) {
+		if m.Extension() && !seen[m.Source] {
+			seen[m.Source] = true
 			exts = append(exts, m.Source)
 		}
 	}
+	if cfg.RunFilename != "" {
+		if abs, err := filepath.Abs(cfg.RunFilename); err == nil {
+			for _, e := range scriptExtensions(filepath.Dir(abs)) {
+				if !seen[e] {
+					seen[e] = true
+					exts = append(exts, e)
+				}
+			}
+		}
+	}
+	// An extension module on a node-local file system is each node's own.
+	exts = slices.DeleteFunc(exts, func(e string) bool { return !l.job.MayShare(e) })
 	if len(exts) == 0 {
 		return nil
 	}
@@ -82,6 +105,57 @@ func (l *launcher) planNative() []byte {
 		return nil
 	}
 	return blob
+}
+
+// maxScriptExtensions bounds the extension modules of the script's
+// directory planned without a record of their use.
+const maxScriptExtensions = 1000
+
+// scriptExtensions are the extension modules in dir (the names with the
+// interpreter's extension suffixes).
+func scriptExtensions(dir string) []string {
+	suffixes := extensionSuffixes()
+	if len(suffixes) == 0 {
+		return nil
+	}
+	names, err := dirfd.ReadDirNames(dir)
+	if err != nil {
+		return nil
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		for _, s := range suffixes {
+			if strings.HasSuffix(n, s) && len(n) > len(s) {
+				out = append(out, filepath.Join(dir, n))
+				break
+			}
+		}
+		if len(out) == maxScriptExtensions {
+			break
+		}
+	}
+	return out
+}
+
+// extensionSuffixes is _imp.extension_suffixes(): what
+// importlib.machinery.EXTENSION_SUFFIXES holds.
+func extensionSuffixes() (out []string) {
+	_ = host.Attach(func(py *host.Py) error {
+		m, err := py.Import("_imp")
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		v, err := m.CallMethod("extension_suffixes")
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		out, err = host.As[[]string](v)
+		return err
+	})
+	return out
 }
 
 // materialise writes the plan's copies on a node other than the root's.

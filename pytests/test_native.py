@@ -99,8 +99,9 @@ def tree(tmp_path):
     ext(app / f"ext_ldpath{SUFFIX}", "ext_ldpath", "ld", 30, [f"-L{ldlib}", "-lld"])
     ext(app / f"ext_missing{SUFFIX}", "ext_missing", "missing", 40, [f"-L{tmp_path / 'gone'}", "-lmissing"])
     shutil.rmtree(tmp_path / "gone")
-    (app / "job.py").write_text(textwrap.dedent("""
+    job = textwrap.dedent("""
         import os, sys, pyhost
+        sys.path.insert(0, APP)
         out = []
         print = lambda *a, flush=None: out.append(' '.join(map(str, a)))
         import ext_origin, ext_runpath, ext_ldpath
@@ -121,10 +122,14 @@ def tree(tmp_path):
                 print('map', pyhost.rank(), line.split()[-1], flush=True)
         with open(f'out-{pyhost.rank()}.txt', 'w') as f:
             f.write(''.join(l + '\\n' for l in out))
-        """).replace("SUFFIX", repr(SUFFIX)).replace("ROOT", repr(str(tmp_path))))
+        """).replace("SUFFIX", repr(SUFFIX)).replace("ROOT", repr(str(tmp_path))).replace("APP", repr(str(app)))
+    (app / "job.py").write_text(job)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "job.py").write_text(job)
     env = {"PYHOST_CACHEDIR": str(tmp_path / "cache"), "PYHOST_NODEDIR": str(tmp_path / "node"),
            "LD_LIBRARY_PATH": str(ldlib)}
-    return tmp_path, app, env
+    return tmp_path, run, env
 
 
 def maps_of(p, rank):
@@ -132,12 +137,15 @@ def maps_of(p, rank):
 
 
 def test_extensions_load_from_node_local_copies(pyhost, reference, tree):
-    tmp_path, app, env = tree
-    first = mpirun(pyhost, 2, ["job.py"], app, env=env)
+    # The job runs from run/, the extension modules are found in app/
+    # through sys.path: a first job records them, the second serves them.
+    tmp_path, run, env = tree
+    app = tmp_path / "app"
+    first = mpirun(pyhost, 2, ["job.py"], run, env=env)
     assert first.returncode == 0, first.stderr.decode()
     want = ["rank 0 1011 22 33 True 0 0", "rank 1 1011 22 33 True 0 0"]
     assert lines(first, "rank") == want, (first.stdout, first.stderr)
-    second = mpirun(pyhost, 2, ["job.py"], app, env=env)
+    second = mpirun(pyhost, 2, ["job.py"], run, env=env)
     assert second.returncode == 0, second.stderr.decode()
     # Three extension modules and three libraries (liborigin, libdeep, librun,
     # libld: four) from copies on every rank.
@@ -158,6 +166,18 @@ def test_extensions_load_from_node_local_copies(pyhost, reference, tree):
     for p in (first, second):
         got = lines(p, "missing")
         assert len(got) == 2 and all(ref.stdout.decode().strip() in g and "ImportError True" in g for g in got), (got, ref.stdout, p.stdout)
+
+
+def test_script_directory_extensions_are_served_in_a_first_job(pyhost, tree):
+    # Pynamic's layout: the extension modules sit in the script's directory,
+    # which the root lists at start-up: a first job in a new environment
+    # serves them already.
+    tmp_path, run, env = tree
+    app = tmp_path / "app"
+    p = mpirun(pyhost, 2, ["job.py"], app, env=env)
+    assert p.returncode == 0, p.stderr.decode()
+    assert lines(p, "rank") == ["rank 0 1011 22 33 True 3 4", "rank 1 1011 22 33 True 3 4"], (p.out, p.stderr)
+    assert p.stderr == b"", p.stderr
 
 
 STRACE = shutil.which("strace")
@@ -190,6 +210,7 @@ def test_non_root_rank_never_opens_the_originals(pyhost, tree):
     tids = (app / "tids-1.txt").read_text().split()
     trace = "".join((traces / f"t.{t}").read_text() for t in tids if (traces / f"t.{t}").exists())
     assert "execve" in trace or "openat" in trace, "rank 1's trace is empty"
+    app = tmp_path / "app"
     originals = [str(app / f"ext_origin{SUFFIX}"), str(app / f"ext_runpath{SUFFIX}"), str(app / f"ext_ldpath{SUFFIX}"),
                  str(app / "libs" / "liborigin.so"), str(app / "libs" / "deep" / "libdeep.so"),
                  str(tmp_path / "rlib" / "librun.so"), str(tmp_path / "ldlib" / "libld.so")]
@@ -210,7 +231,10 @@ def test_replaced_between_jobs_gives_new_code(pyhost, tree):
 
 
 def test_invalidate_caches_loads_originals(pyhost, tree):
-    tmp_path, app, env = tree
+    # The script's directory holds the extension modules: they are planned
+    # from the first job on, but invalidate_caches() stops serving copies.
+    tmp_path, run, env = tree
+    app = tmp_path / "app"
     (app / "inv.py").write_text("import importlib, pyhost\nimportlib.invalidate_caches()\nimport ext_runpath\n"
                                 "open(f'out-{pyhost.rank()}.txt', 'w').write(f\"rank {pyhost.rank()} {ext_runpath.value()} {pyhost.stats()['ext_nodelocal']}\\n\")\n")
     for _ in range(2):

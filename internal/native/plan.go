@@ -56,15 +56,39 @@ func Build(exts []string, r *Resolver, shared func(path string) bool, dir string
 	keep := func(o *Object) bool {
 		return !(sys[filepath.Dir(o.Path)] && !shared(o.Path))
 	}
+	// One stat per original; an original whose valid copy is there
+	// already is parsed from the copy.
+	ids := map[string]*Identity{}
+	identity := func(path string) *Identity {
+		id, seen := ids[path]
+		if !seen {
+			var st unix.Stat_t
+			if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+				v := IdentityOf(&st)
+				id = &v
+			}
+			ids[path] = id
+		}
+		return id
+	}
+	r.open = func(path string) (elfFile, error) {
+		if id := identity(path); id != nil {
+			if c := dir + "/" + id.CopyName(path); validCopy(c, *id) {
+				return openELF(c)
+			}
+		}
+		return openELF(path)
+	}
+	defer func() { r.open = nil }()
 	file := func(path, soname string) (int, bool) {
 		if i, ok := index[path]; ok {
 			return i, true
 		}
-		var st unix.Stat_t
-		if unix.Stat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		id := identity(path)
+		if id == nil {
 			return 0, false
 		}
-		p.Files = append(p.Files, File{Orig: path, ID: IdentityOf(&st), Soname: soname})
+		p.Files = append(p.Files, File{Orig: path, ID: *id, Soname: soname})
 		index[path] = len(p.Files) - 1
 		return len(p.Files) - 1, true
 	}

@@ -76,6 +76,10 @@ type Resolver struct {
 
 	dirs map[string]map[string]bool // listings, nil when unreadable
 	objs map[string]*Object         // parsed, by path
+
+	// open opens an object for parsing (default openELF); Build reads
+	// an original's valid copy instead, sparing the shared file system.
+	open func(path string) (elfFile, error)
 }
 
 // NewResolver is the Resolver of this process: the environment's
@@ -338,13 +342,17 @@ func (r *Resolver) parse(path string) (*Object, error) {
 		}
 		return o, nil
 	}
-	o, err := parseObject(path)
+	open := r.open
+	if open == nil {
+		open = openELF
+	}
+	o, err := parseObject(path, open)
 	r.objs[path] = o
 	return o, err
 }
 
-func parseObject(path string) (*Object, error) {
-	f, err := openELF(path)
+func parseObject(path string, open func(string) (elfFile, error)) (*Object, error) {
+	f, err := open(path)
 	if err != nil {
 		return nil, fmt.Errorf("native: %w", err)
 	}
