@@ -90,12 +90,11 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 		warn("extension modules are loaded from their original paths: %v", err)
 		return nil
 	}
-	plan := native.Build(exts, native.NewResolver(), share.OnSharedFS, dir)
-	ok, err := plan.Materialise()
+	plan, err := native.Build(exts, native.NewResolver(), share.OnSharedFS, dir, nativeWorkers)
 	if err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}
-	plan = plan.Keep(ok)
+	plan = plan.Keep(plan.Present())
 	plan.Leaders = l.job.NodeWriters()
 	if len(plan.Modules) == 0 {
 		return nil
@@ -106,6 +105,11 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 	}
 	return blob
 }
+
+// nativeWorkers is how many files the writer of a node reads and writes
+// at once: a parallel file system serves many requests in flight per
+// client, a local disk loses nothing by it.
+const nativeWorkers = 16
 
 // maxScriptExtensions bounds the extension modules of the script's
 // directory planned without a record of their use.
@@ -165,7 +169,7 @@ func (l *launcher) materialise(plan *native.Plan) {
 		warn("extension modules are loaded from their original paths: %v", err)
 		return
 	}
-	if _, err := plan.Materialise(); err != nil {
+	if _, err := plan.Materialise(nativeWorkers); err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}
 }

@@ -40,46 +40,108 @@ type Module struct {
 }
 
 // Build plans the extension modules exts (absolute paths, as Python
-// dlopens them) for the node directory dir. A library is left to the
-// loader (not copied) when it lies in a system directory (the loader's
-// default path and cache) on a node-local file system (shared false);
-// every other object of the closure is copied. A module is left out, for
-// the stock loader, when its closure does not resolve with certainty
+// dlopens them) for the node directory dir, and writes the copies of what
+// it plans there as it reads them: each original is read once, into its
+// copy, and parsed from the copy. A library is left to the loader (not
+// copied) when it lies in a system directory (the loader's default path
+// and cache) on a node-local file system (shared false); every other
+// object of the closure is copied. A module is left out, for the stock
+// loader, when its closure does not resolve with certainty
 // (ErrUnresolved, ErrUncertain: python3's outcome, error or success, is
 // then the stock loader's), or when a copied library could not be matched
 // by the loader through its SONAME (none, or a DT_NEEDED that names it
-// otherwise), or when an original cannot be stat'ed.
-func Build(exts []string, r *Resolver, shared func(path string) bool, dir string) *Plan {
+// otherwise), or when an original cannot be stat'ed. Up to workers
+// closures are resolved at once (the shared file system serves many
+// requests in flight). The error is the first failure to write a copy
+// (a full or read-only directory): from then on nothing more is copied.
+func Build(exts []string, r *Resolver, shared func(path string) bool, dir string, workers int) (*Plan, error) {
 	p := &Plan{Dir: dir}
 	sys := r.SystemDirs()
-	index := map[string]int{}
-	keep := func(o *Object) bool {
-		return !(sys[filepath.Dir(o.Path)] && !shared(o.Path))
+	keep := func(path string) bool {
+		return !(sys[filepath.Dir(path)] && !shared(path))
 	}
-	// One stat per original; an original whose valid copy is there
-	// already is parsed from the copy.
-	ids := map[string]*Identity{}
+	isExt := make(map[string]bool, len(exts))
+	for _, e := range exts {
+		isExt[e] = true
+	}
+	var (
+		mu       sync.Mutex
+		ids      = map[string]*Identity{}
+		writeErr error
+	)
+	// One stat per original.
 	identity := func(path string) *Identity {
+		mu.Lock()
 		id, seen := ids[path]
-		if !seen {
-			var st unix.Stat_t
-			if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-				v := IdentityOf(&st)
-				id = &v
-			}
-			ids[path] = id
+		mu.Unlock()
+		if seen {
+			return id
 		}
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			v := IdentityOf(&st)
+			id = &v
+		}
+		mu.Lock()
+		ids[path] = id
+		mu.Unlock()
 		return id
 	}
 	r.open = func(path string) (elfFile, error) {
-		if id := identity(path); id != nil {
-			if c := dir + "/" + id.CopyName(path); validCopy(c, *id) {
-				return openELF(c)
+		if !keep(path) && !isExt[path] {
+			return openELF(path)
+		}
+		id := identity(path)
+		if id == nil {
+			return openELF(path)
+		}
+		c := dir + "/" + id.CopyName(path)
+		if !validCopy(c, *id) {
+			mu.Lock()
+			failed := writeErr != nil
+			mu.Unlock()
+			if !failed {
+				if err := copyFile(dir, id.CopyName(path), path, *id); err != nil && !errors.Is(err, ErrChanged) {
+					mu.Lock()
+					if writeErr == nil {
+						writeErr = fmt.Errorf("copy %s into %s: %w", path, dir, err)
+					}
+					mu.Unlock()
+				}
+			}
+			if !validCopy(c, *id) {
+				return openELF(path)
 			}
 		}
-		return openELF(path)
+		return openELF(c)
 	}
 	defer func() { r.open = nil }()
+	removeStaleTemps(dir)
+
+	closures := make([]*Closure, len(exts))
+	if workers < 1 {
+		workers = 1
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < len(exts); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if filepath.IsAbs(exts[i]) {
+					closures[i], _ = r.Resolve(exts[i])
+				}
+			}
+		}()
+	}
+	for i := range exts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	index := map[string]int{}
 	file := func(path, soname string) (int, bool) {
 		if i, ok := index[path]; ok {
 			return i, true
@@ -92,18 +154,16 @@ func Build(exts []string, r *Resolver, shared func(path string) bool, dir string
 		index[path] = len(p.Files) - 1
 		return len(p.Files) - 1, true
 	}
+	keepObject := func(o *Object) bool { return keep(o.Path) }
 next:
-	for _, ext := range exts {
-		if !filepath.IsAbs(ext) {
-			continue
-		}
-		c, err := r.Resolve(ext)
-		if err != nil {
+	for i, ext := range exts {
+		c := closures[i]
+		if c == nil {
 			continue
 		}
 		for _, o := range c.Objects {
 			for k, d := range o.Deps {
-				if d != c.Objects[0] && keep(d) && (d.Soname == "" || o.Needed[k] != d.Soname) {
+				if d != c.Objects[0] && keep(d.Path) && (d.Soname == "" || o.Needed[k] != d.Soname) {
 					continue next
 				}
 			}
@@ -113,7 +173,7 @@ next:
 		if m.File, ok = file(ext, ""); !ok {
 			continue
 		}
-		for _, o := range c.PreloadOrder(keep) {
+		for _, o := range c.PreloadOrder(keepObject) {
 			i, ok := file(o.Path, o.Soname)
 			if !ok {
 				continue next
@@ -122,27 +182,55 @@ next:
 		}
 		p.Modules = append(p.Modules, m)
 	}
-	return p
+	return p, writeErr
 }
 
 // Materialise writes the plan's copies into its directory (those not
-// there yet) and returns which files have a valid copy. It stops at the
-// first failure to write (a full, read-only or vanished directory), which
-// it returns; an original that changed since it was planned only loses
-// its copy.
-func (p *Plan) Materialise() (ok []bool, err error) {
+// there yet), up to workers at once, and returns which files have a valid
+// copy. After the first failure to write (a full, read-only or vanished
+// directory), which it returns, it copies nothing more; an original that
+// changed since it was planned only loses its copy.
+func (p *Plan) Materialise(workers int) (ok []bool, err error) {
 	ok = make([]bool, len(p.Files))
 	removeStaleTemps(p.Dir)
-	for i, f := range p.Files {
-		switch e := copyFile(p.Dir, f.ID.CopyName(f.Orig), f.Orig, f.ID); {
-		case e == nil:
-			ok[i] = true
-		case errors.Is(e, ErrChanged), errors.Is(e, unix.ENOENT) && !dirGone(p.Dir):
-		default:
-			return ok, fmt.Errorf("copy %s into %s: %w", f.Orig, p.Dir, e)
-		}
+	var mu sync.Mutex
+	next := make(chan int)
+	var wg sync.WaitGroup
+	if workers < 1 {
+		workers = 1
 	}
-	return ok, nil
+	for w := 0; w < workers && w < len(p.Files); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				mu.Lock()
+				failed := err != nil
+				mu.Unlock()
+				if failed {
+					continue
+				}
+				f := p.Files[i]
+				switch e := copyFile(p.Dir, f.ID.CopyName(f.Orig), f.Orig, f.ID); {
+				case e == nil:
+					ok[i] = true
+				case errors.Is(e, ErrChanged), errors.Is(e, unix.ENOENT) && !dirGone(p.Dir):
+				default:
+					mu.Lock()
+					if err == nil {
+						err = fmt.Errorf("copy %s into %s: %w", f.Orig, p.Dir, e)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range p.Files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return ok, err
 }
 
 func dirGone(dir string) bool {
@@ -378,4 +466,14 @@ func (t *Table) Counters() Counters {
 		return Counters{}
 	}
 	return Counters{Extensions: t.extensions.Load(), Libraries: t.libraries.Load(), Fallbacks: t.fallbacks.Load()}
+}
+
+// Present reports which of the plan's files have a valid copy, writing
+// nothing.
+func (p *Plan) Present() []bool {
+	ok := make([]bool, len(p.Files))
+	for i, f := range p.Files {
+		ok[i] = validCopy(f.Copy(p.Dir), f.ID)
+	}
+	return ok
 }

@@ -76,7 +76,7 @@ func TestMaterialiseAndIdentity(t *testing.T) {
 	}
 	p := &Plan{Dir: dir}
 	p.Files = append(p.Files, fileOf(t, orig))
-	ok, err := p.Materialise()
+	ok, err := p.Materialise(4)
 	if err != nil || !ok[0] {
 		t.Fatalf("materialise: %v %v", ok, err)
 	}
@@ -88,11 +88,11 @@ func TestMaterialiseAndIdentity(t *testing.T) {
 	// plan gets no copy, a new plan a new one.
 	os.WriteFile(orig, []byte("version 22"), 0o644)
 	stale := &Plan{Dir: dir, Files: []File{{Orig: orig, ID: Identity{Size: 9}}}}
-	if ok, _ := stale.Materialise(); ok[0] {
+	if ok, _ := stale.Materialise(1); ok[0] {
 		t.Error("a changed original was copied under its old identity")
 	}
 	p2 := &Plan{Dir: dir, Files: []File{fileOf(t, orig)}}
-	if ok, err := p2.Materialise(); err != nil || !ok[0] || p2.Files[0].Copy(dir) == p.Files[0].Copy(dir) {
+	if ok, err := p2.Materialise(2); err != nil || !ok[0] || p2.Files[0].Copy(dir) == p.Files[0].Copy(dir) {
 		t.Fatalf("new version: %v %v", ok, err)
 	}
 	got, _ = os.ReadFile(p2.Files[0].Copy(dir))
@@ -108,4 +108,41 @@ func fileOf(t *testing.T, path string) File {
 		t.Fatal(err)
 	}
 	return File{Orig: path, ID: IdentityOf(&st)}
+}
+
+// TestBuildConcurrent plans the system's extension modules with one
+// worker and with eight: the same plan (run with -race).
+func TestBuildConcurrent(t *testing.T) {
+	exts, _ := filepath.Glob("/usr/lib/python3.11/lib-dynload/*.so")
+	if len(exts) < 10 {
+		t.Skip("fewer than 10 system extension modules")
+	}
+	var plans []*Plan
+	for _, w := range []int{1, 8} {
+		dir, err := OpenDir(filepath.Join(t.TempDir(), "node"), "k", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Build(exts, NewResolver(), func(string) bool { return false }, dir, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Present(); len(p.Modules) < len(exts)/2 || !all(got) {
+			t.Fatalf("workers %d: %d of %d modules planned, copies present %v", w, len(p.Modules), len(exts), got)
+		}
+		p.Dir = ""
+		plans = append(plans, p)
+	}
+	if !reflect.DeepEqual(plans[0], plans[1]) {
+		t.Error("one worker and eight planned differently")
+	}
+}
+
+func all(ok []bool) bool {
+	for _, b := range ok {
+		if !b {
+			return false
+		}
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/pyhost/pyhost/internal/dirfd"
 	"golang.org/x/sys/unix"
@@ -66,7 +67,9 @@ var (
 // DT_RUNPATH of the requesting object, the loader's cache, the system
 // directories (the last two skipped for objects marked DF_1_NODEFLIB).
 // $ORIGIN and $LIB are expanded. It lists each directory it searches once
-// and parses each object once. Not safe for concurrent use.
+// and parses each object once. Resolve may be called concurrently (a
+// directory or object needed by several calls at once is read once, the
+// others waiting for it); the fields must not change meanwhile.
 type Resolver struct {
 	LibraryPath []string // LD_LIBRARY_PATH's directories
 	Cache       *LDCache
@@ -74,8 +77,9 @@ type Resolver struct {
 	Lib         string   // what $LIB expands to
 	MainRPATH   []string // the executable's DT_RPATH (none when it has DT_RUNPATH)
 
-	dirs map[string]map[string]bool // listings, nil when unreadable
-	objs map[string]*Object         // parsed, by path
+	mu   sync.Mutex
+	dirs map[string]*onceListing // listings
+	objs map[string]*onceObject  // parsed, by path
 
 	// open opens an object for parsing (default openELF); Build reads
 	// an original's valid copy instead, sparing the shared file system.
@@ -149,10 +153,6 @@ var legacyHwcaps = map[string]bool{"glibc-hwcaps": true, "tls": true, "x86_64": 
 // Resolve resolves the closure of the extension module at path (absolute,
 // as Python dlopens it).
 func (r *Resolver) Resolve(path string) (*Closure, error) {
-	if r.dirs == nil {
-		r.dirs = map[string]map[string]bool{}
-		r.objs = map[string]*Object{}
-	}
 	root, err := r.found(nil, path, FoundRoot, false)
 	if err != nil {
 		return nil, err
@@ -306,21 +306,40 @@ func (r *Resolver) expand(dir string, owner *Object) (string, bool, error) {
 	return dir, origin, nil
 }
 
+type onceListing struct {
+	once sync.Once
+	ents map[string]bool // nil when unreadable
+}
+
+type onceObject struct {
+	once sync.Once
+	o    *Object
+	err  error
+}
+
 // list is dir's names, nil when it cannot be read; read once.
 func (r *Resolver) list(dir string) map[string]bool {
-	if ents, ok := r.dirs[dir]; ok {
-		return ents
+	r.mu.Lock()
+	if r.dirs == nil {
+		r.dirs = map[string]*onceListing{}
 	}
-	names, err := dirfd.ReadDirNames(dir)
-	var ents map[string]bool
-	if err == nil {
-		ents = make(map[string]bool, len(names))
-		for _, n := range names {
-			ents[n] = true
+	e := r.dirs[dir]
+	if e == nil {
+		e = &onceListing{}
+		r.dirs[dir] = e
+	}
+	r.mu.Unlock()
+	e.once.Do(func() {
+		names, err := dirfd.ReadDirNames(dir)
+		if err != nil {
+			return
 		}
-	}
-	r.dirs[dir] = ents
-	return ents
+		e.ents = make(map[string]bool, len(names))
+		for _, n := range names {
+			e.ents[n] = true
+		}
+	})
+	return e.ents
 }
 
 // found parses the object at path, found by o's search.
@@ -336,19 +355,24 @@ func (r *Resolver) found(o *Object, path string, how Found, origin bool) (*Objec
 
 // parse reads path's dynamic section (once per path).
 func (r *Resolver) parse(path string) (*Object, error) {
-	if o, ok := r.objs[path]; ok {
-		if o == nil {
-			return nil, fmt.Errorf("native: %s: not a loadable object", path)
+	r.mu.Lock()
+	if r.objs == nil {
+		r.objs = map[string]*onceObject{}
+	}
+	e := r.objs[path]
+	if e == nil {
+		e = &onceObject{}
+		r.objs[path] = e
+	}
+	r.mu.Unlock()
+	e.once.Do(func() {
+		open := r.open
+		if open == nil {
+			open = openELF
 		}
-		return o, nil
-	}
-	open := r.open
-	if open == nil {
-		open = openELF
-	}
-	o, err := parseObject(path, open)
-	r.objs[path] = o
-	return o, err
+		e.o, e.err = parseObject(path, open)
+	})
+	return e.o, e.err
 }
 
 func parseObject(path string, open func(string) (elfFile, error)) (*Object, error) {
