@@ -125,7 +125,7 @@ def _serve_native(loader, path):
         finally:
             spec.origin = path
         if module is None:
-            native_failed()
+            native_failed(path)
             return loader.create_module(spec)
         # A single-phase module's __file__ is the path it was loaded from.
         if getattr(module, '__file__', None) == copy:

@@ -37,14 +37,18 @@ func (im *Importer) nativeTake(a cpython.Args) cpython.Owned {
 	return cpython.NewStr(copy)
 }
 
-// native_failed(): loading from the copy native_take gave failed; the
-// module is loaded from its original.
+// native_failed(path): loading path from the copy native_take gave
+// failed; the module is loaded from its original.
 func (im *Importer) nativeFailed(a cpython.Args) cpython.Owned {
+	path, ok := strArg(a, 0)
+	if !ok {
+		return cpython.Owned{}
+	}
 	im.mu.Lock()
 	t := im.native
 	im.mu.Unlock()
 	if t != nil {
-		t.Failed()
+		t.Failed(path)
 		im.extensionsFS.Add(1)
 	}
 	return cpython.None()

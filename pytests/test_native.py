@@ -295,3 +295,32 @@ def test_nodedir_off(pyhost, tree):
         assert p.returncode == 0, p.stderr.decode()
         assert lines(p, "rank") == ["rank 0 1011 22 33 True 0 0", "rank 1 1011 22 33 True 0 0"]
     assert not (tmp_path / "node").exists()
+
+
+def test_reimport_after_invalidate_uses_the_same_copy(pyhost, reference, tree):
+    # A module loaded from its copy, removed from sys.modules and imported
+    # again after invalidate_caches() is CPython's cached extension module,
+    # as under python3.11: no second mapping of the original.
+    tmp_path, run, env = tree
+    app = tmp_path / "app"
+    (app / "again.py").write_text(textwrap.dedent("""
+        import importlib, os, sys
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import ext_runpath
+        first = ext_runpath
+        del sys.modules['ext_runpath']
+        importlib.invalidate_caches()
+        import ext_runpath
+        importlib.reload(ext_runpath)
+        maps = open('/proc/self/maps').read()
+        rank = os.environ.get('OMPI_COMM_WORLD_RANK', '0')
+        originals = sum(l.split()[-1] == ext_runpath.__file__ for l in maps.splitlines() if l.split()[-1].startswith('/'))
+        open(f'out-{rank}.txt', 'w').write(f"rank {rank} {ext_runpath.value()} {ext_runpath.__file__ == first.__file__} {originals > 0}\\n")
+        """))
+    ref = subprocess.run([reference, "again.py"], cwd=app, env={**base_env(), **env}, capture_output=True, timeout=60)
+    assert ref.returncode == 0, ref.stderr
+    assert (app / "out-0.txt").read_text() == "rank 0 22 True True\n"
+    p = mpirun(pyhost, 2, ["again.py"], app, env=env)
+    assert p.returncode == 0, p.stderr.decode()
+    # Served from the copy: the original never mapped.
+    assert lines(p, "rank") == ["rank 0 22 True False", "rank 1 22 True False"], (p.out, p.stderr)

@@ -364,13 +364,18 @@ type Table struct {
 	modules map[string]int // original path -> module
 	dirOK   int            // 0: not checked yet; 1: usable; -1: not
 	done    map[int]bool   // files preloaded
+	// loaded are the modules loaded from copies, by original: loaded
+	// again (importlib.reload, a module deleted from sys.modules) from the
+	// same copy, even after Drop, so that CPython finds it among the
+	// extension modules it loaded, as python3 finds a path it loaded.
+	loaded map[string]string
 
 	extensions, libraries, fallbacks atomic.Uint64
 }
 
 // NewTable serves p (nil: nothing).
 func NewTable(p *Plan) *Table {
-	t := &Table{plan: p, modules: map[string]int{}, done: map[int]bool{}}
+	t := &Table{plan: p, modules: map[string]int{}, done: map[int]bool{}, loaded: map[string]string{}}
 	if p != nil {
 		for i, m := range p.Modules {
 			t.modules[p.Files[m.File].Orig] = i
@@ -387,7 +392,8 @@ func (t *Table) Has(orig string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_, ok := t.modules[orig]
-	return ok
+	_, again := t.loaded[orig]
+	return ok || again
 }
 
 // Drop stops serving copies (importlib.invalidate_caches): from then on
@@ -407,13 +413,17 @@ func (t *Table) Drop() {
 // libraries to preload, dependencies first, with flags (Python's
 // sys.getdlopenflags()), and returns the copy to dlopen. ok is false when
 // orig is to be loaded from the original: not planned, or a check or a
-// preload failed. A module is taken once.
+// preload failed. A module loaded from its copy is served the same copy
+// again (see Table.loaded); counted once.
 func (t *Table) Take(orig string, flags int) (copy string, ok bool) {
 	if t == nil {
 		return "", false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if c, again := t.loaded[orig]; again {
+		return c, true
+	}
 	mi, planned := t.modules[orig]
 	if !planned {
 		return "", false
@@ -450,14 +460,21 @@ func (t *Table) Take(orig string, flags int) (copy string, ok bool) {
 		t.libraries.Add(1)
 	}
 	t.extensions.Add(1)
-	return p.Files[m.File].Copy(p.Dir), true
+	c := p.Files[m.File].Copy(p.Dir)
+	t.loaded[orig] = c
+	return c, true
 }
 
-// Failed records that loading from a copy Take gave failed, so that the
-// module was loaded from its original.
-func (t *Table) Failed() {
-	t.extensions.Add(^uint64(0))
-	t.fallbacks.Add(1)
+// Failed records that loading orig from the copy Take gave failed, so
+// that the module was loaded from its original.
+func (t *Table) Failed(orig string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.loaded[orig]; ok {
+		delete(t.loaded, orig)
+		t.extensions.Add(^uint64(0))
+		t.fallbacks.Add(1)
+	}
 }
 
 // Counters returns the counters.
