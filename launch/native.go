@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/internal/cpython"
@@ -95,6 +96,11 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}
 	plan = plan.Keep(plan.Present())
+	keep := make(map[string]bool, len(plan.Files))
+	for _, f := range plan.Files {
+		keep[f.ID.CopyName(f.Orig)] = true
+	}
+	native.Prune(dir, keep, time.Now())
 	plan.Leaders = l.job.NodeWriters()
 	if len(plan.Modules) == 0 {
 		return nil

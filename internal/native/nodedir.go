@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -159,6 +160,50 @@ func removeStaleTemps(dir string) {
 				time.Since(time.Unix(st.Mtim.Unix())) > staleTemp {
 				os.Remove(dir + "/" + n)
 			}
+		}
+	}
+}
+
+// Bounds of a node directory: copies no job has used (mapped or read:
+// their access time, which tmpfs and relatime mounts update at least
+// daily) for pruneAge go, then the least recently used beyond pruneBytes.
+const (
+	pruneAge   = 30 * 24 * time.Hour
+	pruneBytes = 1 << 30
+)
+
+// Prune bounds the node directory dir (see pruneAge, pruneBytes), never
+// removing the copies named in keep (this job's) nor anything that is not
+// a regular file of the user's.
+func Prune(dir string, keep map[string]bool, now time.Time) {
+	names, err := dirfd.ReadDirNames(dir)
+	if err != nil {
+		return
+	}
+	type entry struct {
+		name string
+		used time.Time
+		size int64
+	}
+	var files []entry
+	var total int64
+	for _, n := range names {
+		var st unix.Stat_t
+		if unix.Lstat(dir+"/"+n, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() {
+			continue
+		}
+		total += st.Size
+		if !keep[n] && !strings.HasPrefix(n, ".tmp-") {
+			files = append(files, entry{n, time.Unix(st.Atim.Unix()), st.Size})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].used.Before(files[j].used) })
+	for _, f := range files {
+		if now.Sub(f.used) < pruneAge && total <= pruneBytes {
+			break
+		}
+		if os.Remove(dir+"/"+f.name) == nil {
+			total -= f.size
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package native
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestPlanRoundTrip(t *testing.T) {
@@ -145,4 +147,20 @@ func all(ok []bool) bool {
 		}
 	}
 	return true
+}
+
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	for i, age := range []time.Duration{0, 40 * 24 * time.Hour, 40 * 24 * time.Hour} {
+		name := filepath.Join(dir, fmt.Sprintf("c%d", i))
+		os.WriteFile(name, []byte("x"), 0o600)
+		os.Chtimes(name, now.Add(-age), now.Add(-age))
+	}
+	Prune(dir, map[string]bool{"c2": true}, now)
+	for name, want := range map[string]bool{"c0": true, "c1": false, "c2": true} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, want)
+		}
+	}
 }
