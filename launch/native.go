@@ -96,11 +96,7 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}
 	plan = plan.Keep(plan.Present())
-	keep := make(map[string]bool, len(plan.Files))
-	for _, f := range plan.Files {
-		keep[f.ID.CopyName(f.Orig)] = true
-	}
-	native.Prune(dir, keep, time.Now())
+	prune(plan)
 	plan.Leaders = l.job.NodeWriters()
 	if len(plan.Modules) == 0 {
 		return nil
@@ -178,6 +174,16 @@ func (l *launcher) materialise(plan *native.Plan) {
 	if _, err := plan.Materialise(nativeWorkers); err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}
+	prune(plan)
+}
+
+// prune bounds this node's directory, keeping the plan's copies.
+func prune(plan *native.Plan) {
+	keep := make(map[string]bool, len(plan.Files))
+	for _, f := range plan.Files {
+		keep[f.ID.CopyName(f.Orig)] = true
+	}
+	native.Prune(plan.Dir, keep, time.Now())
 }
 
 // nodeBase is the node-local base directory (-X pyhost.nodedir).
