@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sysconfig
 import textwrap
+import time
 
 import pytest
 
@@ -324,3 +325,94 @@ def test_reimport_after_invalidate_uses_the_same_copy(pyhost, reference, tree):
     assert p.returncode == 0, p.stderr.decode()
     # Served from the copy: the original never mapped.
     assert lines(p, "rank") == ["rank 0 22 True False", "rank 1 22 True False"], (p.out, p.stderr)
+
+
+GO = shutil.which("go")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+NODE_WRAPPER = """#!/bin/sh
+# One "node" per rank: its own host name and, at $LOCAL, a node-local
+# directory of its own (bind-mounted from $BASE/node<rank>).
+exec unshare --mount --uts --propagation private sh -c '
+    hostname "node$OMPI_COMM_WORLD_RANK" &&
+    mount --bind "$BASE/node$OMPI_COMM_WORLD_RANK" "$LOCAL" &&
+    exec "$@"' sh "$@"
+"""
+
+
+@pytest.fixture
+def fuse_tree(tmp_path):
+    """The tree of the `tree` fixture seen through bench/slowfs (FUSE, no
+    latency): a file system pyhost takes as shared by all nodes."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or not os.path.exists("/dev/fuse"):
+        pytest.skip("per-rank namespaces and a FUSE mount need root, unshare and /dev/fuse")
+    if GO is None:
+        pytest.skip("go not found (to build bench/slowfs)")
+    exe = tmp_path / "slowfs"
+    subprocess.run([GO, "build", "-o", str(exe), "./bench/slowfs"], cwd=REPO, check=True, timeout=300)
+    src, mnt = tmp_path / "src", tmp_path / "mnt"
+    src.mkdir()
+    mnt.mkdir()
+    fs = subprocess.Popen([str(exe), "-latency", "0", "-src", str(src), "-mnt", str(mnt)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            if os.path.ismount(mnt):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.skip(f"slowfs did not mount: {fs.stderr.read1() if fs.poll() is not None else ''}")
+        yield src, mnt
+    finally:
+        fs.terminate()
+        fs.wait(timeout=30)
+
+
+def test_several_nodes_each_node_writes_its_own_copies(pyhost, fuse_tree, tmp_path):
+    # Two "nodes" (one rank each), the extension modules and their libraries
+    # on a shared (FUSE) file system, the node directory at one path that
+    # each node has its own of: rank 1 writes its node's copies and loads
+    # from them.
+    src, mnt = fuse_tree
+    app = src / "app"
+    lib(app / "libs" / "liba.so", "a", 7)
+    ext(app / f"ext_a{SUFFIX}", "ext_a", "a", 100, [f"-L{app / 'libs'}", "-la", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/libs"])
+    (app / "job.py").write_text(textwrap.dedent("""
+        import os, socket, pyhost
+        import ext_a
+        st = pyhost.stats()
+        mapped = sorted({l.split()[-1] for l in open('/proc/self/maps') if l.split()[-1].endswith(('ext_a' + SUFFIX, 'liba.so'))})
+        open(OUT + f'-{pyhost.rank()}.txt', 'w').write(
+            f"rank {pyhost.rank()} {socket.gethostname()} {ext_a.value()} {ext_a.__file__} {st['ext_nodelocal']} {st['libs_nodelocal']} {' '.join(mapped)}\\n")
+        """).replace("SUFFIX", repr(SUFFIX)).replace("OUT", repr("/tmp/" + tmp_path.name)))
+    local, base = tmp_path / "local", tmp_path / "base"
+    local.mkdir()
+    for r in (0, 1):
+        (base / f"node{r}").mkdir(parents=True)
+    wrapper = tmp_path / "node.sh"
+    wrapper.write_text(NODE_WRAPPER)
+    wrapper.chmod(0o755)
+    argv = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", str(wrapper), pyhost, "job.py"]
+    env = base_env()
+    env.update(PYHOST_CACHEDIR=str(tmp_path / "cache"), PYHOST_NODEDIR=str(local / "shm"), LOCAL=str(local), BASE=str(base))
+    outs = [f"/tmp/{tmp_path.name}-{r}.txt" for r in (0, 1)]
+    try:
+        for job in ("first", "second"):
+            p = subprocess.run(argv, cwd=mnt / "app", env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=JOB_TIMEOUT, start_new_session=True)
+            assert p.returncode == 0, (job, p.stderr.decode())
+            got = [open(o).read().split() for o in outs]
+            for r, g in enumerate(got):
+                assert g[:7] == ["rank", str(r), f"node{r}", "107", str(mnt / "app" / f"ext_a{SUFFIX}"), "1", "1"], (job, got, p.stderr)
+                # Each node's rank mapped its own node's copies (the same path
+                # on both: the node directory), never the originals.
+                assert len(g) == 9 and all(m.startswith(str(local / "shm")) for m in g[7:]), (job, got)
+            # Both nodes hold a copy of each: written by rank 0 and rank 1.
+            for r in (0, 1):
+                copies = list((base / f"node{r}" / "shm").glob("*/*"))
+                assert sorted(c.name.split("-", 1)[1] for c in copies) == sorted([f"ext_a{SUFFIX}", "liba.so"]), (job, r, copies)
+            assert p.stderr == b"", p.stderr
+    finally:
+        for o in outs:
+            if os.path.exists(o):
+                os.unlink(o)
