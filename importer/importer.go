@@ -236,8 +236,9 @@ func key(path string) string {
 	return k
 }
 
-// answer is what finder.py's _spec takes: (kind, filename, location).
-func answer(r pathscan.Result) cpython.Owned {
+// answer is what finder.py's _spec takes: (kind, filename, location);
+// native says which extension modules are served from node-local copies.
+func answer(r pathscan.Result, native func(string) bool) cpython.Owned {
 	if r.Namespace {
 		return cpython.TupleOf(cpython.NewInt(kindNamespace), cpython.None(), cpython.NewStr(r.Dir))
 	}
@@ -245,7 +246,11 @@ func answer(r pathscan.Result) cpython.Owned {
 	if r.Package {
 		loc = cpython.NewStr(r.Dir)
 	}
-	return cpython.TupleOf(cpython.NewInt(int64(kindOf(r.Kind))), cpython.NewStr(r.Path), loc)
+	kind := kindOf(r.Kind)
+	if r.Kind == pathscan.Extension && native(r.Path) {
+		kind = kindNative
+	}
+	return cpython.TupleOf(cpython.NewInt(int64(kind)), cpython.NewStr(r.Path), loc)
 }
 
 // find is GoFinder's lookup over the indexed directories of a search
@@ -328,7 +333,7 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 	if !r.Found && !r.Namespace {
 		return cpython.None()
 	}
-	return answer(r)
+	return answer(r, im.native.Has)
 }
 
 // entry_is_dir(path) -> bool: whether a sys.path entry is a directory, from
