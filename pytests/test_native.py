@@ -416,3 +416,25 @@ def test_several_nodes_each_node_writes_its_own_copies(pyhost, fuse_tree, tmp_pa
         for o in outs:
             if os.path.exists(o):
                 os.unlink(o)
+
+
+def test_library_loaded_already_is_not_loaded_twice(pyhost, tree):
+    # librun.so mapped before the import (ctypes, by its original path): the
+    # loader would reuse it for ext_runpath's DT_NEEDED, so ext_runpath is
+    # left to the stock loader and no copy of librun.so is mapped beside it.
+    tmp_path, run, env = tree
+    app = tmp_path / "app"
+    rlib = tmp_path / "rlib" / "librun.so"
+    (app / "pre.py").write_text(textwrap.dedent(f"""
+        import ctypes, os, pyhost
+        ctypes.CDLL({str(rlib)!r})
+        import ext_runpath, ext_ldpath
+        maps = {{l.split()[-1] for l in open('/proc/self/maps') if l.split()[-1].endswith('librun.so')}}
+        st = pyhost.stats()
+        open(f'out-{{pyhost.rank()}}.txt', 'w').write(
+            f"rank {{pyhost.rank()}} {{ext_runpath.value()}} {{ext_ldpath.value()}} {{len(maps)}} {{st['ext_nodelocal']}}\\n")
+        """))
+    p = mpirun(pyhost, 2, ["pre.py"], app, env=env)
+    assert p.returncode == 0, p.stderr.decode()
+    # ext_ldpath from its copy; ext_runpath from its original, one librun.
+    assert lines(p, "rank") == ["rank 0 22 33 1 1", "rank 1 22 33 1 1"], (p.out, p.stderr)

@@ -450,6 +450,14 @@ func (t *Table) Take(orig string, flags int) (copy string, ok bool) {
 		}
 	}
 	for _, i := range m.Preload {
+		// A library of that SONAME mapped already (the process's own, or
+		// loaded by another module from elsewhere): the loader would reuse
+		// it, so the module is the stock loader's.
+		if !t.done[i] && nameLoaded(p.Files[i].Soname) {
+			return fail()
+		}
+	}
+	for _, i := range m.Preload {
 		if t.done[i] {
 			continue
 		}
