@@ -50,7 +50,10 @@
 //
 // A Bundle given to Install serves the source stat and bytecode of the
 // modules it holds from memory, once each (see Bundle), until
-// importlib.invalidate_caches() drops it.
+// importlib.invalidate_caches() drops it. A native.Table given to
+// SetNative serves the extension modules it holds from their node-local
+// copies (KIND_NATIVE: finder.py's _serve_native), likewise until
+// invalidate_caches().
 //
 // # Threads
 //

@@ -17,7 +17,8 @@
 //  4. open the environment's cache (on the root only) into a new index;
 //  5. share, collectively among pyhost's peers: the root lists or
 //     verifies, reads the bytecode bundle, and broadcasts; the others merge
-//     (internal/share);
+//     (internal/share); then the root plans and writes the node-local
+//     copies of extension modules and broadcasts the plan (native.go);
 //  6. install the importer over the index and the bundle;
 //  7. register the exit hooks;
 //
