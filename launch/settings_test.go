@@ -33,6 +33,10 @@ func TestParseSettings(t *testing.T) {
 		{name: "bad misses", xopts: []string{"pyhost.misses=sometimes"}, err: "want final or revalidate"},
 		{name: "bad mpi", env: map[string]string{"PYHOST_MPI": "always"}, err: "want auto, on or off"},
 		{name: "cachedir needs a value", xopts: []string{"pyhost.cachedir"}, err: "needs a directory"},
+		{name: "node dir", env: map[string]string{"PYHOST_NODEDIR": "/scratch/me"}, want: with(def, func(s *Settings) { s.NodeDir = "/scratch/me" })},
+		{name: "node dir off", xopts: []string{"pyhost.nodedir=off"}, want: with(def, func(s *Settings) { s.NodeDir = "off" })},
+		{name: "node dir relative", xopts: []string{"pyhost.nodedir=shm"}, err: "want an absolute directory or off"},
+		{name: "node dir needs a value", xopts: []string{"pyhost.nodedir"}, err: "needs a directory"},
 		{name: "bad cache", xopts: []string{"pyhost.cache=sometimes"}, err: "want on, off or rebuild"},
 	}
 	for _, tt := range tests {
