@@ -200,19 +200,24 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	} else if dir, err = filepath.Abs(dir); err != nil {
 		return
 	}
-	l.env = share.Env{
-		PyhostVersion: Version,
-		PythonVersion: cpython.Version(),
-		Executable:    cfg.Executable,
-		Prefix:        cfg.Prefix,
-		SearchPath:    cfg.ModuleSearchPaths,
-	}
+	l.env = envOf(cfg)
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	l.program = programID(cfg)
 	if l.settings.Cache != "rebuild" {
 		l.cache.LoadIndex(l.index)
 		l.modules = l.cache.LoadModules()
+	}
+}
+
+// envOf is the environment this run is of (see share.Env).
+func envOf(cfg cpython.Config) share.Env {
+	return share.Env{
+		PyhostVersion: Version,
+		PythonVersion: cpython.Version(),
+		Executable:    cfg.Executable,
+		Prefix:        cfg.Prefix,
+		SearchPath:    cfg.ModuleSearchPaths,
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/internal/dirfd"
-
 	"github.com/pyhost/pyhost/internal/native"
 	"github.com/pyhost/pyhost/internal/share"
 )
@@ -25,9 +24,9 @@ import (
 // waits for that in one barrier, inside this step; on one node, the
 // broadcast itself orders the root's writing before any use. Every rank
 // then loads the planned extension modules from the copies (importer's
-// KIND_NATIVE). With the cache off, in a first job of an environment, or
-// with -X pyhost.nodedir=off, nothing is planned and extension modules
-// load from their original paths.
+// KIND_NATIVE). With -X pyhost.nodedir=off nothing is planned; with the
+// cache off, or in a first job of an environment, only the script
+// directory's extension modules are (see planNative).
 func (l *launcher) shareNative(cfg cpython.Config) {
 	if l.settings.NodeDir == "off" {
 		return
@@ -86,7 +85,7 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 	if len(exts) == 0 {
 		return nil
 	}
-	dir, err := native.OpenDir(l.nodeBase(), l.env.Key(), true)
+	dir, err := native.OpenDir(l.nodeBase(), envOf(cfg).Key(), true)
 	if err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 		return nil
