@@ -6,7 +6,8 @@
 # compiled as "<frozen importlib._bootstrap_external>": to tracers and
 # debuggers its frames are CPython's own import machinery (see package
 # importer). The namespace holds the Go functions (find_spec, lookup,
-# entry_is_dir, invalidate, bundle_take, pack_read, set_loaders) and the kinds of a
+# entry_is_dir, invalidate, bundle_take, pack_read, native_take,
+# native_failed, set_loaders) and the kinds of a
 # lookup's answer (KIND_*), both defined in Go; this file only turns
 # answers into the specs FileFinder would have made.
 
@@ -31,6 +32,7 @@ _loader_for_kind = {
     KIND_SOURCE: _loader_details[1][0],
     KIND_BYTECODE: _loader_details[2][0],
     KIND_BUNDLED: _loader_details[1][0],
+    KIND_NATIVE: _loader_details[0][0],
 }
 
 _PathFinder = _bootstrap_external.PathFinder
@@ -100,6 +102,40 @@ def _serve_from_bundle(loader, source_path):
     loader.get_data = get_data
 
 
+def _serve_native(loader, path):
+    """Make loader dlopen the node-local copy of the extension module at
+    path (see internal/native), once: native_take checks the copy and
+    preloads the libraries it needs, _imp.create_dynamic loads it with
+    the spec's origin pointing at it for the call only, and the module
+    names path, as the stock loader's would. A copy that fails to load
+    leaves the module to the stock loader: python3's outcome."""
+
+    def create_module(spec):
+        del loader.create_module
+        if spec.origin != path:
+            return loader.create_module(spec)
+        copy = native_take(path, sys.getdlopenflags())
+        if copy is None:
+            return loader.create_module(spec)
+        spec.origin = copy
+        try:
+            module = _bootstrap._call_with_frames_removed(_imp.create_dynamic, spec)
+        except ImportError:
+            module = None
+        finally:
+            spec.origin = path
+        if module is None:
+            native_failed(path)
+            return loader.create_module(spec)
+        # A single-phase module's __file__ is the path it was loaded from.
+        if getattr(module, '__file__', None) == copy:
+            module.__file__ = path
+        _bootstrap._verbose_message('extension module {!r} loaded from {!r}', spec.name, path)
+        return module
+
+    loader.create_module = create_module
+
+
 def _make_spec(finder, fullname, kind, filename, location):
     """The spec finder.find_spec would return for a hit (FileFinder._get_spec)."""
     loader_class = _loader_for_kind[kind]
@@ -113,6 +149,8 @@ def _make_spec(finder, fullname, kind, filename, location):
     loader = loader_class(fullname, filename)
     if kind == KIND_BUNDLED and loader_class is _SourceFileLoader:
         _serve_from_bundle(loader, filename)
+    elif kind == KIND_NATIVE:
+        _serve_native(loader, filename)
     spec = _ModuleSpec(fullname, loader, origin=filename)
     spec._set_fileattr = True
     spec.submodule_search_locations = None if location is None else [location]

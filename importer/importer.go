@@ -50,7 +50,10 @@
 //
 // A Bundle given to Install serves the source stat and bytecode of the
 // modules it holds from memory, once each (see Bundle), until
-// importlib.invalidate_caches() drops it.
+// importlib.invalidate_caches() drops it. A native.Table given to
+// SetNative serves the extension modules it holds from their node-local
+// copies (KIND_NATIVE: finder.py's _serve_native), likewise until
+// invalidate_caches().
 //
 // # The pack (single process too)
 //
@@ -77,6 +80,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/native"
 	"github.com/pyhost/pyhost/internal/share"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -101,6 +105,7 @@ const (
 	kindSource           // a source module: SourceFileLoader
 	kindBytecode         // a sourceless module: SourcelessFileLoader
 	kindBundled          // a source module whose stat and bytecode are in the bundle
+	kindNative           // an extension module served from a node-local copy (native.Table)
 )
 
 var kindNames = map[string]int{
@@ -109,6 +114,7 @@ var kindNames = map[string]int{
 	"KIND_SOURCE":    kindSource,
 	"KIND_BYTECODE":  kindBytecode,
 	"KIND_BUNDLED":   kindBundled,
+	"KIND_NATIVE":    kindNative,
 }
 
 // kindOf is the answer kind of a module the Index found.
@@ -131,6 +137,8 @@ type Stats struct {
 	EntryLookups uint64 // lookups by the indexed path entry finders
 	Bundled      uint64 // modules loaded from the bundle
 	Packed       uint64 // modules whose bytecode came from the pack
+	ExtensionsFS uint64 // extension modules found for loading from the file system
+	Native       native.Counters
 	Index        pathscan.Stats
 }
 
@@ -146,6 +154,9 @@ type Importer struct {
 	bundled atomic.Uint64
 	pack    *share.Pack // nil without a cache
 	packed  atomic.Uint64
+
+	native       *native.Table // the node-local copies of extension modules (nil: none)
+	extensionsFS atomic.Uint64
 
 	// The last sys.path seen, to drop entries that left it.
 	lastPath []string
@@ -172,6 +183,8 @@ func (im *Importer) Stats() Stats {
 		EntryLookups: im.entryLookups.Load(),
 		Bundled:      im.bundled.Load(),
 		Packed:       im.packed.Load(),
+		ExtensionsFS: im.extensionsFS.Load(),
+		Native:       im.native.Counters(),
 	}
 	if ix := im.index; ix != nil {
 		s.Index = ix.Stats()
@@ -191,6 +204,8 @@ func (im *Importer) funcs() []cpython.Func {
 		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
 		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
 		{Name: "pack_read", Call: cpython.Recover(im.packRead)},
+		{Name: "native_take", Call: cpython.Recover(im.nativeTake)},
+		{Name: "native_failed", Call: cpython.Recover(im.nativeFailed)},
 	}
 }
 
@@ -241,10 +256,16 @@ func key(path string) string {
 }
 
 // kindFor is the kind of a found module's answer: a source module whose
-// bytecode the bundle holds is served from there.
+// bytecode the bundle holds is served from there, an extension module with
+// a node-local copy from that copy.
 func (im *Importer) kindFor(r pathscan.Result) int {
-	if r.Kind == pathscan.Source && im.bundle.has(r.Path) {
+	switch {
+	case r.Kind == pathscan.Source && im.bundle.has(r.Path):
 		return kindBundled
+	case r.Kind == pathscan.Extension && im.native.Has(r.Path):
+		return kindNative
+	case r.Kind == pathscan.Extension:
+		im.extensionsFS.Add(1)
 	}
 	return kindOf(r.Kind)
 }
@@ -367,6 +388,9 @@ func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
 		// during the job): from now on every module is loaded from its
 		// files, as python3 loads it.
 		im.bundle = nil
+		// Likewise the extension modules' copies: an extension module
+		// replaced during the job is loaded from its new original.
+		im.native.Drop()
 	}
 	im.mu.Unlock()
 	if !isDir {

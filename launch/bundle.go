@@ -26,6 +26,9 @@ func (l *launcher) makeBundle() []byte {
 	}
 	pairs := make([][2]string, 0, len(mods))
 	for _, m := range mods {
+		if m.Extension() {
+			continue
+		}
 		// A module on a node-local file system is each node's own.
 		if l.job.MayShare(m.Source) && l.job.MayShare(m.Bytecode) {
 			pairs = append(pairs, [2]string{m.Source, m.Bytecode})

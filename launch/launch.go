@@ -25,6 +25,8 @@
 //     root's path configuration when their inputs to it are the same
 //     (else compute their own: step 3, late) and answer site's scan from
 //     the root's answers (internal/share, sitescan.go);
+//     then the root plans and writes the node-local copies of extension
+//     modules and broadcasts the plan (native.go);
 //  6. install the importer over the index and the bundle;
 //  7. register the exit hooks (with the cache: the record of the modules
 //     loaded, then the cache's save);
@@ -227,13 +229,7 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	} else if dir, err = filepath.Abs(dir); err != nil {
 		return
 	}
-	l.env = share.Env{
-		PyhostVersion: Version,
-		PythonVersion: cpython.Version(),
-		Executable:    cfg.Executable,
-		Prefix:        cfg.Prefix,
-		SearchPath:    cfg.ModuleSearchPaths,
-	}
+	l.env = envOf(cfg)
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	l.program = programID(cfg)
@@ -249,6 +245,17 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.imp.SetPack(l.pack)
 	l.magic = pythonMagic() // an attribute of a module imported already: no import
 
+}
+
+// envOf is the environment this run is of (see share.Env).
+func envOf(cfg cpython.Config) share.Env {
+	return share.Env{
+		PyhostVersion: Version,
+		PythonVersion: cpython.Version(),
+		Executable:    cfg.Executable,
+		Prefix:        cfg.Prefix,
+		SearchPath:    cfg.ModuleSearchPaths,
+	}
 }
 
 // programID names what this run runs within its environment: the script,
@@ -298,6 +305,8 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 	}
 	blob = l.job.Broadcast(blob, "the bytecode bundle")
 	l.phases.mark("share_bundle")
+	l.shareNative(cfg)
+	l.phases.mark("share_native")
 	if len(blob) == 0 {
 		return nil, nil
 	}

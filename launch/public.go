@@ -59,9 +59,10 @@ func statsLine(s Settings, st importer.Stats) string {
 	if !s.Importer {
 		return "pyhost stats: importer off"
 	}
-	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d packed=%d",
+	return fmt.Sprintf("pyhost stats: lookups=%d hits=%d final_misses=%d hand_offs=%d entry_lookups=%d dirs_listed=%d dirs_merged=%d verifications=%d revalidations=%d relists=%d bundled=%d packed=%d ext_nodelocal=%d libs_nodelocal=%d ext_fs=%d",
 		st.Lookups, st.Hits, st.FinalMisses, st.HandOffs, st.EntryLookups,
-		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled, st.Packed)
+		st.Index.DirsListed, st.Index.DirsMerged, st.Index.Verifications, st.Index.Revalidations, st.Index.Relists, st.Bundled, st.Packed,
+		st.Native.Extensions, st.Native.Libraries, st.ExtensionsFS)
 }
 
 func statsDict(s Settings, st importer.Stats) map[string]any {
@@ -79,6 +80,12 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 		"verifications": st.Index.Verifications,
 		"bundled":       st.Bundled,
 		"packed":        st.Packed,
+		// Extension modules loaded from node-local copies, the libraries
+		// preloaded from them, and extension modules found for loading
+		// from the file system (a copy that could not be used included).
+		"ext_nodelocal":  st.Native.Extensions,
+		"libs_nodelocal": st.Native.Libraries,
+		"ext_fs":         st.ExtensionsFS,
 	}
 }
 
@@ -121,7 +128,8 @@ func (l *launcher) abortOnUncaught() error {
 // recordLoaded registers, with Python's atexit (first, so that it runs
 // last, before finalisation, when sys.modules is complete), the hook that
 // records, on the root under MPI with the cache on, which modules were
-// loaded from source (by a SourceFileLoader) with their bytecode files, in
+// loaded from source (by a SourceFileLoader) with their bytecode files, and
+// the extension modules loaded (with no bytecode file), in
 // sys.modules' order, for the modules record (the bundle of later jobs),
 // and whether bytecode may be written now (sys.dont_write_bytecode, which
 // a program may set). The hook is a Go function: nothing is compiled at
@@ -169,6 +177,11 @@ func (l *launcher) recordLoadedNow() {
 		return
 	}
 	defer loaderType.Decref()
+	extType := bse.Ref.Attr("ExtensionFileLoader")
+	if extType.IsNull() {
+		return
+	}
+	defer extType.Decref()
 	sys := cpython.Import("sys")
 	if sys.IsNull() {
 		return
@@ -212,20 +225,27 @@ func (l *launcher) recordLoadedNow() {
 			continue
 		}
 		loader := spec.Ref.Attr("loader")
-		ok := false
+		source, extension := false, false
 		if !loader.IsNull() {
 			if cls := loader.Ref.Attr("__class__"); !cls.IsNull() {
-				ok = cls.Ref.Is(loaderType.Ref)
+				source = cls.Ref.Is(loaderType.Ref)
+				extension = cls.Ref.Is(extType.Ref)
 				cls.Decref()
 			}
 			loader.Decref()
 		}
 		cpython.ErrClear()
-		if ok {
+		switch {
+		case source:
 			src, ok1 := str(spec.Ref.Attr("origin"))
 			pyc, ok2 := str(spec.Ref.Attr("cached"))
 			if ok1 && ok2 {
 				l.loaded = append(l.loaded, [2]string{src, pyc})
+			}
+		case extension:
+			// An extension module: no bytecode file.
+			if src, ok := str(spec.Ref.Attr("origin")); ok {
+				l.loaded = append(l.loaded, [2]string{src, ""})
 			}
 		}
 		spec.Decref()

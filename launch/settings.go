@@ -25,13 +25,14 @@ type Settings struct {
 	// -X pyhost.concurrency=N: how many directories and files the root
 	// lists, verifies or reads at once; 0: the default (concurrency()).
 	Concurrency int
+	NodeDir     string // -X pyhost.nodedir=DIR|off: node-local copies of extension modules ("": the default)
 }
 
 // maxConcurrency bounds -X pyhost.concurrency: each costs a thread.
 const maxConcurrency = 256
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -55,8 +56,8 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			return Settings{}, fmt.Errorf("unknown option -X %s (pyhost's options: %s)", name, "pyhost."+strings.Join(optionNames, ", pyhost."))
 		}
 		if !hasVal {
-			if n == "cachedir" {
-				return Settings{}, fmt.Errorf("-X pyhost.cachedir needs a directory: -X pyhost.cachedir=DIR")
+			if n == "cachedir" || n == "nodedir" {
+				return Settings{}, fmt.Errorf("-X pyhost.%s needs a directory: -X pyhost.%s=DIR", n, n)
 			}
 			val = "1"
 		}
@@ -100,6 +101,11 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 				err = fmt.Errorf("-X pyhost.concurrency=%s: want a number from 1 to %d", v, maxConcurrency)
 			}
 			s.Concurrency = n
+		case "nodedir":
+			if v != "off" && !strings.HasPrefix(v, "/") {
+				err = fmt.Errorf("-X pyhost.nodedir=%s: want an absolute directory or off", v)
+			}
+			s.NodeDir = v
 		case "mpi":
 			switch v {
 			case "auto", "on", "off":

@@ -277,13 +277,17 @@ func (c *Cache) prune(now time.Time) {
 	}
 }
 
-// A Module is one module the environment's runs loaded from source, with
-// the bytecode file its loader used.
+// A Module is one module the environment's runs loaded: from source, with
+// the bytecode file its loader used, or an extension module (Source is its
+// file, Bytecode is empty).
 type Module struct {
 	Source, Bytecode string
 	UsedAt           int64    // when a run last loaded it (ns since 1970)
 	Programs         []uint64 // the programs (ProgramID) that loaded it recently, newest first
 }
+
+// Extension reports whether m is an extension module.
+func (m Module) Extension() bool { return m.Bytecode == "" }
 
 // maxPrograms bounds the programs remembered per module.
 const maxPrograms = 8
@@ -354,7 +358,7 @@ func decodeModules(data []byte) ([]Module, error) {
 		for j := uint64(0); j < np && d.Err() == nil; j++ {
 			m.Programs = append(m.Programs, d.Uvarint("program"))
 		}
-		if d.Err() == nil && (!filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Bytecode)) {
+		if d.Err() == nil && (!filepath.IsAbs(m.Source) || m.Bytecode != "" && !filepath.IsAbs(m.Bytecode)) {
 			d.Fail(frame.Errorf("module %q: relative path", m.Source))
 		}
 		ms = append(ms, m)
@@ -366,7 +370,7 @@ func decodeModules(data []byte) ([]Module, error) {
 }
 
 // SaveModules records that this run, of program, loaded used (source,
-// bytecode) pairs: they are stamped now, the record's other modules keep
+// bytecode) pairs (bytecode "" for an extension module): they are stamped now, the record's other modules keep
 // their stamps (another program's), those older than maxAge go, and at
 // most maxModules are kept, the most recently used. prev is what
 // LoadModules returned.
@@ -383,7 +387,7 @@ func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now
 	}
 	out := make([]Module, 0, len(used)+len(prev))
 	for _, u := range used {
-		if seen[u[0]] || !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
+		if seen[u[0]] || !filepath.IsAbs(u[0]) || u[1] != "" && !filepath.IsAbs(u[1]) {
 			continue
 		}
 		seen[u[0]] = true

@@ -24,6 +24,9 @@ type Job struct {
 	// nodes is set on the root by ShareIndex when the peers run on more
 	// than one node: what it may share (see nodes.go).
 	nodes *nodeFilter
+	// hosts are the peers' host names, by peer rank, on the root after
+	// ShareIndex.
+	hosts []string
 }
 
 // Alone is the Job of a process that shares with nobody.
@@ -90,6 +93,9 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 		mpiglue.Abort(1)
 	}
 	if j.Root() {
+		for _, h := range hosts {
+			j.hosts = append(j.hosts, string(h))
+		}
 		for _, h := range hosts[1:] {
 			if string(h) != string(hosts[0]) {
 				j.nodes = newNodeFilter()
@@ -144,6 +150,41 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 // ShareIndex.
 func (j *Job) MayShare(path string) bool {
 	return j.nodes == nil || j.nodes.file(path)
+}
+
+// NodeWriters is, on the root after ShareIndex, the peer that writes what
+// is materialised on each node (internal/native) other than the root's
+// own: the lowest peer rank of each host; nil when the peers run on one
+// node.
+func (j *Job) NodeWriters() []int {
+	if j.nodes == nil {
+		return nil
+	}
+	var out []int
+	seen := map[string]bool{j.hosts[0]: true}
+	for r, h := range j.hosts {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Rank is this process's peer rank.
+func (j Job) Rank() int { return j.rank }
+
+// Barrier is collective: every peer waits for all the others (what names
+// it in an error). A failed barrier aborts the job, as a failed broadcast
+// does.
+func (j Job) Barrier(what string) {
+	if !j.Shared() {
+		return
+	}
+	if err := mpiglue.Barrier(); err != nil {
+		fmt.Fprintf(os.Stderr, "pyhost: barrier after %s failed: %v\n", what, err)
+		mpiglue.Abort(1)
+	}
 }
 
 // Broadcast is collective: every peer gets the root's blob (what names it

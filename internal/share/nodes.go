@@ -45,6 +45,10 @@ func sharedFS(dir string) bool {
 	return ok
 }
 
+// OnSharedFS reports whether path (a file or a directory) is on a file
+// system shared by all nodes (see sharedFSTypes).
+func OnSharedFS(path string) bool { return sharedFS(path) }
+
 // nodeFilter says, for the root of a job over several nodes, what it may
 // share: whether a directory, known by its device, is on a shared file
 // system (one statfs per device).
