@@ -71,7 +71,7 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 		if at, ok := keep(l); ok && !l.stale {
 			ls = append(ls, l)
 			stamps = append(stamps, at)
-			size += len(l.dir) + 6*10 + 1
+			size += len(l.dir) + 6*10 + 1 + len(l.packed)
 			for _, e := range l.entries {
 				size += len(e.name) + 3
 			}
@@ -88,6 +88,11 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 		e.Varint(l.ctime)
 		e.Varint(stamps[i])
 		e.Byte(byte(l.state))
+		if l.packedN > 0 { // as the cache file had them, not decoded for this
+			e.Uvarint(uint64(l.packedN))
+			e.Raw(l.packed)
+			continue
+		}
 		e.Uvarint(uint64(len(l.entries)))
 		for _, en := range l.entries {
 			e.String(en.name)
@@ -104,7 +109,7 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 // another version is rejected with an error wrapping ErrFormat, and the
 // Index is left unchanged.
 func (ix *Index) Merge(data []byte) error {
-	ls, err := decode(data)
+	ls, err := decode(data, false)
 	if err != nil {
 		return err
 	}
@@ -120,9 +125,11 @@ func (ix *Index) Merge(data []byte) error {
 // MergeUnverified is Merge for listings that may be out of date (a cache
 // file from an earlier run): each is used only after one stat of its
 // directory finds the mtime it was listed with, and read again otherwise.
-// Apart from that stat, they count as listed.
+// Apart from that stat, they count as listed. Their entries are checked
+// now and decoded at their first use: the Index keeps data, which the
+// caller must not modify afterwards.
 func (ix *Index) MergeUnverified(data []byte) error {
-	ls, err := decode(data)
+	ls, err := decode(data, true)
 	if err != nil {
 		return err
 	}
@@ -222,14 +229,21 @@ func formatErr(format string, args ...any) error {
 }
 
 // decode parses and checks data completely; it never panics and allocates
-// no more than the length of data justifies.
-func decode(data []byte) ([]*listing, error) {
+// no more than the length of data justifies. With packed, the entries of
+// each listing are kept as encoded (listing.packed), to be decoded at
+// their first use.
+func decode(data []byte, packed bool) ([]*listing, error) {
 	d, err := frame.Open(data, formatMagic, formatVersion)
 	if err != nil {
 		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
-	// One copy of the body backs every name decoded from it.
-	d.ShareStrings()
+	// One copy of the body backs every name decoded from it; packed, the
+	// data itself (the caller gives it up).
+	if packed {
+		d.ShareData()
+	} else {
+		d.ShareStrings()
+	}
 	count := d.Count("count", 1+1+1+1) // the least a listing takes
 	ls := make([]*listing, 0, count)
 	prev := ""
@@ -256,24 +270,32 @@ func decode(data []byte) ([]*listing, error) {
 			return nil, formatErr("directory %q: entries in a failed listing", l.dir)
 		}
 		prev = l.dir
-		if n > 0 {
+		if n > 0 && !packed {
 			l.entries = make([]entry, n)
 		}
-		for j := range l.entries {
-			e := &l.entries[j]
-			e.name = d.String("name")
-			e.typ = entryType(d.Byte("type"))
+		mark := d.Mark()
+		prevName := ""
+		for j := uint64(0); j < n; j++ {
+			name := d.String("name")
+			typ := entryType(d.Byte("type"))
 			if d.Err() != nil {
 				break
 			}
 			switch {
-			case !validName(e.name):
-				return nil, formatErr("directory %q: bad name %q", l.dir, e.name)
-			case j > 0 && e.name <= l.entries[j-1].name:
-				return nil, formatErr("directory %q: name %q out of order", l.dir, e.name)
-			case e.typ >= numTypes:
-				return nil, formatErr("directory %q: name %q: bad type %d", l.dir, e.name, e.typ)
+			case !validName(name):
+				return nil, formatErr("directory %q: bad name %q", l.dir, name)
+			case j > 0 && name <= prevName:
+				return nil, formatErr("directory %q: name %q out of order", l.dir, name)
+			case typ >= numTypes:
+				return nil, formatErr("directory %q: name %q: bad type %d", l.dir, name, typ)
 			}
+			prevName = name
+			if !packed {
+				l.entries[j] = entry{name: name, typ: typ}
+			}
+		}
+		if packed && n > 0 && d.Err() == nil {
+			l.packed, l.packedN = d.Span(mark), int(n)
 		}
 		ls = append(ls, l)
 	}
@@ -281,6 +303,36 @@ func decode(data []byte) ([]*listing, error) {
 		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
 	return ls, nil
+}
+
+// unpackEntries decodes n entries that decode checked (listing.packed).
+// The names share packed's memory.
+func unpackEntries(packed string, n int) []entry {
+	es := make([]entry, 0, n)
+	for i := 0; len(es) < n; {
+		size, next := uvarintAt(packed, i)
+		end := next + int(size)
+		if next < 0 || size > uint64(len(packed)) || end >= len(packed) {
+			break // cannot happen: decode checked it
+		}
+		es = append(es, entry{name: packed[next:end], typ: entryType(packed[end])})
+		i = end + 1
+	}
+	return es
+}
+
+// uvarintAt reads the unsigned varint at s[i:]; next is -1 when there is
+// none.
+func uvarintAt(s string, i int) (v uint64, next int) {
+	for shift := uint(0); i < len(s) && shift < 64; shift += 7 {
+		b := s[i]
+		i++
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return v, i
+		}
+	}
+	return 0, -1
 }
 
 // validDir accepts what Find's contract allows as a directory.

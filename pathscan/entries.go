@@ -43,7 +43,7 @@ func (ix *Index) IsDir(dir string) bool {
 		parent, name := path.Split(dir)
 		if p := ix.get(path.Clean(parent)); p != nil && !p.stale && p.state == stateOK {
 			i, ok := p.lookup(name, "")
-			isDir := ok && p.entries[i].typ == typeDir
+			isDir := ok && p.ents()[i].typ == typeDir
 			ix.mu.Unlock()
 			return isDir
 		}

@@ -143,7 +143,7 @@ func (ix *Index) current(dir string) *listing {
 
 // child returns the listing of the directory named by l.entries[i]. Needs ix.mu.
 func (ix *Index) child(l *listing, i int) *listing {
-	e := &l.entries[i]
+	e := &l.ents()[i]
 	c := e.child
 	if c == nil || c.dropped || c.stale {
 		var d string

@@ -187,8 +187,9 @@ func (w *treeWalk) children(l *listing) []string {
 	w.ix.mu.Lock()
 	defer w.ix.mu.Unlock()
 	var out []string
-	for i := range l.entries {
-		if e := &l.entries[i]; e.typ == typeDir && reachable(e.name) {
+	ents := l.ents()
+	for i := range ents {
+		if e := &ents[i]; e.typ == typeDir && reachable(e.name) {
 			out = append(out, e.name)
 		}
 	}
