@@ -1,6 +1,8 @@
 package pathscan_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -352,5 +354,49 @@ func TestMergeUnverifiedDecodesAtFirstUse(t *testing.T) {
 	}
 	if st := next.Stats(); st.DirsListed != 1 { // a/pkg, not cached: the lookup of pkg lists it
 		t.Errorf("stats = %+v, want one directory listed (a/pkg)", st)
+	}
+}
+
+// A cache file's entries are checked at their first use: a listing whose
+// entries are malformed (here, out of order) is read again, as a changed
+// one is, and the rest of the file stays usable.
+func TestMergeUnverifiedMalformedEntries(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"bad/x.py", "good/y.py"})
+	hdr := []byte("PSCN\x03")
+	b := binary.AppendUvarint(bytes.Clone(hdr), 2)
+	for _, c := range []struct {
+		dir   string
+		names []string
+	}{
+		{filepath.Join(root, "bad"), []string{"zz.py", "x.py"}},
+		{filepath.Join(root, "good"), []string{"y.py"}},
+	} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(c.dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		b = binary.AppendUvarint(b, uint64(len(c.dir)))
+		b = append(b, c.dir...)
+		b = binary.AppendVarint(b, st.Mtim.Sec*1e9+st.Mtim.Nsec)
+		b = binary.AppendUvarint(b, uint64(st.Dev))
+		b = binary.AppendUvarint(b, uint64(st.Ino))
+		b = binary.AppendVarint(b, st.Ctim.Sec*1e9+st.Ctim.Nsec)
+		b = binary.AppendVarint(b, time.Now().UnixNano())
+		b = append(b, 0) // listed
+		b = appendEntries(b, c.names...)
+	}
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := ix.MergeUnverified(sealed(b)); err != nil {
+		t.Fatalf("a file whose framing is sound is refused at load: %v", err)
+	}
+	if r := ix.Find(filepath.Join(root, "bad"), "x"); !r.Found {
+		t.Errorf("x not found: the malformed listing was used: %+v", r)
+	}
+	if r := ix.Find(filepath.Join(root, "good"), "y"); !r.Found {
+		t.Errorf("y not found through the good listing: %+v", r)
+	}
+	if st := ix.Stats(); st.DirsListed != 1 || st.Verifications != 2 {
+		t.Errorf("stats = %+v, want bad read again, both verified", st)
 	}
 }

@@ -128,7 +128,7 @@ func (ix *Index) current(dir string) *listing {
 			return l
 		}
 		ix.stats.Verifications++
-		if id, ok := statIdentity(dir); ok && l.sameAs(id) {
+		if id, ok := statIdentity(dir); ok && l.sameAs(id) && l.unpack() {
 			l.unverified = false
 			l.used = true
 			return l

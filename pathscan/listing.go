@@ -48,10 +48,10 @@ type listing struct {
 	entries []entry // sorted by name, names unique; read through ents
 
 	// packed holds the entries (packedN of them) of a listing merged from a
-	// cache file as the file encodes them, checked when the file was read
-	// and decoded at their first use (ents): a run uses a handful of the
-	// environment's listings, and decoding them all cost every start in
-	// proportion to the size of the cache.
+	// cache file as the file encodes them, checked and decoded at their
+	// first use (unpack): a run uses a handful of the environment's
+	// listings, and decoding them all cost every start in proportion to the
+	// size of the cache.
 	packed  string
 	packedN int
 
@@ -81,12 +81,28 @@ type listing struct {
 
 func lessListing(a, b *listing) bool { return a.dir < b.dir }
 
-// ents returns the entries, decoding packed ones first. Needs the Index's
-// mutex.
+// unpack decodes packed entries. It reports false when they are
+// malformed: the listing is then stale (read again at its next use) and
+// must not be used. Needs the Index's mutex.
+func (l *listing) unpack() bool {
+	if l.packedN == 0 {
+		return !l.stale
+	}
+	es, err := decodeEntries(l.packed, l.packedN)
+	l.packed, l.packedN = "", 0
+	if err != nil {
+		l.stale = true
+		return false
+	}
+	l.entries = es
+	return true
+}
+
+// ents returns the entries of a listing that was unpacked (every listing
+// a lookup is given was: see Index.current). Needs the Index's mutex.
 func (l *listing) ents() []entry {
-	if l.packedN > 0 {
-		l.entries = unpackEntries(l.packed, l.packedN)
-		l.packed, l.packedN = "", 0
+	if l.packedN > 0 && !l.unpack() {
+		return nil
 	}
 	return l.entries
 }

@@ -214,7 +214,7 @@ func (w *treeWalk) listing(fd int, dir string) *listing {
 			return l
 		}
 		ix.stats.Verifications++
-		if statErr == nil && l.sameAs(identityOf(&st)) {
+		if statErr == nil && l.sameAs(identityOf(&st)) && l.unpack() {
 			l.unverified = false
 			ix.mu.Unlock()
 			return l

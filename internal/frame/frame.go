@@ -238,20 +238,23 @@ func (d *Decoder) String(what string) string {
 	return string(d.body[i:j])
 }
 
-// Mark is the position of the next read, for Span.
-func (d *Decoder) Mark() int { return d.pos }
-
-// Span returns the values read since mark as they are encoded (sharing
-// the body when ShareStrings is in effect), for a caller that decodes them
+// Skip reads the next n bytes undecoded (sharing the body when
+// ShareStrings or ShareData is in effect), for a caller that decodes them
 // later or writes them again as they are (Encoder.Raw).
-func (d *Decoder) Span(mark int) string {
-	if mark < 0 || mark > d.pos {
+func (d *Decoder) Skip(what string, n uint64) string {
+	if d.err != nil {
 		return ""
 	}
-	if d.shared != "" {
-		return d.shared[mark:d.pos]
+	if n > uint64(len(d.body)-d.pos) {
+		d.fail(what)
+		return ""
 	}
-	return string(d.body[mark:d.pos])
+	i := d.pos
+	d.pos += int(n)
+	if d.shared != "" {
+		return d.shared[i:d.pos]
+	}
+	return string(d.body[i:d.pos])
 }
 
 // Bytes reads a length-prefixed byte string, aliasing the frame's data.
