@@ -208,10 +208,17 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	}
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
-	l.program = programID(cfg)
+	// The record of the modules loaded serves the bytecode bundle, which
+	// only peers share: a process alone neither reads nor writes it.
+	shared := l.job.Shared()
+	if shared {
+		l.program = programID(cfg)
+	}
 	if l.settings.Cache != "rebuild" {
 		l.cache.LoadIndex(l.index)
-		l.modules = l.cache.LoadModules()
+		if shared {
+			l.modules = l.cache.LoadModules()
+		}
 	}
 }
 
