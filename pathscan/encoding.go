@@ -2,13 +2,12 @@ package pathscan
 
 import (
 	"cmp"
-	"github.com/pyhost/pyhost/internal/frame"
-	"slices"
-
 	"fmt"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/pyhost/pyhost/internal/frame"
 )
 
 // The serialized form is a frame (package internal/frame: magic "PSCN",
@@ -370,8 +369,25 @@ func uvarintAt(s string, i int) (v uint64, next int) {
 }
 
 // validDir accepts what Find's contract allows as a directory.
+// It is filepath.Clean(dir) == dir for an absolute dir without NUL, less
+// Clean's copy: every start checks each directory of its cache file.
 func validDir(dir string) bool {
-	return strings.HasPrefix(dir, "/") && !strings.Contains(dir, "\x00") && filepath.Clean(dir) == dir
+	if !strings.HasPrefix(dir, "/") || strings.Contains(dir, "\x00") {
+		return false
+	}
+	if dir == "/" {
+		return true
+	}
+	for rest := dir[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = after
+	}
 }
 
 // validName accepts what a directory read can return.

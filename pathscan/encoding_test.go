@@ -102,7 +102,9 @@ func TestMergeRejects(t *testing.T) {
 	}
 	check("version", sealed(append([]byte("PSCN\x02"), 0)))
 	check("relative dir", one("usr/lib", 0, "a"))
-	check("unclean dir", one("/usr//lib", 0, "a"))
+	for _, dir := range []string{"/usr//lib", "/usr/lib/", "/usr/./lib", "/usr/../lib", "/usr/lib/.", "/usr/lib/..", "//", "/.", ""} {
+		check("unclean dir "+dir, one(dir, 0, "a"))
+	}
 	check("slash in name", one("/d", 0, "a/b"))
 	check("NUL in name", one("/d", 0, "a\x00"))
 	check("empty name", one("/d", 0, ""))
@@ -121,8 +123,10 @@ func TestMergeRejects(t *testing.T) {
 	huge := binary.AppendUvarint(bytes.Clone(hdr), 1<<40)
 	check("huge count", sealed(huge))
 
-	if err := dst.Merge(one("/d", 0, "a", "b")); err != nil {
-		t.Errorf("valid hand-made blob: %v", err)
+	for _, dir := range []string{"/d", "/", "/usr/lib/python3.11", "/a/.b/..c/...", "/a b/c-d"} {
+		if err := pathscan.New(pathscan.Options{}).Merge(one(dir, 0, "a", "b")); err != nil {
+			t.Errorf("valid hand-made blob of %q: %v", dir, err)
+		}
 	}
 }
 
