@@ -232,19 +232,24 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.env = envOf(cfg)
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
-	l.program = programID(cfg)
+	// The record of the modules loaded serves the bytecode bundle and the
+	// node-local copies, which only peers share: a process alone neither
+	// reads nor writes it.
+	shared := l.job.Shared()
+	if shared {
+		l.program = programID(cfg)
+	}
 	read := l.settings.Cache != "rebuild"
 	if read {
 		l.cache.LoadIndex(l.index)
-		if l.job.Shared() {
-			l.modules = l.cache.LoadModules() // for the bundle only
+		if shared {
+			l.modules = l.cache.LoadModules()
 		}
 	}
 	// Read at the first .pyc a loader asks for.
 	l.pack = l.cache.Pack(read)
 	l.imp.SetPack(l.pack)
 	l.magic = pythonMagic() // an attribute of a module imported already: no import
-
 }
 
 // envOf is the environment this run is of (see share.Env).

@@ -1,6 +1,8 @@
 package pathscan_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -287,5 +289,114 @@ func TestCacheKeepsOtherProgramsListingsUntilEvicted(t *testing.T) {
 	ix.Find(dir("c"), "m")
 	if st := ix.Stats(); st.DirsMerged != 2 || st.DirsListed != 1 {
 		t.Fatalf("with MaxDirs 2: %+v, want b and c merged, a listed", st)
+	}
+}
+
+// The listings of a cache file are decoded at their first use: one that a
+// run never needed is written back byte for byte, and one it needed, and
+// one beside it, answer as they did when they were written.
+func TestMergeUnverifiedDecodesAtFirstUse(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"a/x.py", "a/pkg/__init__.py", "a/y.cpython-311-x86_64-linux-gnu.so", "b/z.py", "c/w.pyc"})
+	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")}
+	old := time.Now().Add(-time.Hour)
+	for _, d := range dirs {
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := pathscan.New(pathscan.Options{Loaders: debian311})
+	for _, d := range dirs {
+		first.Find(d, "nothing")
+	}
+	stamp := time.Now()
+	blob, err := first.MarshalCache(pathscan.CachePolicy{Settle: 2 * time.Second, Now: stamp})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	unused := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := unused.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	again, err := unused.MarshalCache(pathscan.CachePolicy{Settle: 2 * time.Second, Now: stamp.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(blob) {
+		t.Errorf("a cache file no lookup used is not written back as it was read")
+	}
+
+	next := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := next.MergeUnverified(blob); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir, tail string
+		kind      pathscan.Kind
+		pkg       bool
+	}{
+		{dirs[0], "x", pathscan.Source, false},
+		{dirs[0], "pkg", pathscan.Source, true},
+		{dirs[0], "y", pathscan.Extension, false},
+		{dirs[1], "z", pathscan.Source, false},
+		{dirs[2], "w", pathscan.Bytecode, false},
+	} {
+		if r := next.Find(c.dir, c.tail); !r.Found || r.Kind != c.kind || r.Package != c.pkg {
+			t.Errorf("Find(%s, %s) = %+v, want kind %v, package %v", c.dir, c.tail, r, c.kind, c.pkg)
+		}
+	}
+	if r := next.Find(dirs[1], "x"); r.Found {
+		t.Errorf("x found in b: %+v", r)
+	}
+	if !next.IsDir(filepath.Join(dirs[0], "pkg")) {
+		t.Errorf("a/pkg is not a directory to the merged index")
+	}
+	if st := next.Stats(); st.DirsListed != 1 { // a/pkg, not cached: the lookup of pkg lists it
+		t.Errorf("stats = %+v, want one directory listed (a/pkg)", st)
+	}
+}
+
+// A cache file's entries are checked at their first use: a listing whose
+// entries are malformed (here, out of order) is read again, as a changed
+// one is, and the rest of the file stays usable.
+func TestMergeUnverifiedMalformedEntries(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"bad/x.py", "good/y.py"})
+	hdr := []byte("PSCN\x03")
+	b := binary.AppendUvarint(bytes.Clone(hdr), 2)
+	for _, c := range []struct {
+		dir   string
+		names []string
+	}{
+		{filepath.Join(root, "bad"), []string{"zz.py", "x.py"}},
+		{filepath.Join(root, "good"), []string{"y.py"}},
+	} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(c.dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		b = binary.AppendUvarint(b, uint64(len(c.dir)))
+		b = append(b, c.dir...)
+		b = binary.AppendVarint(b, st.Mtim.Sec*1e9+st.Mtim.Nsec)
+		b = binary.AppendUvarint(b, uint64(st.Dev))
+		b = binary.AppendUvarint(b, uint64(st.Ino))
+		b = binary.AppendVarint(b, st.Ctim.Sec*1e9+st.Ctim.Nsec)
+		b = binary.AppendVarint(b, time.Now().UnixNano())
+		b = append(b, 0) // listed
+		b = appendEntries(b, c.names...)
+	}
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := ix.MergeUnverified(sealed(b)); err != nil {
+		t.Fatalf("a file whose framing is sound is refused at load: %v", err)
+	}
+	if r := ix.Find(filepath.Join(root, "bad"), "x"); !r.Found {
+		t.Errorf("x not found: the malformed listing was used: %+v", r)
+	}
+	if r := ix.Find(filepath.Join(root, "good"), "y"); !r.Found {
+		t.Errorf("y not found through the good listing: %+v", r)
+	}
+	if st := ix.Stats(); st.DirsListed != 1 || st.Verifications != 2 {
+		t.Errorf("stats = %+v, want bad read again, both verified", st)
 	}
 }

@@ -2,13 +2,12 @@ package pathscan
 
 import (
 	"cmp"
-	"github.com/pyhost/pyhost/internal/frame"
-	"slices"
-
 	"fmt"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/pyhost/pyhost/internal/frame"
 )
 
 // The serialized form is a frame (package internal/frame: magic "PSCN",
@@ -25,6 +24,8 @@ import (
 //	    used     zigzag varint, nanoseconds since 1970: when a run last used it
 //	    state    1 byte
 //	    n        number of entries (0 unless state is OK)
+//	    size     bytes the n entries take, so that a reader can keep them
+//	             as they are and decode them at their first use
 //	    n × entry, in strictly increasing name order:
 //	        name string: non-empty, no '/', no NUL, not "." or ".."
 //	        type 1 byte
@@ -33,10 +34,13 @@ import (
 // lister's: a cache file's listing is used again only if its directory
 // still has them (see identity); a broadcast's are not compared, since its
 // listings are fresh.
-const (
-	formatMagic   = "PSCN"
-	formatVersion = 2
-)
+const formatMagic = "PSCN"
+
+// FormatVersion is the version of the serialized form, which Merge and
+// MergeUnverified refuse data of any other: a cache that keys its files by
+// it (internal/share) never meets a file of another version, which it
+// would otherwise report and rebuild.
+const FormatVersion = 3
 
 // ErrFormat is wrapped by the errors Merge returns for data it cannot use
 // (it is frame.ErrFormat: the index is a frame).
@@ -71,14 +75,14 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 		if at, ok := keep(l); ok && !l.stale {
 			ls = append(ls, l)
 			stamps = append(stamps, at)
-			size += len(l.dir) + 6*10 + 1
+			size += len(l.dir) + 6*10 + 1 + len(l.packed)
 			for _, e := range l.entries {
 				size += len(e.name) + 3
 			}
 		}
 		return true
 	})
-	e := frame.NewEncoder(formatMagic, formatVersion, size)
+	e := frame.NewEncoder(formatMagic, FormatVersion, size)
 	e.Uvarint(uint64(len(ls)))
 	for i, l := range ls {
 		e.String(l.dir)
@@ -88,7 +92,18 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 		e.Varint(l.ctime)
 		e.Varint(stamps[i])
 		e.Byte(byte(l.state))
+		if l.packedN > 0 { // as the cache file had them, not decoded for this
+			e.Uvarint(uint64(l.packedN))
+			e.Uvarint(uint64(len(l.packed)))
+			e.Raw(l.packed)
+			continue
+		}
 		e.Uvarint(uint64(len(l.entries)))
+		size := 0
+		for _, en := range l.entries {
+			size += uvarintLen(uint64(len(en.name))) + len(en.name) + 1
+		}
+		e.Uvarint(uint64(size))
 		for _, en := range l.entries {
 			e.String(en.name)
 			e.Byte(byte(en.typ))
@@ -104,7 +119,7 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 // another version is rejected with an error wrapping ErrFormat, and the
 // Index is left unchanged.
 func (ix *Index) Merge(data []byte) error {
-	ls, err := decode(data)
+	ls, err := decode(data, false)
 	if err != nil {
 		return err
 	}
@@ -120,9 +135,13 @@ func (ix *Index) Merge(data []byte) error {
 // MergeUnverified is Merge for listings that may be out of date (a cache
 // file from an earlier run): each is used only after one stat of its
 // directory finds the mtime it was listed with, and read again otherwise.
-// Apart from that stat, they count as listed.
+// Apart from that stat, they count as listed. Their entries are checked
+// and decoded at their first use (a listing whose entries turn out
+// malformed then is read again, as a changed one is), so that a start
+// pays for the listings it uses, not for the size of the file: the Index
+// keeps data, which the caller must not modify afterwards.
 func (ix *Index) MergeUnverified(data []byte) error {
-	ls, err := decode(data)
+	ls, err := decode(data, true)
 	if err != nil {
 		return err
 	}
@@ -222,14 +241,21 @@ func formatErr(format string, args ...any) error {
 }
 
 // decode parses and checks data completely; it never panics and allocates
-// no more than the length of data justifies.
-func decode(data []byte) ([]*listing, error) {
-	d, err := frame.Open(data, formatMagic, formatVersion)
+// no more than the length of data justifies. With packed, the entries of
+// each listing are kept as encoded (listing.packed), to be checked and
+// decoded at their first use (listing.unpack).
+func decode(data []byte, packed bool) ([]*listing, error) {
+	d, err := frame.Open(data, formatMagic, FormatVersion)
 	if err != nil {
 		return nil, fmt.Errorf("pathscan: index: %w", err)
 	}
-	// One copy of the body backs every name decoded from it.
-	d.ShareStrings()
+	// One copy of the body backs every name decoded from it; packed, the
+	// data itself (the caller gives it up).
+	if packed {
+		d.ShareData()
+	} else {
+		d.ShareStrings()
+	}
 	count := d.Count("count", 1+1+1+1) // the least a listing takes
 	ls := make([]*listing, 0, count)
 	prev := ""
@@ -241,7 +267,8 @@ func decode(data []byte) ([]*listing, error) {
 		l.ctime = d.Varint("ctime")
 		l.usedAt = d.Varint("last use")
 		l.state = listingState(d.Byte("state"))
-		n := d.Count("entry count", 1+1+1)
+		n := d.Count("entry count", minEntry)
+		size := d.Uvarint("entries' size")
 		if d.Err() != nil {
 			break
 		}
@@ -256,23 +283,15 @@ func decode(data []byte) ([]*listing, error) {
 			return nil, formatErr("directory %q: entries in a failed listing", l.dir)
 		}
 		prev = l.dir
-		if n > 0 {
-			l.entries = make([]entry, n)
+		if size < n*minEntry || n == 0 && size != 0 {
+			return nil, formatErr("directory %q: %d entries in %d bytes", l.dir, n, size)
 		}
-		for j := range l.entries {
-			e := &l.entries[j]
-			e.name = d.String("name")
-			e.typ = entryType(d.Byte("type"))
-			if d.Err() != nil {
-				break
-			}
-			switch {
-			case !validName(e.name):
-				return nil, formatErr("directory %q: bad name %q", l.dir, e.name)
-			case j > 0 && e.name <= l.entries[j-1].name:
-				return nil, formatErr("directory %q: name %q out of order", l.dir, e.name)
-			case e.typ >= numTypes:
-				return nil, formatErr("directory %q: name %q: bad type %d", l.dir, e.name, e.typ)
+		if packed {
+			l.packed, l.packedN = d.Skip("entries", size), int(n)
+		} else {
+			var err error
+			if l.entries, err = decodeEntries(d.Skip("entries", size), int(n)); err != nil {
+				return nil, formatErr("directory %q: %v", l.dir, err)
 			}
 		}
 		ls = append(ls, l)
@@ -283,9 +302,92 @@ func decode(data []byte) ([]*listing, error) {
 	return ls, nil
 }
 
+// minEntry is the least an encoded entry takes: a name's length, one
+// byte of it, the type.
+const minEntry = 1 + 1 + 1
+
+// decodeEntries decodes and checks the n entries encoded in b, which they
+// must fill exactly. The names share b's memory.
+func decodeEntries(b string, n int) ([]entry, error) {
+	if n == 0 {
+		if b != "" {
+			return nil, frame.Errorf("%d bytes of entries where there are none", len(b))
+		}
+		return nil, nil
+	}
+	es := make([]entry, 0, n)
+	i := 0
+	for len(es) < n {
+		size, next := uvarintAt(b, i)
+		if next < 0 || size >= uint64(len(b)-next) {
+			return nil, frame.Errorf("truncated or malformed entry %d", len(es))
+		}
+		end := next + int(size)
+		e := entry{name: b[next:end], typ: entryType(b[end])}
+		switch {
+		case !validName(e.name):
+			return nil, frame.Errorf("bad name %q", e.name)
+		case len(es) > 0 && e.name <= es[len(es)-1].name:
+			return nil, frame.Errorf("name %q out of order", e.name)
+		case e.typ >= numTypes:
+			return nil, frame.Errorf("name %q: bad type %d", e.name, e.typ)
+		}
+		es = append(es, e)
+		i = end + 1
+	}
+	if i != len(b) {
+		return nil, frame.Errorf("%d bytes after the entries", len(b)-i)
+	}
+	return es, nil
+}
+
+// uvarintLen is the length of v as an unsigned varint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// uvarintAt reads the unsigned varint at s[i:], in its one encoding (as
+// frame's Decoder accepts it); next is -1 when there is none.
+func uvarintAt(s string, i int) (v uint64, next int) {
+	start := i
+	for shift := uint(0); i < len(s) && shift < 64; shift += 7 {
+		b := s[i]
+		i++
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			if i-start != uvarintLen(v) {
+				return 0, -1 // padded
+			}
+			return v, i
+		}
+	}
+	return 0, -1
+}
+
 // validDir accepts what Find's contract allows as a directory.
+// It is filepath.Clean(dir) == dir for an absolute dir without NUL, less
+// Clean's copy: every start checks each directory of its cache file.
 func validDir(dir string) bool {
-	return strings.HasPrefix(dir, "/") && !strings.Contains(dir, "\x00") && filepath.Clean(dir) == dir
+	if !strings.HasPrefix(dir, "/") || strings.Contains(dir, "\x00") {
+		return false
+	}
+	if dir == "/" {
+		return true
+	}
+	for rest := dir[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = after
+	}
 }
 
 // validName accepts what a directory read can return.

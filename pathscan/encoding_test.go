@@ -87,7 +87,7 @@ func TestMergeRejects(t *testing.T) {
 	check("trailing", append(bytes.Clone(blob), 0))
 
 	// Well sealed but wrong inside.
-	hdr := []byte("PSCN\x02")
+	hdr := []byte("PSCN\x03")
 	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
 	one := func(dir string, state byte, names ...string) []byte {
 		b := binary.AppendUvarint(bytes.Clone(hdr), 1)
@@ -98,15 +98,13 @@ func TestMergeRejects(t *testing.T) {
 		b = binary.AppendVarint(b, 9)  // ctime
 		b = binary.AppendVarint(b, 10) // last use
 		b = append(b, state)
-		b = binary.AppendUvarint(b, uint64(len(names)))
-		for _, n := range names {
-			b = append(str(b, n), 1)
-		}
-		return sealed(b)
+		return sealed(appendEntries(b, names...))
 	}
-	check("version", sealed(append([]byte("PSCN\x01"), 0)))
+	check("version", sealed(append([]byte("PSCN\x02"), 0)))
 	check("relative dir", one("usr/lib", 0, "a"))
-	check("unclean dir", one("/usr//lib", 0, "a"))
+	for _, dir := range []string{"/usr//lib", "/usr/lib/", "/usr/./lib", "/usr/../lib", "/usr/lib/.", "/usr/lib/..", "//", "/.", ""} {
+		check("unclean dir "+dir, one(dir, 0, "a"))
+	}
 	check("slash in name", one("/d", 0, "a/b"))
 	check("NUL in name", one("/d", 0, "a\x00"))
 	check("empty name", one("/d", 0, ""))
@@ -115,10 +113,31 @@ func TestMergeRejects(t *testing.T) {
 	check("duplicate names", one("/d", 0, "a", "a"))
 	check("bad state", one("/d", 9))
 	check("entries in failed listing", one("/d", 1, "a"))
+	short := binary.AppendUvarint(bytes.Clone(hdr), 1)
+	short = str(short, "/d")
+	short = append(short, 2, 0, 0, 2, 2, 0) // mtime 1, dev, ino, ctime 1, use 1, state OK
+	short = binary.AppendUvarint(short, 2)  // two entries
+	short = binary.AppendUvarint(short, 4)  // in 4 bytes: one short
+	short = append(str(short, "a"), 1)
+	check("entries' size", sealed(append(short, 0)))
 	huge := binary.AppendUvarint(bytes.Clone(hdr), 1<<40)
 	check("huge count", sealed(huge))
 
-	if err := dst.Merge(one("/d", 0, "a", "b")); err != nil {
-		t.Errorf("valid hand-made blob: %v", err)
+	for _, dir := range []string{"/d", "/", "/usr/lib/python3.11", "/a/.b/..c/...", "/a b/c-d"} {
+		if err := pathscan.New(pathscan.Options{}).Merge(one(dir, 0, "a", "b")); err != nil {
+			t.Errorf("valid hand-made blob of %q: %v", dir, err)
+		}
 	}
+}
+
+// appendEntries appends an entry count, the entries' size and the entries
+// (each a file) as the format has them.
+func appendEntries(b []byte, names ...string) []byte {
+	var es []byte
+	for _, n := range names {
+		es = append(append(binary.AppendUvarint(es, uint64(len(n))), n...), 1)
+	}
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	b = binary.AppendUvarint(b, uint64(len(es)))
+	return append(b, es...)
 }

@@ -41,9 +41,9 @@ func (ix *Index) IsDir(dir string) bool {
 	}
 	if dir != "/" {
 		parent, name := path.Split(dir)
-		if p := ix.get(path.Clean(parent)); p != nil && !p.stale && p.state == stateOK {
+		if p := ix.get(path.Clean(parent)); p != nil && p.state == stateOK && p.unpack() {
 			i, ok := p.lookup(name, "")
-			isDir := ok && p.entries[i].typ == typeDir
+			isDir := ok && p.ents()[i].typ == typeDir
 			ix.mu.Unlock()
 			return isDir
 		}

@@ -2,7 +2,9 @@ package pathscan_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -28,6 +30,30 @@ func FuzzMerge(f *testing.F) {
 		}
 		if !bytes.Equal(out, data) {
 			t.Fatalf("accepted data does not roundtrip")
+		}
+	})
+}
+
+// FuzzMergeUnverified seals what it is given, so that the fuzzer reaches
+// the listings' contents: whatever a cache file holds, neither the load
+// nor the first use of its entries panics, and a file that loads writes
+// back.
+func FuzzMergeUnverified(f *testing.F) {
+	one := binary.AppendUvarint(nil, 1)
+	one = append(binary.AppendUvarint(one, 2), "/d"...)
+	one = append(one, 2, 0, 0, 2, 2, 0)
+	f.Add(appendEntries(one, "a", "b.py"))
+	f.Add(appendEntries(one, "b", "a"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		data := sealed(append([]byte("PSCN\x03"), body...))
+		ix := pathscan.New(pathscan.Options{Loaders: debian311})
+		if err := ix.MergeUnverified(data); err != nil {
+			return
+		}
+		ix.IsDir("/d/a")
+		ix.IsDir("/d/b")
+		if _, err := ix.MarshalCache(pathscan.CachePolicy{Now: time.Now()}); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

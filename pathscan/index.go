@@ -138,7 +138,7 @@ func (ix *Index) current(dir string) *listing {
 			return l
 		}
 		ix.stats.Verifications++
-		if id, ok := statIdentity(dir); ok && l.sameAs(id) {
+		if id, ok := statIdentity(dir); ok && l.sameAs(id) && l.unpack() {
 			l.unverified = false
 			l.used = true
 			return l
@@ -153,7 +153,7 @@ func (ix *Index) current(dir string) *listing {
 
 // child returns the listing of the directory named by l.entries[i]. Needs ix.mu.
 func (ix *Index) child(l *listing, i int) *listing {
-	e := &l.entries[i]
+	e := &l.ents()[i]
 	c := e.child
 	if c == nil || c.dropped || c.stale {
 		var d string

@@ -45,7 +45,15 @@ type listing struct {
 	dir     string
 	mtime   int64 // st_mtime in nanoseconds, taken before reading; -1 when stat failed
 	state   listingState
-	entries []entry // sorted by name, names unique
+	entries []entry // sorted by name, names unique; read through ents
+
+	// packed holds the entries (packedN of them) of a listing merged from a
+	// cache file as the file encodes them, checked and decoded at their
+	// first use (unpack): a run uses a handful of the environment's
+	// listings, and decoding them all cost every start in proportion to the
+	// size of the cache.
+	packed  string
+	packedN int
 
 	// The directory's identity beyond its mtime (see sameAs): what a cache
 	// file must match besides the mtime, and loop detection in ListTree.
@@ -73,6 +81,32 @@ type listing struct {
 
 func lessListing(a, b *listing) bool { return a.dir < b.dir }
 
+// unpack decodes packed entries. It reports false when they are
+// malformed: the listing is then stale (read again at its next use) and
+// must not be used. Needs the Index's mutex.
+func (l *listing) unpack() bool {
+	if l.packedN == 0 {
+		return !l.stale
+	}
+	es, err := decodeEntries(l.packed, l.packedN)
+	l.packed, l.packedN = "", 0
+	if err != nil {
+		l.stale = true
+		return false
+	}
+	l.entries = es
+	return true
+}
+
+// ents returns the entries of a listing that was unpacked (every listing
+// a lookup is given was: see Index.current). Needs the Index's mutex.
+func (l *listing) ents() []entry {
+	if l.packedN > 0 && !l.unpack() {
+		return nil
+	}
+	return l.entries
+}
+
 // concat is a name split in two (tail + suffix), so lookups need not build it.
 type concat struct{ a, b string }
 
@@ -93,32 +127,33 @@ func cmpConcat(e entry, c concat) int {
 
 // lookup returns the index of the entry named a+b.
 func (l *listing) lookup(a, b string) (int, bool) {
-	return slices.BinarySearchFunc(l.entries, concat{a, b}, cmpConcat)
+	return slices.BinarySearchFunc(l.ents(), concat{a, b}, cmpConcat)
 }
 
 // isFile reports whether a+b is a name of the listing that is a regular file.
 func (l *listing) isFile(a, b string) bool {
 	i, ok := l.lookup(a, b)
-	return ok && l.entries[i].typ == typeFile
+	return ok && l.ents()[i].typ == typeFile
 }
 
 // withPrefix returns the offset and the run of entries whose names start
 // with p: every name a lookup of p+suffix can hit, usually a handful.
 func (l *listing) withPrefix(p string) (int, []entry) {
-	lo, _ := slices.BinarySearchFunc(l.entries, p, func(e entry, p string) int {
+	ents := l.ents()
+	lo, _ := slices.BinarySearchFunc(ents, p, func(e entry, p string) int {
 		return strings.Compare(e.name, p)
 	})
 	// Runs are short (tail, tail.py, tail.pyc, ...): scan a few, then search.
 	hi := lo
-	for hi < len(l.entries) && hi-lo < 8 && strings.HasPrefix(l.entries[hi].name, p) {
+	for hi < len(ents) && hi-lo < 8 && strings.HasPrefix(ents[hi].name, p) {
 		hi++
 	}
 	if hi-lo == 8 {
-		hi += sort.Search(len(l.entries)-hi, func(i int) bool {
-			return !strings.HasPrefix(l.entries[hi+i].name, p)
+		hi += sort.Search(len(ents)-hi, func(i int) bool {
+			return !strings.HasPrefix(ents[hi+i].name, p)
 		})
 	}
-	return lo, l.entries[lo:hi]
+	return lo, ents[lo:hi]
 }
 
 // joinPath is FileFinder's _path_join(dir, name) for a clean absolute dir and

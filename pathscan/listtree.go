@@ -253,8 +253,9 @@ func (w *treeWalk) children(l *listing) []string {
 	w.ix.mu.Lock()
 	defer w.ix.mu.Unlock()
 	var out []string
-	for i := range l.entries {
-		if e := &l.entries[i]; e.typ == typeDir && reachable(e.name) {
+	ents := l.ents()
+	for i := range ents {
+		if e := &ents[i]; e.typ == typeDir && reachable(e.name) {
 			out = append(out, e.name)
 		}
 	}
@@ -279,7 +280,7 @@ func (w *treeWalk) listing(fd int, dir string) *listing {
 			return l
 		}
 		ix.stats.Verifications++
-		if statErr == nil && l.sameAs(identityOf(&st)) {
+		if statErr == nil && l.sameAs(identityOf(&st)) && l.unpack() {
 			l.unverified = false
 			ix.mu.Unlock()
 			return l

@@ -65,16 +65,18 @@ FOOTPRINT = ("import os, threading, resource\n"
              "print(f['VmHWM'], f['VmSize'], f['Threads'])")
 
 
+# What -c pass does, and then its own VmHWM: no import beyond start-up's.
+# (wait4's ru_maxrss cannot tell it: a child forked from this script starts
+# its count with the script's own RSS, about 9 MB, above python3's.)
+PASS_HWM = "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
+
+
 def footprint(exe):
     # The child's own /proc/self/status at its end: VmHWM is peak RSS.
     out = subprocess.run([exe, "-c", FOOTPRINT], check=True, capture_output=True, text=True, env=ENV).stdout.split()
     hwm, size, threads = int(out[0]), int(out[2]), int(out[4])
-    # Peak RSS of -c pass, from the parent (wait4's rusage).
-    peaks = []
-    for _ in range(5):
-        pid = os.spawnve(os.P_NOWAIT, exe, [exe, "-c", "pass"], ENV)
-        _, _, ru = os.wait4(pid, 0)
-        peaks.append(ru.ru_maxrss)
+    peaks = [int(subprocess.run([exe, "-c", PASS_HWM], check=True, capture_output=True, text=True,
+                                env=ENV).stdout) for _ in range(5)]
     return statistics.median(peaks), hwm, size, threads
 
 

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"unsafe"
 )
 
 // ErrFormat is wrapped by every error about data that cannot be decoded.
@@ -77,6 +78,9 @@ func (e *Encoder) Bytes(p []byte) {
 	e.b = append(e.b, p...)
 }
 
+// Raw appends values already encoded: a span a Decoder returned.
+func (e *Encoder) Raw(s string) { e.b = append(e.b, s...) }
+
 // Finish appends the checksum and returns the frame; the Encoder must not
 // be used afterwards.
 func (e *Encoder) Finish() []byte {
@@ -117,6 +121,14 @@ func Open(data []byte, magic string, version byte) (*Decoder, error) {
 // the body instead of one allocation each: for frames of many small
 // strings that live as long as each other.
 func (d *Decoder) ShareStrings() { d.shared = string(d.body) }
+
+// ShareData is ShareStrings without the copy: the strings decoded alias
+// the frame's data, which the caller must never modify afterwards.
+func (d *Decoder) ShareData() {
+	if len(d.body) > 0 {
+		d.shared = unsafe.String(&d.body[0], len(d.body))
+	}
+}
 
 // Errorf makes an error wrapping ErrFormat, for checks the caller makes on
 // decoded values.
@@ -224,6 +236,25 @@ func (d *Decoder) String(what string) string {
 		return d.shared[i:j]
 	}
 	return string(d.body[i:j])
+}
+
+// Skip reads the next n bytes undecoded (sharing the body when
+// ShareStrings or ShareData is in effect), for a caller that decodes them
+// later or writes them again as they are (Encoder.Raw).
+func (d *Decoder) Skip(what string, n uint64) string {
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.body)-d.pos) {
+		d.fail(what)
+		return ""
+	}
+	i := d.pos
+	d.pos += int(n)
+	if d.shared != "" {
+		return d.shared[i:d.pos]
+	}
+	return string(d.body[i:d.pos])
 }
 
 // Bytes reads a length-prefixed byte string, aliasing the frame's data.

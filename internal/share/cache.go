@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,9 +52,12 @@ type Env struct {
 // Key names the environment's files. FNV (not a cryptographic hash: the
 // key only names files in the user's own directory, and linking crypto
 // would cost every start its initialisation and 32 MB of address space).
+// The index's format is part of it: a pyhost that writes another never
+// reads the files of this one (nor warns about them); they age out.
 func (e Env) Key() string {
 	h := fnv.New128a()
-	for _, s := range append([]string{e.PyhostVersion, e.PythonVersion, e.Executable, e.Prefix}, e.SearchPath...) {
+	format := "index format " + strconv.Itoa(pathscan.FormatVersion)
+	for _, s := range append([]string{format, e.PyhostVersion, e.PythonVersion, e.Executable, e.Prefix}, e.SearchPath...) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
