@@ -80,8 +80,23 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 			}
 		}
 	}
-	// An extension module on a node-local file system is each node's own.
-	exts = slices.DeleteFunc(exts, func(e string) bool { return !l.job.MayShare(e) })
+	// An extension module on a node-local file system is each node's own;
+	// and unless told otherwise (-X pyhost.nodecopies=all), one that is
+	// not on a shared file system is loaded from where it is: a copy of a
+	// file on local disk saves nothing and costs the copying.
+	shared := map[string]bool{} // by directory: one statfs each
+	onShared := func(e string) bool {
+		d := filepath.Dir(e)
+		ok, seen := shared[d]
+		if !seen {
+			ok = share.OnSharedFS(d)
+			shared[d] = ok
+		}
+		return ok
+	}
+	exts = slices.DeleteFunc(exts, func(e string) bool {
+		return !l.job.MayShare(e) || (l.settings.NodeCopies != "all" && !onShared(e))
+	})
 	if len(exts) == 0 {
 		return nil
 	}

@@ -26,13 +26,17 @@ type Settings struct {
 	// lists, verifies or reads at once; 0: the default (concurrency()).
 	Concurrency int
 	NodeDir     string // -X pyhost.nodedir=DIR|off: node-local copies of extension modules ("": the default)
+	// -X pyhost.nodecopies=shared|all: which extension modules get
+	// node-local copies: those on a file system recognised as shared (the
+	// default: a copy of a file on local disk saves nothing), or all.
+	NodeCopies string
 }
 
 // maxConcurrency bounds -X pyhost.concurrency: each costs a thread.
 const maxConcurrency = 256
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir", "nodecopies"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -63,7 +67,7 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 		}
 		vals[n] = val
 	}
-	s := Settings{Importer: true, MPI: "auto", Cache: "on"}
+	s := Settings{Importer: true, MPI: "auto", Cache: "on", NodeCopies: "shared"}
 	var err error
 	for n, v := range vals {
 		switch n {
@@ -106,6 +110,13 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 				err = fmt.Errorf("-X pyhost.nodedir=%s: want an absolute directory or off", v)
 			}
 			s.NodeDir = v
+		case "nodecopies":
+			switch v {
+			case "shared", "all":
+				s.NodeCopies = v
+			default:
+				err = fmt.Errorf("-X pyhost.nodecopies=%s: want shared or all", v)
+			}
 		case "mpi":
 			switch v {
 			case "auto", "on", "off":

@@ -129,6 +129,8 @@ def tree(tmp_path):
     run.mkdir()
     (run / "job.py").write_text(job)
     env = {"PYHOST_CACHEDIR": str(tmp_path / "cache"), "PYHOST_NODEDIR": str(tmp_path / "node"),
+           # The trees are on local disk, which gets no copies by default.
+           "PYHOST_NODECOPIES": "all",
            "LD_LIBRARY_PATH": str(ldlib)}
     return tmp_path, run, env
 
@@ -179,6 +181,19 @@ def test_script_directory_extensions_are_served_in_a_first_job(pyhost, tree):
     assert p.returncode == 0, p.stderr.decode()
     assert lines(p, "rank") == ["rank 0 1011 22 33 True 3 4", "rank 1 1011 22 33 True 3 4"], (p.out, p.stderr)
     assert p.stderr == b"", p.stderr
+
+
+def test_local_disk_gets_no_copies_by_default(pyhost, tree):
+    # The tree is on local disk (not a shared file system): by default a
+    # copy would save nothing, so the modules load from their originals,
+    # with the same results.
+    tmp_path, run, env = tree
+    env = {k: v for k, v in env.items() if k != "PYHOST_NODECOPIES"}
+    for job in ("first", "second"):
+        p = mpirun(pyhost, 2, ["job.py"], run, env=env)
+        assert p.returncode == 0, (job, p.stderr.decode())
+        assert lines(p, "rank") == ["rank 0 1011 22 33 True 0 0", "rank 1 1011 22 33 True 0 0"], (job, p.stdout, p.stderr)
+    assert not (tmp_path / "node").exists() or not any((tmp_path / "node").rglob("*" + SUFFIX))
 
 
 STRACE = shutil.which("strace")
@@ -394,7 +409,7 @@ def test_several_nodes_each_node_writes_its_own_copies(pyhost, fuse_tree, tmp_pa
     wrapper.chmod(0o755)
     argv = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", str(wrapper), pyhost, "job.py"]
     env = base_env()
-    env.update(PYHOST_CACHEDIR=str(tmp_path / "cache"), PYHOST_NODEDIR=str(local / "shm"), LOCAL=str(local), BASE=str(base))
+    env.update(PYHOST_CACHEDIR=str(tmp_path / "cache"), PYHOST_NODEDIR=str(local / "shm"), PYHOST_NODECOPIES="all", LOCAL=str(local), BASE=str(base))
     outs = [f"/tmp/{tmp_path.name}-{r}.txt" for r in (0, 1)]
     try:
         for job in ("first", "second"):

@@ -9,9 +9,10 @@
 // Interpreters (-interpreters picks a subset):
 //
 //   - python3: Debian's python3.11, the environment's own trees;
-//   - python3+mpi4py: the same as `python3.11 -m mpi4py` (MPI initialised
-//     before the workload, as pyhost does): the fair baseline under mpirun;
-//   - container: python3.11 -m mpi4py with its stdlib, dist-packages and
+//   - python3+mpi4py: python3.11 with `from mpi4py import MPI` before the
+//     workload (MPI initialised, as pyhost does; mpi4pyBoot): the fair
+//     baseline under mpirun;
+//   - container: python3.11 + mpi4py the same way, with its stdlib, dist-packages and
 //     the app from a squashfs image mounted with squashfuse, the image file
 //     on the store (on slowfs); see peers.go;
 //   - staged: the same from a copy untarred into /dev/shm before the job;
@@ -739,12 +740,21 @@ func active(in []Interpreter) []Interpreter {
 	return out
 }
 
+// mpi4pyBoot initialises MPI, then runs the command line that follows
+// (`-c cmd`, `-m mod`, a script) as `python3 -m mpi4py` would.
+const mpi4pyBoot = "from mpi4py import MPI; import sys; from mpi4py.run import run_command_line; run_command_line(sys.argv[1:])"
+
 var interpreterNames = []string{"python3", "python3+mpi4py", "container", "staged", "pyhost-cold", "pyhost-warm", "pyhost-off"}
 
 // interpreters finds the programs to compare and checks that each runs;
 // one that does not is skipped with the reason, not fatal.
 func (r *runner) interpreters(ctx context.Context, python, pyhost, sel string, res *Results) []Interpreter {
-	mpi4py := []string{"-m", "mpi4py"}
+	// python3 + mpi4py as its users start it under mpirun: MPI initialised
+	// (`from mpi4py import MPI`, MPI_Init_thread) before the workload, which
+	// then runs as `python3 -m mpi4py` runs it. (`-m mpi4py` alone does
+	// not initialise MPI: mpi4py imports mpi4py.MPI only when the program
+	// does.)
+	mpi4py := []string{"-c", mpi4pyBoot}
 	in := []Interpreter{
 		{Name: "python3", Path: python},
 		{Name: "python3+mpi4py", Path: python, MPIArgs: mpi4py, MPIOnly: true},

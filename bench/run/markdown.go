@@ -180,8 +180,8 @@ func (res *Results) writeMarkdown(path, outDir string) error {
 		"interleaved (each repeat runs every interpreter once before the next repeat), on the same machine:\n\n")
 	b.WriteString("| interpreter | what it is |\n|---|---|\n" +
 		"| `python3` | Debian's `/usr/bin/python3.11` |\n" +
-		"| `python3+mpi4py` | `python3.11 -m mpi4py`: MPI initialised before the workload, as pyhost does; **the baseline under mpirun** (`x` columns) |\n" +
-		"| `container` | `python3.11 -m mpi4py`, its stdlib, dist-packages and the app from a squashfs image (`mksquashfs -comp lz4`) mounted once per job with `squashfuse`; the image file lives on the slowfs store (Shifter, podman-hpc, Apptainer) |\n" +
+		"| `python3+mpi4py` | `python3.11 -c 'from mpi4py import MPI; …'` then the workload as `-m mpi4py` runs it: MPI initialised before the workload, as pyhost does (`-m mpi4py` alone does not initialise MPI); **the baseline under mpirun** (`x` columns) |\n" +
+		"| `container` | the same python3.11 + mpi4py, its stdlib, dist-packages and the app from a squashfs image (`mksquashfs -comp lz4`) mounted once per job with `squashfuse`; the image file lives on the slowfs store (Shifter, podman-hpc, Apptainer) |\n" +
 		"| `staged` | the same tree as a tarball on the slowfs store, untarred into `/dev/shm` before the job (python-mpi-bcast, sbcast, `$SLURM_TMPDIR` copies) |\n" +
 		"| `pyhost-cold` | pyhost with no persistent cache: a user's **first job** |\n" +
 		"| `pyhost-warm` | pyhost with the cache one untimed run of the same cell left: a user's **second job** |\n" +

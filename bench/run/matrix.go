@@ -17,8 +17,8 @@ type Interpreter struct {
 	// Warm: the cache directory is filled by one untimed run of the same
 	// workload and rank count before the timed runs.
 	Warm bool `json:"warm_cache,omitempty"`
-	// MPIArgs go first under mpirun only (python3 -m mpi4py: MPI
-	// initialised before the workload, as pyhost does).
+	// MPIArgs go first under mpirun only (python3 + mpi4py: MPI
+	// initialised before the workload, as pyhost does; see mpi4pyBoot).
 	MPIArgs []string `json:"mpi_args,omitempty"`
 	// MPIOnly interpreters are not run as a single process (there they
 	// would be python3 again).

@@ -30,8 +30,8 @@ import (
 //     sbcast or a copy into $SLURM_TMPDIR do.
 //
 // Both run Debian's python3.11 with PYTHONHOME pointing into their copy;
-// under mpirun as `python3.11 -m mpi4py`, so that MPI is initialised
-// before the workload, as pyhost does. The executable and the shared
+// under mpirun with `from mpi4py import MPI` first (mpi4pyBoot), so that
+// MPI is initialised before the workload, as pyhost does. The executable and the shared
 // libraries ld.so finds in system directories stay on local disk for
 // every interpreter alike.
 
