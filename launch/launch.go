@@ -83,6 +83,9 @@ type launcher struct {
 	cache   *share.Cache   // nil without a cache, and on a rank that is not the root
 	env     share.Env      // the environment the cache is of
 	modules []share.Module // the cache's record of the modules loaded from source
+	// modulesRead: modules was read at start-up (else saveCache reads it,
+	// if the run loaded anything).
+	modulesRead bool
 	program uint64         // this run's program within the environment (share.ProgramID)
 	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
 
@@ -154,6 +157,8 @@ func (l *launcher) start() error {
 		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency()})
 		if s.Cache != "off" && l.job.Root() {
 			l.openCache(cfg)
+		} else if s.Warm && s.Cache == "off" {
+			warn("-X pyhost.warm records nothing: the cache is off")
 		}
 		l.phases.mark("cache")
 		bundle, err := l.share(cfg)
@@ -213,6 +218,9 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	if err != nil {
 		return
 	}
+	if dontWrite && l.settings.Warm {
+		warn("-X pyhost.warm records nothing: Python writes no bytecode here (-B, PYTHONDONTWRITEBYTECODE)")
+	}
 	dir := l.settings.CacheDir
 	if dir == "" {
 		if dir, err = share.DefaultDir(); err != nil {
@@ -231,9 +239,12 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	l.program = programID(cfg)
+	if l.settings.Warm {
+		l.program = share.WarmProgram
+	}
 	if l.settings.Cache != "rebuild" {
 		l.cache.LoadIndex(l.index)
-		l.modules = l.cache.LoadModules()
+		l.modules, l.modulesRead = l.cache.LoadModules(), true
 	}
 }
 
@@ -263,10 +274,18 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 	var warm bool
 	var facts func() []byte
 	if l.job.Root() {
-		mods, seen := share.ForProgram(l.modules, l.program)
-		r, warm = roots(cfg), seen && l.index.Stats().DirsMerged > 0
-		if warm {
-			r.Uses = usedDirs(mods, append(append([]string{}, r.Trees...), r.Local...))
+		r = roots(cfg)
+		// Warm: the environment ran before (its listings are cached and
+		// its record names modules). A program it ran verifies the
+		// directories its own modules are in; a new one those of the
+		// environment's programs, the most shared first, bounded.
+		if warm = len(l.modules) > 0 && l.index.Stats().DirsMerged > 0; warm {
+			tops := append(append([]string{}, r.Trees...), r.Local...)
+			if mods, seen := share.ForProgram(l.modules, l.program); seen {
+				r.Uses = usedDirs(mods, tops, -1)
+			} else {
+				r.Uses = usedDirs(share.ByUse(l.modules), tops, maxNewProgramDirs)
+			}
 		}
 		facts = func() []byte { return l.rootFacts(cfg) }
 	}
@@ -420,9 +439,15 @@ func roots(cfg cpython.Config) share.Roots {
 	return r
 }
 
+// maxNewProgramDirs bounds what the root verifies for a program new to
+// the environment (a stat each, pyhost.concurrency at once): at 1 ms a
+// request and 16 in flight, a quarter of a second at most.
+const maxNewProgramDirs = 4096
+
 // usedDirs are the directories a job that loads mods searches: each
-// module's, and those between it and the tree it is in (its packages').
-func usedDirs(mods []share.Module, trees []string) []string {
+// module's, and those between it and the tree it is in (its packages'),
+// in the order of mods, at most limit (negative: all).
+func usedDirs(mods []share.Module, trees []string, limit int) []string {
 	top := map[string]bool{}
 	for _, t := range trees {
 		top[filepath.Clean(t)] = true
@@ -430,6 +455,9 @@ func usedDirs(mods []share.Module, trees []string) []string {
 	seen := map[string]bool{}
 	out := []string{}
 	for _, m := range mods {
+		if limit >= 0 && len(out) >= limit {
+			break
+		}
 		for d := filepath.Dir(m.Source); !seen[d] && !top[d]; d = filepath.Dir(d) {
 			seen[d] = true
 			out = append(out, d)
@@ -437,6 +465,9 @@ func usedDirs(mods []share.Module, trees []string) []string {
 				break
 			}
 		}
+	}
+	if limit >= 0 && len(out) > limit {
+		out = out[:limit]
 	}
 	return out
 }
@@ -459,19 +490,31 @@ func (l *launcher) registerExitHooks() error {
 		if err := l.abortOnUncaught(); err != nil {
 			return err
 		}
-		if l.cache != nil && l.job.Shared() {
-			if err := l.recordLoaded(); err != nil {
-				return err
-			}
+	}
+	// Every run that keeps a cache records what it loaded (a process
+	// alone too: it warms the environment for later jobs). Only the root
+	// has a cache.
+	if l.cache != nil {
+		if err := l.recordLoaded(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// saveCache runs at exit (after Python is finalised).
+// saveCache runs at exit (after Python is finalised). The modules record
+// is read here if start-up did not read it, and written only when this
+// run loaded something it does not name for this program (or names with
+// a stamp older than a day).
 func (l *launcher) saveCache() {
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
+	if len(l.loaded) == 0 {
+		return
+	}
+	if !l.modulesRead && l.settings.Cache != "rebuild" {
+		l.modules = l.cache.LoadModules()
+	}
 	l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 }
 

@@ -25,13 +25,16 @@ type Settings struct {
 	// -X pyhost.concurrency=N: how many directories and files the root
 	// lists, verifies or reads at once; 0: the default (concurrency()).
 	Concurrency int
+	// -X pyhost.warm: this run warms its environment for every program
+	// (what it loads goes in the bundle of each program new to it).
+	Warm bool
 }
 
 // maxConcurrency bounds -X pyhost.concurrency: each costs a thread.
 const maxConcurrency = 256
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "warm"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -81,6 +84,8 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			s.Stats, err = parseBool("stats", v)
 		case "version":
 			s.Version, err = parseBool("version", v)
+		case "warm":
+			s.Warm, err = parseBool("warm", v)
 		case "cache":
 			switch v {
 			case "on", "off", "rebuild":

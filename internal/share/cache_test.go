@@ -196,8 +196,18 @@ func TestModulesRecordPerProgramWithinTheEnvironment(t *testing.T) {
 	if mine, seen := ForProgram(ms, a); !seen || sources(mine) != "/lib/y.py /lib/x.py" {
 		t.Errorf("program a's bundle: %s (seen %v)", sources(mine), seen)
 	}
-	if all, seen := ForProgram(ms, ProgramID("script:/new.py")); seen || len(all) != 3 {
-		t.Errorf("a new program's bundle should be the environment's: %s (seen %v)", sources(all), seen)
+	// A new program gets what two programs loaded (y), not what one did.
+	if common, seen := ForProgram(ms, ProgramID("script:/new.py")); seen || sources(common) != "/lib/y.py" {
+		t.Errorf("a new program's bundle should be the environment's common modules: %s (seen %v)", sources(common), seen)
+	}
+	// ... and what a warm run loaded, first.
+	c.SaveModules(ms, [][2]string{{"/lib/w.py", "/lib/__pycache__/w.pyc"}}, WarmProgram, now.Add(2*time.Hour))
+	ms = c.LoadModules()
+	if common, _ := ForProgram(ms, ProgramID("script:/new.py")); sources(common) != "/lib/w.py /lib/y.py" {
+		t.Errorf("after a warm run, a new program's bundle: %s", sources(common))
+	}
+	if got := sources(ByUse(ms)); got != "/lib/w.py /lib/y.py /lib/z.py /lib/x.py" {
+		t.Errorf("ByUse = %s, want warm, shared, then recent", got)
 	}
 	// A damaged record: one line, and the run goes on without it.
 	os.WriteFile(c.file("modules"), []byte("PYHM\x01garbage"), 0o600)

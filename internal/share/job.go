@@ -48,8 +48,10 @@ type Roots struct {
 	Local []string
 	// Uses are the directories the environment's record says the job
 	// will use (those of the modules its program loaded before, and of
-	// their packages): warm, the root verifies only these and the trees'
-	// tops, not every cached listing below the trees.
+	// their packages; for a program new to the environment, those of the
+	// environment's programs): warm, the root verifies only these and the
+	// trees' tops, and lists the Local directories themselves (not below
+	// them), instead of walking the trees.
 	Uses []string
 }
 
@@ -63,9 +65,11 @@ const (
 
 // ShareIndex is collective: the root lists roots into ix and broadcasts
 // its listings; the others merge them, listing nothing. When warm (the
-// program ran before in this environment and ix holds its cached
-// listings), the root only verifies the cached listings and lists nothing
-// ahead; a directory the cache lacks is then listed by each rank that
+// environment ran before and ix holds its cached listings), the root
+// verifies the cached listings of roots.Uses and lists only the Local
+// directories themselves; the cached listings it did not verify go along
+// unverified, so that a rank that needs one stats its directory instead
+// of reading it. A directory the cache lacks is listed by each rank that
 // needs it. Only the root's roots are used.
 //
 // facts, called on the root once the peers' nodes are known (MayShare is
@@ -120,22 +124,46 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 			fmt.Fprintln(os.Stderr, "pyhost: serialise the import index:", err)
 			index = nil
 		}
-		blob = binary.LittleEndian.AppendUint64(nil, uint64(len(extra)))
-		blob = append(append(blob, extra...), index...)
+		var unverified []byte
+		if index != nil {
+			unverified, _ = ix.MarshalUnverifiedWhere(keep)
+		}
+		blob = appendPart(nil, extra)
+		blob = appendPart(blob, index)
+		blob = append(blob, unverified...)
 	}
 	blob = j.Broadcast(blob, "the import index")
-	if len(blob) < 8 || uint64(len(blob)-8) < binary.LittleEndian.Uint64(blob) {
+	extra, rest, ok1 := cutPart(blob)
+	index, unverified, ok2 := cutPart(rest)
+	if !ok1 || !ok2 {
 		fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was malformed, listing locally")
 		return nil
 	}
-	n := binary.LittleEndian.Uint64(blob)
-	extra, index := blob[8:8+n], blob[8+n:]
 	if !j.Root() && len(index) > 0 {
-		if err := ix.Merge(index); err != nil {
+		err := ix.Merge(index)
+		if err == nil && len(unverified) > 0 {
+			err = ix.MergeUnverified(unverified)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
 		}
 	}
 	return extra
+}
+
+// appendPart appends part to blob, its length first.
+func appendPart(blob, part []byte) []byte {
+	blob = binary.LittleEndian.AppendUint64(blob, uint64(len(part)))
+	return append(blob, part...)
+}
+
+// cutPart takes the part appendPart put first in blob.
+func cutPart(blob []byte) (part, rest []byte, ok bool) {
+	if len(blob) < 8 || uint64(len(blob)-8) < binary.LittleEndian.Uint64(blob) {
+		return nil, nil, false
+	}
+	n := binary.LittleEndian.Uint64(blob)
+	return blob[8 : 8+n], blob[8+n:], true
 }
 
 // MayShare reports whether the root may give the other peers what it read
@@ -194,9 +222,21 @@ func (j Job) SharePaths(ix *pathscan.Index, paths []string) error {
 // list is listed lazily later.
 func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
 	if warm && roots.Uses != nil {
-		dirs := append(append([]string{}, roots.Trees...), roots.Uses...)
-		dirs = append(dirs, roots.Local...)
-		ix.VerifyDirs(dirs)
+		// The Local directories are listed (or verified) themselves, not
+		// below them, alongside: a new program's own directory is not in
+		// the cache, and the others would each list it at their first
+		// import otherwise.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, d := range roots.Local {
+				if d = filepath.Clean(d); filepath.IsAbs(d) {
+					_ = ix.ListTree(d, 0, 1)
+				}
+			}
+		}()
+		ix.VerifyDirs(append(append([]string{}, roots.Trees...), roots.Uses...))
+		<-done
 		return
 	}
 	seen := map[string]bool{}
