@@ -285,6 +285,7 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 				r.Uses = usedDirs(mods, tops, -1)
 			} else {
 				r.Uses = usedDirs(share.ByUse(l.modules), tops, maxNewProgramDirs)
+				r.Named = namedImports(cfg)
 			}
 		}
 		facts = func() []byte { return l.rootFacts(cfg) }

@@ -213,6 +213,18 @@ func (ix *Index) find(dir, tail string, revalidate bool) Result {
 	return r
 }
 
+// HasDir reports whether dir's listing names a directory called name
+// (after following symlinks), reading dir as Find would if it has no
+// usable listing. Unlike Find it counts no lookup and never revalidates:
+// it is for guessing what to list ahead, not for answering an import.
+func (ix *Index) HasDir(dir, name string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	l := ix.current(dir)
+	i, ok := l.lookup(name, "")
+	return ok && l.entries[i].typ == typeDir
+}
+
 // resolve is FileFinder.find_spec over listings. It also returns the
 // listing of dir/tail when it was consulted. Needs ix.mu.
 func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {

@@ -53,14 +53,23 @@ type Roots struct {
 	// trees' tops, and lists the Local directories themselves (not below
 	// them), instead of walking the trees.
 	Uses []string
+	// Named are the top-level modules a program new to the environment
+	// names (its imports, as its text says them): warm, the root lists
+	// ahead the trees of the packages they are found to be (in Local,
+	// then Trees, as sys.path orders them) whose directories Uses does
+	// not cover, so that the ranks do not each list them at their first
+	// import.
+	Named []string
 }
 
 // Eager listing limits.
 const (
-	treeDepth    = 16
-	treeMaxDirs  = 50000
-	localDepth   = 3
-	localMaxDirs = 500
+	treeDepth     = 16
+	treeMaxDirs   = 50000
+	localDepth    = 3
+	localMaxDirs  = 500
+	namedMaxDirs  = 4000 // per package a new program names
+	namedMaxTotal = 8000 // for all of them
 )
 
 // ShareIndex is collective: the root lists roots into ix and broadcasts
@@ -218,6 +227,37 @@ func (j Job) SharePaths(ix *pathscan.Index, paths []string) error {
 	return ix.Merge(blob)
 }
 
+// listNamed lists ahead the directories roots.Named are found to be, each
+// the first directory so named in roots.Local and roots.Trees (sys.path's
+// order), unless roots.Uses covers it already.
+func listNamed(ix *pathscan.Index, roots Roots) {
+	if len(roots.Named) == 0 {
+		return
+	}
+	covered := make(map[string]bool, len(roots.Uses))
+	for _, d := range roots.Uses {
+		covered[d] = true
+	}
+	search := append(append([]string{}, roots.Local...), roots.Trees...)
+	budget := namedMaxTotal
+	for _, name := range roots.Named {
+		for _, dir := range search {
+			if dir = filepath.Clean(dir); !filepath.IsAbs(dir) {
+				continue
+			}
+			if !ix.HasDir(dir, name) {
+				continue
+			}
+			if pkg := filepath.Join(dir, name); !covered[pkg] && budget > 0 {
+				before := ix.Stats().DirsListed
+				_ = ix.ListTree(pkg, treeDepth, min(namedMaxDirs, budget))
+				budget -= int(ix.Stats().DirsListed - before)
+			}
+			break
+		}
+	}
+}
+
 // listRoots lists (or, warm, verifies) the roots into ix. What fails to
 // list is listed lazily later.
 func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
@@ -237,6 +277,7 @@ func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
 		}()
 		ix.VerifyDirs(append(append([]string{}, roots.Trees...), roots.Uses...))
 		<-done
+		listNamed(ix, roots)
 		return
 	}
 	seen := map[string]bool{}
