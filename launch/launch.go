@@ -86,8 +86,8 @@ type launcher struct {
 	// modulesRead: modules was read at start-up (else saveCache reads it,
 	// if the run loaded anything).
 	modulesRead bool
-	program uint64         // this run's program within the environment (share.ProgramID)
-	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root
+	program     uint64      // this run's program within the environment (share.ProgramID)
+	loaded      [][2]string // (source, bytecode) of the modules loaded, recorded at exit on the root
 
 	phases phases // how long each start-up step took, for -X pyhost.stats
 
