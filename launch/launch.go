@@ -261,9 +261,9 @@ func programID(cfg cpython.Config) uint64 {
 }
 
 // share is step 5, collective among the peers: the root lists what the
-// job's imports can reach (or, for a program that ran before in this
-// environment, verifies what the cache holds) and reads the bytecode
-// bundle; every peer gets both, and the others the root's path
+// job's imports can reach (or, in an environment that ran before,
+// verifies what its record says the job will use and lists what the
+// program names; see share.Roots) and reads the bytecode bundle; every peer gets both, and the others the root's path
 // configuration (cfg, computed on the root only) and site's answers. It
 // returns this rank's bundle (nil when there is none).
 func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
