@@ -277,15 +277,15 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 		r = roots(cfg)
 		// Warm: the environment ran before (its listings are cached and
 		// its record names modules). A program it ran verifies the
-		// directories its own modules are in; a new one those of the
-		// environment's programs, the most shared first, bounded.
+		// directories its own modules are in; a new one every directory
+		// the environment's runs used (the cached listings, the most
+		// recently used first, bounded) and lists what it names.
 		if warm = len(l.modules) > 0 && l.index.Stats().DirsMerged > 0; warm {
-			tops := append(append([]string{}, r.Trees...), r.Local...)
 			if mods, seen := share.ForProgram(l.modules, l.program); seen {
-				r.Uses = usedDirs(mods, tops, -1)
+				r.Uses = usedDirs(mods, append(append([]string{}, r.Trees...), r.Local...), -1)
 			} else {
-				r.Uses = usedDirs(share.ByUse(l.modules), tops, maxNewProgramDirs)
-				r.Named = namedImports(cfg)
+				r.Uses = l.index.CachedDirs(maxNewProgramDirs)
+				r.New, r.Named = true, namedImports(cfg)
 			}
 		}
 		facts = func() []byte { return l.rootFacts(cfg) }

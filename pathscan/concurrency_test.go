@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,6 +174,12 @@ func TestVerifyDirs(t *testing.T) {
 		t.Errorf("new.py in the changed directory not found: %+v", r)
 	}
 	// The rest go unverified: another rank that needs one stats it.
+	if cached := dst.CachedDirs(-1); len(cached) != 10 || slices.Contains(cached, root) || slices.Contains(cached, changed) {
+		t.Errorf("CachedDirs = %q: want the 10 not verified", cached)
+	}
+	if cached := dst.CachedDirs(4); len(cached) != 4 {
+		t.Errorf("CachedDirs(4) = %q", cached)
+	}
 	rest, err := dst.MarshalUnverifiedWhere(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -225,6 +225,31 @@ func (ix *Index) HasDir(dir, name string) bool {
 	return ok && l.entries[i].typ == typeDir
 }
 
+// CachedDirs returns the directories whose listings were merged
+// unverified (MergeUnverified) and are neither verified nor read again
+// since, the most recently used first (by the stamps the cache file
+// carries), at most limit (negative: all).
+func (ix *Index) CachedDirs(limit int) []string {
+	ix.mu.Lock()
+	var ls []*listing
+	ix.tree.Ascend(func(l *listing) bool {
+		if l.unverified && !l.stale {
+			ls = append(ls, l)
+		}
+		return true
+	})
+	ix.mu.Unlock()
+	slices.SortStableFunc(ls, func(a, b *listing) int { return cmp.Compare(b.usedAt, a.usedAt) })
+	if limit >= 0 && len(ls) > limit {
+		ls = ls[:limit]
+	}
+	dirs := make([]string, len(ls))
+	for i, l := range ls {
+		dirs[i] = l.dir
+	}
+	return dirs
+}
+
 // resolve is FileFinder.find_spec over listings. It also returns the
 // listing of dir/tail when it was consulted. Needs ix.mu.
 func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {

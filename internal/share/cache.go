@@ -299,7 +299,7 @@ var WarmProgram = ProgramID("pyhost.warm")
 // modules that program loaded before; or, for a program the environment
 // has not run yet (seen is false), those at least two of the
 // environment's programs loaded or a warm run (WarmProgram) loaded, the
-// most shared first (ByUse). One other program's modules say little about
+// most shared first (byUse). One other program's modules say little about
 // a new one's (a job that imports scipy after one that imported sympy
 // would be sent sympy), and bundling a module costs the root a stat and
 // a read and every rank its bytes; a module two programs loaded is the
@@ -314,7 +314,7 @@ func ForProgram(ms []Module, program uint64) (out []Module, seen bool) {
 	if out != nil {
 		return out, true
 	}
-	for _, m := range ByUse(ms) {
+	for _, m := range byUse(ms) {
 		if len(m.Programs) >= 2 || slices.Contains(m.Programs, WarmProgram) {
 			out = append(out, m)
 		}
@@ -322,11 +322,11 @@ func ForProgram(ms []Module, program uint64) (out []Module, seen bool) {
 	return out, false
 }
 
-// ByUse returns ms ordered as a new program would most likely need them:
+// byUse returns ms ordered as a new program would most likely need them:
 // those a warm run loaded first, then by the number of programs that
 // loaded each, most first, then most recently used first. ms is not
 // changed.
-func ByUse(ms []Module) []Module {
+func byUse(ms []Module) []Module {
 	out := slices.Clone(ms)
 	rank := func(m *Module) int {
 		if slices.Contains(m.Programs, WarmProgram) {

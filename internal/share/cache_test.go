@@ -206,8 +206,8 @@ func TestModulesRecordPerProgramWithinTheEnvironment(t *testing.T) {
 	if common, _ := ForProgram(ms, ProgramID("script:/new.py")); sources(common) != "/lib/w.py /lib/y.py" {
 		t.Errorf("after a warm run, a new program's bundle: %s", sources(common))
 	}
-	if got := sources(ByUse(ms)); got != "/lib/w.py /lib/y.py /lib/z.py /lib/x.py" {
-		t.Errorf("ByUse = %s, want warm, shared, then recent", got)
+	if got := sources(byUse(ms)); got != "/lib/w.py /lib/y.py /lib/z.py /lib/x.py" {
+		t.Errorf("byUse = %s, want warm, shared, then recent", got)
 	}
 	// A damaged record: one line, and the run goes on without it.
 	os.WriteFile(c.file("modules"), []byte("PYHM\x01garbage"), 0o600)

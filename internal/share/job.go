@@ -48,28 +48,36 @@ type Roots struct {
 	Local []string
 	// Uses are the directories the environment's record says the job
 	// will use (those of the modules its program loaded before, and of
-	// their packages; for a program new to the environment, those of the
-	// environment's programs): warm, the root verifies only these and the
+	// their packages; for a program new to the environment, those the
+	// environment's runs used): warm, the root verifies only these and the
 	// trees' tops, and lists the Local directories themselves (not below
 	// them), instead of walking the trees.
 	Uses []string
+	// New: the program is new to the environment. Warm, the root then
+	// also lists each tree's top-level packages themselves (not below
+	// them; at most newTopsMaxDirs per tree), so that a package the record
+	// does not hold, a dependency the program does not name (urllib under
+	// email, mpmath under sympy), is known at least at its top, and the
+	// Named packages in full.
+	New bool
 	// Named are the top-level modules a program new to the environment
 	// names (its imports, as its text says them): warm, the root lists
 	// ahead the trees of the packages they are found to be (in Local,
-	// then Trees, as sys.path orders them) whose directories Uses does
-	// not cover, so that the ranks do not each list them at their first
-	// import.
+	// then Trees, as sys.path orders them; cached listings there cost an
+	// fstat, verified ones an open), so that the ranks do not each list
+	// them at their first import.
 	Named []string
 }
 
 // Eager listing limits.
 const (
-	treeDepth     = 16
-	treeMaxDirs   = 50000
-	localDepth    = 3
-	localMaxDirs  = 500
-	namedMaxDirs  = 4000 // per package a new program names
-	namedMaxTotal = 8000 // for all of them
+	treeDepth      = 16
+	treeMaxDirs    = 50000
+	localDepth     = 3
+	localMaxDirs   = 500
+	namedMaxDirs   = 4000 // per package a new program names
+	namedMaxTotal  = 8000 // for all of them
+	newTopsMaxDirs = 1024 // a tree's top-level packages, for a new program
 )
 
 // ShareIndex is collective: the root lists roots into ix and broadcasts
@@ -229,14 +237,10 @@ func (j Job) SharePaths(ix *pathscan.Index, paths []string) error {
 
 // listNamed lists ahead the directories roots.Named are found to be, each
 // the first directory so named in roots.Local and roots.Trees (sys.path's
-// order), unless roots.Uses covers it already.
+// order).
 func listNamed(ix *pathscan.Index, roots Roots) {
 	if len(roots.Named) == 0 {
 		return
-	}
-	covered := make(map[string]bool, len(roots.Uses))
-	for _, d := range roots.Uses {
-		covered[d] = true
 	}
 	search := append(append([]string{}, roots.Local...), roots.Trees...)
 	budget := namedMaxTotal
@@ -248,7 +252,7 @@ func listNamed(ix *pathscan.Index, roots Roots) {
 			if !ix.HasDir(dir, name) {
 				continue
 			}
-			if pkg := filepath.Join(dir, name); !covered[pkg] && budget > 0 {
+			if pkg := filepath.Join(dir, name); budget > 0 {
 				before := ix.Stats().DirsListed
 				_ = ix.ListTree(pkg, treeDepth, min(namedMaxDirs, budget))
 				budget -= int(ix.Stats().DirsListed - before)
@@ -277,7 +281,14 @@ func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
 		}()
 		ix.VerifyDirs(append(append([]string{}, roots.Trees...), roots.Uses...))
 		<-done
-		listNamed(ix, roots)
+		if roots.New {
+			for _, d := range roots.Trees {
+				if d = filepath.Clean(d); filepath.IsAbs(d) {
+					_ = ix.ListTree(d, 1, newTopsMaxDirs)
+				}
+			}
+			listNamed(ix, roots)
+		}
 		return
 	}
 	seen := map[string]bool{}

@@ -8,9 +8,10 @@ import (
 	"github.com/pyhost/pyhost/pathscan"
 )
 
-// Warm, the root lists no tree: it verifies what Uses names, lists the
-// Local directories themselves and the packages the program names (the
-// first directory so named in sys.path's order), and nothing else.
+// Warm, the root walks no tree: it verifies what Uses names and lists the
+// Local directories themselves; for a new program also the trees'
+// top-level packages themselves and the packages the program names in
+// full (the first directory so named in sys.path's order).
 func TestWarmRootListsWhatTheProgramNames(t *testing.T) {
 	base := t.TempDir()
 	for _, d := range []string{"first", "lib/pkg/sub/deep", "lib/other/x", "lib/used", "work/mine/inner"} {
@@ -27,14 +28,25 @@ func TestWarmRootListsWhatTheProgramNames(t *testing.T) {
 		Trees: []string{filepath.Join(base, "first"), lib},
 		Local: []string{work},
 		Uses:  []string{filepath.Join(lib, "used")},
-		Named: []string{"pkg", "used", "absent"},
+		Named: []string{"pkg", "absent"},
 	}
 	listRoots(ix, roots, true)
-	// first (searched), lib (searched), work, pkg, pkg/sub, pkg/sub/deep:
-	// not used (covered by Uses, which has no cached listing here to
-	// verify), not other, not below work.
-	if st := ix.Stats(); st.DirsListed != 6 {
-		t.Errorf("stats %+v: want 6 directories listed", st)
+	// A program that ran before lists only its Local directories (Uses
+	// has no cached listing here to verify).
+	if st := ix.Stats(); st.DirsListed != 1 {
+		t.Errorf("stats %+v: want work listed", st)
+	}
+	// A new one: the trees' tops and their packages (first, lib, and
+	// lib's pkg, other, used), work, and pkg in full (pkg/sub,
+	// pkg/sub/deep); not below other or work.
+	ix = pathscan.New(pathscan.Options{Concurrency: 2})
+	roots.New = true
+	listRoots(ix, roots, true)
+	if st := ix.Stats(); st.DirsListed != 8 {
+		t.Errorf("stats %+v: want 8 directories listed", st)
+	}
+	if ix.HasDir(filepath.Join(lib, "other"), "x") != true || ix.Stats().DirsListed != 8 {
+		t.Error("lib/other was not listed ahead")
 	}
 	blob, err := ix.MarshalBinary()
 	if err != nil {
