@@ -99,26 +99,6 @@ def _abort_on_uncaught(exc_type, exc, tb, _print=_sys.excepthook):
 _sys.excepthook = _abort_on_uncaught
 `
 
-// recordSource records, at exit on the root, which modules were loaded
-// from source with their bytecode files. Registered with Python's atexit,
-// it runs before finalisation, when sys.modules is complete.
-const recordSource = `
-import atexit as _atexit, sys as _sys
-
-def _record_loaded():
-    from importlib.machinery import SourceFileLoader
-    out = []
-    for m in list(_sys.modules.values()):
-        s = getattr(m, "__spec__", None)
-        if s is None or type(s.loader) is not SourceFileLoader:
-            continue
-        if isinstance(s.origin, str) and isinstance(s.cached, str):
-            out.append((s.origin, s.cached))
-    _set_loaded(out)
-
-_atexit.register(_record_loaded)
-`
-
 // abortOnUncaught installs the excepthook that ends the job (not under
 // -i: the session goes on after an exception).
 func (l *launcher) abortOnUncaught() error {
@@ -137,32 +117,122 @@ func (l *launcher) abortOnUncaught() error {
 	})})
 }
 
-// recordLoaded registers the exit hook that lists the modules loaded from
-// source (the root under MPI, with the cache on).
+// recordLoaded registers, with Python's atexit (it runs before
+// finalisation, when sys.modules is complete), what lists the modules
+// loaded from source with their bytecode files, for the modules record
+// (the root under MPI, or a process alone, with the cache on). No Python
+// source is compiled for it: a process alone pays it at every start.
 func (l *launcher) recordLoaded() error {
-	return runPrivate(recordSource, "<pyhost record>", cpython.Func{Name: "_set_loaded", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
-		if len(a.Pos) != 1 || !a.Pos[0].IsList() {
-			return cpython.SetError("TypeError", "_set_loaded(list of (source, bytecode))")
-		}
-		l.loaded = l.loaded[:0]
-		for _, pair := range a.Pos[0].Items() {
-			if !pair.IsTuple() {
-				continue
-			}
-			items := pair.Items()
-			if len(items) != 2 || !items[0].IsStr() || !items[1].IsStr() {
-				continue
-			}
-			src, ok1 := items[0].GoString()
-			pyc, ok2 := items[1].GoString()
-			if !ok1 || !ok2 {
-				cpython.ErrClear()
-				continue
-			}
-			l.loaded = append(l.loaded, [2]string{src, pyc})
-		}
+	atexit := cpython.Import("atexit")
+	if atexit.IsNull() {
+		return cpython.TakeError()
+	}
+	defer atexit.Decref()
+	register := atexit.Attr("register")
+	if register.IsNull() {
+		return cpython.TakeError()
+	}
+	defer register.Decref()
+	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
+		l.loaded = loadedFromSource()
 		return cpython.None()
-	})})
+	})}, "_pyhost")
+	if fn.IsNull() {
+		return cpython.TakeError()
+	}
+	r := register.CallSteal([]cpython.Owned{fn})
+	if r.IsNull() {
+		return cpython.TakeError()
+	}
+	r.Decref()
+	return nil
+}
+
+// loadedFromSource is (spec.origin, spec.cached) of every module in
+// sys.modules whose loader is a SourceFileLoader (that class exactly, as
+// importlib.machinery names it; not imported for it). The GIL must be
+// held; what cannot be read is skipped.
+func loadedFromSource() (out [][2]string) {
+	defer cpython.ErrClear()
+	sys := cpython.Import("sys")
+	if sys.IsNull() {
+		return nil
+	}
+	defer sys.Decref()
+	modules := sys.Attr("modules")
+	if modules.IsNull() || !modules.IsDict() {
+		return nil
+	}
+	defer modules.Decref()
+	external := modules.DictGetString("_frozen_importlib_external") // borrowed
+	if external.IsNull() {
+		return nil
+	}
+	sfl := external.Attr("SourceFileLoader")
+	if sfl.IsNull() {
+		return nil
+	}
+	defer sfl.Decref()
+	// A copy of the values: reading an attribute may run code that
+	// changes sys.modules.
+	values := modules.Attr("values")
+	if values.IsNull() {
+		return nil
+	}
+	defer values.Decref()
+	view := values.CallSteal(nil)
+	if view.IsNull() {
+		return nil
+	}
+	defer view.Decref()
+	mods := view.ListCopy()
+	if mods.IsNull() {
+		return nil
+	}
+	defer mods.Decref()
+	str := func(o cpython.Ref, name string) (string, bool) {
+		v := o.Attr(name)
+		if v.IsNull() {
+			cpython.ErrClear()
+			return "", false
+		}
+		defer v.Decref()
+		if !v.IsStr() {
+			return "", false
+		}
+		s, ok := v.GoString()
+		if !ok {
+			cpython.ErrClear()
+		}
+		return s, ok
+	}
+	for _, m := range mods.Items() {
+		spec := m.Attr("__spec__")
+		if spec.IsNull() {
+			cpython.ErrClear()
+			continue
+		}
+		if loader := spec.Attr("loader"); loader.IsNull() {
+			cpython.ErrClear()
+		} else {
+			cls := loader.Attr("__class__")
+			loader.Decref()
+			if cls.IsNull() {
+				cpython.ErrClear()
+			} else if cls.Is(sfl.Ref) {
+				src, ok1 := str(spec.Ref, "origin")
+				pyc, ok2 := str(spec.Ref, "cached")
+				if ok1 && ok2 {
+					out = append(out, [2]string{src, pyc})
+				}
+			}
+			if !cls.IsNull() {
+				cls.Decref()
+			}
+		}
+		spec.Decref()
+	}
+	return out
 }
 
 // runPrivate runs src in a namespace of its own with fns: no module is
