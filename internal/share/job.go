@@ -83,9 +83,10 @@ const (
 // ShareIndex is collective: the root lists roots into ix and broadcasts
 // its listings; the others merge them, listing nothing. When warm (the
 // environment ran before and ix holds its cached listings), the root
-// verifies the cached listings of roots.Uses and lists only the Local
-// directories themselves; the cached listings it did not verify go along
-// unverified, so that a rank that needs one stats its directory instead
+// verifies the cached listings of roots.Uses and lists the Local
+// directories themselves (for a new program also the trees' top-level
+// packages and the Named ones: see Roots), walking no tree; the cached
+// listings it did not verify go along unverified, so that a rank that needs one stats its directory instead
 // of reading it. A directory the cache lacks is listed by each rank that
 // needs it. Only the root's roots are used.
 //
