@@ -398,6 +398,17 @@ def test_a_new_program_in_a_used_environment_starts_warm(pyhost, reference, tmp_
     assert st[0]["dirs_listed"] + st[0]["verifications"] < cold / 4, (cold, st[0])
     assert st[1]["dirs_listed"] == 0, st[1]  # everything B needed came from the root
 
+    # B, now known, changed to import what only A used: its root verifies
+    # B's own directories; A's (aa, aa/sub) reach the other rank
+    # unverified, which stats them instead of listing them.
+    (tmp_path / "b.py").write_text("import aa.sub.a1, bb.sub.b1, pyhost\n"
+                                   "print('rank', pyhost.rank(), aa.sub.a1.v, bb.sub.b1.v, flush=True)\n")
+    b2 = mpirun(pyhost, 2, ["-X", "pyhost.stats", "b.py"], tmp_path, env=env)
+    assert b2.returncode == 0, b2.stderr.decode()
+    assert lines(b2, "rank") == ["rank 0 a1 b1", "rank 1 a1 b1"], b2.stdout
+    st = _stats_of(b2)
+    assert st[1]["dirs_listed"] == 0 and st[1]["verifications"] >= 2, st[1]
+
 
 def test_single_process_runs_and_pyhost_warm_warm_the_environment(pyhost, tmp_path):
     # A run outside MPI (a test on a login node) records what it loaded:

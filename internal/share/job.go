@@ -78,6 +78,7 @@ const (
 	namedMaxDirs   = 4000 // per package a new program names
 	namedMaxTotal  = 8000 // for all of them
 	newTopsMaxDirs = 1024 // a tree's top-level packages, for a new program
+	handOnMaxDirs  = 2048 // cached listings handed on unverified
 )
 
 // ShareIndex is collective: the root lists roots into ix and broadcasts
@@ -144,7 +145,15 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 		}
 		var unverified []byte
 		if index != nil {
-			unverified, _ = ix.MarshalUnverifiedWhere(keep)
+			// The most recently used only: every rank holds them, and
+			// those the job uses were verified above if predicted.
+			handOn := map[string]bool{}
+			for _, d := range ix.CachedDirs(handOnMaxDirs) {
+				handOn[d] = true
+			}
+			unverified, _ = ix.MarshalUnverifiedWhere(func(dir string, dev uint64) bool {
+				return handOn[dir] && (keep == nil || keep(dir, dev))
+			})
 		}
 		blob = appendPart(nil, extra)
 		blob = appendPart(blob, index)
@@ -267,20 +276,22 @@ func listNamed(ix *pathscan.Index, roots Roots) {
 // list is listed lazily later.
 func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
 	if warm && roots.Uses != nil {
-		// The Local directories are listed (or verified) themselves, not
-		// below them, alongside: a new program's own directory is not in
-		// the cache, and the others would each list it at their first
-		// import otherwise.
+		// The trees' tops and the Local directories are listed (or
+		// verified) themselves, not below them, alongside: every
+		// top-level import searches the tops, a new program's own
+		// directory is not in the cache, nor is a listing too fresh to
+		// have been kept, and the others would each list them at their
+		// first import.
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for _, d := range roots.Local {
+			for _, d := range append(append([]string{}, roots.Trees...), roots.Local...) {
 				if d = filepath.Clean(d); filepath.IsAbs(d) {
 					_ = ix.ListTree(d, 0, 1)
 				}
 			}
 		}()
-		ix.VerifyDirs(append(append([]string{}, roots.Trees...), roots.Uses...))
+		ix.VerifyDirs(roots.Uses)
 		<-done
 		if roots.New {
 			for _, d := range roots.Trees {

@@ -31,10 +31,10 @@ func TestWarmRootListsWhatTheProgramNames(t *testing.T) {
 		Named: []string{"pkg", "absent"},
 	}
 	listRoots(ix, roots, true)
-	// A program that ran before lists only its Local directories (Uses
-	// has no cached listing here to verify).
-	if st := ix.Stats(); st.DirsListed != 1 {
-		t.Errorf("stats %+v: want work listed", st)
+	// A program that ran before lists the trees' tops and its Local
+	// directories themselves (Uses has no cached listing here to verify).
+	if st := ix.Stats(); st.DirsListed != 3 {
+		t.Errorf("stats %+v: want first, lib and work listed", st)
 	}
 	// A new one: the trees' tops and their packages (first, lib, and
 	// lib's pkg, other, used), work, and pkg in full (pkg/sub,
