@@ -117,24 +117,21 @@ func (l *launcher) abortOnUncaught() error {
 	})})
 }
 
-// recordLoaded registers, with Python's atexit (it runs before
+// recordLoaded registers, with Python's atexit (its callbacks run before
 // finalisation, when sys.modules is complete), what lists the modules
 // loaded from source with their bytecode files, for the modules record
-// (the root under MPI, or a process alone, with the cache on). No Python
-// source is compiled for it: a process alone pays it at every start.
+// (the root under MPI, or a process alone, with the cache on). Nothing is
+// compiled or imported for it: a process alone pays it at every start,
+// and python3 has no atexit in sys.modules (nor its line in -X
+// importtime) unless the program imports it.
 func (l *launcher) recordLoaded() error {
-	atexit := cpython.Import("atexit")
-	if atexit.IsNull() {
-		return cpython.TakeError()
-	}
-	defer atexit.Decref()
-	register := atexit.Attr("register")
-	if register.IsNull() {
-		return cpython.TakeError()
+	register, err := atexitRegister()
+	if err != nil {
+		return err
 	}
 	defer register.Decref()
 	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
-		l.loaded = loadedFromSource()
+		l.loaded = cpython.SourceModules()
 		return cpython.None()
 	})}, "_pyhost")
 	if fn.IsNull() {
@@ -148,91 +145,69 @@ func (l *launcher) recordLoaded() error {
 	return nil
 }
 
-// loadedFromSource is (spec.origin, spec.cached) of every module in
-// sys.modules whose loader is a SourceFileLoader (that class exactly, as
-// importlib.machinery names it; not imported for it). The GIL must be
-// held; what cannot be read is skipped.
-func loadedFromSource() (out [][2]string) {
-	defer cpython.ErrClear()
+// atexitRegister is atexit.register: from sys.modules when the atexit
+// module is there, else from an instance of the builtin module made by
+// _imp (as the import system makes it, without importing it: not in
+// sys.modules). Its callbacks are the interpreter's, whichever instance
+// registers them. The GIL must be held.
+func atexitRegister() (cpython.Owned, error) {
 	sys := cpython.Import("sys")
 	if sys.IsNull() {
-		return nil
+		return cpython.Owned{}, cpython.TakeError()
 	}
 	defer sys.Decref()
 	modules := sys.Attr("modules")
-	if modules.IsNull() || !modules.IsDict() {
-		return nil
+	if modules.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
 	}
 	defer modules.Decref()
-	external := modules.DictGetString("_frozen_importlib_external") // borrowed
-	if external.IsNull() {
-		return nil
+	if m := modules.DictGetString("atexit"); !m.IsNull() { // borrowed
+		return attrOrError(m, "register")
 	}
-	sfl := external.Attr("SourceFileLoader")
-	if sfl.IsNull() {
-		return nil
+	imp, bootstrap := modules.DictGetString("_imp"), modules.DictGetString("_frozen_importlib") // borrowed
+	if imp.IsNull() || bootstrap.IsNull() {
+		return cpython.Owned{}, fmt.Errorf("no _imp or _frozen_importlib in sys.modules")
 	}
-	defer sfl.Decref()
-	// A copy of the values: reading an attribute may run code that
-	// changes sys.modules.
-	values := modules.Attr("values")
-	if values.IsNull() {
-		return nil
+	specType, err := attrOrError(bootstrap, "ModuleSpec")
+	if err != nil {
+		return cpython.Owned{}, err
 	}
-	defer values.Decref()
-	view := values.CallSteal(nil)
-	if view.IsNull() {
-		return nil
+	defer specType.Decref()
+	spec := specType.CallSteal([]cpython.Owned{cpython.NewStr("atexit"), cpython.None()})
+	if spec.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
 	}
-	defer view.Decref()
-	mods := view.ListCopy()
-	if mods.IsNull() {
-		return nil
+	defer spec.Decref()
+	create, err := attrOrError(imp, "create_builtin")
+	if err != nil {
+		return cpython.Owned{}, err
 	}
-	defer mods.Decref()
-	str := func(o cpython.Ref, name string) (string, bool) {
-		v := o.Attr(name)
-		if v.IsNull() {
-			cpython.ErrClear()
-			return "", false
-		}
-		defer v.Decref()
-		if !v.IsStr() {
-			return "", false
-		}
-		s, ok := v.GoString()
-		if !ok {
-			cpython.ErrClear()
-		}
-		return s, ok
+	defer create.Decref()
+	mod := create.CallSteal([]cpython.Owned{spec.NewRef()})
+	if mod.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
 	}
-	for _, m := range mods.Items() {
-		spec := m.Attr("__spec__")
-		if spec.IsNull() {
-			cpython.ErrClear()
-			continue
-		}
-		if loader := spec.Attr("loader"); loader.IsNull() {
-			cpython.ErrClear()
-		} else {
-			cls := loader.Attr("__class__")
-			loader.Decref()
-			if cls.IsNull() {
-				cpython.ErrClear()
-			} else if cls.Is(sfl.Ref) {
-				src, ok1 := str(spec.Ref, "origin")
-				pyc, ok2 := str(spec.Ref, "cached")
-				if ok1 && ok2 {
-					out = append(out, [2]string{src, pyc})
-				}
-			}
-			if !cls.IsNull() {
-				cls.Decref()
-			}
-		}
-		spec.Decref()
+	defer mod.Decref()
+	exec, err := attrOrError(imp, "exec_builtin")
+	if err != nil {
+		return cpython.Owned{}, err
 	}
-	return out
+	defer exec.Decref()
+	if r := exec.CallSteal([]cpython.Owned{mod.NewRef()}); r.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
+	} else {
+		r.Decref()
+	}
+	return attrOrError(mod.Ref, "register")
+}
+
+// attrOrError is o.name, or the exception as an error.
+func attrOrError(o cpython.Ref, name string) (cpython.Owned, error) {
+	v := o.Attr(name)
+	if v.IsNull() {
+		return v, cpython.TakeError()
+	}
+	return v, nil
 }
 
 // runPrivate runs src in a namespace of its own with fns: no module is

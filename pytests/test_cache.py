@@ -172,3 +172,25 @@ def test_same_answers_as_python3_with_a_warm_cache(parity, tree):
     r = parity.run_one(parity.pyhost, ["-X", "pyhost.stats", "-c", body], env=env)
     assert r.returncode == 0, r.stderr
     assert stats(r)["dirs_merged"] > 0, r.stderr
+
+
+def test_a_process_alone_records_its_modules_unseen(pyhost, reference, tree):
+    # The record of what a run loaded is taken at exit, after the
+    # program's own atexit hooks, without importing anything: atexit is
+    # not in sys.modules and -X importtime shows what python3.11 shows.
+    body = ("import atexit, sys\n"
+            "print('atexit' in sys.modules)\n"
+            "atexit.register(lambda: __import__('cpkg.inner'))\n")
+    r = pyrun(pyhost, tree, "-c", "import sys; print('atexit' in sys.modules)", write=True)
+    assert r.returncode == 0 and r.stdout == b"False\n", r.stderr
+    r = pyrun(pyhost, tree, "-c", body, write=True)
+    assert r.returncode == 0 and r.stdout == b"True\n", r.stderr
+    (record,) = (tree / "cache").glob("env-*.modules")
+    assert str(tree / "lib" / "cpkg" / "inner.py").encode() in record.read_bytes()  # imported by the hook
+    e = base_env(tree / "home")
+    e["PYTHONPATH"] = str(tree / "lib")
+    e["PYTHONPYCACHEPREFIX"] = str(tree / "pyc")
+    got = run([pyhost, "-X", f"pyhost.cachedir={tree / 'cache'}", "-X", "importtime", "-c", "import plain"], env=e, cwd=tree / "work")
+    want = run([reference, "-X", "importtime", "-c", "import plain"], env=e, cwd=tree / "work")
+    names = lambda p: [l.rsplit("|", 1)[-1].strip() for l in p.stderr.decode().splitlines() if l.startswith("import time:")]
+    assert got.returncode == 0 and names(got) == names(want), (got.stderr, want.stderr)
