@@ -7,8 +7,8 @@ import (
 )
 
 // Under MPI, the root also shares loading: the modules this program (or,
-// for a program new to the environment, any program of it) loaded from
-// source in earlier jobs go into a bundle of their sources' stats and .pyc
+// for a program new to the environment, what share.ForProgram predicts)
+// loaded from source in earlier runs go into a bundle of their sources' stats and .pyc
 // bytes, broadcast with the index, so the other ranks need no stat and no
 // open per module. importer.MakeBundle says what is checked.
 const bundleMaxBytes = 512 << 20

@@ -87,12 +87,17 @@ type launcher struct {
 	cache   *share.Cache   // nil without a cache, and on a rank that is not the root
 	env     share.Env      // the environment the cache is of
 	modules []share.Module // the cache's record of the modules loaded from source
-	program uint64         // this run's program within the environment (share.ProgramID)
-	pack    *share.Pack    // the environment's bytecode copies (nil without a cache)
-	loaded  [][2]string    // (source, bytecode) of the modules loaded, recorded at exit on the root under MPI
+	// modulesRead: modules was read at start-up (else saveCache reads it,
+	// if the run loaded anything).
+	modulesRead bool
+	program     uint64      // this run's program within the environment (share.ProgramID)
+	pack        *share.Pack // the environment's bytecode copies (nil without a cache)
+	// (source, bytecode) of the modules loaded, recorded at exit on the
+	// root under MPI or a process alone ("" bytecode: an extension module).
+	loaded [][2]string
 
 	magic           []byte // importlib's MAGIC_NUMBER, read with the cache
-	dontWriteAtExit bool   // sys.dont_write_bytecode at exit (recorded under MPI with loaded)
+	dontWriteAtExit bool   // sys.dont_write_bytecode at exit (recorded with loaded)
 
 	phases phases // how long each start-up step took, for -X pyhost.stats
 
@@ -162,6 +167,8 @@ func (l *launcher) start() error {
 		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency()})
 		if s.Cache != "off" && l.job.Root() {
 			l.openCache(cfg)
+		} else if s.Warm && s.Cache == "off" {
+			warn("-X pyhost.warm records nothing: the cache is off")
 		}
 		l.phases.mark("cache")
 		bundle, err := l.share(cfg)
@@ -221,6 +228,9 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	if err != nil {
 		return
 	}
+	if dontWrite && l.settings.Warm {
+		warn("-X pyhost.warm records nothing: Python writes no bytecode here (-B, PYTHONDONTWRITEBYTECODE)")
+	}
 	dir := l.settings.CacheDir
 	if dir == "" {
 		if dir, err = share.DefaultDir(); err != nil {
@@ -233,17 +243,18 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
 	// The record of the modules loaded serves the bytecode bundle and the
-	// node-local copies, which only peers share: a process alone neither
-	// reads nor writes it.
-	shared := l.job.Shared()
-	if shared {
-		l.program = programID(cfg)
+	// node-local copies, which only peers share: a process alone does not
+	// read it at start-up, only at exit when it loaded anything (its
+	// modules warm the environment for later jobs).
+	l.program = programID(cfg)
+	if l.settings.Warm {
+		l.program = share.WarmProgram
 	}
 	read := l.settings.Cache != "rebuild"
 	if read {
 		l.cache.LoadIndex(l.index)
-		if shared {
-			l.modules = l.cache.LoadModules()
+		if l.job.Shared() {
+			l.modules, l.modulesRead = l.cache.LoadModules(), true
 		}
 	}
 	// Read at the first .pyc a loader asks for.
@@ -276,9 +287,9 @@ func programID(cfg cpython.Config) uint64 {
 }
 
 // share is step 5, collective among the peers: the root lists what the
-// job's imports can reach (or, for a program that ran before in this
-// environment, verifies what the cache holds) and reads the bytecode
-// bundle; every peer gets both, and the others the root's path
+// job's imports can reach (or, in an environment that ran before,
+// verifies what its record says the job will use and lists what the
+// program names; see share.Roots) and reads the bytecode bundle; every peer gets both, and the others the root's path
 // configuration (cfg, computed on the root only) and site's answers. It
 // returns this rank's bundle (nil when there is none).
 func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
@@ -289,10 +300,19 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 	var warm bool
 	var facts func() []byte
 	if l.job.Root() {
-		mods, seen := share.ForProgram(l.modules, l.program)
-		r, warm = roots(cfg), seen && l.index.Stats().DirsMerged > 0
-		if warm {
-			r.Uses = usedDirs(mods, append(append([]string{}, r.Trees...), r.Local...))
+		r = roots(cfg)
+		// Warm: the environment ran before (its listings are cached and
+		// its record names modules). A program it ran verifies the
+		// directories its own modules are in; a new one every directory
+		// the environment's runs used (the cached listings, the most
+		// recently used first, bounded) and lists what it names.
+		if warm = len(l.modules) > 0 && l.index.Stats().DirsMerged > 0; warm {
+			if mods, seen := share.ForProgram(l.modules, l.program); seen {
+				r.Uses = usedDirs(mods, append(append([]string{}, r.Trees...), r.Local...), -1)
+			} else {
+				r.Uses = l.index.CachedDirs(maxNewProgramDirs)
+				r.New, r.Named = true, namedImports(cfg)
+			}
 		}
 		facts = func() []byte { return l.rootFacts(cfg) }
 	}
@@ -448,9 +468,15 @@ func roots(cfg cpython.Config) share.Roots {
 	return r
 }
 
+// maxNewProgramDirs bounds what the root verifies for a program new to
+// the environment (a stat each, pyhost.concurrency at once): at 1 ms a
+// request and 16 in flight, a quarter of a second at most.
+const maxNewProgramDirs = 4096
+
 // usedDirs are the directories a job that loads mods searches: each
-// module's, and those between it and the tree it is in (its packages').
-func usedDirs(mods []share.Module, trees []string) []string {
+// module's, and those between it and the tree it is in (its packages'),
+// in the order of mods, at most limit (negative: all).
+func usedDirs(mods []share.Module, trees []string, limit int) []string {
 	top := map[string]bool{}
 	for _, t := range trees {
 		top[filepath.Clean(t)] = true
@@ -458,6 +484,9 @@ func usedDirs(mods []share.Module, trees []string) []string {
 	seen := map[string]bool{}
 	out := []string{}
 	for _, m := range mods {
+		if limit >= 0 && len(out) >= limit {
+			break
+		}
 		for d := filepath.Dir(m.Source); !seen[d] && !top[d]; d = filepath.Dir(d) {
 			seen[d] = true
 			out = append(out, d)
@@ -465,6 +494,9 @@ func usedDirs(mods []share.Module, trees []string) []string {
 				break
 			}
 		}
+	}
+	if limit >= 0 && len(out) > limit {
+		out = out[:limit]
 	}
 	return out
 }
@@ -487,30 +519,44 @@ func (l *launcher) registerExitHooks() error {
 		if err := l.abortOnUncaught(); err != nil {
 			return err
 		}
-		if l.cache != nil && l.job.Shared() {
-			if err := l.recordLoaded(); err != nil {
-				return err
-			}
+	}
+	// Every run that keeps a cache records what it loaded (a process
+	// alone too: it warms the environment for later jobs). Only the root
+	// has a cache.
+	if l.cache != nil {
+		if err := l.recordLoaded(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// saveCache runs at exit (after Python is finalised).
+// saveCache runs at exit (after Python is finalised). The modules record
+// is read here if start-up did not read it, and written only when this
+// run loaded something it does not name for this program (or names with
+// a stamp older than a day).
 func (l *launcher) saveCache() {
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
-	if l.job.Shared() {
+	if len(l.loaded) > 0 {
+		if !l.modulesRead && l.settings.Cache != "rebuild" {
+			l.modules = l.cache.LoadModules()
+		}
 		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
 	}
 	// The pack is not written when the program set sys.dont_write_bytecode
-	// (seen at exit under MPI, at its imports otherwise: share.Pack.Take).
+	// (seen at exit, and at its imports: share.Pack.Take).
 	if !l.dontWriteAtExit {
 		// A single process gives the pack what its loaders asked it for
-		// (nil); the root under MPI what it recorded, bundled modules too.
+		// (nil); the root under MPI what it recorded, bundled modules too
+		// (extension modules have no bytecode).
 		var used [][2]string
 		if l.job.Shared() {
-			used = l.loaded
+			for _, m := range l.loaded {
+				if m[1] != "" {
+					used = append(used, m)
+				}
+			}
 		}
 		l.cache.SavePack(l.pack, used, l.magic, now)
 	}

@@ -125,36 +125,31 @@ func (l *launcher) abortOnUncaught() error {
 	})})
 }
 
-// recordLoaded registers, with Python's atexit (first, so that it runs
-// last, before finalisation, when sys.modules is complete), the hook that
-// records, on the root under MPI with the cache on, which modules were
-// loaded from source (by a SourceFileLoader) with their bytecode files, and
-// the extension modules loaded (with no bytecode file), in
-// sys.modules' order, for the modules record (the bundle of later jobs),
-// and whether bytecode may be written now (sys.dont_write_bytecode, which
-// a program may set). The hook is a Go function: nothing is compiled at
-// start-up for it. (A single process needs no hook, and imports no atexit
-// module that python3 would not: -X importtime prints what python3 prints.)
+// recordLoaded registers, with Python's atexit (its callbacks run before
+// finalisation, when sys.modules is complete), what lists the modules
+// loaded from source with their bytecode files and the extension modules
+// loaded (with no bytecode file), for the modules record, and reads
+// whether bytecode may be written now (sys.dont_write_bytecode, which a
+// program may set); on the root under MPI, or a process alone, with the
+// cache on. Nothing is
+// compiled or imported for it: a process alone pays it at every start,
+// and python3 has no atexit in sys.modules (nor its line in -X
+// importtime) unless the program imports it.
 func (l *launcher) recordLoaded() error {
+	register, err := atexitRegister()
+	if err != nil {
+		return err
+	}
+	defer register.Decref()
 	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
-		l.recordLoadedNow()
+		l.loaded = cpython.SourceModules()
+		l.dontWriteAtExit = dontWriteBytecodeNow()
 		return cpython.None()
 	})}, "_pyhost")
 	if fn.IsNull() {
 		return cpython.TakeError()
 	}
-	defer fn.Decref()
-	atexit := cpython.Import("atexit")
-	if atexit.IsNull() {
-		return cpython.TakeError()
-	}
-	defer atexit.Decref()
-	register := atexit.Ref.Attr("register")
-	if register.IsNull() {
-		return cpython.TakeError()
-	}
-	defer register.Decref()
-	r := register.Ref.CallSteal([]cpython.Owned{fn.Ref.NewRef()})
+	r := register.CallSteal([]cpython.Owned{fn})
 	if r.IsNull() {
 		return cpython.TakeError()
 	}
@@ -162,94 +157,69 @@ func (l *launcher) recordLoaded() error {
 	return nil
 }
 
-// recordLoadedNow is the atexit hook's work (see recordLoaded). Whatever
-// it cannot read is skipped, never raised.
-func (l *launcher) recordLoadedNow() {
-	defer cpython.ErrClear()
-	l.loaded = l.loaded[:0]
-	bse := cpython.Import("_frozen_importlib_external")
-	if bse.IsNull() {
-		return
-	}
-	defer bse.Decref()
-	loaderType := bse.Ref.Attr("SourceFileLoader")
-	if loaderType.IsNull() {
-		return
-	}
-	defer loaderType.Decref()
-	extType := bse.Ref.Attr("ExtensionFileLoader")
-	if extType.IsNull() {
-		return
-	}
-	defer extType.Decref()
+// atexitRegister is atexit.register: from sys.modules when the atexit
+// module is there, else from an instance of the builtin module made by
+// _imp (as the import system makes it, without importing it: not in
+// sys.modules). Its callbacks are the interpreter's, whichever instance
+// registers them. The GIL must be held.
+func atexitRegister() (cpython.Owned, error) {
 	sys := cpython.Import("sys")
 	if sys.IsNull() {
-		return
+		return cpython.Owned{}, cpython.TakeError()
 	}
 	defer sys.Decref()
-	if dwb := sys.Ref.Attr("dont_write_bytecode"); !dwb.IsNull() {
-		l.dontWriteAtExit = dwb.Ref.Truth() != 0
-		dwb.Decref()
-	}
-	modules := sys.Ref.Attr("modules")
+	modules := sys.Attr("modules")
 	if modules.IsNull() {
-		return
+		return cpython.Owned{}, cpython.TakeError()
 	}
 	defer modules.Decref()
-	// A copy: reading a module's attributes may run its code (PEP 562).
-	items := modules.Ref.MappingItems()
-	if items.IsNull() {
-		return
+	if m := modules.DictGetString("atexit"); !m.IsNull() { // borrowed
+		return attrOrError(m, "register")
 	}
-	defer items.Decref()
-	str := func(o cpython.Owned) (string, bool) {
-		defer o.Decref()
-		if o.IsNull() || !o.Ref.IsStr() {
-			cpython.ErrClear()
-			return "", false
-		}
-		s, ok := o.Ref.GoString()
-		if !ok {
-			cpython.ErrClear()
-		}
-		return s, ok
+	imp, bootstrap := modules.DictGetString("_imp"), modules.DictGetString("_frozen_importlib") // borrowed
+	if imp.IsNull() || bootstrap.IsNull() {
+		return cpython.Owned{}, fmt.Errorf("no _imp or _frozen_importlib in sys.modules")
 	}
-	for _, item := range items.Ref.Items() {
-		kv := item.Items()
-		if len(kv) != 2 {
-			continue
-		}
-		spec := kv[1].Attr("__spec__")
-		if spec.IsNull() {
-			cpython.ErrClear()
-			continue
-		}
-		loader := spec.Ref.Attr("loader")
-		source, extension := false, false
-		if !loader.IsNull() {
-			if cls := loader.Ref.Attr("__class__"); !cls.IsNull() {
-				source = cls.Ref.Is(loaderType.Ref)
-				extension = cls.Ref.Is(extType.Ref)
-				cls.Decref()
-			}
-			loader.Decref()
-		}
-		cpython.ErrClear()
-		switch {
-		case source:
-			src, ok1 := str(spec.Ref.Attr("origin"))
-			pyc, ok2 := str(spec.Ref.Attr("cached"))
-			if ok1 && ok2 {
-				l.loaded = append(l.loaded, [2]string{src, pyc})
-			}
-		case extension:
-			// An extension module: no bytecode file.
-			if src, ok := str(spec.Ref.Attr("origin")); ok {
-				l.loaded = append(l.loaded, [2]string{src, ""})
-			}
-		}
-		spec.Decref()
+	specType, err := attrOrError(bootstrap, "ModuleSpec")
+	if err != nil {
+		return cpython.Owned{}, err
 	}
+	defer specType.Decref()
+	spec := specType.CallSteal([]cpython.Owned{cpython.NewStr("atexit"), cpython.None()})
+	if spec.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
+	}
+	defer spec.Decref()
+	create, err := attrOrError(imp, "create_builtin")
+	if err != nil {
+		return cpython.Owned{}, err
+	}
+	defer create.Decref()
+	mod := create.CallSteal([]cpython.Owned{spec.NewRef()})
+	if mod.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
+	}
+	defer mod.Decref()
+	exec, err := attrOrError(imp, "exec_builtin")
+	if err != nil {
+		return cpython.Owned{}, err
+	}
+	defer exec.Decref()
+	if r := exec.CallSteal([]cpython.Owned{mod.NewRef()}); r.IsNull() {
+		return cpython.Owned{}, cpython.TakeError()
+	} else {
+		r.Decref()
+	}
+	return attrOrError(mod.Ref, "register")
+}
+
+// attrOrError is o.name, or the exception as an error.
+func attrOrError(o cpython.Ref, name string) (cpython.Owned, error) {
+	v := o.Attr(name)
+	if v.IsNull() {
+		return v, cpython.TakeError()
+	}
+	return v, nil
 }
 
 // runPrivate runs src in a namespace of its own with fns: no module is
@@ -358,4 +328,21 @@ func (l *launcher) publicModule() *host.Module {
 			}},
 		},
 	}
+}
+
+// dontWriteBytecodeNow is sys.dont_write_bytecode (false when it cannot be
+// read). The GIL must be held; no exception is left set.
+func dontWriteBytecodeNow() bool {
+	defer cpython.ErrClear()
+	sys := cpython.Import("sys") // imported at start-up: a lookup
+	if sys.IsNull() {
+		return false
+	}
+	defer sys.Decref()
+	dwb := sys.Ref.Attr("dont_write_bytecode")
+	if dwb.IsNull() {
+		return false
+	}
+	defer dwb.Decref()
+	return dwb.Ref.Truth() != 0
 }

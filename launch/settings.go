@@ -30,13 +30,16 @@ type Settings struct {
 	// node-local copies: those on a file system recognised as shared (the
 	// default: a copy of a file on local disk saves nothing), or all.
 	NodeCopies string
+	// -X pyhost.warm: this run warms its environment for every program
+	// (what it loads goes in the bundle of each program new to it).
+	Warm bool
 }
 
 // maxConcurrency bounds -X pyhost.concurrency: each costs a thread.
 const maxConcurrency = 256
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir", "nodecopies"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir", "nodecopies", "warm"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -86,6 +89,8 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			s.Stats, err = parseBool("stats", v)
 		case "version":
 			s.Version, err = parseBool("version", v)
+		case "warm":
+			s.Warm, err = parseBool("warm", v)
 		case "cache":
 			switch v {
 			case "on", "off", "rebuild":

@@ -18,15 +18,21 @@ func TestUsedDirs(t *testing.T) {
 		{Source: "/site/numpy/core/_methods.py"},
 		{Source: "/work/job/helper.py"},
 	}
-	got := usedDirs(mods, []string{"/lib/py", "/site/", "/work/job"})
+	got := usedDirs(mods, []string{"/lib/py", "/site/", "/work/job"}, -1)
 	want := []string{"/lib/py/json", "/lib/py/email/mime", "/lib/py/email", "/site/numpy/core", "/site/numpy"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("usedDirs = %q, want %q", got, want)
 	}
 	// Outside every tree: up to the root of the file system, once.
-	got = usedDirs([]share.Module{{Source: "/a/b/m.py"}, {Source: "/a/c.py"}}, nil)
+	got = usedDirs([]share.Module{{Source: "/a/b/m.py"}, {Source: "/a/c.py"}}, nil, -1)
 	want = []string{"/a/b", "/a", "/"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("usedDirs outside the trees = %q, want %q", got, want)
+	}
+	// Bounded, in the order of the modules (for a new program: ByUse's).
+	got = usedDirs(mods, []string{"/lib/py", "/site/", "/work/job"}, 2)
+	want = []string{"/lib/py/json", "/lib/py/email/mime"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("usedDirs bounded = %q, want %q", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,5 +172,36 @@ func TestVerifyDirs(t *testing.T) {
 	}
 	if r := dst.Find(changed, "new"); !r.Found {
 		t.Errorf("new.py in the changed directory not found: %+v", r)
+	}
+	// The rest go unverified: another rank that needs one stats it.
+	if cached := dst.CachedDirs(-1); len(cached) != 10 || slices.Contains(cached, root) || slices.Contains(cached, changed) {
+		t.Errorf("CachedDirs = %q: want the 10 not verified", cached)
+	}
+	if cached := dst.CachedDirs(4); len(cached) != 4 {
+		t.Errorf("CachedDirs(4) = %q", cached)
+	}
+	rest, err := dst.MarshalUnverifiedWhere(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := other.MergeUnverified(rest); err != nil {
+		t.Fatal(err)
+	}
+	if other.Len() != 13-3 {
+		t.Errorf("%d listings handed on unverified, want the 10 not verified", other.Len())
+	}
+	d10 := filepath.Join(root, "d1", "d0")
+	if err := os.WriteFile(filepath.Join(root, "d0", "late.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := other.Find(d10, "x"); r.Found {
+		t.Errorf("found x in %s: %+v", d10, r)
+	}
+	if r := other.Find(filepath.Join(root, "d0"), "late"); !r.Found {
+		t.Errorf("late.py, written after the cache, not found: %+v", r)
+	}
+	if st := other.Stats(); st.Verifications != 2 || st.DirsListed != 1 {
+		t.Errorf("stats %+v: want 2 verifications, d0 (changed) read again", st)
 	}
 }

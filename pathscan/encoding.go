@@ -63,6 +63,19 @@ func (ix *Index) MarshalBinaryWhere(keep func(dir string, dev uint64) bool) ([]b
 	})
 }
 
+// MarshalUnverifiedWhere serializes the listings merged unverified (from
+// a cache file) and not verified since, that keep accepts (as for
+// MarshalBinaryWhere), for MergeUnverified into another Index: the rank
+// that loaded a cache file hands on what it did not verify, so that
+// another rank that needs one of those directories stats it instead of
+// reading it.
+func (ix *Index) MarshalUnverifiedWhere(keep func(dir string, dev uint64) bool) ([]byte, error) {
+	return ix.marshalStamped(func(l *listing) (int64, bool) {
+		ok := l.unverified && !l.transient && l.state == stateOK && (keep == nil || keep(l.dir, l.dev))
+		return l.usedAt, ok
+	})
+}
+
 // marshalStamped writes the listings keep accepts, each with the stamp it
 // gives.
 func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, error) {

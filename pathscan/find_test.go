@@ -248,3 +248,29 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// HasDir answers from the listing: a directory (or a symlink to one) so
+// named, not a file, and counts no lookup.
+func TestHasDir(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"pkg", "real"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "mod.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+	for name, want := range map[string]bool{"pkg": true, "link": true, "mod": false, "mod.py": false, "absent": false} {
+		if got := ix.HasDir(root, name); got != want {
+			t.Errorf("HasDir(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if st := ix.Stats(); st.Lookups != 0 || st.DirsListed != 1 {
+		t.Errorf("stats %+v: want the directory listed once, no lookup", st)
+	}
+}

@@ -213,6 +213,43 @@ func (ix *Index) find(dir, tail string, revalidate bool) Result {
 	return r
 }
 
+// HasDir reports whether dir's listing names a directory called name
+// (after following symlinks), reading dir as Find would if it has no
+// usable listing. Unlike Find it counts no lookup and never revalidates:
+// it is for guessing what to list ahead, not for answering an import.
+func (ix *Index) HasDir(dir, name string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	l := ix.current(dir)
+	i, ok := l.lookup(name, "")
+	return ok && l.entries[i].typ == typeDir
+}
+
+// CachedDirs returns the directories whose listings were merged
+// unverified (MergeUnverified) and are neither verified nor read again
+// since, the most recently used first (by the stamps the cache file
+// carries), at most limit (negative: all).
+func (ix *Index) CachedDirs(limit int) []string {
+	ix.mu.Lock()
+	var ls []*listing
+	ix.tree.Ascend(func(l *listing) bool {
+		if l.unverified && !l.stale {
+			ls = append(ls, l)
+		}
+		return true
+	})
+	ix.mu.Unlock()
+	slices.SortStableFunc(ls, func(a, b *listing) int { return cmp.Compare(b.usedAt, a.usedAt) })
+	if limit >= 0 && len(ls) > limit {
+		ls = ls[:limit]
+	}
+	dirs := make([]string, len(ls))
+	for i, l := range ls {
+		dirs[i] = l.dir
+	}
+	return dirs
+}
+
 // resolve is FileFinder.find_spec over listings. It also returns the
 // listing of dir/tail when it was consulted. Needs ix.mu.
 func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {

@@ -69,10 +69,12 @@ def warm(pyhost, tree):
 
 def test_second_run_reads_no_directory_it_has_cached(pyhost, tree):
     first = warm(pyhost, tree)
-    files = list((tree / "cache").iterdir())
-    assert len(files) == 1 and files[0].name.startswith("env-") and files[0].name.endswith(".index"), files
+    # The environment's index and its record of the modules loaded (a
+    # process alone records them too: it warms later MPI jobs).
+    files = sorted((tree / "cache").iterdir())
+    assert [f.suffix for f in files] == [".index", ".modules"] and all(f.name.startswith("env-") for f in files), files
     assert oct((tree / "cache").stat().st_mode & 0o777) == "0o700"
-    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+    assert all(oct(f.stat().st_mode & 0o777) == "0o600" for f in files)
     second = pyrun(pyhost, tree, "-c", SCRIPT)
     assert second.returncode == 0 and second.stdout == first.stdout == b"1 2\n"
     s1, s2 = stats(first), stats(second)
@@ -103,7 +105,7 @@ def test_stale_directory_is_read_again(pyhost, tree):
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "foreign-version", "empty", "garbage"])
 def test_damaged_cache_is_ignored_and_rebuilt(pyhost, tree, damage):
     warm(pyhost, tree)
-    (f,) = (tree / "cache").iterdir()
+    (f,) = (tree / "cache").glob("env-*.index")
     data = f.read_bytes()
     data = {"truncated": data[: len(data) // 2],
             "flipped": data[:40] + bytes([data[40] ^ 0xFF]) + data[41:],
@@ -121,7 +123,7 @@ def test_damaged_cache_is_ignored_and_rebuilt(pyhost, tree, damage):
 
 def test_cache_others_can_write_is_ignored(pyhost, tree):
     warm(pyhost, tree)
-    (f,) = (tree / "cache").iterdir()
+    (f,) = (tree / "cache").glob("env-*.index")
     f.chmod(0o666)
     r = pyrun(pyhost, tree, "-c", SCRIPT)
     assert r.returncode == 0 and r.stdout == b"1 2\n"
@@ -131,7 +133,7 @@ def test_cache_others_can_write_is_ignored(pyhost, tree):
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 def test_cache_of_another_user_is_ignored(pyhost, tree):
     warm(pyhost, tree)
-    (f,) = (tree / "cache").iterdir()
+    (f,) = (tree / "cache").glob("env-*.index")
     nobody = pwd.getpwnam("nobody")
     os.chown(f, nobody.pw_uid, nobody.pw_gid)
     r = pyrun(pyhost, tree, "-c", SCRIPT)
@@ -170,3 +172,25 @@ def test_same_answers_as_python3_with_a_warm_cache(parity, tree):
     r = parity.run_one(parity.pyhost, ["-X", "pyhost.stats", "-c", body], env=env)
     assert r.returncode == 0, r.stderr
     assert stats(r)["dirs_merged"] > 0, r.stderr
+
+
+def test_a_process_alone_records_its_modules_unseen(pyhost, reference, tree):
+    # The record of what a run loaded is taken at exit, after the
+    # program's own atexit hooks, without importing anything: atexit is
+    # not in sys.modules and -X importtime shows what python3.11 shows.
+    body = ("import atexit, sys\n"
+            "print('atexit' in sys.modules)\n"
+            "atexit.register(lambda: __import__('cpkg.inner'))\n")
+    r = pyrun(pyhost, tree, "-c", "import sys; print('atexit' in sys.modules)", write=True)
+    assert r.returncode == 0 and r.stdout == b"False\n", r.stderr
+    r = pyrun(pyhost, tree, "-c", body, write=True)
+    assert r.returncode == 0 and r.stdout == b"True\n", r.stderr
+    (record,) = (tree / "cache").glob("env-*.modules")
+    assert str(tree / "lib" / "cpkg" / "inner.py").encode() in record.read_bytes()  # imported by the hook
+    e = base_env(tree / "home")
+    e["PYTHONPATH"] = str(tree / "lib")
+    e["PYTHONPYCACHEPREFIX"] = str(tree / "pyc")
+    got = run([pyhost, "-X", f"pyhost.cachedir={tree / 'cache'}", "-X", "importtime", "-c", "import plain"], env=e, cwd=tree / "work")
+    want = run([reference, "-X", "importtime", "-c", "import plain"], env=e, cwd=tree / "work")
+    names = lambda p: [l.rsplit("|", 1)[-1].strip() for l in p.stderr.decode().splitlines() if l.startswith("import time:")]
+    assert got.returncode == 0 and names(got) == names(want), (got.stderr, want.stderr)

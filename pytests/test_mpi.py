@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import base_env
+from conftest import base_env, run
 
 MPIRUN = shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found (apt-get install openmpi-bin)")
@@ -327,3 +327,129 @@ def test_nompi_build_under_mpirun_runs_single_processes(tmp_path):
     assert p.returncode == 0, p.stderr.decode()
     assert lines(p, "rank") == ["rank 0 1 False", "rank 0 1 False"]
     assert p.stderr.count(b"built without MPI") == 2, p.stderr
+
+
+def _stats_of(p):
+    """rank -> counters, from the -X pyhost.stats lines of a job."""
+    out = {}
+    for line in p.stderr.decode().splitlines():
+        head, sep, rest = line.partition(": pyhost stats: ")
+        if sep and head.startswith("rank "):
+            out[int(head.split()[1])] = {k: int(v) for k, v in (kv.split("=") for kv in rest.split())}
+    return out
+
+
+def _age(*paths):
+    old = time.time() - 3600
+    for p in paths:
+        os.utime(p, (old, old))
+
+
+def test_a_new_program_in_a_used_environment_starts_warm(pyhost, reference, tmp_path):
+    # Program A runs (cold: its root lists every tree, the 150 unused
+    # directories of big/ included). Then program B, new to the
+    # environment: its root verifies what the environment's runs used,
+    # lists the trees' top-level packages themselves and what B names
+    # (bb/, newpkg/) in full, not the trees; a module and a package added
+    # after A's job are found; the other rank lists nothing; the answers
+    # are python3.11's.
+    lib = tmp_path / "lib"
+    files = {
+        "common/__init__.py": "", "common/c1.py": "v = 'c1'\n",
+        "aa/__init__.py": "", "aa/sub/__init__.py": "", "aa/sub/a1.py": "v = 'a1'\n",
+        "bb/__init__.py": "", "bb/sub/__init__.py": "", "bb/sub/b1.py": "v = 'b1'\n",
+    }
+    files.update({f"big/d{i}/m{j}/x.py": "" for i in range(30) for j in range(4)})
+    for name, text in files.items():
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        (lib / name).write_text(text)
+    (tmp_path / "a.py").write_text("import aa.sub.a1, common.c1, pyhost\n"
+                                   "print('rank', pyhost.rank(), aa.sub.a1.v, common.c1.v, flush=True)\n")
+    (tmp_path / "b.py").write_text(
+        "import sys\n"
+        "import bb.sub.b1, common.c1, common.fresh, newpkg\n"
+        "from newpkg import inner\n"
+        "try:\n    import pyhost\n    r = pyhost.rank()\nexcept ImportError:\n    r = 0  # python3.11\n"
+        "print('rank', r, bb.sub.b1.v, common.c1.v, common.fresh.v, inner.v, flush=True)\n")
+    _age(*[p for p in lib.rglob("*") if p.is_dir()], lib, tmp_path)
+    env = {"PYHOST_CACHEDIR": str(tmp_path / "cache"), "PYTHONPATH": str(lib),
+           "PYTHONPYCACHEPREFIX": str(tmp_path / "pyc")}
+    a = mpirun(pyhost, 2, ["-X", "pyhost.stats", "a.py"], tmp_path, env=env)
+    assert a.returncode == 0, a.stderr.decode()
+    assert lines(a, "rank") == ["rank 0 a1 c1", "rank 1 a1 c1"], a.stdout
+    cold = _stats_of(a)[0]["dirs_listed"]
+    assert cold > 150  # the whole trees
+
+    # Written after A's job: B must see them.
+    (lib / "common" / "fresh.py").write_text("v = 'fresh'\n")
+    (lib / "newpkg").mkdir()
+    (lib / "newpkg" / "__init__.py").write_text("")
+    (lib / "newpkg" / "inner.py").write_text("v = 'inner'\n")
+    b = mpirun(pyhost, 2, ["-X", "pyhost.stats", "b.py"], tmp_path, env=env)
+    assert b.returncode == 0, b.stderr.decode()
+    ref = run([reference, "b.py"], env={**base_env(), **env}, cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    want = ref.stdout.decode().split()[2:]
+    assert [l.split()[2:] for l in lines(b, "rank")] == [want, want], (b.stdout, ref.stdout)
+    st = _stats_of(b)
+    # A's runs used aa, aa/sub, common (and few others); the trees' tops
+    # are a few dozen; B names bb/ (2 directories) and newpkg/ (1): far
+    # from A's cold walk, and nothing below big/d*.
+    assert st[0]["dirs_listed"] + st[0]["verifications"] < cold / 4, (cold, st[0])
+    assert st[1]["dirs_listed"] == 0, st[1]  # everything B needed came from the root
+
+    # B, now known, changed to import what only A used: its root verifies
+    # B's own directories; A's (aa, aa/sub) reach the other rank
+    # unverified, which stats them instead of listing them.
+    (tmp_path / "b.py").write_text("import aa.sub.a1, bb.sub.b1, pyhost\n"
+                                   "print('rank', pyhost.rank(), aa.sub.a1.v, bb.sub.b1.v, flush=True)\n")
+    b2 = mpirun(pyhost, 2, ["-X", "pyhost.stats", "b.py"], tmp_path, env=env)
+    assert b2.returncode == 0, b2.stderr.decode()
+    assert lines(b2, "rank") == ["rank 0 a1 b1", "rank 1 a1 b1"], b2.stdout
+    st = _stats_of(b2)
+    assert st[1]["dirs_listed"] == 0 and st[1]["verifications"] >= 2, st[1]
+
+
+def test_single_process_runs_and_pyhost_warm_warm_the_environment(pyhost, tmp_path):
+    # A run outside MPI (a test on a login node) records what it loaded:
+    # the next job of a new program starts warm (its root walks no tree).
+    # What one other program loaded is not bundled for a new one; what a
+    # -X pyhost.warm run loaded is.
+    lib = tmp_path / "lib"
+    files = {"common/__init__.py": "", "common/c1.py": "v = 'c1'\n",
+             "aa/__init__.py": "", "aa/sub/__init__.py": "", "aa/sub/a1.py": "v = 'a1'\n"}
+    files.update({f"big/d{i}/sub/x.py": "" for i in range(100)})
+    for name, text in files.items():
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        (lib / name).write_text(text)
+    body = "import aa.sub.a1, common.c1, pyhost\nprint('rank', pyhost.rank(), aa.sub.a1.v, common.c1.v, flush=True)\n"
+    for name in ("first.py", "second.py", "third.py"):
+        (tmp_path / name).write_text(body)
+    _age(*[p for p in lib.rglob("*") if p.is_dir()], lib, tmp_path)
+    cache = tmp_path / "cache"
+    env = {"PYHOST_CACHEDIR": str(cache), "PYTHONPATH": str(lib), "PYTHONPYCACHEPREFIX": str(tmp_path / "pyc")}
+    e = {**base_env(), **env}
+    alone = run([pyhost, "first.py"], env=e, cwd=tmp_path)
+    assert alone.returncode == 0 and alone.stdout == b"rank 0 a1 c1\n", alone.stderr
+    assert len(list(cache.glob("env-*.modules"))) == 1, list(cache.iterdir())
+
+    second = mpirun(pyhost, 2, ["-X", "pyhost.stats", "second.py"], tmp_path, env=env)
+    assert second.returncode == 0, second.stderr.decode()
+    assert lines(second, "rank") == ["rank 0 a1 c1", "rank 1 a1 c1"]
+    st = _stats_of(second)
+    off = mpirun(pyhost, 2, ["-X", "pyhost.stats", "-X", "pyhost.cache=off", "second.py"], tmp_path, env=env)
+    assert off.returncode == 0, off.stderr.decode()
+    cold = _stats_of(off)[0]["dirs_listed"]
+    assert cold > 200 and st[0]["dirs_listed"] < cold / 4, (cold, st[0])  # warm: no walk of the trees
+    assert st[1]["dirs_listed"] == 0 and st[1]["bundled"] == 0, st[1]
+
+    # -B: nothing can be recorded, and it says so.
+    r = run([pyhost, "-B", "-X", "pyhost.warm", "-c", "import aa.sub.a1"], env=e, cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr.count(b"pyhost.warm records nothing") == 1, r.stderr
+    r = run([pyhost, "-X", "pyhost.warm", "-c", "import aa.sub.a1, common.c1"], env=e, cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    third = mpirun(pyhost, 2, ["-X", "pyhost.stats", "third.py"], tmp_path, env=env)
+    assert third.returncode == 0, third.stderr.decode()
+    assert lines(third, "rank") == ["rank 0 a1 c1", "rank 1 a1 c1"]
+    st = _stats_of(third)
+    assert st[1]["bundled"] >= 5, st[1]  # aa, aa.sub, aa.sub.a1, common, common.c1

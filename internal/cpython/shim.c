@@ -968,3 +968,121 @@ PyObject *pyhost_exec_marshalled(PyObject *globals, const char *data, Py_ssize_t
 	Py_DECREF(code);
 	return r;
 }
+
+// A str attribute of o as bytes (pyhost_str_as's: os.fsencode's for lone
+// surrogates) appended to buf with a NUL; 0 when absent or not a str.
+static int append_str_attr(PyObject *o, const char *name, char **buf, size_t *len, size_t *cap) {
+	PyObject *v = PyObject_GetAttrString(o, name);
+	if (v == NULL) {
+		PyErr_Clear();
+		return 0;
+	}
+	int ok = 0;
+	if (PyUnicode_Check(v)) {
+		Py_ssize_t n;
+		PyObject *owner;
+		const char *s = pyhost_str_as(v, &n, &owner);
+		if (s == NULL) {
+			PyErr_Clear();
+		} else if (memchr(s, 0, (size_t)n) == NULL) {
+			if (*len + (size_t)n + 1 > *cap) {
+				size_t c = (*cap + (size_t)n + 1) * 2;
+				char *nb = realloc(*buf, c);
+				if (nb != NULL) {
+					*buf = nb;
+					*cap = c;
+				}
+			}
+			if (*len + (size_t)n + 1 <= *cap) {
+				memcpy(*buf + *len, s, (size_t)n);
+				*len += (size_t)n;
+				(*buf)[(*len)++] = 0;
+				ok = 1;
+			}
+		}
+		Py_XDECREF(owner);
+	}
+	Py_DECREF(v);
+	return ok;
+}
+
+// An empty string (its NUL) appended to buf; 0 when out of memory.
+static int append_nul(char **buf, size_t *len, size_t *cap) {
+	if (*len + 1 > *cap) {
+		size_t c = (*cap + 1) * 2;
+		char *nb = realloc(*buf, c);
+		if (nb == NULL) {
+			return 0;
+		}
+		*buf = nb;
+		*cap = c;
+	}
+	(*buf)[(*len)++] = 0;
+	return 1;
+}
+
+PyObject *pyhost_source_modules(void) {
+	PyObject *modules = PySys_GetObject("modules"); // borrowed
+	if (modules == NULL || !PyDict_Check(modules)) {
+		return NULL;
+	}
+	PyObject *ext = PyDict_GetItemString(modules, "_frozen_importlib_external"); // borrowed
+	if (ext == NULL) {
+		return NULL;
+	}
+	PyObject *sfl = PyObject_GetAttrString(ext, "SourceFileLoader");
+	if (sfl == NULL) {
+		PyErr_Clear();
+		return NULL;
+	}
+	PyObject *efl = PyObject_GetAttrString(ext, "ExtensionFileLoader");
+	if (efl == NULL) {
+		PyErr_Clear();
+		Py_DECREF(sfl);
+		return NULL;
+	}
+	// A snapshot: reading an attribute may run code that changes
+	// sys.modules.
+	PyObject *values = PyDict_Values(modules);
+	if (values == NULL) {
+		PyErr_Clear();
+		Py_DECREF(sfl);
+		Py_DECREF(efl);
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
+		PyObject *spec = PyObject_GetAttrString(PyList_GET_ITEM(values, i), "__spec__");
+		if (spec == NULL) {
+			PyErr_Clear();
+			continue;
+		}
+		PyObject *loader = spec == Py_None ? NULL : PyObject_GetAttrString(spec, "loader");
+		if (loader == NULL) {
+			PyErr_Clear();
+		} else if ((PyObject *)Py_TYPE(loader) == sfl) {
+			size_t mark = len;
+			if (!append_str_attr(spec, "origin", &buf, &len, &cap) || !append_str_attr(spec, "cached", &buf, &len, &cap)) {
+				len = mark; // both or neither
+			}
+		} else if ((PyObject *)Py_TYPE(loader) == efl) {
+			// An extension module: its origin and an empty bytecode path.
+			size_t mark = len;
+			if (!append_str_attr(spec, "origin", &buf, &len, &cap) || !append_nul(&buf, &len, &cap)) {
+				len = mark;
+			}
+		}
+		Py_XDECREF(loader);
+		Py_DECREF(spec);
+	}
+	Py_DECREF(values);
+	Py_DECREF(sfl);
+	Py_DECREF(efl);
+	PyObject *out = PyBytes_FromStringAndSize(buf != NULL ? buf : "", (Py_ssize_t)len);
+	free(buf);
+	if (out == NULL) {
+		PyErr_Clear();
+	}
+	return out;
+}

@@ -241,6 +241,7 @@ typedef struct {
 // 1 when self is absent from sys.meta_path (called directly) or is
 // followed by next; 0 otherwise; -1 with an exception set.
 int pyhost_meta_next_is(PyObject *self, PyObject *next);
+PyObject *pyhost_source_modules(void);
 Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
 		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status);
 typedef struct {

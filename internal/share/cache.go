@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,23 +308,56 @@ func ProgramID(parts ...string) uint64 {
 	return h.Sum64()
 }
 
+// WarmProgram is the program of a run under -X pyhost.warm: what it
+// loaded goes in the bundle of every program new to the environment.
+var WarmProgram = ProgramID("pyhost.warm")
+
 // ForProgram is what the bundle of a run of program should hold: the
-// modules that program loaded before, or, for a program the environment
-// has not run yet (seen is false), every module the environment's runs
-// loaded recently.
+// modules that program loaded before; or, for a program the environment
+// has not run yet (seen is false), those at least two of the
+// environment's programs loaded or a warm run (WarmProgram) loaded, the
+// most shared first (byUse). One other program's modules say little about
+// a new one's (a job that imports scipy after one that imported sympy
+// would be sent sympy), and bundling a module costs the root a stat and
+// a read and every rank its bytes; a module two programs loaded is the
+// environment's common ground (its own package, numpy, the standard
+// library's usual modules), and a warm run is the user saying so.
 func ForProgram(ms []Module, program uint64) (out []Module, seen bool) {
 	for _, m := range ms {
-		for _, p := range m.Programs {
-			if p == program {
-				out = append(out, m)
-				break
-			}
+		if slices.Contains(m.Programs, program) {
+			out = append(out, m)
 		}
 	}
-	if out == nil {
-		return ms, false
+	if out != nil {
+		return out, true
 	}
-	return out, true
+	for _, m := range byUse(ms) {
+		if len(m.Programs) >= 2 || slices.Contains(m.Programs, WarmProgram) {
+			out = append(out, m)
+		}
+	}
+	return out, false
+}
+
+// byUse returns ms ordered as a new program would most likely need them:
+// those a warm run loaded first, then by the number of programs that
+// loaded each, most first, then most recently used first. ms is not
+// changed.
+func byUse(ms []Module) []Module {
+	out := slices.Clone(ms)
+	rank := func(m *Module) int {
+		if slices.Contains(m.Programs, WarmProgram) {
+			return maxPrograms + 1
+		}
+		return len(m.Programs)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if ri, rj := rank(&out[i]), rank(&out[j]); ri != rj {
+			return ri > rj
+		}
+		return out[i].UsedAt > out[j].UsedAt
+	})
+	return out
 }
 
 const (
@@ -440,10 +474,5 @@ func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now
 }
 
 func hasProgram(m *Module, program uint64) bool {
-	for _, p := range m.Programs {
-		if p == program {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(m.Programs, program)
 }

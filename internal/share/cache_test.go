@@ -1,6 +1,7 @@
 package share
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,13 +197,63 @@ func TestModulesRecordPerProgramWithinTheEnvironment(t *testing.T) {
 	if mine, seen := ForProgram(ms, a); !seen || sources(mine) != "/lib/y.py /lib/x.py" {
 		t.Errorf("program a's bundle: %s (seen %v)", sources(mine), seen)
 	}
-	if all, seen := ForProgram(ms, ProgramID("script:/new.py")); seen || len(all) != 3 {
-		t.Errorf("a new program's bundle should be the environment's: %s (seen %v)", sources(all), seen)
+	// A new program gets what two programs loaded (y), not what one did.
+	if common, seen := ForProgram(ms, ProgramID("script:/new.py")); seen || sources(common) != "/lib/y.py" {
+		t.Errorf("a new program's bundle should be the environment's common modules: %s (seen %v)", sources(common), seen)
+	}
+	// ... and what a warm run loaded, first.
+	c.SaveModules(ms, [][2]string{{"/lib/w.py", "/lib/__pycache__/w.pyc"}}, WarmProgram, now.Add(2*time.Hour))
+	ms = c.LoadModules()
+	if common, _ := ForProgram(ms, ProgramID("script:/new.py")); sources(common) != "/lib/w.py /lib/y.py" {
+		t.Errorf("after a warm run, a new program's bundle: %s", sources(common))
+	}
+	if got := sources(byUse(ms)); got != "/lib/w.py /lib/y.py /lib/z.py /lib/x.py" {
+		t.Errorf("byUse = %s, want warm, shared, then recent", got)
 	}
 	// A damaged record: one line, and the run goes on without it.
 	os.WriteFile(c.file("modules"), []byte("PYHM\x01garbage"), 0o600)
 	c2 := newCache(dir, testEnv("/lib"), &warnings)
 	if ms := c2.LoadModules(); ms != nil || len(warnings) != 1 {
 		t.Fatalf("damaged record: %v, warnings %q", ms, warnings)
+	}
+}
+
+// The modules record stays bounded as programs come and go (single
+// processes record too now): what no run used for maxAge goes, then the
+// least recently used beyond maxModules; a module keeps at most
+// maxPrograms programs.
+func TestModulesRecordBounded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := newCache(dir, testEnv("/lib"), &warnings)
+	pairs := func(prefix string, n int) [][2]string {
+		out := make([][2]string, n)
+		for i := range out {
+			out[i] = [2]string{fmt.Sprintf("/lib/%s%d.py", prefix, i), fmt.Sprintf("/lib/__pycache__/%s%d.pyc", prefix, i)}
+		}
+		return out
+	}
+	t0 := time.Now()
+	c.SaveModules(nil, pairs("old", 10), ProgramID("old"), t0.Add(-maxAge-time.Hour))
+	c.SaveModules(c.LoadModules(), pairs("a", maxModules-100), ProgramID("a"), t0.Add(-time.Hour))
+	c.SaveModules(c.LoadModules(), pairs("b", 200), ProgramID("b"), t0)
+	ms := c.LoadModules()
+	if len(ms) != maxModules || len(warnings) != 0 {
+		t.Fatalf("%d modules kept (warnings %q), want %d", len(ms), warnings, maxModules)
+	}
+	count := map[string]int{}
+	for _, m := range ms {
+		count[strings.TrimRight(filepath.Base(m.Source), "0123456789.py")]++
+	}
+	if count["old"] != 0 || count["b"] != 200 || count["a"] != maxModules-200 {
+		t.Errorf("kept %v: want no old (past maxAge), every b, the newest a", count)
+	}
+	for i := range maxPrograms + 3 {
+		c.SaveModules(c.LoadModules(), pairs("b", 1), ProgramID(fmt.Sprint("p", i)), t0.Add(time.Duration(i+1)*time.Minute))
+	}
+	for _, m := range c.LoadModules() {
+		if len(m.Programs) > maxPrograms {
+			t.Fatalf("%s names %d programs, want at most %d", m.Source, len(m.Programs), maxPrograms)
+		}
 	}
 }

@@ -51,24 +51,47 @@ type Roots struct {
 	Local []string
 	// Uses are the directories the environment's record says the job
 	// will use (those of the modules its program loaded before, and of
-	// their packages): warm, the root verifies only these and the trees'
-	// tops, not every cached listing below the trees.
+	// their packages; for a program new to the environment, those the
+	// environment's runs used): warm, the root verifies only these and the
+	// trees' tops, and lists the Local directories themselves (not below
+	// them), instead of walking the trees.
 	Uses []string
+	// New: the program is new to the environment. Warm, the root then
+	// also lists each tree's top-level packages themselves (not below
+	// them; at most newTopsMaxDirs per tree), so that a package the record
+	// does not hold, a dependency the program does not name (urllib under
+	// email, mpmath under sympy), is known at least at its top, and the
+	// Named packages in full.
+	New bool
+	// Named are the top-level modules a program new to the environment
+	// names (its imports, as its text says them): warm, the root lists
+	// ahead the trees of the packages they are found to be (in Local,
+	// then Trees, as sys.path orders them; cached listings there cost an
+	// fstat, verified ones an open), so that the ranks do not each list
+	// them at their first import.
+	Named []string
 }
 
 // Eager listing limits.
 const (
-	treeDepth    = 16
-	treeMaxDirs  = 50000
-	localDepth   = 3
-	localMaxDirs = 500
+	treeDepth      = 16
+	treeMaxDirs    = 50000
+	localDepth     = 3
+	localMaxDirs   = 500
+	namedMaxDirs   = 4000 // per package a new program names
+	namedMaxTotal  = 8000 // for all of them
+	newTopsMaxDirs = 1024 // a tree's top-level packages, for a new program
+	handOnMaxDirs  = 2048 // cached listings handed on unverified
 )
 
 // ShareIndex is collective: the root lists roots into ix and broadcasts
 // its listings; the others merge them, listing nothing. When warm (the
-// program ran before in this environment and ix holds its cached
-// listings), the root only verifies the cached listings and lists nothing
-// ahead; a directory the cache lacks is then listed by each rank that
+// environment ran before and ix holds its cached listings), the root
+// verifies the cached listings of roots.Uses and lists the Local
+// directories themselves (for a new program also the trees' top-level
+// packages and the Named ones: see Roots), walking no tree; the cached
+// listings it did not verify go along unverified, so that a rank that needs one stats its directory instead
+// of reading it. A directory the cache lacks is listed by each rank that
 // needs it. Only the root's roots are used.
 //
 // facts, called on the root once the peers' nodes are known (MayShare is
@@ -126,22 +149,54 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 			fmt.Fprintln(os.Stderr, "pyhost: serialise the import index:", err)
 			index = nil
 		}
-		blob = binary.LittleEndian.AppendUint64(nil, uint64(len(extra)))
-		blob = append(append(blob, extra...), index...)
+		var unverified []byte
+		if index != nil {
+			// The most recently used only: every rank holds them, and
+			// those the job uses were verified above if predicted.
+			handOn := map[string]bool{}
+			for _, d := range ix.CachedDirs(handOnMaxDirs) {
+				handOn[d] = true
+			}
+			unverified, _ = ix.MarshalUnverifiedWhere(func(dir string, dev uint64) bool {
+				return handOn[dir] && (keep == nil || keep(dir, dev))
+			})
+		}
+		blob = appendPart(nil, extra)
+		blob = appendPart(blob, index)
+		blob = append(blob, unverified...)
 	}
 	blob = j.Broadcast(blob, "the import index")
-	if len(blob) < 8 || uint64(len(blob)-8) < binary.LittleEndian.Uint64(blob) {
+	extra, rest, ok1 := cutPart(blob)
+	index, unverified, ok2 := cutPart(rest)
+	if !ok1 || !ok2 {
 		fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was malformed, listing locally")
 		return nil
 	}
-	n := binary.LittleEndian.Uint64(blob)
-	extra, index := blob[8:8+n], blob[8+n:]
 	if !j.Root() && len(index) > 0 {
-		if err := ix.Merge(index); err != nil {
+		err := ix.Merge(index)
+		if err == nil && len(unverified) > 0 {
+			err = ix.MergeUnverified(unverified)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "pyhost: the broadcast import index was rejected, listing locally:", err)
 		}
 	}
 	return extra
+}
+
+// appendPart appends part to blob, its length first.
+func appendPart(blob, part []byte) []byte {
+	blob = binary.LittleEndian.AppendUint64(blob, uint64(len(part)))
+	return append(blob, part...)
+}
+
+// cutPart takes the part appendPart put first in blob.
+func cutPart(blob []byte) (part, rest []byte, ok bool) {
+	if len(blob) < 8 || uint64(len(blob)-8) < binary.LittleEndian.Uint64(blob) {
+		return nil, nil, false
+	}
+	n := binary.LittleEndian.Uint64(blob)
+	return blob[8 : 8+n], blob[8+n:], true
 }
 
 // MayShare reports whether the root may give the other peers what it read
@@ -231,13 +286,62 @@ func (j Job) SharePaths(ix *pathscan.Index, paths []string) error {
 	return ix.Merge(blob)
 }
 
+// listNamed lists ahead the directories roots.Named are found to be, each
+// the first directory so named in roots.Local and roots.Trees (sys.path's
+// order).
+func listNamed(ix *pathscan.Index, roots Roots) {
+	if len(roots.Named) == 0 {
+		return
+	}
+	search := append(append([]string{}, roots.Local...), roots.Trees...)
+	budget := namedMaxTotal
+	for _, name := range roots.Named {
+		for _, dir := range search {
+			if dir = filepath.Clean(dir); !filepath.IsAbs(dir) {
+				continue
+			}
+			if !ix.HasDir(dir, name) {
+				continue
+			}
+			if pkg := filepath.Join(dir, name); budget > 0 {
+				before := ix.Stats().DirsListed
+				_ = ix.ListTree(pkg, treeDepth, min(namedMaxDirs, budget))
+				budget -= int(ix.Stats().DirsListed - before)
+			}
+			break
+		}
+	}
+}
+
 // listRoots lists (or, warm, verifies) the roots into ix. What fails to
 // list is listed lazily later.
 func listRoots(ix *pathscan.Index, roots Roots, warm bool) {
 	if warm && roots.Uses != nil {
-		dirs := append(append([]string{}, roots.Trees...), roots.Uses...)
-		dirs = append(dirs, roots.Local...)
-		ix.VerifyDirs(dirs)
+		// The trees' tops and the Local directories are listed (or
+		// verified) themselves, not below them, alongside: every
+		// top-level import searches the tops, a new program's own
+		// directory is not in the cache, nor is a listing too fresh to
+		// have been kept, and the others would each list them at their
+		// first import.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, d := range append(append([]string{}, roots.Trees...), roots.Local...) {
+				if d = filepath.Clean(d); filepath.IsAbs(d) {
+					_ = ix.ListTree(d, 0, 1)
+				}
+			}
+		}()
+		ix.VerifyDirs(roots.Uses)
+		<-done
+		if roots.New {
+			for _, d := range roots.Trees {
+				if d = filepath.Clean(d); filepath.IsAbs(d) {
+					_ = ix.ListTree(d, 1, newTopsMaxDirs)
+				}
+			}
+			listNamed(ix, roots)
+		}
 		return
 	}
 	seen := map[string]bool{}
