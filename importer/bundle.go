@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"runtime/debug"
+	"os"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -28,16 +29,19 @@ import (
 // read, unless the source changes between the making of the bundle and
 // the rank's import (the window a broadcast cannot close).
 //
-// Memory: what a rank has taken is garbage at once; every time a quarter
-// of the bundle's bytes has been taken (and when the last is), the Go heap
-// is collected and given back to the system in the background, since
-// Python's allocations never trigger Go's collector.
+// Memory: a broadcast bundle lives in one anonymous mapping outside Go's
+// heap (BundleMemory), its entries' bytecode aliasing it. The loader's
+// bytes object is copied from there when an entry is taken, and the pages
+// that held only entries taken already go back to the system at once
+// (madvise MADV_DONTNEED); the pages of the frame's other fields go back
+// when the bundle opens, and the whole mapping when the last entry is
+// taken or the bundle is dropped (importlib.invalidate_caches()). What a
+// rank keeps is what it has not imported yet, to the page.
 type Bundle struct {
-	mu        sync.Mutex
-	entries   map[string]*BundleEntry
-	left      int // bytes of bytecode not yet taken
-	sinceFree int // bytes taken since the memory was last given back
-	total     int
+	mu      sync.Mutex
+	entries map[string]*BundleEntry
+	mem     *BundleMemory // nil: the entries' data are Go's
+	pages   []int32       // per page of mem: the entries not yet taken whose data it holds
 }
 
 // BundleEntry is one module of a Bundle.
@@ -48,15 +52,65 @@ type BundleEntry struct {
 	Data                []byte
 }
 
-// NewBundle makes a bundle of entries.
+// NewBundle makes a bundle of entries whose data are Go's.
 func NewBundle(entries []*BundleEntry) *Bundle {
 	b := &Bundle{entries: make(map[string]*BundleEntry, len(entries))}
 	for _, e := range entries {
 		b.entries[e.Source] = e
-		b.total += len(e.Data)
 	}
-	b.left = b.total
 	return b
+}
+
+// OpenBundle makes the bundle of the frame in m (MarshalBundleMemory's
+// output, broadcast), taking m over: the entries' data alias it, and the
+// bundle frees it (on an error, at once).
+func OpenBundle(m *BundleMemory) (*Bundle, error) {
+	entries, err := decodeBundle(m.Bytes(), false)
+	if err != nil {
+		m.Free()
+		return nil, err
+	}
+	b := NewBundle(entries)
+	b.mem = m
+	if !m.mapped {
+		return b, nil // Go's memory: nothing to give back piecewise
+	}
+	ps := m.pageSize
+	b.pages = make([]int32, (len(m.mapping)+ps-1)/ps)
+	for _, e := range entries {
+		if p0, p1, ok := b.pageSpan(e); ok {
+			for p := p0; p <= p1; p++ {
+				b.pages[p]++
+			}
+		}
+	}
+	// The pages of names, stats and lengths only: the entries hold copies.
+	for p := 0; p < len(b.pages); {
+		if b.pages[p] != 0 {
+			p++
+			continue
+		}
+		q := p
+		for q < len(b.pages) && b.pages[q] == 0 {
+			q++
+		}
+		m.dontNeed(p, q)
+		p = q
+	}
+	if len(entries) == 0 {
+		b.releaseLocked()
+	}
+	return b, nil
+}
+
+// pageSpan is the first and last page of mem that e's data occupy.
+func (b *Bundle) pageSpan(e *BundleEntry) (p0, p1 int, ok bool) {
+	if len(e.Data) == 0 {
+		return 0, 0, false
+	}
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(e.Data))) - uintptr(unsafe.Pointer(unsafe.SliceData(b.mem.mapping))))
+	ps := b.mem.pageSize
+	return off / ps, (off + len(e.Data) - 1) / ps, true
 }
 
 // Len is the number of modules not yet taken.
@@ -79,25 +133,115 @@ func (b *Bundle) has(source string) bool {
 	return ok
 }
 
-// take removes and returns source's entry.
-func (b *Bundle) take(source string) *BundleEntry {
+// take removes source's entry and passes it to use, which must copy what
+// it keeps of the entry's data: once use returns, the data's pages go back
+// to the system. It reports whether there was an entry.
+func (b *Bundle) take(source string, use func(e *BundleEntry)) bool {
 	if b == nil {
-		return nil
+		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.entries[source]
 	if e == nil {
-		return nil
+		return false
 	}
 	delete(b.entries, source)
-	b.left -= len(e.Data)
-	b.sinceFree += len(e.Data)
-	if b.sinceFree > 0 && (b.left == 0 || b.sinceFree >= b.total/4) {
-		b.sinceFree = 0
-		go debug.FreeOSMemory()
+	use(e)
+	if b.pages != nil {
+		if p0, p1, ok := b.pageSpan(e); ok {
+			// Pages strictly inside the span hold e's data alone; the
+			// first and last may hold a neighbour's too.
+			for p := p0; p <= p1; p++ {
+				b.pages[p]--
+			}
+			if b.pages[p0] != 0 {
+				p0++
+			}
+			if b.pages[p1] != 0 {
+				p1--
+			}
+			if p0 <= p1 {
+				b.mem.dontNeed(p0, p1+1)
+			}
+		}
 	}
-	return e
+	e.Data = nil
+	if len(b.entries) == 0 {
+		b.releaseLocked()
+	}
+	return true
+}
+
+// Release drops what is left of the bundle and gives its memory back.
+func (b *Bundle) Release() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.releaseLocked()
+}
+
+func (b *Bundle) releaseLocked() {
+	clear(b.entries)
+	b.pages = nil
+	if b.mem != nil {
+		b.mem.Free()
+		b.mem = nil
+	}
+}
+
+// BundleMemory holds a marshalled bundle (a broadcast's buffer): an
+// anonymous private mapping outside Go's heap, given back to the system
+// page by page (see Bundle), or, where no mapping can be had, Go's memory.
+type BundleMemory struct {
+	b        []byte // the frame
+	mapping  []byte // the whole mapping, pages rounded up; nil when Go's
+	mapped   bool
+	pageSize int
+}
+
+// NewBundleMemory is n bytes of zeroed memory for a bundle.
+func NewBundleMemory(n int) *BundleMemory {
+	m := &BundleMemory{pageSize: os.Getpagesize()}
+	if n > 0 {
+		size := (n + m.pageSize - 1) / m.pageSize * m.pageSize
+		if mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
+			m.mapping, m.mapped, m.b = mem, true, mem[:n:n]
+			return m
+		}
+	}
+	m.b = make([]byte, n)
+	return m
+}
+
+// Bytes is the memory (nil for a nil BundleMemory); it is valid until Free.
+func (m *BundleMemory) Bytes() []byte {
+	if m == nil {
+		return nil
+	}
+	return m.b
+}
+
+// Free gives the memory back; m must not be used afterwards.
+func (m *BundleMemory) Free() {
+	if m == nil {
+		return
+	}
+	if m.mapped {
+		_ = unix.Munmap(m.mapping)
+	}
+	m.b, m.mapping, m.mapped = nil, nil, false
+}
+
+// dontNeed gives pages [p, q) of the mapping back to the system; they
+// read as zeros afterwards, and are never read again.
+func (m *BundleMemory) dontNeed(p, q int) {
+	if !m.mapped || p >= q {
+		return
+	}
+	_ = unix.Madvise(m.mapping[p*m.pageSize:min(q*m.pageSize, len(m.mapping))], unix.MADV_DONTNEED)
 }
 
 const (
@@ -108,11 +252,28 @@ const (
 // MarshalBundle serializes entries for a broadcast (a frame, see package
 // internal/frame).
 func MarshalBundle(entries []*BundleEntry) []byte {
-	n := 10
-	for _, e := range entries {
-		n += len(e.Source) + len(e.Bytecode) + len(e.Data) + 6*10
+	return encodeBundle(entries, frame.NewEncoder(bundleMagic, bundleVersion, bundleSize(entries)))
+}
+
+// MarshalBundleMemory is MarshalBundle into a BundleMemory of the frame's
+// exact size, which the caller broadcasts and opens (OpenBundle); nil for
+// no entries. The entries' data are garbage afterwards.
+func MarshalBundleMemory(entries []*BundleEntry) *BundleMemory {
+	if len(entries) == 0 {
+		return nil
 	}
-	enc := frame.NewEncoder(bundleMagic, bundleVersion, n)
+	n := bundleSize(entries)
+	m := NewBundleMemory(n)
+	out := encodeBundle(entries, frame.NewEncoderIn(bundleMagic, bundleVersion, m.b[:0]))
+	if len(out) != n || unsafe.SliceData(out) != unsafe.SliceData(m.b) {
+		// The size was wrong and the frame moved: keep it where it is.
+		m.Free()
+		return &BundleMemory{b: out, pageSize: os.Getpagesize()}
+	}
+	return m
+}
+
+func encodeBundle(entries []*BundleEntry, enc *frame.Encoder) []byte {
 	enc.Uvarint(uint64(len(entries)))
 	for _, e := range entries {
 		enc.String(e.Source)
@@ -125,11 +286,28 @@ func MarshalBundle(entries []*BundleEntry) []byte {
 	return enc.Finish()
 }
 
-// UnmarshalBundle decodes MarshalBundle's output; it never panics. The
-// entries' Data are copies, so that data (the whole broadcast) can be
-// dropped at once and each module's bytecode freed once its loader took
-// it: a rank keeps only what it has not imported yet.
+// bundleSize is the exact length of entries' frame.
+func bundleSize(entries []*BundleEntry) int {
+	var tmp [binary.MaxVarintLen64]byte
+	uv := func(x int) int { return binary.PutUvarint(tmp[:], uint64(x)) }
+	v := func(x int64) int { return binary.PutVarint(tmp[:], x) }
+	n := len(bundleMagic) + 1 + uv(len(entries)) + 4
+	for _, e := range entries {
+		n += uv(len(e.Source)) + len(e.Source) + uv(len(e.Bytecode)) + len(e.Bytecode)
+		n += v(e.MtimeSec) + v(e.MtimeNsec) + v(e.Size) + uv(len(e.Data)) + len(e.Data)
+	}
+	return n
+}
+
+// UnmarshalBundle decodes MarshalBundle's output into entries of their
+// own (copies); it never panics.
 func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
+	return decodeBundle(data, true)
+}
+
+// decodeBundle decodes a bundle's frame; the entries' data are copies, or
+// alias data. Names are always copies.
+func decodeBundle(data []byte, copyData bool) ([]*BundleEntry, error) {
 	d, err := frame.Open(data, bundleMagic, bundleVersion)
 	if err != nil {
 		return nil, fmt.Errorf("importer: bundle: %w", err)
@@ -139,7 +317,9 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 	for i := uint64(0); i < count && d.Err() == nil; i++ {
 		e := &BundleEntry{Source: d.String("source"), Bytecode: d.String("bytecode")}
 		e.MtimeSec, e.MtimeNsec, e.Size = d.Varint("mtime"), d.Varint("mtime ns"), d.Varint("size")
-		e.Data = bytes.Clone(d.Bytes("bytecode data"))
+		if e.Data = d.Bytes("bytecode data"); copyData {
+			e.Data = bytes.Clone(e.Data)
+		}
 		out = append(out, e)
 	}
 	if err := d.Close(); err != nil {
@@ -264,12 +444,15 @@ func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
 	im.mu.Lock()
 	b := im.bundle
 	im.mu.Unlock()
-	e := b.take(src)
-	if e == nil {
+	var out cpython.Owned
+	if !b.take(src, func(e *BundleEntry) {
+		// The bytes object is a copy: e.Data's pages go back at once.
+		out = cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+	}) {
 		return cpython.None()
 	}
 	im.bundled.Add(1)
-	return cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+	return out
 }
 
 // SetPack makes the importer serve bytecode from the environment's pack

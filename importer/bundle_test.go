@@ -3,10 +3,12 @@ package importer
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -37,12 +39,94 @@ func TestBundleRoundTrip(t *testing.T) {
 		}
 	}
 	b := NewBundle(out)
-	if !b.has("/a/m.py") || b.take("/a/m.py") == nil || b.has("/a/m.py") || b.take("/a/m.py") != nil {
+	use := func(*BundleEntry) {}
+	if !b.has("/a/m.py") || !b.take("/a/m.py", use) || b.has("/a/m.py") || b.take("/a/m.py", use) {
 		t.Error("an entry is handed out exactly once")
 	}
 	var none *Bundle
-	if none.has("/a/m.py") || none.take("/a/m.py") != nil || none.Len() != 0 {
+	if none.has("/a/m.py") || none.take("/a/m.py", use) || none.Len() != 0 {
 		t.Error("a nil Bundle is empty")
+	}
+	none.Release()
+}
+
+// A bundle opened from its broadcast memory serves each entry's data
+// once, intact, and gives back every page that holds only data taken: at
+// the last take, the whole mapping.
+func TestBundleMemoryGivenBack(t *testing.T) {
+	ps := os.Getpagesize()
+	var in []*BundleEntry
+	for i, n := range []int{10, 3*ps + 7, 1, ps, 0, 5*ps - 3, 100, 2 * ps} {
+		data := make([]byte, n)
+		for k := range data {
+			data[k] = byte(i*7 + k)
+		}
+		in = append(in, &BundleEntry{Source: fmt.Sprintf("/m%d.py", i), Bytecode: fmt.Sprintf("/m%d.pyc", i), Data: data})
+	}
+	m := MarshalBundleMemory(in)
+	if !bytes.Equal(m.Bytes(), MarshalBundle(in)) {
+		t.Fatal("MarshalBundleMemory differs from MarshalBundle")
+	}
+	if !m.mapped {
+		t.Skip("no anonymous mapping here: nothing is given back piecewise")
+	}
+	b, err := OpenBundle(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resident := func(p0, p1 int) (n int) {
+		vec := make([]byte, p1-p0)
+		mem := b.mem.mapping[p0*ps : p1*ps]
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			t.Fatal(errno)
+		}
+		for _, v := range vec {
+			n += int(v & 1)
+		}
+		return n
+	}
+	for _, k := range []int{5, 1, 0, 7, 3, 4, 6, 2} {
+		e := in[k]
+		var spanned [2]int
+		if b.mem != nil && len(e.Data) > 0 {
+			p0, p1, _ := b.pageSpan(b.entries[e.Source])
+			spanned = [2]int{p0 + 1, p1} // the pages e's data alone hold
+		}
+		var got []byte
+		if !b.take(e.Source, func(x *BundleEntry) { got = bytes.Clone(x.Data) }) {
+			t.Fatalf("%s: not served", e.Source)
+		}
+		if !bytes.Equal(got, e.Data) {
+			t.Fatalf("%s: served other data", e.Source)
+		}
+		if b.mem != nil && spanned[0] < spanned[1] {
+			if n := resident(spanned[0], spanned[1]); n != 0 {
+				t.Errorf("%s: %d pages of its own still resident", e.Source, n)
+			}
+		}
+		if b.mem != nil {
+			for p, c := range b.pages {
+				if c == 0 && resident(p, p+1) != 0 {
+					t.Errorf("after %s: page %d holds nothing untaken but is resident", e.Source, p)
+				}
+			}
+		}
+	}
+	if b.mem != nil || b.Len() != 0 {
+		t.Error("the mapping outlived the last take")
+	}
+}
+
+// Release (importlib.invalidate_caches()) drops what was not taken.
+func TestBundleRelease(t *testing.T) {
+	m := MarshalBundleMemory(sampleBundle())
+	b, err := OpenBundle(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	if b.has("/a/m.py") || b.take("/a/m.py", func(*BundleEntry) { t.Error("served after Release") }) || b.mem != nil {
+		t.Error("a released bundle still serves")
 	}
 }
 
