@@ -41,7 +41,6 @@ type Bundle struct {
 	mu      sync.Mutex
 	entries map[string]*BundleEntry
 	mem     *BundleMemory // nil: the entries' data are Go's
-	pages   []int32       // per page of mem: the entries not yet taken whose data it holds
 }
 
 // BundleEntry is one module of a Bundle.
@@ -50,6 +49,8 @@ type BundleEntry struct {
 	MtimeSec, MtimeNsec int64
 	Size                int64
 	Data                []byte
+
+	mem *BundleMemory // where Data lives when not in Go's heap (MakeBundle's)
 }
 
 // NewBundle makes a bundle of entries whose data are Go's.
@@ -72,45 +73,15 @@ func OpenBundle(m *BundleMemory) (*Bundle, error) {
 	}
 	b := NewBundle(entries)
 	b.mem = m
-	if !m.mapped {
-		return b, nil // Go's memory: nothing to give back piecewise
-	}
-	ps := m.pageSize
-	b.pages = make([]int32, (len(m.mapping)+ps-1)/ps)
 	for _, e := range entries {
-		if p0, p1, ok := b.pageSpan(e); ok {
-			for p := p0; p <= p1; p++ {
-				b.pages[p]++
-			}
-		}
+		m.hold(e.Data)
 	}
 	// The pages of names, stats and lengths only: the entries hold copies.
-	for p := 0; p < len(b.pages); {
-		if b.pages[p] != 0 {
-			p++
-			continue
-		}
-		q := p
-		for q < len(b.pages) && b.pages[q] == 0 {
-			q++
-		}
-		m.dontNeed(p, q)
-		p = q
-	}
+	m.dropUnheld()
 	if len(entries) == 0 {
 		b.releaseLocked()
 	}
 	return b, nil
-}
-
-// pageSpan is the first and last page of mem that e's data occupy.
-func (b *Bundle) pageSpan(e *BundleEntry) (p0, p1 int, ok bool) {
-	if len(e.Data) == 0 {
-		return 0, 0, false
-	}
-	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(e.Data))) - uintptr(unsafe.Pointer(unsafe.SliceData(b.mem.mapping))))
-	ps := b.mem.pageSize
-	return off / ps, (off + len(e.Data) - 1) / ps, true
 }
 
 // Len is the number of modules not yet taken.
@@ -148,24 +119,7 @@ func (b *Bundle) take(source string, use func(e *BundleEntry)) bool {
 	}
 	delete(b.entries, source)
 	use(e)
-	if b.pages != nil {
-		if p0, p1, ok := b.pageSpan(e); ok {
-			// Pages strictly inside the span hold e's data alone; the
-			// first and last may hold a neighbour's too.
-			for p := p0; p <= p1; p++ {
-				b.pages[p]--
-			}
-			if b.pages[p0] != 0 {
-				p0++
-			}
-			if b.pages[p1] != 0 {
-				p1--
-			}
-			if p0 <= p1 {
-				b.mem.dontNeed(p0, p1+1)
-			}
-		}
-	}
+	b.mem.drop(e.Data)
 	e.Data = nil
 	if len(b.entries) == 0 {
 		b.releaseLocked()
@@ -185,63 +139,8 @@ func (b *Bundle) Release() {
 
 func (b *Bundle) releaseLocked() {
 	clear(b.entries)
-	b.pages = nil
-	if b.mem != nil {
-		b.mem.Free()
-		b.mem = nil
-	}
-}
-
-// BundleMemory holds a marshalled bundle (a broadcast's buffer): an
-// anonymous private mapping outside Go's heap, given back to the system
-// page by page (see Bundle), or, where no mapping can be had, Go's memory.
-type BundleMemory struct {
-	b        []byte // the frame
-	mapping  []byte // the whole mapping, pages rounded up; nil when Go's
-	mapped   bool
-	pageSize int
-}
-
-// NewBundleMemory is n bytes of zeroed memory for a bundle.
-func NewBundleMemory(n int) *BundleMemory {
-	m := &BundleMemory{pageSize: os.Getpagesize()}
-	if n > 0 {
-		size := (n + m.pageSize - 1) / m.pageSize * m.pageSize
-		if mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
-			m.mapping, m.mapped, m.b = mem, true, mem[:n:n]
-			return m
-		}
-	}
-	m.b = make([]byte, n)
-	return m
-}
-
-// Bytes is the memory (nil for a nil BundleMemory); it is valid until Free.
-func (m *BundleMemory) Bytes() []byte {
-	if m == nil {
-		return nil
-	}
-	return m.b
-}
-
-// Free gives the memory back; m must not be used afterwards.
-func (m *BundleMemory) Free() {
-	if m == nil {
-		return
-	}
-	if m.mapped {
-		_ = unix.Munmap(m.mapping)
-	}
-	m.b, m.mapping, m.mapped = nil, nil, false
-}
-
-// dontNeed gives pages [p, q) of the mapping back to the system; they
-// read as zeros afterwards, and are never read again.
-func (m *BundleMemory) dontNeed(p, q int) {
-	if !m.mapped || p >= q {
-		return
-	}
-	_ = unix.Madvise(m.mapping[p*m.pageSize:min(q*m.pageSize, len(m.mapping))], unix.MADV_DONTNEED)
+	b.mem.Free()
+	b.mem = nil
 }
 
 const (
@@ -252,19 +151,33 @@ const (
 // MarshalBundle serializes entries for a broadcast (a frame, see package
 // internal/frame).
 func MarshalBundle(entries []*BundleEntry) []byte {
-	return encodeBundle(entries, frame.NewEncoder(bundleMagic, bundleVersion, bundleSize(entries)))
+	return encodeBundle(entries, frame.NewEncoder(bundleMagic, bundleVersion, bundleSize(entries)), nil)
 }
 
 // MarshalBundleMemory is MarshalBundle into a BundleMemory of the frame's
 // exact size, which the caller broadcasts and opens (OpenBundle); nil for
-// no entries. The entries' data are garbage afterwards.
+// no entries. It consumes the entries' data: MakeBundle's go back to the
+// system as each is copied into the frame, and every entry's Data is nil
+// afterwards.
 func MarshalBundleMemory(entries []*BundleEntry) *BundleMemory {
 	if len(entries) == 0 {
 		return nil
 	}
 	n := bundleSize(entries)
 	m := NewBundleMemory(n)
-	out := encodeBundle(entries, frame.NewEncoderIn(bundleMagic, bundleVersion, m.b[:0]))
+	var slabs []*BundleMemory
+	out := encodeBundle(entries, frame.NewEncoderIn(bundleMagic, bundleVersion, m.b[:0]), func(e *BundleEntry) {
+		if e.mem != nil {
+			e.mem.drop(e.Data)
+			if len(slabs) == 0 || slabs[len(slabs)-1] != e.mem {
+				slabs = append(slabs, e.mem)
+			}
+		}
+		e.Data, e.mem = nil, nil
+	})
+	for _, c := range slabs {
+		c.Free() // again for a chunk met twice: a no-op
+	}
 	if len(out) != n || unsafe.SliceData(out) != unsafe.SliceData(m.b) {
 		// The size was wrong and the frame moved: keep it where it is.
 		m.Free()
@@ -273,7 +186,9 @@ func MarshalBundleMemory(entries []*BundleEntry) *BundleMemory {
 	return m
 }
 
-func encodeBundle(entries []*BundleEntry, enc *frame.Encoder) []byte {
+// encodeBundle encodes entries, calling done (when not nil) with each
+// entry once it is in.
+func encodeBundle(entries []*BundleEntry, enc *frame.Encoder, done func(e *BundleEntry)) []byte {
 	enc.Uvarint(uint64(len(entries)))
 	for _, e := range entries {
 		enc.String(e.Source)
@@ -282,6 +197,9 @@ func encodeBundle(entries []*BundleEntry, enc *frame.Encoder) []byte {
 		enc.Varint(e.MtimeNsec)
 		enc.Varint(e.Size)
 		enc.Bytes(e.Data)
+		if done != nil {
+			done(e)
+		}
 	}
 	return enc.Finish()
 }
@@ -339,12 +257,18 @@ func decodeBundle(data []byte, copyData bool) ([]*BundleEntry, error) {
 // of its own. A .pyc the pack holds a valid copy of (share.Pack.Take) is
 // taken from there instead of its file, first and in order (the pack's
 // windows are read front to back): then no rank reads it at all.
+//
+// The entries' data are copies outside Go's heap (a bundleSlab), each in
+// memory its entry keeps, given back by MarshalBundleMemory as it copies
+// them, or when the entries become unreachable.
 func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, pack *share.Pack) []*BundleEntry {
+	var slab bundleSlab
 	packed := make([][]byte, len(pairs))
+	packedMem := make([]*BundleMemory, len(pairs))
 	if pack != nil {
 		for k, p := range pairs {
 			if data, ok := pack.Take(p[1]); ok {
-				packed[k] = bytes.Clone(data) // valid until the next Take
+				packed[k], packedMem[k] = slab.copyOf(data) // valid until the next Take
 			}
 		}
 	}
@@ -366,7 +290,7 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, 
 					return
 				}
 				for k := start; k < min(start+run, len(pairs)); k++ {
-					if e := readBundleEntry(dirs, pairs[k], packed[k], magic, maxBytes); e != nil {
+					if e := readBundleEntry(dirs, pairs[k], packed[k], packedMem[k], &slab, magic, maxBytes); e != nil {
 						read[k] = e
 						total.Add(int64(len(e.Data)))
 					}
@@ -385,17 +309,25 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, 
 			break
 		}
 		out = append(out, e)
+		e.mem.hold(e.Data)
+	}
+	// The copies not kept (past maxBytes, or not valid) go at once.
+	for _, c := range slab.chunks {
+		c.dropUnheld()
 	}
 	return out
 }
 
 // readBundleEntry is one pair's entry, or nil when it does not qualify.
-func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, magic []byte, maxBytes int) *BundleEntry {
+// data (in mem) is the pack's copy, if any; a file read is copied into
+// slab.
+func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, mem *BundleMemory, slab *bundleSlab, magic []byte, maxBytes int) *BundleEntry {
 	var st unix.Stat_t
 	if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil
 	}
-	if data == nil {
+	read := data == nil
+	if read {
 		var err error
 		if data, _, err = dirs.ReadFile(p[1], int64(maxBytes)); err != nil {
 			return nil
@@ -404,10 +336,13 @@ func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, magic []byte, m
 	if !pycMatches(data, magic, &st) {
 		return nil
 	}
+	if read {
+		data, mem = slab.copyOf(data)
+	}
 	return &BundleEntry{
 		Source: p[0], Bytecode: p[1],
 		MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec, Size: st.Size,
-		Data: data,
+		Data: data, mem: mem,
 	}
 }
 

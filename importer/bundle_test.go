@@ -63,8 +63,14 @@ func TestBundleMemoryGivenBack(t *testing.T) {
 		}
 		in = append(in, &BundleEntry{Source: fmt.Sprintf("/m%d.py", i), Bytecode: fmt.Sprintf("/m%d.pyc", i), Data: data})
 	}
+	want := MarshalBundle(in)
+	var kept []*BundleEntry
+	for _, e := range in {
+		kept = append(kept, &BundleEntry{Source: e.Source, Data: bytes.Clone(e.Data)})
+	}
 	m := MarshalBundleMemory(in)
-	if !bytes.Equal(m.Bytes(), MarshalBundle(in)) {
+	in = kept
+	if !bytes.Equal(m.Bytes(), want) {
 		t.Fatal("MarshalBundleMemory differs from MarshalBundle")
 	}
 	if !m.mapped {
@@ -89,7 +95,7 @@ func TestBundleMemoryGivenBack(t *testing.T) {
 		e := in[k]
 		var spanned [2]int
 		if b.mem != nil && len(e.Data) > 0 {
-			p0, p1, _ := b.pageSpan(b.entries[e.Source])
+			p0, p1, _ := b.mem.span(b.entries[e.Source].Data)
 			spanned = [2]int{p0 + 1, p1} // the pages e's data alone hold
 		}
 		var got []byte
@@ -105,7 +111,7 @@ func TestBundleMemoryGivenBack(t *testing.T) {
 			}
 		}
 		if b.mem != nil {
-			for p, c := range b.pages {
+			for p, c := range b.mem.pages {
 				if c == 0 && resident(p, p+1) != 0 {
 					t.Errorf("after %s: page %d holds nothing untaken but is resident", e.Source, p)
 				}
