@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,9 @@ type Bundle struct {
 	mu      sync.Mutex
 	entries map[string]*BundleEntry
 	mem     *BundleMemory // nil: the entries' data are Go's
+
+	idle     time.Duration // ReleaseWhenIdle's
+	lastTake time.Time
 }
 
 // BundleEntry is one module of a Bundle.
@@ -118,6 +122,7 @@ func (b *Bundle) take(source string, use func(e *BundleEntry)) bool {
 		return false
 	}
 	delete(b.entries, source)
+	b.lastTake = time.Now()
 	use(e)
 	b.mem.drop(e.Data)
 	e.Data = nil
@@ -125,6 +130,34 @@ func (b *Bundle) take(source string, use func(e *BundleEntry)) bool {
 		b.releaseLocked()
 	}
 	return true
+}
+
+// ReleaseWhenIdle releases the bundle once no module has been taken from
+// it for d (counted from now at first): a program's imports come in
+// bursts, and what a burst did not take is mostly what this program never
+// imports (a bundle made from other programs' modules). A module imported
+// later is loaded from its files, as python3 loads it.
+func (b *Bundle) ReleaseWhenIdle(d time.Duration) {
+	if b == nil || d <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.idle, b.lastTake = d, time.Now()
+	var check func()
+	check = func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.entries) == 0 {
+			return // released already
+		}
+		if wait := b.idle - time.Since(b.lastTake); wait > 0 {
+			time.AfterFunc(wait, check)
+			return
+		}
+		b.releaseLocked()
+	}
+	time.AfterFunc(d, check)
 }
 
 // Release drops what is left of the bundle and gives its memory back.

@@ -215,3 +215,37 @@ func TestMakeBundleTakesThePacksCopies(t *testing.T) {
 		t.Fatalf("bundle without a pack: %+v", got)
 	}
 }
+
+// ReleaseWhenIdle keeps the bundle while modules are taken and releases
+// it once none has been for the idle time.
+func TestBundleReleaseWhenIdle(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	var in []*BundleEntry
+	for i := range 7 {
+		in = append(in, &BundleEntry{Source: fmt.Sprintf("/m%d.py", i), Data: []byte{byte(i)}})
+	}
+	b, err := OpenBundle(MarshalBundleMemory(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ReleaseWhenIdle(idle)
+	// Takes a quarter of the idle time apart, 1.5 idle times in all.
+	for i := range 6 {
+		time.Sleep(idle / 4)
+		if src := fmt.Sprintf("/m%d.py", i); !b.take(src, func(*BundleEntry) {}) {
+			t.Fatalf("%s: released while modules were still being taken", src)
+		}
+	}
+	deadline := time.Now().Add(10 * idle)
+	for b.has("/m6.py") && time.Now().Before(deadline) {
+		time.Sleep(idle / 10)
+	}
+	if b.has("/m6.py") || b.Len() != 0 {
+		t.Fatal("not released after the idle time")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mem != nil {
+		t.Error("released, but its memory is kept")
+	}
+}

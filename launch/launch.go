@@ -329,8 +329,15 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 		warn("the broadcast bytecode bundle was rejected, loading from files: %v", err)
 		return nil, nil
 	}
+	bundle.ReleaseWhenIdle(bundleIdle)
 	return bundle, nil
 }
+
+// bundleIdle is how long a rank keeps what is left of its bundle after
+// its loaders last took a module from it (importer.Bundle.ReleaseWhenIdle):
+// long enough to span a start-up's slow steps (an extension module's
+// libraries loaded from a busy file system), short next to a job.
+const bundleIdle = 10 * time.Second
 
 // startFacts is what the root shares in the index's broadcast besides
 // the index.
