@@ -77,6 +77,7 @@ func OpenBundle(m *BundleMemory) (*Bundle, error) {
 	}
 	b := NewBundle(entries)
 	b.mem = m
+	m.settle()
 	for _, e := range entries {
 		m.hold(e.Data)
 	}
@@ -346,6 +347,7 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, 
 	}
 	// The copies not kept (past maxBytes, or not valid) go at once.
 	for _, c := range slab.chunks {
+		c.settle()
 		c.dropUnheld()
 	}
 	return out

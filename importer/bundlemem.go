@@ -60,6 +60,9 @@ func newMapped(n int) *BundleMemory {
 	if err != nil {
 		return nil
 	}
+	// Filled at once (a broadcast, the root's reads): in huge pages where
+	// the system has them, a fraction of the page faults (settle ends it).
+	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
 	u := &unmapper{mem: mem}
 	m := &BundleMemory{b: mem[:n:n], mapping: mem, mapped: true, pageSize: ps, unmap: u, pages: make([]int32, size/ps)}
 	runtime.AddCleanup(m, (*unmapper).do, u)
@@ -85,6 +88,18 @@ func (m *BundleMemory) Free() {
 		m.unmap.do()
 	}
 	m.b, m.mapping, m.mapped, m.pages = nil, nil, false, nil
+}
+
+// settle ends the filling: from now on the mapping's pages go back one
+// by one (drop), so no huge pages are to be made of it again (khugepaged
+// would fill in pages given back).
+func (m *BundleMemory) settle() {
+	if m == nil || !m.mapped {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_ = unix.Madvise(m.mapping, unix.MADV_NOHUGEPAGE)
 }
 
 // span is the first and last page data occupies; ok false when data is
