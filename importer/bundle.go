@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"runtime/debug"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -28,16 +30,21 @@ import (
 // read, unless the source changes between the making of the bundle and
 // the rank's import (the window a broadcast cannot close).
 //
-// Memory: what a rank has taken is garbage at once; every time a quarter
-// of the bundle's bytes has been taken (and when the last is), the Go heap
-// is collected and given back to the system in the background, since
-// Python's allocations never trigger Go's collector.
+// Memory: a broadcast bundle lives in one anonymous mapping outside Go's
+// heap (BundleMemory), its entries' bytecode aliasing it. The loader's
+// bytes object is copied from there when an entry is taken, and the pages
+// that held only entries taken already go back to the system at once
+// (madvise MADV_DONTNEED); the pages of the frame's other fields go back
+// when the bundle opens, and the whole mapping when the last entry is
+// taken or the bundle is dropped (importlib.invalidate_caches()). What a
+// rank keeps is what it has not imported yet, to the page.
 type Bundle struct {
-	mu        sync.Mutex
-	entries   map[string]*BundleEntry
-	left      int // bytes of bytecode not yet taken
-	sinceFree int // bytes taken since the memory was last given back
-	total     int
+	mu      sync.Mutex
+	entries map[string]*BundleEntry
+	mem     *BundleMemory // nil: the entries' data are Go's
+
+	idle     time.Duration // ReleaseWhenIdle's
+	lastTake time.Time
 }
 
 // BundleEntry is one module of a Bundle.
@@ -46,17 +53,40 @@ type BundleEntry struct {
 	MtimeSec, MtimeNsec int64
 	Size                int64
 	Data                []byte
+
+	mem *BundleMemory // where Data lives when not in Go's heap (MakeBundle's)
 }
 
-// NewBundle makes a bundle of entries.
+// NewBundle makes a bundle of entries whose data are Go's.
 func NewBundle(entries []*BundleEntry) *Bundle {
 	b := &Bundle{entries: make(map[string]*BundleEntry, len(entries))}
 	for _, e := range entries {
 		b.entries[e.Source] = e
-		b.total += len(e.Data)
 	}
-	b.left = b.total
 	return b
+}
+
+// OpenBundle makes the bundle of the frame in m (MarshalBundleMemory's
+// output, broadcast), taking m over: the entries' data alias it, and the
+// bundle frees it (on an error, at once).
+func OpenBundle(m *BundleMemory) (*Bundle, error) {
+	entries, err := decodeBundle(m.Bytes(), false)
+	if err != nil {
+		m.Free()
+		return nil, err
+	}
+	b := NewBundle(entries)
+	b.mem = m
+	m.settle()
+	for _, e := range entries {
+		m.hold(e.Data)
+	}
+	// The pages of names, stats and lengths only: the entries hold copies.
+	m.dropUnheld()
+	if len(entries) == 0 {
+		b.releaseLocked()
+	}
+	return b, nil
 }
 
 // Len is the number of modules not yet taken.
@@ -79,25 +109,72 @@ func (b *Bundle) has(source string) bool {
 	return ok
 }
 
-// take removes and returns source's entry.
-func (b *Bundle) take(source string) *BundleEntry {
+// take removes source's entry and passes it to use, which must copy what
+// it keeps of the entry's data: once use returns, the data's pages go back
+// to the system. It reports whether there was an entry.
+func (b *Bundle) take(source string, use func(e *BundleEntry)) bool {
 	if b == nil {
-		return nil
+		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.entries[source]
 	if e == nil {
-		return nil
+		return false
 	}
 	delete(b.entries, source)
-	b.left -= len(e.Data)
-	b.sinceFree += len(e.Data)
-	if b.sinceFree > 0 && (b.left == 0 || b.sinceFree >= b.total/4) {
-		b.sinceFree = 0
-		go debug.FreeOSMemory()
+	b.lastTake = time.Now()
+	use(e)
+	b.mem.drop(e.Data)
+	e.Data = nil
+	if len(b.entries) == 0 {
+		b.releaseLocked()
 	}
-	return e
+	return true
+}
+
+// ReleaseWhenIdle releases the bundle once no module has been taken from
+// it for d (counted from now at first): a program's imports come in
+// bursts, and what a burst did not take is mostly what this program never
+// imports (a bundle made from other programs' modules). A module imported
+// later is loaded from its files, as python3 loads it.
+func (b *Bundle) ReleaseWhenIdle(d time.Duration) {
+	if b == nil || d <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.idle, b.lastTake = d, time.Now()
+	var check func()
+	check = func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.entries) == 0 {
+			return // released already
+		}
+		if wait := b.idle - time.Since(b.lastTake); wait > 0 {
+			time.AfterFunc(wait, check)
+			return
+		}
+		b.releaseLocked()
+	}
+	time.AfterFunc(d, check)
+}
+
+// Release drops what is left of the bundle and gives its memory back.
+func (b *Bundle) Release() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.releaseLocked()
+}
+
+func (b *Bundle) releaseLocked() {
+	clear(b.entries)
+	b.mem.Free()
+	b.mem = nil
 }
 
 const (
@@ -108,11 +185,44 @@ const (
 // MarshalBundle serializes entries for a broadcast (a frame, see package
 // internal/frame).
 func MarshalBundle(entries []*BundleEntry) []byte {
-	n := 10
-	for _, e := range entries {
-		n += len(e.Source) + len(e.Bytecode) + len(e.Data) + 6*10
+	return encodeBundle(entries, frame.NewEncoder(bundleMagic, bundleVersion, bundleSize(entries)), nil)
+}
+
+// MarshalBundleMemory is MarshalBundle into a BundleMemory of the frame's
+// exact size, which the caller broadcasts and opens (OpenBundle); nil for
+// no entries. It consumes the entries' data: MakeBundle's go back to the
+// system as each is copied into the frame, and every entry's Data is nil
+// afterwards.
+func MarshalBundleMemory(entries []*BundleEntry) *BundleMemory {
+	if len(entries) == 0 {
+		return nil
 	}
-	enc := frame.NewEncoder(bundleMagic, bundleVersion, n)
+	n := bundleSize(entries)
+	m := NewBundleMemory(n)
+	var slabs []*BundleMemory
+	out := encodeBundle(entries, frame.NewEncoderIn(bundleMagic, bundleVersion, m.b[:0]), func(e *BundleEntry) {
+		if e.mem != nil {
+			e.mem.drop(e.Data)
+			if len(slabs) == 0 || slabs[len(slabs)-1] != e.mem {
+				slabs = append(slabs, e.mem)
+			}
+		}
+		e.Data, e.mem = nil, nil
+	})
+	for _, c := range slabs {
+		c.Free() // again for a chunk met twice: a no-op
+	}
+	if len(out) != n || unsafe.SliceData(out) != unsafe.SliceData(m.b) {
+		// The size was wrong and the frame moved: keep it where it is.
+		m.Free()
+		return &BundleMemory{b: out, pageSize: os.Getpagesize()}
+	}
+	return m
+}
+
+// encodeBundle encodes entries, calling done (when not nil) with each
+// entry once it is in.
+func encodeBundle(entries []*BundleEntry, enc *frame.Encoder, done func(e *BundleEntry)) []byte {
 	enc.Uvarint(uint64(len(entries)))
 	for _, e := range entries {
 		enc.String(e.Source)
@@ -121,15 +231,35 @@ func MarshalBundle(entries []*BundleEntry) []byte {
 		enc.Varint(e.MtimeNsec)
 		enc.Varint(e.Size)
 		enc.Bytes(e.Data)
+		if done != nil {
+			done(e)
+		}
 	}
 	return enc.Finish()
 }
 
-// UnmarshalBundle decodes MarshalBundle's output; it never panics. The
-// entries' Data are copies, so that data (the whole broadcast) can be
-// dropped at once and each module's bytecode freed once its loader took
-// it: a rank keeps only what it has not imported yet.
+// bundleSize is the exact length of entries' frame.
+func bundleSize(entries []*BundleEntry) int {
+	var tmp [binary.MaxVarintLen64]byte
+	uv := func(x int) int { return binary.PutUvarint(tmp[:], uint64(x)) }
+	v := func(x int64) int { return binary.PutVarint(tmp[:], x) }
+	n := len(bundleMagic) + 1 + uv(len(entries)) + 4
+	for _, e := range entries {
+		n += uv(len(e.Source)) + len(e.Source) + uv(len(e.Bytecode)) + len(e.Bytecode)
+		n += v(e.MtimeSec) + v(e.MtimeNsec) + v(e.Size) + uv(len(e.Data)) + len(e.Data)
+	}
+	return n
+}
+
+// UnmarshalBundle decodes MarshalBundle's output into entries of their
+// own (copies); it never panics.
 func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
+	return decodeBundle(data, true)
+}
+
+// decodeBundle decodes a bundle's frame; the entries' data are copies, or
+// alias data. Names are always copies.
+func decodeBundle(data []byte, copyData bool) ([]*BundleEntry, error) {
 	d, err := frame.Open(data, bundleMagic, bundleVersion)
 	if err != nil {
 		return nil, fmt.Errorf("importer: bundle: %w", err)
@@ -139,7 +269,9 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 	for i := uint64(0); i < count && d.Err() == nil; i++ {
 		e := &BundleEntry{Source: d.String("source"), Bytecode: d.String("bytecode")}
 		e.MtimeSec, e.MtimeNsec, e.Size = d.Varint("mtime"), d.Varint("mtime ns"), d.Varint("size")
-		e.Data = bytes.Clone(d.Bytes("bytecode data"))
+		if e.Data = d.Bytes("bytecode data"); copyData {
+			e.Data = bytes.Clone(e.Data)
+		}
 		out = append(out, e)
 	}
 	if err := d.Close(); err != nil {
@@ -159,12 +291,18 @@ func UnmarshalBundle(data []byte) ([]*BundleEntry, error) {
 // of its own. A .pyc the pack holds a valid copy of (share.Pack.Take) is
 // taken from there instead of its file, first and in order (the pack's
 // windows are read front to back): then no rank reads it at all.
+//
+// The entries' data are copies outside Go's heap (a bundleSlab), each in
+// memory its entry keeps, given back by MarshalBundleMemory as it copies
+// them, or when the entries become unreachable.
 func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, pack *share.Pack) []*BundleEntry {
+	var slab bundleSlab
 	packed := make([][]byte, len(pairs))
+	packedMem := make([]*BundleMemory, len(pairs))
 	if pack != nil {
 		for k, p := range pairs {
 			if data, ok := pack.Take(p[1]); ok {
-				packed[k] = bytes.Clone(data) // valid until the next Take
+				packed[k], packedMem[k] = slab.copyOf(data) // valid until the next Take
 			}
 		}
 	}
@@ -186,7 +324,7 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, 
 					return
 				}
 				for k := start; k < min(start+run, len(pairs)); k++ {
-					if e := readBundleEntry(dirs, pairs[k], packed[k], magic, maxBytes); e != nil {
+					if e := readBundleEntry(dirs, pairs[k], packed[k], packedMem[k], &slab, magic, maxBytes); e != nil {
 						read[k] = e
 						total.Add(int64(len(e.Data)))
 					}
@@ -205,17 +343,26 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, 
 			break
 		}
 		out = append(out, e)
+		e.mem.hold(e.Data)
+	}
+	// The copies not kept (past maxBytes, or not valid) go at once.
+	for _, c := range slab.chunks {
+		c.settle()
+		c.dropUnheld()
 	}
 	return out
 }
 
 // readBundleEntry is one pair's entry, or nil when it does not qualify.
-func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, magic []byte, maxBytes int) *BundleEntry {
+// data (in mem) is the pack's copy, if any; a file read is copied into
+// slab.
+func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, mem *BundleMemory, slab *bundleSlab, magic []byte, maxBytes int) *BundleEntry {
 	var st unix.Stat_t
 	if err := dirs.Stat(p[0], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil
 	}
-	if data == nil {
+	read := data == nil
+	if read {
 		var err error
 		if data, _, err = dirs.ReadFile(p[1], int64(maxBytes)); err != nil {
 			return nil
@@ -224,10 +371,13 @@ func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, magic []byte, m
 	if !pycMatches(data, magic, &st) {
 		return nil
 	}
+	if read {
+		data, mem = slab.copyOf(data)
+	}
 	return &BundleEntry{
 		Source: p[0], Bytecode: p[1],
 		MtimeSec: st.Mtim.Sec, MtimeNsec: st.Mtim.Nsec, Size: st.Size,
-		Data: data,
+		Data: data, mem: mem,
 	}
 }
 
@@ -264,12 +414,15 @@ func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
 	im.mu.Lock()
 	b := im.bundle
 	im.mu.Unlock()
-	e := b.take(src)
-	if e == nil {
+	var out cpython.Owned
+	if !b.take(src, func(e *BundleEntry) {
+		// The bytes object is a copy: e.Data's pages go back at once.
+		out = cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+	}) {
 		return cpython.None()
 	}
 	im.bundled.Add(1)
-	return cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+	return out
 }
 
 // SetPack makes the importer serve bytecode from the environment's pack

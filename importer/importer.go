@@ -387,6 +387,7 @@ func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
 		// start-up, and sources may have changed since (a module written
 		// during the job): from now on every module is loaded from its
 		// files, as python3 loads it.
+		im.bundle.Release()
 		im.bundle = nil
 		// Likewise the extension modules' copies: an extension module
 		// replaced during the job is loaded from its new original.

@@ -1,6 +1,7 @@
 package importer_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -59,13 +60,46 @@ func TestMakeBundleConcurrency(t *testing.T) {
 	}
 	for _, n := range []int{2, 8, 64} {
 		got := importer.MakeBundle(pairs, magic, 1<<20, n, nil)
-		if !reflect.DeepEqual(got, one) {
+		if !reflect.DeepEqual(exported(got), exported(one)) {
 			t.Errorf("concurrency %d: entries differ from concurrency 1's", n)
 		}
 	}
 	// 116 bytes each: 10 fit in 1200, the first 10 fresh ones.
 	got := importer.MakeBundle(pairs, magic, 1200, 8, nil)
-	if len(got) != 10 || !reflect.DeepEqual(got, one[:10]) {
+	if len(got) != 10 || !reflect.DeepEqual(exported(got), exported(one[:10])) {
 		t.Errorf("maxBytes 1200: %d entries, want the first 10", len(got))
+	}
+}
+
+// exported is entries' exported fields (where their data live is not).
+func exported(entries []*importer.BundleEntry) []importer.BundleEntry {
+	out := make([]importer.BundleEntry, len(entries))
+	for i, e := range entries {
+		out[i] = importer.BundleEntry{Source: e.Source, Bytecode: e.Bytecode, MtimeSec: e.MtimeSec, MtimeNsec: e.MtimeNsec, Size: e.Size, Data: e.Data}
+	}
+	return out
+}
+
+// MarshalBundleMemory frames MakeBundle's entries as MarshalBundle does,
+// consuming their data (given back as it goes).
+func TestMarshalBundleMemoryOfMakeBundle(t *testing.T) {
+	magic := []byte{0xa7, 0x0d, 0x0d, 0x0a}
+	pairs := bundleTree(t, 40, magic)
+	entries := importer.MakeBundle(pairs, magic, 1<<20, 4, nil)
+	plain := exported(entries)
+	var want []*importer.BundleEntry
+	for i := range plain {
+		plain[i].Data = append([]byte(nil), plain[i].Data...)
+		want = append(want, &plain[i])
+	}
+	m := importer.MarshalBundleMemory(entries)
+	defer m.Free()
+	if !bytes.Equal(m.Bytes(), importer.MarshalBundle(want)) {
+		t.Fatal("MarshalBundleMemory(MakeBundle(...)) differs from MarshalBundle of the same entries")
+	}
+	for _, e := range entries {
+		if e.Data != nil {
+			t.Fatalf("%s: data left after MarshalBundleMemory", e.Source)
+		}
 	}
 }

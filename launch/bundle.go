@@ -13,9 +13,9 @@ import (
 // open per module. importer.MakeBundle says what is checked.
 const bundleMaxBytes = 512 << 20
 
-// makeBundle reads the bundle on the root; nil when there is nothing to
-// share.
-func (l *launcher) makeBundle() []byte {
+// makeBundle reads the bundle on the root, marshalled into memory outside
+// Go's heap (importer.BundleMemory); nil when there is nothing to share.
+func (l *launcher) makeBundle() *importer.BundleMemory {
 	mods, _ := share.ForProgram(l.modules, l.program)
 	if len(mods) == 0 {
 		return nil
@@ -41,7 +41,7 @@ func (l *launcher) makeBundle() []byte {
 	if len(entries) == 0 {
 		return nil
 	}
-	return importer.MarshalBundle(entries)
+	return importer.MarshalBundleMemory(entries)
 }
 
 // pythonMagic is importlib's MAGIC_NUMBER: what a .pyc of this

@@ -324,28 +324,40 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 		}
 		l.phases.mark("paths")
 	}
-	var blob []byte
+	// The bundle travels in memory outside Go's heap, which each rank gives
+	// back page by page as its loaders take the modules (importer.Bundle).
+	var mem *importer.BundleMemory
 	if l.job.Root() {
-		blob = l.makeBundle()
+		mem = l.makeBundle()
+		// The entries read are garbage now: give their memory back at
+		// once rather than at the runtime's leisure.
+		debug.FreeOSMemory()
 	}
-	blob = l.job.Broadcast(blob, "the bytecode bundle")
+	l.job.BroadcastInto(mem.Bytes(), func(n int) []byte {
+		mem = importer.NewBundleMemory(n)
+		return mem.Bytes()
+	}, "the bytecode bundle")
 	l.phases.mark("share_bundle")
 	l.shareNative(cfg)
 	l.phases.mark("share_native")
-	if len(blob) == 0 {
+	if len(mem.Bytes()) == 0 {
+		mem.Free()
 		return nil, nil
 	}
-	entries, err := importer.UnmarshalBundle(blob)
+	bundle, err := importer.OpenBundle(mem)
 	if err != nil {
 		warn("the broadcast bytecode bundle was rejected, loading from files: %v", err)
 		return nil, nil
 	}
-	// The broadcast itself is garbage now (the entries are copies): give
-	// its memory back at once rather than at the runtime's leisure.
-	blob = nil
-	debug.FreeOSMemory()
-	return importer.NewBundle(entries), nil
+	bundle.ReleaseWhenIdle(bundleIdle)
+	return bundle, nil
 }
+
+// bundleIdle is how long a rank keeps what is left of its bundle after
+// its loaders last took a module from it (importer.Bundle.ReleaseWhenIdle):
+// long enough to span a start-up's slow steps (an extension module's
+// libraries loaded from a busy file system), short next to a job.
+const bundleIdle = 10 * time.Second
 
 // startFacts is what the root shares in the index's broadcast besides
 // the index.

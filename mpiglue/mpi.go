@@ -392,6 +392,14 @@ func bytesPtr(b []byte) unsafe.Pointer {
 // ranks may disagree on how far they got; the only safe reaction is
 // [Abort].
 func Bcast(data []byte) ([]byte, error) {
+	return BcastInto(data, nil)
+}
+
+// BcastInto is [Bcast] receiving into memory of the caller's: on the
+// ranks other than peer 0, alloc(n) gives the buffer of exactly n bytes
+// the payload is received into (make when alloc is nil), such as memory
+// outside Go's heap that the caller gives back to the system piecewise.
+func BcastInto(data []byte, alloc func(n int) []byte) ([]byte, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if err := ready(); err != nil {
@@ -419,6 +427,10 @@ func Bcast(data []byte) ([]byte, error) {
 		buf = []byte{}
 	case int64(n) < 0 || int64(n) > int64(math.MaxInt):
 		return nil, fmt.Errorf("mpiglue: MPI_Bcast: length %d from rank 0 does not fit in memory", int64(n))
+	case alloc != nil:
+		if buf = alloc(int(n)); len(buf) != int(n) {
+			return nil, fmt.Errorf("mpiglue: MPI_Bcast: a receive buffer of %d bytes for %d", len(buf), int64(n))
+		}
 	default:
 		buf = make([]byte, int(n))
 	}

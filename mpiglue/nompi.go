@@ -51,6 +51,11 @@ func Library() string { return "" }
 // Bcast fails with an error wrapping [ErrNotBuilt].
 func Bcast(data []byte) ([]byte, error) { return nil, notBuilt("bcast") }
 
+// BcastInto fails with an error wrapping [ErrNotBuilt].
+func BcastInto(data []byte, alloc func(n int) []byte) ([]byte, error) {
+	return nil, notBuilt("bcast")
+}
+
 // Gather fails with an error wrapping [ErrNotBuilt].
 func Gather(data []byte) ([][]byte, error) { return nil, notBuilt("gather") }
 

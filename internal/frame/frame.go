@@ -57,6 +57,20 @@ func NewEncoder(magic string, version byte, sizeHint int) *Encoder {
 	return &Encoder{b: append(b, version)}
 }
 
+// NewEncoderIn starts a frame in buf's memory (from buf[0]): a frame
+// that fits in cap(buf) is built there, one that does not moves to Go's
+// heap as it grows.
+func NewEncoderIn(magic string, version byte, buf []byte) *Encoder {
+	if len(magic) != magicLen {
+		panic("frame: magic must be 4 bytes: " + magic)
+	}
+	b := append(buf[:0], magic...)
+	return &Encoder{b: append(b, version)}
+}
+
+// Len is the length of the frame so far, without its checksum.
+func (e *Encoder) Len() int { return len(e.b) }
+
 // Uvarint appends an unsigned varint.
 func (e *Encoder) Uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 
