@@ -2,6 +2,7 @@
 #include "shim.h"
 #include "_cgo_export.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -432,9 +433,9 @@ static long saved_slack = -1;
 // in `chained` and reports it back, while the kernel's disposition is
 // forward_signal (or SIG_IGN where the caller's is). On a thread that
 // runs no Python (Go's, or a C library's), forward_signal blocks the
-// signal on that thread from then on and sends it to the process again:
-// it reaches the main thread (or a Python thread) that does not block it,
-// or stays pending for the process, in the order python3 would see. On the
+// signal on that thread from then on and sends it on to the main thread
+// (requeue_to_main): taken there, or pending there until the main thread
+// unblocks it, in the order python3 would see. On the
 // main thread, on a Python thread, or for a signal sent to one thread alone
 // (pthread_kill), it does what the caller's disposition says. Whoever
 // bypasses sigaction (glibc's signal() calls the kernel directly) takes
@@ -507,23 +508,54 @@ static void requeue(int s, siginfo_t *info) {
 	}
 }
 
+// Sends s to the main thread (the process's first, where the pyhost
+// command runs Python), with the sender's siginfo where the kernel allows
+// it (only the main thread itself may forge it), else plainly (SI_TKILL).
+// Thread-directed, so it is pending on the main thread at once, for its
+// sigpending() and until it unblocks s: sent to the process instead, it
+// went round the threads of Go's that had not learnt to block it yet, and
+// while one of them was taking it nobody had it pending. The price: with
+// the main thread blocking s, a Python thread that does not block it is
+// not given it (python3 would); the main thread takes it when it unblocks.
+static void requeue_to_main(int s, siginfo_t *info) {
+	pid_t pid = getpid();
+	if (syscall(SYS_rt_tgsigqueueinfo, pid, pid, s, info) != 0) {
+		syscall(SYS_tgkill, pid, pid, s);
+	}
+}
+
 static void hold_signal(int s, siginfo_t *info, void *ctx) {
 	(void)ctx;
 	held_info[s] = *info;
 	held[s] = 1;
 }
 
+static volatile int teach_acks;
+
+// A teaching (see teach_threads) is a signal the process queued to one
+// of its own threads with the address of teach_acks as its value.
+static int is_teaching(const siginfo_t *info, pid_t pid) {
+	return info->si_code == SI_QUEUE && info->si_pid == pid && info->si_value.sival_ptr == (void *)&teach_acks;
+}
+
 static void forward_signal(int s, siginfo_t *info, void *ctx) {
 	int saved_errno = errno;
 	pid_t pid = getpid();
+	if (is_teaching(info, pid)) {
+		// Not a signal anybody sent: this thread learns to block s.
+		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, s);
+		__atomic_add_fetch(&teach_acks, 1, __ATOMIC_SEQ_CST);
+		errno = saved_errno;
+		return;
+	}
 	if (info->si_code != SI_TKILL && syscall(SYS_gettid) != pid &&
 	    PyGILState_GetThisThreadState() == NULL) {
 		// A thread of Go's (or of a C library) running no Python: from
-		// now on it blocks s, which goes back to the process, to be
-		// delivered to a thread that does not block it or to stay
-		// pending (in the order python3 would see them).
+		// now on it blocks s, which goes on to the main thread, to be
+		// taken there or to stay pending (in the order python3 would see
+		// them; see requeue_to_main).
 		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, s);
-		requeue(s, info);
+		requeue_to_main(s, info);
 	} else {
 		struct sigaction a = chained[s];
 		if (a.sa_flags & SA_RESETHAND) {
@@ -673,6 +705,75 @@ __attribute__((constructor)) static void widen_timer_slack(void) {
 	}
 }
 
+// teach_threads makes every thread but the main one (Go's, and any a C
+// library started before the handover) block the forwardable signals it
+// does not block yet, as forward_signal teaches a thread the first time it
+// takes one: Go unblocks SIGHUP, SIGINT, SIGQUIT, SIGABRT and SIGTERM on
+// each of its threads, and a signal the main thread blocks went first to
+// one of them, which took it (for that moment nobody had it pending) and
+// passed it on. Each is sent a teaching (a signal queued to it with a
+// value no sender can know) for each such signal, and is waited for up to
+// 100 ms. Threads Go starts later learn as before. Without /proc, nothing
+// is taught.
+static void teach_threads(void) {
+	pid_t pid = getpid();
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL) {
+		return;
+	}
+	int sent = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid <= 0 || tid == pid) {
+			continue;
+		}
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+		FILE *f = fopen(path, "re");
+		if (f == NULL) {
+			continue;
+		}
+		unsigned long long blocked = 0;
+		int found = 0;
+		char line[256];
+		while (fgets(line, sizeof line, f) != NULL) {
+			if (sscanf(line, "SigBlk: %llx", &blocked) == 1) {
+				found = 1;
+				break;
+			}
+		}
+		fclose(f);
+		if (!found) {
+			continue;
+		}
+		for (int s = 1; s < NSIG && s <= 64; s++) {
+			if (!forwardable(s) || virtual_[s] != 1 || (blocked >> (s - 1)) & 1) {
+				continue;
+			}
+			struct sigaction k;
+			if (__sigaction(s, NULL, &k) != 0 || !(k.sa_flags & SA_SIGINFO) || k.sa_sigaction != forward_signal) {
+				continue;
+			}
+			siginfo_t info;
+			memset(&info, 0, sizeof info);
+			info.si_signo = s;
+			info.si_code = SI_QUEUE;
+			info.si_pid = pid;
+			info.si_uid = getuid();
+			info.si_value.sival_ptr = (void *)&teach_acks;
+			if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, s, &info) == 0) {
+				sent++;
+			}
+		}
+	}
+	closedir(d);
+	for (int i = 0; i < 2000 && __atomic_load_n(&teach_acks, __ATOMIC_SEQ_CST) < sent; i++) {
+		struct timespec ts = {0, 50000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 void pyhost_restore_signals(void) {
 	if (saved_slack >= 0) {
 		prctl(PR_SET_TIMERSLACK, saved_slack, 0, 0, 0);
@@ -717,6 +818,7 @@ void pyhost_restore_signals(void) {
 		}
 	}
 	unlock_table(&mask);
+	teach_threads();
 	for (int s = 1; s < NSIG; s++) {
 		if (held[s]) {
 			held[s] = 0;
