@@ -46,8 +46,6 @@
 package launch
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -392,11 +390,7 @@ func (l *launcher) rootFacts(cfg cpython.Config) []byte {
 			f.Absent = append(f.Absent, p)
 		}
 	}
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(f); err != nil {
-		return nil
-	}
-	return b.Bytes()
+	return f.marshal()
 }
 
 // takeFacts is a non-root rank's step 3, after the share: it adopts the
@@ -405,7 +399,7 @@ func (l *launcher) rootFacts(cfg cpython.Config) []byte {
 func (l *launcher) takeFacts(blob []byte) error {
 	var f startFacts
 	if len(blob) > 0 {
-		if err := gob.NewDecoder(bytes.NewReader(blob)).Decode(&f); err != nil {
+		if err := f.unmarshal(blob); err != nil {
 			warn("the root's start-up facts were rejected: %v", err)
 			f = startFacts{}
 		}

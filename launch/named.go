@@ -3,6 +3,7 @@ package launch
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/internal/dirfd"
@@ -19,11 +20,17 @@ const (
 	maxNamed      = 64      // top-level names taken from one program
 )
 
-var (
-	importStmt = regexp.MustCompile(`(?m)^[ \t]*import[ \t]+([^\n#]+)`)
-	fromStmt   = regexp.MustCompile(`(?m)^[ \t]*from[ \t]+([A-Za-z_][A-Za-z0-9_]*)`)
-	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
+// importPatterns are compiled at their first use (on the root, for a
+// program new to its environment), not at every start.
+type importPatterns struct{ importStmt, fromStmt, identifier *regexp.Regexp }
+
+var patterns = sync.OnceValue(func() importPatterns {
+	return importPatterns{
+		importStmt: regexp.MustCompile(`(?m)^[ \t]*import[ \t]+([^\n#]+)`),
+		fromStmt:   regexp.MustCompile(`(?m)^[ \t]*from[ \t]+([A-Za-z_][A-Za-z0-9_]*)`),
+		identifier: regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`),
+	}
+})
 
 // namedImports are the top-level names cfg's program imports, in order,
 // once each: from the -m module's name, the -c command or the script's
@@ -50,22 +57,23 @@ func namedImports(cfg cpython.Config) []string {
 // relative imports name nothing).
 func importedNames(text string) []string {
 	text = strings.ReplaceAll(text, ";", "\n")
+	p := patterns()
 	var names []string
 	seen := map[string]bool{}
 	add := func(n string) {
-		if n = strings.TrimSpace(n); identifier.MatchString(n) && !seen[n] && len(names) < maxNamed {
+		if n = strings.TrimSpace(n); p.identifier.MatchString(n) && !seen[n] && len(names) < maxNamed {
 			seen[n] = true
 			names = append(names, n)
 		}
 	}
-	for _, m := range importStmt.FindAllStringSubmatch(text, -1) {
+	for _, m := range p.importStmt.FindAllStringSubmatch(text, -1) {
 		for _, part := range strings.Split(strings.Trim(m[1], " \t()\\\r"), ",") {
 			top, _, _ := strings.Cut(strings.TrimSpace(part), ".")
 			top, _, _ = strings.Cut(top, " ")
 			add(top)
 		}
 	}
-	for _, m := range fromStmt.FindAllStringSubmatch(text, -1) {
+	for _, m := range p.fromStmt.FindAllStringSubmatch(text, -1) {
 		add(m[1])
 	}
 	return names
