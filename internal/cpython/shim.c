@@ -530,12 +530,12 @@ static void hold_signal(int s, siginfo_t *info, void *ctx) {
 	held[s] = 1;
 }
 
-static volatile int teach_acks;
+static const char teach_marker;
 
 // A teaching (see teach_threads) is a signal the process queued to one
-// of its own threads with the address of teach_acks as its value.
+// of its own threads with the address of teach_marker as its value.
 static int is_teaching(const siginfo_t *info, pid_t pid) {
-	return info->si_code == SI_QUEUE && info->si_pid == pid && info->si_value.sival_ptr == (void *)&teach_acks;
+	return info->si_code == SI_QUEUE && info->si_pid == pid && info->si_value.sival_ptr == (void *)&teach_marker;
 }
 
 static void forward_signal(int s, siginfo_t *info, void *ctx) {
@@ -544,7 +544,6 @@ static void forward_signal(int s, siginfo_t *info, void *ctx) {
 	if (is_teaching(info, pid)) {
 		// Not a signal anybody sent: this thread learns to block s.
 		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, s);
-		__atomic_add_fetch(&teach_acks, 1, __ATOMIC_SEQ_CST);
 		errno = saved_errno;
 		return;
 	}
@@ -712,16 +711,16 @@ __attribute__((constructor)) static void widen_timer_slack(void) {
 // each of its threads, and a signal the main thread blocks went first to
 // one of them, which took it (for that moment nobody had it pending) and
 // passed it on. Each is sent a teaching (a signal queued to it with a
-// value no sender can know) for each such signal, and is waited for up to
-// 100 ms. Threads Go starts later learn as before. Without /proc, nothing
-// is taught.
+// value no sender can know) for each such signal; the main thread does
+// not wait (a teaching is harmless whenever it arrives, and a thread takes
+// it within microseconds, long before Python can block anything). Threads
+// Go starts later learn as before. Without /proc, nothing is taught.
 static void teach_threads(void) {
 	pid_t pid = getpid();
 	DIR *d = opendir("/proc/self/task");
 	if (d == NULL) {
 		return;
 	}
-	int sent = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		pid_t tid = (pid_t)atoi(e->d_name);
@@ -761,17 +760,11 @@ static void teach_threads(void) {
 			info.si_code = SI_QUEUE;
 			info.si_pid = pid;
 			info.si_uid = getuid();
-			info.si_value.sival_ptr = (void *)&teach_acks;
-			if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, s, &info) == 0) {
-				sent++;
-			}
+			info.si_value.sival_ptr = (void *)&teach_marker;
+			syscall(SYS_rt_tgsigqueueinfo, pid, tid, s, &info);
 		}
 	}
 	closedir(d);
-	for (int i = 0; i < 2000 && __atomic_load_n(&teach_acks, __ATOMIC_SEQ_CST) < sent; i++) {
-		struct timespec ts = {0, 50000};
-		nanosleep(&ts, NULL);
-	}
 }
 
 void pyhost_restore_signals(void) {
