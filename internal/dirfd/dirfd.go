@@ -199,6 +199,28 @@ func CreateTemp(dir, prefix, suffix string) (*os.File, error) {
 	}
 }
 
+// Replace writes the file dst through a temporary file in dir (named
+// prefix<random>suffix, mode 0600) filled by write and renamed over dst,
+// so that dst is whole or as it was; the temporary file is removed when
+// anything fails.
+func Replace(dir, prefix, suffix, dst string, write func(*os.File) error) error {
+	tmp, err := CreateTemp(dir, prefix, suffix)
+	if err != nil {
+		return err
+	}
+	err = write(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
 // ReadDirNames lists the names in dir (no "." or ".."), without os.ReadDir
 // (see the package doc).
 func ReadDirNames(dir string) ([]string, error) {

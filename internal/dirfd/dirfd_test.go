@@ -57,3 +57,40 @@ func TestTreeBoundsItsDescriptors(t *testing.T) {
 		t.Fatalf("ReadFile through a full Tree = %q, %v", data, err)
 	}
 }
+
+func TestReplaceIsWholeOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "f")
+	if err := os.WriteFile(dst, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failed := os.ErrInvalid
+	err := dirfd.Replace(dir, ".tmp-", "", dst, func(f *os.File) error {
+		if _, err := f.WriteString("half"); err != nil {
+			return err
+		}
+		return failed
+	})
+	if err != failed {
+		t.Fatalf("Replace returned %v, want the writer's error", err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "old" {
+		t.Fatalf("a failed Replace changed the file: %q", b)
+	}
+	if err := dirfd.Replace(dir, ".tmp-", "", dst, func(f *os.File) error {
+		_, err := f.WriteString("new")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "new" {
+		t.Fatalf("after Replace: %q", b)
+	}
+	if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode after Replace: %v %v", st.Mode(), err)
+	}
+	names, err := dirfd.ReadDirNames(dir)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("temporary files left behind: %v %v", names, err)
+	}
+}

@@ -126,24 +126,13 @@ func copyFile(dir, name, orig string, id Identity) error {
 	if IdentityOf(&st) != id || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return ErrChanged
 	}
-	tmp, err := dirfd.CreateTemp(dir, ".tmp-", "") // mode 0600
-	if err != nil {
+	return dirfd.Replace(dir, ".tmp-", "", dst, func(tmp *os.File) error {
+		n, err := io.Copy(tmp, io.LimitReader(src, id.Size+1))
+		if err == nil && n != id.Size {
+			err = ErrChanged
+		}
 		return err
-	}
-	n, err := io.Copy(tmp, io.LimitReader(src, id.Size+1))
-	if err == nil && n != id.Size {
-		err = ErrChanged
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	})
 }
 
 // staleTemp is the age past which a temporary file was left by a killed

@@ -217,21 +217,7 @@ func (c *Cache) writeAtomicFunc(file string, write func(io.Writer) error) error 
 	if err := trusted(c.dir); err != nil {
 		return err
 	}
-	tmp, err := dirfd.CreateTemp(c.dir, tmpPrefix, tmpSuffix) // mode 0600
-	if err != nil {
-		return err
-	}
-	werr := write(tmp)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), file)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-	}
-	return werr
+	return dirfd.Replace(c.dir, tmpPrefix, tmpSuffix, file, func(tmp *os.File) error { return write(tmp) })
 }
 
 // prune bounds the cache directory: the files of environments no run has
