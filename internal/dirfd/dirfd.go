@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -96,17 +97,31 @@ func (t *Tree) Stat(path string, st *unix.Stat_t) error {
 	if fd := t.Dir(filepath.Dir(path)); fd >= 0 {
 		return unix.Fstatat(fd, filepath.Base(path), st, 0)
 	}
-	return unix.Stat(path, st)
+	fd, rel := t.anchor(path)
+	return unix.Fstatat(fd, rel, st, 0)
+}
+
+// anchor is the descriptor of path's nearest ancestor the Tree holds open
+// and path relative to it, or AT_FDCWD and path: a full Tree still spares
+// the lookups of the components it holds (one request each on a file
+// system whose client caches none).
+func (t *Tree) anchor(path string) (int, string) {
+	for dir := filepath.Dir(path); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		if fd, ok := t.fds[dir]; ok && fd >= 0 && strings.HasPrefix(path, dir+"/") {
+			return fd, path[len(dir)+1:]
+		}
+	}
+	return unix.AT_FDCWD, path
 }
 
 // ReadFile reads at most limit bytes of the regular file path, reached
 // through its directory's descriptor, with the fstat of the descriptor it
 // read from. A FIFO or device there is refused without blocking.
 func (t *Tree) ReadFile(path string, limit int64) ([]byte, *unix.Stat_t, error) {
-	dirfd, name := unix.AT_FDCWD, path
 	if fd := t.Dir(filepath.Dir(path)); fd >= 0 {
-		dirfd, name = fd, filepath.Base(path)
+		return readAt(fd, filepath.Base(path), path, 0, limit)
 	}
+	dirfd, name := t.anchor(path)
 	return readAt(dirfd, name, path, 0, limit)
 }
 

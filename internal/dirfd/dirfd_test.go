@@ -94,3 +94,41 @@ func TestReplaceIsWholeOrNothing(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v %v", names, err)
 	}
 }
+
+func TestFullTreeStillReachesFilesBelowWhatItHolds(t *testing.T) {
+	root := t.TempDir()
+	var files []string
+	for _, d := range []string{"a/b", "a/c", "a/d/e", "f"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(root, d, "x.py")
+		if err := os.WriteFile(file, []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+	}
+	// Room for the temporary directory's ancestors and a few directories:
+	// the last ones are reached from the nearest directory the Tree holds.
+	tree := dirfd.NewTree(9)
+	defer tree.Close()
+	for round := 0; round < 2; round++ {
+		for _, f := range files {
+			var st, want unix.Stat_t
+			if err := tree.Stat(f, &st); err != nil {
+				t.Fatalf("Stat %s: %v", f, err)
+			}
+			if err := unix.Stat(f, &want); err != nil || st.Ino != want.Ino {
+				t.Fatalf("Stat %s: inode %d, want %d (%v)", f, st.Ino, want.Ino, err)
+			}
+			data, _, err := tree.ReadFile(f, 100)
+			if err != nil || filepath.Join(root, string(data), "x.py") != f {
+				t.Fatalf("ReadFile %s: %q %v", f, data, err)
+			}
+		}
+		var st unix.Stat_t
+		if err := tree.Stat(filepath.Join(root, "a", "nope", "x.py"), &st); err == nil {
+			t.Fatal("Stat of a missing file succeeded")
+		}
+	}
+}
