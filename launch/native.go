@@ -84,16 +84,7 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 	// and unless told otherwise (-X pyhost.nodecopies=all), one that is
 	// not on a shared file system is loaded from where it is: a copy of a
 	// file on local disk saves nothing and costs the copying.
-	shared := map[string]bool{} // by directory: one statfs each
-	onShared := func(e string) bool {
-		d := filepath.Dir(e)
-		ok, seen := shared[d]
-		if !seen {
-			ok = share.OnSharedFS(d)
-			shared[d] = ok
-		}
-		return ok
-	}
+	onShared := share.SharedFSByDir() // modules' and libraries' alike
 	exts = slices.DeleteFunc(exts, func(e string) bool {
 		return !l.job.MayShare(e) || (l.settings.NodeCopies != "all" && !onShared(e))
 	})
@@ -105,7 +96,7 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 		warn("extension modules are loaded from their original paths: %v", err)
 		return nil
 	}
-	plan, err := native.Build(exts, native.NewResolver(), share.OnSharedFS, dir, nativeWorkers)
+	plan, err := native.Build(exts, native.NewResolver(), onShared, dir, nativeWorkers)
 	if err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}

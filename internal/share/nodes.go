@@ -2,6 +2,8 @@ package share
 
 import (
 	"os"
+	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,6 +50,27 @@ func sharedFS(dir string) bool {
 // OnSharedFS reports whether path (a file or a directory) is on a file
 // system shared by all nodes (see sharedFSTypes).
 func OnSharedFS(path string) bool { return sharedFS(path) }
+
+// SharedFSByDir is OnSharedFS for files, asked once per directory (the
+// file system of a file's directory is the file's, but for a file that is
+// a mount point of its own); safe for concurrent use.
+func SharedFSByDir() func(path string) bool {
+	var mu sync.Mutex
+	byDir := map[string]bool{}
+	return func(path string) bool {
+		dir := filepath.Dir(path)
+		mu.Lock()
+		ok, seen := byDir[dir]
+		mu.Unlock()
+		if !seen {
+			ok = sharedFS(dir)
+			mu.Lock()
+			byDir[dir] = ok
+			mu.Unlock()
+		}
+		return ok
+	}
+}
 
 // nodeFilter says, for the root of a job over several nodes, what it may
 // share: whether a directory, known by its device, is on a shared file
