@@ -66,9 +66,7 @@ func BenchmarkListTree(b *testing.B) {
 
 func BenchmarkMerge(b *testing.B) {
 	dir, _, _ := benchDir(b)
-	src := pathscan.New(pathscan.Options{Loaders: debian311})
-	src.ListTree(dir, -1, 0)
-	blob, _ := src.MarshalBinary()
+	blob := listedBlob(b, dir)
 	b.SetBytes(int64(len(blob)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -83,9 +81,7 @@ func BenchmarkMerge(b *testing.B) {
 // cache file (the entries are decoded at their first use, not here).
 func BenchmarkMergeUnverified(b *testing.B) {
 	dir, _, _ := benchDir(b)
-	src := pathscan.New(pathscan.Options{Loaders: debian311})
-	src.ListTree(dir, -1, 0)
-	blob, _ := src.MarshalBinary()
+	blob := listedBlob(b, dir)
 	b.SetBytes(int64(len(blob)))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -15,6 +15,21 @@ import (
 
 // wideTree makes a tree of fanout^depth leaf directories (and the ones
 // above them), each holding a module, and returns its root.
+// listedBlob is root listed (ListTree, Debian's loaders) and marshalled:
+// what a root broadcasts or a cache file holds.
+func listedBlob(tb testing.TB, root string) []byte {
+	tb.Helper()
+	src := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := src.ListTree(root, -1, 0); err != nil {
+		tb.Fatal(err)
+	}
+	blob, err := src.MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return blob
+}
+
 func wideTree(t testing.TB, fanout, depth int) string {
 	root := t.TempDir()
 	var mk func(dir string, level int)
@@ -107,14 +122,7 @@ func TestListTreeConcurrency(t *testing.T) {
 // VerifyTree with concurrency verifies every merged listing once.
 func TestVerifyTreeConcurrency(t *testing.T) {
 	root := wideTree(t, 3, 3) // 40 directories
-	src := pathscan.New(pathscan.Options{Loaders: debian311})
-	if err := src.ListTree(root, -1, 0); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := src.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	blob := listedBlob(t, root)
 	dst := pathscan.New(pathscan.Options{Loaders: debian311, Concurrency: 8})
 	if err := dst.MergeUnverified(blob); err != nil {
 		t.Fatal(err)
@@ -132,14 +140,7 @@ func TestVerifyTreeConcurrency(t *testing.T) {
 // one that changed.
 func TestVerifyDirs(t *testing.T) {
 	root := wideTree(t, 3, 2) // 13 directories
-	src := pathscan.New(pathscan.Options{Loaders: debian311})
-	if err := src.ListTree(root, -1, 0); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := src.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	blob := listedBlob(t, root)
 	dst := pathscan.New(pathscan.Options{Loaders: debian311, Concurrency: 4})
 	if err := dst.MergeUnverified(blob); err != nil {
 		t.Fatal(err)

@@ -61,9 +61,7 @@ func TestMarshalMergeRoundtrip(t *testing.T) {
 }
 
 func TestMergeRejects(t *testing.T) {
-	src := pathscan.New(pathscan.Options{Loaders: debian311})
-	src.ListTree(testdataTree(t), -1, 0)
-	blob, _ := src.MarshalBinary()
+	blob := listedBlob(t, testdataTree(t))
 
 	dst := pathscan.New(pathscan.Options{Loaders: debian311})
 	check := func(name string, data []byte) {

@@ -10,9 +10,7 @@ import (
 )
 
 func FuzzMerge(f *testing.F) {
-	src := pathscan.New(pathscan.Options{Loaders: debian311})
-	src.ListTree(testdataTree(f), -1, 0)
-	blob, _ := src.MarshalBinary()
+	blob := listedBlob(f, testdataTree(f))
 	f.Add(blob)
 	f.Add([]byte("PSCN\x01"))
 	f.Add([]byte{})
