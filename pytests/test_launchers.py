@@ -32,7 +32,7 @@ needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found (apt-
 
 
 def _mpi4py_available():
-    r = subprocess.run([REFERENCE, "-c", "import mpi4py"], capture_output=True)
+    r = subprocess.run([REFERENCE, "-c", "import mpi4py"], capture_output=True, timeout=60)
     return r.returncode == 0
 
 
