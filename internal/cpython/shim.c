@@ -3,6 +3,9 @@
 #include "_cgo_export.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <link.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -542,8 +545,16 @@ static void forward_signal(int s, siginfo_t *info, void *ctx) {
 	int saved_errno = errno;
 	pid_t pid = getpid();
 	if (is_teaching(info, pid)) {
-		// Not a signal anybody sent: this thread learns to block s.
-		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, s);
+		// Not a signal anybody sent: this thread learns to block s and
+		// every other signal forward_signal stands in for (see
+		// teach_threads).
+		sigset_t *mask = &((ucontext_t *)ctx)->uc_sigmask;
+		sigaddset(mask, s);
+		for (int t = 1; t < NSIG; t++) {
+			if (forwardable(t) && virtual_[t] == 1) {
+				sigaddset(mask, t);
+			}
+		}
 		errno = saved_errno;
 		return;
 	}
@@ -691,6 +702,12 @@ __attribute__((constructor)) static void save_signals(void) {
 // other programs keep theirs.
 #define PYHOST_GO_TIMER_SLACK_NS 2000000L
 
+#ifndef MADV_POPULATE_WRITE
+#define PYHOST_MADV_POPULATE_WRITE 23
+#else
+#define PYHOST_MADV_POPULATE_WRITE MADV_POPULATE_WRITE
+#endif
+
 __attribute__((constructor)) static void widen_timer_slack(void) {
 	if (&pyhost_hands_over == NULL || !pyhost_hands_over) {
 		return;
@@ -704,19 +721,100 @@ __attribute__((constructor)) static void widen_timer_slack(void) {
 	}
 }
 
+// The executable's writable pages (CPython's static types, its frozen
+// modules' code objects, Go's data) are copied on first write. Written
+// once Go's runtime has started threads on other CPUs, each copy must
+// flush the other CPUs' TLBs (an interprocessor interrupt the writer
+// waits for): about 0.5 ms of `pyhost -c pass`. Copied here, before
+// any thread exists, they cost what python3 pays for its own.
+static int prefault_segment(struct dl_phdr_info *info, size_t size, void *data) {
+	(void)size;
+	(void)data;
+	if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
+		return 1; // the executable comes first; stop there
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t relro_end = 0; // read-only once relocated: never written
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_GNU_RELRO) {
+			relro_end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(uintptr_t)(page - 1);
+		}
+	}
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) {
+			continue;
+		}
+		uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
+		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(uintptr_t)(page - 1);
+		if (start < relro_end) {
+			start = relro_end;
+		}
+		if (start >= end) {
+			continue;
+		}
+		madvise((void *)start, end - start, PYHOST_MADV_POPULATE_WRITE);
+	}
+	return 1;
+}
+
+__attribute__((constructor)) static void prefault_writable(void) {
+	if (&pyhost_hands_over == NULL || !pyhost_hands_over) {
+		return;
+	}
+	dl_iterate_phdr(prefault_segment, NULL);
+}
+
+// teaching_signal is the signal a teaching is sent as: the first of those
+// Go's runtime unblocks on every thread that forward_signal stands in for
+// (0: none is, and nothing needs teaching).
+static int teaching_signal(void) {
+	static const int go_unblocks[] = {SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGTERM};
+	for (size_t i = 0; i < sizeof go_unblocks / sizeof go_unblocks[0]; i++) {
+		int s = go_unblocks[i];
+		struct sigaction k;
+		if (virtual_[s] == 1 && __sigaction(s, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) &&
+		    k.sa_sigaction == forward_signal) {
+			return s;
+		}
+	}
+	return 0;
+}
+
+// teach queues a teaching (signal s) to thread tid of process pid.
+static void teach(pid_t pid, pid_t tid, int s) {
+	siginfo_t info;
+	memset(&info, 0, sizeof info);
+	info.si_signo = s;
+	info.si_code = SI_QUEUE;
+	info.si_pid = pid;
+	info.si_uid = getuid();
+	info.si_value.sival_ptr = (void *)&teach_marker;
+	syscall(SYS_rt_tgsigqueueinfo, pid, tid, s, &info);
+}
+
 // teach_threads makes every thread but the main one (Go's, and any a C
-// library started before the handover) block the forwardable signals it
-// does not block yet, as forward_signal teaches a thread the first time it
-// takes one: Go unblocks SIGHUP, SIGINT, SIGQUIT, SIGABRT and SIGTERM on
-// each of its threads, and a signal the main thread blocks went first to
-// one of them, which took it (for that moment nobody had it pending) and
-// passed it on. Each is sent a teaching (a signal queued to it with a
-// value no sender can know) for each such signal; the main thread does
-// not wait (a teaching is harmless whenever it arrives, and a thread takes
-// it within microseconds, long before Python can block anything). Threads
-// Go starts later learn as before. Without /proc, nothing is taught.
+// library started before the handover) block the forwardable signals, as
+// forward_signal teaches a thread the first time it takes one: Go unblocks
+// SIGHUP, SIGINT, SIGQUIT, SIGABRT and SIGTERM on each of its threads, and
+// a signal the main thread blocks went first to one of them, which took it
+// (for that moment nobody had it pending) and passed it on. Each is sent
+// one teaching (a signal queued to it with a value no sender can know, on
+// which it blocks all of them: one wake-up per thread), whatever its mask:
+// a thread Go is starting at that moment still blocks everything, and the
+// teaching waits for it until Go's runtime unblocks them, then comes before
+// any signal of the process's (a thread's own signals come first). The
+// main thread does not wait (a teaching is harmless whenever it arrives,
+// and a thread takes it within microseconds, long before Python can block
+// anything). Threads started later are taught as they start (see
+// pthread_create below). Without /proc, nothing is taught.
 static void teach_threads(void) {
 	pid_t pid = getpid();
+	int s = teaching_signal();
+	if (s == 0) {
+		return;
+	}
 	DIR *d = opendir("/proc/self/task");
 	if (d == NULL) {
 		return;
@@ -724,47 +822,70 @@ static void teach_threads(void) {
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		pid_t tid = (pid_t)atoi(e->d_name);
-		if (tid <= 0 || tid == pid) {
-			continue;
-		}
-		char path[64];
-		snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-		FILE *f = fopen(path, "re");
-		if (f == NULL) {
-			continue;
-		}
-		unsigned long long blocked = 0;
-		int found = 0;
-		char line[256];
-		while (fgets(line, sizeof line, f) != NULL) {
-			if (sscanf(line, "SigBlk: %llx", &blocked) == 1) {
-				found = 1;
-				break;
-			}
-		}
-		fclose(f);
-		if (!found) {
-			continue;
-		}
-		for (int s = 1; s < NSIG && s <= 64; s++) {
-			if (!forwardable(s) || virtual_[s] != 1 || (blocked >> (s - 1)) & 1) {
-				continue;
-			}
-			struct sigaction k;
-			if (__sigaction(s, NULL, &k) != 0 || !(k.sa_flags & SA_SIGINFO) || k.sa_sigaction != forward_signal) {
-				continue;
-			}
-			siginfo_t info;
-			memset(&info, 0, sizeof info);
-			info.si_signo = s;
-			info.si_code = SI_QUEUE;
-			info.si_pid = pid;
-			info.si_uid = getuid();
-			info.si_value.sival_ptr = (void *)&teach_marker;
-			syscall(SYS_rt_tgsigqueueinfo, pid, tid, s, &info);
+		if (tid > 0 && tid != pid) {
+			teach(pid, tid, s);
 		}
 	}
 	closedir(d);
+}
+
+// Threads made after the handover. Go's runtime unblocks SIGHUP, SIGINT,
+// SIGQUIT, SIGABRT and SIGTERM on each thread it starts: a signal pending
+// for the process (the main thread blocks it) went to such a thread the
+// moment it unblocked them, and was not pending anywhere until
+// forward_signal had sent it on. So a thread started by a thread that
+// runs no Python (Go's, or a C library's) is taught before it can take
+// anything: it starts with every signal blocked (Go's runtime blocks them
+// around pthread_create) and queues itself a teaching, which the kernel
+// gives it before any signal of the process's once Go's runtime unblocks
+// them (a thread's own signals come first). Threads that Python starts, or
+// that start from a Python thread, are left as python3 leaves them.
+static int teach_new_threads; // atomic
+static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+struct taught_start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *taught_thread(void *p) {
+	struct taught_start st = *(struct taught_start *)p;
+	free(p);
+	// Before the handover teach_threads finds this thread (it exists now,
+	// and the flag is set before the threads are listed).
+	if (__atomic_load_n(&teach_new_threads, __ATOMIC_SEQ_CST)) {
+		int s = teaching_signal();
+		if (s != 0) {
+			teach(getpid(), (pid_t)syscall(SYS_gettid), s);
+		}
+	}
+	return st.fn(st.arg);
+}
+
+int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+	int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
+	    __atomic_load_n(&real_pthread_create, __ATOMIC_ACQUIRE);
+	if (real == NULL) {
+		real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT, "pthread_create");
+		if (real == NULL) {
+			return EAGAIN;
+		}
+		__atomic_store_n(&real_pthread_create, real, __ATOMIC_RELEASE);
+	}
+	if (((&pyhost_hands_over != NULL && pyhost_hands_over) || teach_new_threads) && getpid() == table_pid &&
+	    PyGILState_GetThisThreadState() == NULL) {
+		struct taught_start *st = malloc(sizeof *st);
+		if (st != NULL) {
+			st->fn = fn;
+			st->arg = arg;
+			int rc = real(t, attr, taught_thread, st);
+			if (rc != 0) {
+				free(st);
+			}
+			return rc;
+		}
+	}
+	return real(t, attr, fn, arg);
 }
 
 void pyhost_restore_signals(void) {
@@ -811,6 +932,7 @@ void pyhost_restore_signals(void) {
 		}
 	}
 	unlock_table(&mask);
+	__atomic_store_n(&teach_new_threads, 1, __ATOMIC_SEQ_CST);
 	teach_threads();
 	for (int s = 1; s < NSIG; s++) {
 		if (held[s]) {
