@@ -50,6 +50,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -311,6 +312,18 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 				r.Uses = l.index.CachedDirs(maxNewProgramDirs)
 				r.New, r.Named = true, namedImports(cfg)
 			}
+		}
+		if l.settings.RootReads != "all" {
+			// Unless told otherwise, the root lists ahead (a first job's
+			// trees, the directories in the working directory and the
+			// script's, a new program's packages) only what is on a shared
+			// file system (see Settings.RootReads): from local disk each
+			// rank lists what it imports from, as python3 does. What the
+			// environment's record says the job uses is verified whatever
+			// the file system (a stat each, against a listing per rank).
+			local := func(d string) bool { return !share.OnSharedFS(d) }
+			r.Trees = slices.DeleteFunc(r.Trees, local)
+			r.Local = slices.DeleteFunc(r.Local, local)
 		}
 		facts = func() []byte { return l.rootFacts(cfg) }
 	}

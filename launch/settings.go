@@ -30,6 +30,12 @@ type Settings struct {
 	// node-local copies: those on a file system recognised as shared (the
 	// default: a copy of a file on local disk saves nothing), or all.
 	NodeCopies string
+	// -X pyhost.rootreads=shared|all: under MPI, what the root reads for
+	// every rank (the trees a first job lists ahead, the bytecode bundle):
+	// what is on a file system recognised as shared (the default: from
+	// local disk each rank reads its own, from the page cache, faster than
+	// the root can read it for all of them and broadcast it), or all.
+	RootReads string
 	// -X pyhost.warm: this run warms its environment for every program
 	// (what it loads goes in the bundle of each program new to it).
 	Warm bool
@@ -39,7 +45,7 @@ type Settings struct {
 const maxConcurrency = 256
 
 // option names and their environment variables.
-var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir", "nodecopies", "warm"}
+var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir", "nodecopies", "rootreads", "warm"}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -70,7 +76,7 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 		}
 		vals[n] = val
 	}
-	s := Settings{Importer: true, MPI: "auto", Cache: "on", NodeCopies: "shared"}
+	s := Settings{Importer: true, MPI: "auto", Cache: "on", NodeCopies: "shared", RootReads: "shared"}
 	var err error
 	for n, v := range vals {
 		switch n {
@@ -121,6 +127,13 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 				s.NodeCopies = v
 			default:
 				err = fmt.Errorf("-X pyhost.nodecopies=%s: want shared or all", v)
+			}
+		case "rootreads":
+			switch v {
+			case "shared", "all":
+				s.RootReads = v
+			default:
+				err = fmt.Errorf("-X pyhost.rootreads=%s: want shared or all", v)
 			}
 		case "mpi":
 			switch v {

@@ -11,7 +11,7 @@ func TestParseSettings(t *testing.T) {
 	env := func(m map[string]string) func(string) string {
 		return func(k string) string { return m[k] }
 	}
-	def := Settings{Importer: true, MPI: "auto", Cache: "on", NodeCopies: "shared"}
+	def := Settings{Importer: true, MPI: "auto", Cache: "on", NodeCopies: "shared", RootReads: "shared"}
 	tests := []struct {
 		name      string
 		xopts     []string
@@ -42,6 +42,8 @@ func TestParseSettings(t *testing.T) {
 		{name: "bad cache", xopts: []string{"pyhost.cache=sometimes"}, err: "want on, off or rebuild"},
 		{name: "node copies all", env: map[string]string{"PYHOST_NODECOPIES": "all"}, want: with(def, func(s *Settings) { s.NodeCopies = "all" })},
 		{name: "node copies bad", xopts: []string{"pyhost.nodecopies=some"}, err: "want shared or all"},
+		{name: "root reads all", env: map[string]string{"PYHOST_ROOTREADS": "all"}, want: with(def, func(s *Settings) { s.RootReads = "all" })},
+		{name: "root reads bad", xopts: []string{"pyhost.rootreads=none"}, err: "-X pyhost.rootreads=none: want shared or all"},
 		{name: "concurrency", xopts: []string{"pyhost.concurrency=64"}, want: with(def, func(s *Settings) { s.Concurrency = 64 })},
 		{name: "concurrency from env", env: map[string]string{"PYHOST_CONCURRENCY": "3"}, want: with(def, func(s *Settings) { s.Concurrency = 3 })},
 		{name: "concurrency zero", xopts: []string{"pyhost.concurrency=0"}, err: "want a number from 1 to 256"},

@@ -59,6 +59,10 @@ def run_job(argv, cwd, env=None, timeout=JOB_TIMEOUT):
     e = base_env()
     # A cache of the test's own: never the user's, and empty at the start.
     e["PYHOST_CACHEDIR"] = str(Path(cwd) / ".pyhost-cache")
+    # The jobs' trees are on local disk, where by default each rank lists
+    # and reads what it imports itself (-X pyhost.rootreads): these tests
+    # check the sharing a shared file system gets.
+    e["PYHOST_ROOTREADS"] = "all"
     e.update(env or {})
     t0 = time.monotonic()
     p = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=e, stdin=subprocess.DEVNULL,

@@ -25,6 +25,10 @@ def mpirun(pyhost, np, args, cwd, timeout=JOB_TIMEOUT, env=None):
     if os.geteuid() == 0:
         argv.insert(1, "--allow-run-as-root")
     e = base_env()
+    # These jobs run on local disk (tmp_path), where by default the root
+    # bundles no bytecode (a rank reads its own from the page cache faster):
+    # bundle everything, as on a shared file system, unless a test says.
+    e["PYHOST_ROOTREADS"] = "all"
     e.update(env or {})
     t0 = time.monotonic()
     try:
@@ -178,6 +182,33 @@ def test_bytecode_bundle_on_second_run(pyhost, tmp_path):
     got = [l.split() for l in lines(second, "rank")]
     assert [g[:4] for g in got] == [["rank", "0", "stable", "new"], ["rank", "1", "stable", "new"]], got
     assert all(int(g[4]) > 10 for g in got), got  # json, email... and stable came from the bundle
+
+
+def test_no_bundle_from_local_disk_by_default(pyhost, tmp_path):
+    # On a file system not shared between nodes (tmp_path, /usr here), the
+    # root bundles nothing by default: each rank reads its own bytecode,
+    # and gets what it would without pyhost.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "changing.py").write_text("v = 'old'\n")
+    (tmp_path / "job.py").write_text(
+        "import sys, pyhost\n"
+        f"sys.path.insert(0, {str(lib)!r})\n"
+        "import json, email.mime.text, changing\n"
+        "print('rank', pyhost.rank(), changing.v, pyhost.stats()['bundled'], flush=True)\n")
+    env = {"PYHOST_CACHEDIR": str(tmp_path / "cache"), "PYHOST_ROOTREADS": "shared"}
+    first = mpirun(pyhost, 2, ["job.py"], tmp_path, env=env)
+    assert first.returncode == 0, first.stderr.decode()
+    st = (lib / "changing.py").stat()
+    (lib / "changing.py").write_text("v = 'new'\n")
+    os.utime(lib / "changing.py", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    second = mpirun(pyhost, 2, ["job.py"], tmp_path, env=env)
+    assert second.returncode == 0, second.stderr.decode()
+    assert [l.split() for l in lines(second, "rank")] == [["rank", "0", "new", "0"], ["rank", "1", "new", "0"]]
+    # The same second job told to bundle all takes json, email... from it.
+    third = mpirun(pyhost, 2, ["job.py"], tmp_path, env=dict(env, PYHOST_ROOTREADS="all"))
+    assert third.returncode == 0, third.stderr.decode()
+    assert all(int(l.split()[3]) > 10 for l in lines(third, "rank")), third.stdout
 
 
 GENERATED = [

@@ -433,6 +433,39 @@ def test_several_nodes_each_node_writes_its_own_copies(pyhost, fuse_tree, tmp_pa
                 os.unlink(o)
 
 
+def test_root_reads_for_all_only_what_is_on_a_shared_file_system(pyhost, fuse_tree, tmp_path):
+    # By default (-X pyhost.rootreads=shared) the second job's bytecode
+    # bundle holds the modules on a shared file system (FUSE here), not
+    # those on local disk (json and email's in /usr, one in tmp_path), which
+    # each rank reads itself; told rootreads=all, the root reads them all.
+    src, mnt = fuse_tree
+    app = src / "app"
+    app.mkdir()
+    (app / "on_shared.py").write_text("v = 'shared'\n")
+    local_lib = tmp_path / "local_lib"
+    local_lib.mkdir()
+    (local_lib / "on_local.py").write_text("v = 'local'\n")
+    (app / "job.py").write_text(
+        "import sys, pyhost\n"
+        f"sys.path.insert(1, {str(local_lib)!r})\n"
+        "import json, email.mime.text, on_shared, on_local\n"
+        "print('rank', pyhost.rank(), on_shared.v, on_local.v, pyhost.stats()['bundled'], flush=True)\n")
+    argv = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", pyhost, "job.py"]
+    env = base_env()
+    env.update(PYHOST_CACHEDIR=str(tmp_path / "cache"))
+    got = {}
+    for job in ("first", "shared", "all"):
+        e = dict(env, PYHOST_ROOTREADS="all" if job == "all" else "shared")
+        p = subprocess.run(argv, cwd=mnt / "app", env=e, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=JOB_TIMEOUT, start_new_session=True)
+        assert p.returncode == 0, (job, p.stderr.decode())
+        got[job] = sorted(l.split() for l in p.stdout.decode().splitlines() if l.startswith("rank"))
+        assert [g[:4] for g in got[job]] == [["rank", r, "shared", "local"] for r in ("0", "1")], (job, got)
+    assert [g[4] for g in got["first"]] == ["0", "0"], got
+    assert [g[4] for g in got["shared"]] == ["1", "1"], got  # on_shared alone
+    assert all(int(g[4]) > 10 for g in got["all"]), got
+
+
 def test_library_loaded_already_is_not_loaded_twice(pyhost, tree):
     # librun.so mapped before the import (ctypes, by its original path): the
     # loader would reuse it for ext_runpath's DT_NEEDED, so ext_runpath is

@@ -254,6 +254,10 @@ def test_non_root_ranks_probe_nothing_under_pythons_trees(pyhost, tmp_path):
     trees = python_trees(pyhost, home)
     env = base_env(home)
     env["TRACES"] = str(traces)
+    # Python's trees are on local disk here, where by default each rank
+    # lists what it imports from itself (-X pyhost.rootreads): the root
+    # reads them for all, as it does on a shared file system.
+    env["PYHOST_ROOTREADS"] = "all"
     found = {}
     # The stock importer is the control: the same detector must see its
     # ranks list and miss there.

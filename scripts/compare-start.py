@@ -10,6 +10,12 @@ default codes: "pass", "import json"; PYHOST=path/to/pyhost overrides bin/pyhost
 Both run in a user's usual environment: PYTHONDONTWRITEBYTECODE unset (it
 turns pyhost's cache off), pyhost's cache in a directory of the script's
 own, warmed by the first run; COMPARE_CACHE=off runs pyhost without it.
+
+FLOOR=1 also times two floors, built for the run (go, gcc): bench/floor's
+C main over the static libpython pyhost links (what the library costs by
+itself), and its Go main over the same (what any Go program embedding it
+costs: Go's runtime, its threads, the bigger binary), each in the same
+alternating pairs with python3.11.
 """
 
 import os
@@ -40,23 +46,37 @@ def run(exe, code):
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def compare(code, pairs):
-    for exe in (PYTHON, PYHOST, PYHOST):  # warm the page cache and pyhost's cache
+def compare(code, pairs, others):
+    """Times python3.11 against each of others ((name, exe) pairs), in
+    rounds whose order flips every round."""
+    for exe in [PYTHON] + [e for _, e in others] * 2:  # warm the page cache and pyhost's cache
         run(exe, code)
-    py, ph = [], []
+    py, got = [], [[] for _ in others]
     for i in range(pairs):
-        if i % 2:
-            ph.append(run(PYHOST, code))
-            py.append(run(PYTHON, code))
-        else:
-            py.append(run(PYTHON, code))
-            ph.append(run(PYHOST, code))
-    wr = statistics.median(b[0] / a[0] for a, b in zip(py, ph))
-    cr = statistics.median(b[1] / max(a[1], 1e-4) for a, b in zip(py, ph))
+        order = [-1] + list(range(len(others)))
+        for k in (reversed(order) if i % 2 else order):
+            if k < 0:
+                py.append(run(PYTHON, code))
+            else:
+                got[k].append(run(others[k][1], code))
     med = lambda xs, k: statistics.median(x[k] for x in xs) * 1e3
-    print(f"-c {code!r:40} python3.11 wall {med(py, 0):7.1f} ms cpu {med(py, 1):7.1f} ms | "
-          f"pyhost wall {med(ph, 0):7.1f} ms cpu {med(ph, 1):7.1f} ms | "
-          f"ratio of pairs: wall {wr:.2f}x cpu {cr:.2f}x ({pairs} pairs)")
+    for (name, _), ph in zip(others, got):
+        wr = statistics.median(b[0] / a[0] for a, b in zip(py, ph))
+        cr = statistics.median(b[1] / max(a[1], 1e-4) for a, b in zip(py, ph))
+        print(f"-c {code!r:40} python3.11 wall {med(py, 0):7.1f} ms cpu {med(py, 1):7.1f} ms | "
+              f"{name} wall {med(ph, 0):7.1f} ms cpu {med(ph, 1):7.1f} ms | "
+              f"ratio of pairs: wall {wr:.2f}x cpu {cr:.2f}x ({pairs} pairs)")
+
+
+def floors(into):
+    """Builds bench/floor's two programs into the directory into."""
+    repo = os.path.normpath(os.path.join(HERE, ".."))
+    c, go = os.path.join(into, "c-floor"), os.path.join(into, "go-floor")
+    subprocess.run(["gcc", "-O2", "-no-pie", "-I/usr/include/python3.11", os.path.join(repo, "bench/floor/cmain.c"),
+                    "-o", c, "-Wl,--export-dynamic", "-l:libpython3.11.a", "-lexpat", "-lz", "-lm", "-ldl"],
+                   check=True)
+    subprocess.run(["go", "build", "-o", go, "./bench/floor/gomain"], cwd=repo, check=True)
+    return [("c-floor", c), ("go-floor", go)]
 
 
 FOOTPRINT = ("import os, threading, resource\n"
@@ -83,8 +103,11 @@ def footprint(exe):
 def main():
     pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     codes = sys.argv[2:] or ["pass", "import json"]
+    others = [("pyhost", PYHOST)]
+    if os.environ.get("FLOOR"):
+        others += floors(ENV["PYHOST_CACHEDIR"])
     for code in codes:
-        compare(code, pairs)
+        compare(code, pairs, others)
     print(f"pyhost's cache: {ENV['PYHOST_CACHE']} ({ENV['PYHOST_CACHEDIR']})")
     for name, exe in (("python3.11", PYTHON), ("pyhost", PYHOST)):
         rss, hwm, size, threads = footprint(exe)
