@@ -319,3 +319,33 @@ def test_no_descriptors_of_pyhosts_own(pyhost, tmp_path):
         return runs
     ref = both(pyhost, fn)
     assert ref[0][0] == 0, ref
+
+
+# --- Timer slack -----------------------------------------------------------
+
+SLACK = r"""
+import ctypes, os, subprocess, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+PR_GET_TIMERSLACK = 30
+got = []
+t = threading.Thread(target=lambda: got.append(libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)))
+t.start()
+t.join()
+child = subprocess.run([sys.executable, "-c", "import ctypes; print(ctypes.CDLL(None).prctl(30, 0, 0, 0, 0))"],
+                       capture_output=True, text=True).stdout.strip()
+print(libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), got[0], child)
+"""
+
+
+@pytest.mark.parametrize("slack", [None, 200_000], ids=["default", "200us"])
+def test_timer_slack_is_pythons_own(pyhost, slack):
+    """Go's threads run with a wide timer slack (see shim.c); the main
+    thread, Python's threads and the children get what python3 gets."""
+    def preexec():
+        if slack is not None:
+            import ctypes
+            ctypes.CDLL(None).prctl(29, slack, 0, 0, 0)  # PR_SET_TIMERSLACK
+    ref = both(pyhost, lambda exe: run_child(exe, SLACK, preexec=preexec))
+    assert ref[0] == 0, ref
+    want = str(slack or 50_000)
+    assert ref[1].split() == [want.encode()] * 3, ref

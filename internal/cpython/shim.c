@@ -692,15 +692,20 @@ __attribute__((constructor)) static void save_signals(void) {
 // context switch that python3 does not make (the monitor has nothing to
 // do: pyhost runs almost no goroutines). A thread inherits its creator's
 // timer slack, and Go's runtime creates its first threads from the main
-// thread before main: widened to 2 ms for them, the kernel merges those
-// sleeps (6 to 8 wake-ups for -c pass; about 1.2 ms less CPU time). The
-// main thread gets its own back at the handover, before Python starts,
-// so Python's threads and children get python3's. Go's threads made later
-// come from its template thread and keep the wide slack: their timers
-// (goroutines' sleeps) may fire up to 2 ms late, which nothing in the
-// pyhost command needs to the microsecond. Only in the pyhost command:
-// other programs keep theirs.
-#define PYHOST_GO_TIMER_SLACK_NS 2000000L
+// thread before main: widened for them, the kernel merges those sleeps
+// (6 to 8 wake-ups for -c pass; about 1.2 ms less CPU time). 20 ms, not
+// 2: with more ranks than cores on a node (mpirun -np 8 on 2 cores, the
+// heavy import), each rank's monitor, woken at every return from a call
+// back into Go, still cost the job 11 to 23% more CPU than python3 +
+// mpi4py at 2 ms; at 20 ms, none measurable. The main thread gets its own
+// back at the handover, before Python starts, so Python's threads and
+// children get python3's. Go's threads made later come from its template
+// thread and keep the wide slack: their timers (goroutines' sleeps, the
+// bytecode bundle's 10 s idle release, the 10 ms polls for a launcher's
+// children not yet started) may fire up to 20 ms late, which nothing in
+// the pyhost command needs to the millisecond. Only in the pyhost
+// command: other programs keep theirs.
+#define PYHOST_GO_TIMER_SLACK_NS 20000000L
 
 #ifndef MADV_POPULATE_WRITE
 #define PYHOST_MADV_POPULATE_WRITE 23
