@@ -25,12 +25,13 @@ func (l *launcher) makeBundle() *importer.BundleMemory {
 		return nil
 	}
 	pairs := make([][2]string, 0, len(mods))
-	// A module on a node-local file system is each node's own; and unless
-	// told otherwise (-X pyhost.rootreads=all), one not on a shared file
-	// system is each rank's own: from the page cache a rank reads its
-	// bytecode faster than the root can read it for all of them and
-	// broadcast it (measured: the heavy import's 38 MB at np = 2 on local
-	// disk, 140 ms of the root's start-up, which every rank waited for).
+	// A module on a node-local file system is each node's own; and one not
+	// on a shared file system is each rank's own (unless rootReadsLocal):
+	// from the page cache a rank reads its bytecode faster than the root
+	// can read it for all of them and broadcast it (measured: the heavy
+	// import's 38 MB at np = 2 on local disk, 140 ms of the root's
+	// start-up, which every rank waited for), but for a node with more
+	// ranks than processors.
 	onShared := share.SharedFSByDir()
 	for _, m := range mods {
 		if m.Extension() {
@@ -39,7 +40,7 @@ func (l *launcher) makeBundle() *importer.BundleMemory {
 		if !l.job.MayShare(m.Source) || !l.job.MayShare(m.Bytecode) {
 			continue
 		}
-		if l.settings.RootReads != "all" && (!onShared(m.Source) || !onShared(m.Bytecode)) {
+		if !l.rootReadsLocal && (!onShared(m.Source) || !onShared(m.Bytecode)) {
 			continue
 		}
 		pairs = append(pairs, [2]string{m.Source, m.Bytecode})

@@ -101,6 +101,11 @@ type launcher struct {
 	phases phases // how long each start-up step took, for -X pyhost.stats
 
 	undoSite func() // takes site's answers away after the main phase (nil: none given)
+
+	// rootReadsLocal: under MPI, the root lists ahead and bundles what is on
+	// local disk too (see Settings.RootReads), not only what is on a shared
+	// file system.
+	rootReadsLocal bool
 }
 
 // phases times the steps of start-up.
@@ -298,6 +303,10 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 	var r share.Roots
 	var warm bool
 	var facts func() []byte
+	l.job.LearnNodes()
+	// What is on local disk the root reads for all only when told to, or
+	// when the node has more ranks than processors (see Settings.RootReads).
+	l.rootReadsLocal = l.settings.RootReads == "all" || (l.job.Root() && l.job.Crowded())
 	if l.job.Root() {
 		r = roots(cfg)
 		// Warm: the environment ran before (its listings are cached and
@@ -313,14 +322,14 @@ func (l *launcher) share(cfg cpython.Config) (*importer.Bundle, error) {
 				r.New, r.Named = true, namedImports(cfg)
 			}
 		}
-		if l.settings.RootReads != "all" {
-			// Unless told otherwise, the root lists ahead (a first job's
-			// trees, the directories in the working directory and the
-			// script's, a new program's packages) only what is on a shared
-			// file system (see Settings.RootReads): from local disk each
-			// rank lists what it imports from, as python3 does. What the
-			// environment's record says the job uses is verified whatever
-			// the file system (a stat each, against a listing per rank).
+		if !l.rootReadsLocal {
+			// The root lists ahead (a first job's trees, the directories
+			// in the working directory and the script's, a new program's
+			// packages) only what is on a shared file system: from local
+			// disk each rank lists what it imports from, as python3 does.
+			// What the environment's record says the job uses is verified
+			// whatever the file system (a stat each, against a listing
+			// per rank).
 			local := func(d string) bool { return !share.OnSharedFS(d) }
 			r.Trees = slices.DeleteFunc(r.Trees, local)
 			r.Local = slices.DeleteFunc(r.Local, local)

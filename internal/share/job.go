@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/mpiglue"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -25,8 +28,10 @@ type Job struct {
 	// than one node: what it may share (see nodes.go).
 	nodes *nodeFilter
 	// hosts are the peers' host names, by peer rank, on the root after
-	// ShareIndex.
+	// LearnNodes.
 	hosts []string
+	// learnt: LearnNodes ran (on every peer).
+	learnt bool
 }
 
 // Alone is the Job of a process that shares with nobody.
@@ -110,22 +115,7 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 	if !j.Shared() {
 		return nil
 	}
-	hosts, err := mpiglue.Gather([]byte(hostname()))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pyhost: gather of the peers' host names failed:", err)
-		mpiglue.Abort(1)
-	}
-	if j.Root() {
-		for _, h := range hosts {
-			j.hosts = append(j.hosts, string(h))
-		}
-		for _, h := range hosts[1:] {
-			if string(h) != string(hosts[0]) {
-				j.nodes = newNodeFilter()
-				break
-			}
-		}
-	}
+	j.LearnNodes()
 	var blob []byte
 	if j.Root() {
 		// What facts reads, it reads while the trees are listed (facts
@@ -182,6 +172,76 @@ func (j *Job) ShareIndex(ix *pathscan.Index, roots Roots, warm bool, facts func(
 		}
 	}
 	return extra
+}
+
+// LearnNodes is collective, once per job (later calls do nothing): the
+// root learns the peers' host names, and so whether they run on more than
+// one node (then what it read on a node-local file system is not shared:
+// see nodes.go) and how many run on its own.
+func (j *Job) LearnNodes() {
+	if !j.Shared() || j.learnt {
+		return
+	}
+	j.learnt = true
+	hosts, err := mpiglue.Gather([]byte(hostname()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pyhost: gather of the peers' host names failed:", err)
+		mpiglue.Abort(1)
+	}
+	if j.Root() {
+		for _, h := range hosts {
+			j.hosts = append(j.hosts, string(h))
+		}
+		for _, h := range hosts[1:] {
+			if string(h) != string(hosts[0]) {
+				j.nodes = newNodeFilter()
+				break
+			}
+		}
+	}
+}
+
+// Crowded reports, on the root after LearnNodes, whether more peers run on
+// its node than the node has processors online: then each rank reading
+// for itself what the root could read once for all costs CPU time the
+// others wait for (see launch's Settings.RootReads).
+func (j *Job) Crowded() bool {
+	here := 0
+	for _, h := range j.hosts {
+		if len(j.hosts) > 0 && h == j.hosts[0] {
+			here++
+		}
+	}
+	return here > onlineCPUs()
+}
+
+// onlineCPUs is the number of processors online on this node (not this
+// process's affinity: a rank bound to one core still shares the node).
+func onlineCPUs() int {
+	b, _, err := dirfd.ReadFile("/sys/devices/system/cpu/online", 0, 4096)
+	if n := countCPUList(string(b)); err == nil && n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+// countCPUList counts the processors of a kernel CPU list such as
+// "0-3,8,10-11"; 0 when it is malformed.
+func countCPUList(list string) int {
+	n := 0
+	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		if !isRange {
+			hi = lo
+		}
+		a, err1 := strconv.Atoi(lo)
+		z, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || a < 0 || z < a {
+			return 0
+		}
+		n += z - a + 1
+	}
+	return n
 }
 
 // appendPart appends part to blob, its length first.
