@@ -2,6 +2,7 @@ package launch
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,15 @@ const maxConcurrency = 256
 
 // option names and their environment variables.
 var optionNames = []string{"importer", "misses", "stats", "version", "mpi", "cache", "cachedir", "concurrency", "nodedir", "nodecopies", "rootreads", "warm"}
+
+// oneOf is v when it is one of want, else the error that names them:
+// "-X pyhost.<name>=<v>: want a, b or c".
+func oneOf(name, v string, want ...string) (string, error) {
+	if slices.Contains(want, v) {
+		return v, nil
+	}
+	return "", fmt.Errorf("-X pyhost.%s=%s: want %s or %s", name, v, strings.Join(want[:len(want)-1], ", "), want[len(want)-1])
+}
 
 // parseSettings reads -X pyhost.* (xopts, from the running config) over
 // PYHOST_* variables (getenv). ignoreEnv is python3's -E/-I: then
@@ -124,26 +134,11 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 			}
 			s.NodeDir = v
 		case "nodecopies":
-			switch v {
-			case "shared", "all":
-				s.NodeCopies = v
-			default:
-				err = fmt.Errorf("-X pyhost.nodecopies=%s: want shared or all", v)
-			}
+			s.NodeCopies, err = oneOf(n, v, "shared", "all")
 		case "rootreads":
-			switch v {
-			case "shared", "all":
-				s.RootReads = v
-			default:
-				err = fmt.Errorf("-X pyhost.rootreads=%s: want shared or all", v)
-			}
+			s.RootReads, err = oneOf(n, v, "shared", "all")
 		case "mpi":
-			switch v {
-			case "auto", "on", "off":
-				s.MPI = v
-			default:
-				err = fmt.Errorf("-X pyhost.mpi=%s: want auto, on or off", v)
-			}
+			s.MPI, err = oneOf(n, v, "auto", "on", "off")
 		}
 		if err != nil {
 			return Settings{}, err

@@ -155,6 +155,17 @@ def test_exit_status_and_output_as_without_mpirun(pyhost, tmp_path):
     assert p.returncode != 0 and plain.returncode == 3
 
 
+def write_bundle_job(job, lib, modules, at=0):
+    """Writes the script job: lib put on sys.path (at index at), json,
+    email.mime.text and modules imported, then 'rank R <each module's v>
+    <modules taken from the bundle>' printed."""
+    job.write_text(
+        "import sys, pyhost\n"
+        f"sys.path.insert({at}, {str(lib)!r})\n"
+        f"import json, email.mime.text, {', '.join(modules)}\n"
+        f"print('rank', pyhost.rank(), {', '.join(m + '.v' for m in modules)}, pyhost.stats()['bundled'], flush=True)\n")
+
+
 def test_bytecode_bundle_on_second_run(pyhost, tmp_path):
     # First run: rank 0 records the modules it loaded from source. Second
     # run: their stats and bytecode reach the other ranks in one broadcast;
@@ -163,11 +174,7 @@ def test_bytecode_bundle_on_second_run(pyhost, tmp_path):
     lib.mkdir()
     (lib / "stable.py").write_text("v = 'stable'\n")
     (lib / "changing.py").write_text("v = 'old'\n")
-    (tmp_path / "job.py").write_text(
-        "import sys, pyhost\n"
-        f"sys.path.insert(0, {str(lib)!r})\n"
-        "import json, email.mime.text, stable, changing\n"
-        "print('rank', pyhost.rank(), stable.v, changing.v, pyhost.stats()['bundled'], flush=True)\n")
+    write_bundle_job(tmp_path / "job.py", lib, ["stable", "changing"])
     env = {"PYHOST_CACHEDIR": str(tmp_path / "cache")}
     first = mpirun(pyhost, 2, ["job.py"], tmp_path, env=env)
     assert first.returncode == 0, first.stderr.decode()
@@ -209,11 +216,7 @@ def test_bundle_from_local_disk_only_on_a_crowded_node(pyhost, tmp_path, crowded
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "changing.py").write_text("v = 'old'\n")
-    (tmp_path / "job.py").write_text(
-        "import sys, pyhost\n"
-        f"sys.path.insert(0, {str(lib)!r})\n"
-        "import json, email.mime.text, changing\n"
-        "print('rank', pyhost.rank(), changing.v, pyhost.stats()['bundled'], flush=True)\n")
+    write_bundle_job(tmp_path / "job.py", lib, ["changing"])
     env = {"PYHOST_CACHEDIR": str(tmp_path / "cache"), "PYHOST_ROOTREADS": "shared"}
     first = mpirun(pyhost, np, ["job.py"], tmp_path, env=env)
     assert first.returncode == 0, first.stderr.decode()

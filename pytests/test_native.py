@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import base_env
-from test_mpi import MPIRUN, JOB_TIMEOUT
+from test_mpi import MPIRUN, JOB_TIMEOUT, write_bundle_job
 from test_mpi import mpirun as _mpirun
 
 
@@ -445,11 +445,7 @@ def test_root_reads_for_all_only_what_is_on_a_shared_file_system(pyhost, fuse_tr
     local_lib = tmp_path / "local_lib"
     local_lib.mkdir()
     (local_lib / "on_local.py").write_text("v = 'local'\n")
-    (app / "job.py").write_text(
-        "import sys, pyhost\n"
-        f"sys.path.insert(1, {str(local_lib)!r})\n"
-        "import json, email.mime.text, on_shared, on_local\n"
-        "print('rank', pyhost.rank(), on_shared.v, on_local.v, pyhost.stats()['bundled'], flush=True)\n")
+    write_bundle_job(app / "job.py", local_lib, ["on_shared", "on_local"], at=1)
     argv = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", pyhost, "job.py"]
     env = base_env()
     env.update(PYHOST_CACHEDIR=str(tmp_path / "cache"))
