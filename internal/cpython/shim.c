@@ -703,8 +703,15 @@ __attribute__((constructor)) static void save_signals(void) {
 // thread and keep the wide slack: their timers (goroutines' sleeps, the
 // bytecode bundle's 10 s idle release, the 10 ms polls for a launcher's
 // children not yet started) may fire up to 20 ms late, which nothing in
-// the pyhost command needs to the millisecond. Only in the pyhost
-// command: other programs keep theirs.
+// the pyhost command needs to the millisecond. The price: a Go thread
+// about to steal a goroutine sleeps 3 µs first, up to 20 ms with this
+// slack, so rank 0's concurrent start-up steps stall now and then (in 4
+// cold jobs at np = 2: share_bundle 22 and 9 ms where 2 to 4 otherwise,
+// share_index 29 against 18). Giving the wide slack to the monitor
+// alone (the first thread started) kept those steps steady but brought
+// the CPU cost at -np 8 back (806/902/894 ticks against python3 +
+// mpi4py's 679/799/753): the spinning threads' short sleeps are that cost
+// too. Only in the pyhost command: other programs keep theirs.
 #define PYHOST_GO_TIMER_SLACK_NS 20000000L
 
 #ifndef MADV_POPULATE_WRITE
