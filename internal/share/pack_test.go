@@ -56,6 +56,18 @@ func packCache(t *testing.T, dir string, warnings *[]string) *Cache {
 	return newCache(dir, testEnv("/lib"), warnings)
 }
 
+// savedPack saves a pack of pairs in a new cache directory, as an earlier
+// run would, and returns the directory and the warnings list its caches
+// report to.
+func savedPack(t *testing.T, pairs [][2]string) (string, *[]string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "cache")
+	warnings := &[]string{}
+	c := packCache(t, dir, warnings)
+	c.SavePack(c.Pack(true), pairs, testMagic, later())
+	return dir, warnings
+}
+
 func TestPackRoundTrip(t *testing.T) {
 	files := map[string][]byte{"a": pyc(0, "AAAA"), "b": pyc(0, strings.Repeat("b", 300<<10)), "c": pyc(0, "CC")}
 	_, pairs := pycTree(t, files, "a", "b", "c")
@@ -106,11 +118,8 @@ func TestPackOnlyTimestampPycsOfThisMagic(t *testing.T) {
 	other[0] = 0x42
 	files := map[string][]byte{"ts": pyc(0, "ok"), "checked": pyc(3, "h"), "unchecked": pyc(1, "h"), "foreign": other, "short": []byte("abc")}
 	_, pairs := pycTree(t, files, "ts", "checked", "unchecked", "foreign", "short")
-	dir := filepath.Join(t.TempDir(), "cache")
-	var warnings []string
-	c := packCache(t, dir, &warnings)
-	c.SavePack(c.Pack(true), pairs, testMagic, later())
-	p := packCache(t, dir, &warnings).Pack(true)
+	dir, warnings := savedPack(t, pairs)
+	p := packCache(t, dir, warnings).Pack(true)
 	for _, pr := range pairs {
 		want := strings.Contains(pr[0], "/ts.py")
 		if got := p.Has(pr[1]); got != want {
@@ -165,14 +174,11 @@ func TestPackDirectoryChangeInvalidates(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			lib, pairs := pycTree(t, map[string][]byte{"a": pyc(0, "OLD!"), "b": pyc(0, "B")}, "a", "b")
-			dir := filepath.Join(t.TempDir(), "cache")
-			var warnings []string
-			c := packCache(t, dir, &warnings)
-			c.SavePack(c.Pack(true), pairs, testMagic, later())
+			dir, warnings := savedPack(t, pairs)
 			if err := change(filepath.Join(lib, "__pycache__")); err != nil {
 				t.Fatal(err)
 			}
-			p := packCache(t, dir, &warnings).Pack(true)
+			p := packCache(t, dir, warnings).Pack(true)
 			if p.Has(pairs[0][1]) {
 				t.Fatal("a copy from a changed directory is served")
 			}
@@ -181,8 +187,8 @@ func TestPackDirectoryChangeInvalidates(t *testing.T) {
 			}
 			// The next save drops them (and the new .pyc is copied once
 			// its directory settles).
-			packCache(t, dir, &warnings).SavePack(p, pairs[:1], testMagic, later())
-			q := packCache(t, dir, &warnings).Pack(true)
+			packCache(t, dir, warnings).SavePack(p, pairs[:1], testMagic, later())
+			q := packCache(t, dir, warnings).Pack(true)
 			if q.Has(pairs[1][1]) {
 				t.Fatal("a changed directory's copy was kept")
 			}
@@ -199,11 +205,8 @@ func TestPackDirectoryChangeInvalidates(t *testing.T) {
 // the next use check it again.
 func TestPackForgetChecksAgain(t *testing.T) {
 	lib, pairs := pycTree(t, map[string][]byte{"a": pyc(0, "A"), "b": pyc(0, "B")}, "a", "b")
-	dir := filepath.Join(t.TempDir(), "cache")
-	var warnings []string
-	c := packCache(t, dir, &warnings)
-	c.SavePack(c.Pack(true), pairs, testMagic, later())
-	p := packCache(t, dir, &warnings).Pack(true)
+	dir, warnings := savedPack(t, pairs)
+	p := packCache(t, dir, warnings).Pack(true)
 	if !p.Has(pairs[0][1]) {
 		t.Fatal("not served")
 	}
