@@ -284,6 +284,16 @@ def snapshot(t):
     return out
 
 
+def compiled_tree(tmp_path, name, imports):
+    """A scenario tree whose imports python3.11 has compiled, settled (its
+    __pycache__ old enough to be packed): (tree, env, pyhost)."""
+    t = tree_for(tmp_path, 0)
+    e = env_for(t, Scenario(name))
+    assert run([REFERENCE, "-c", imports], env=e, cwd=t).returncode == 0
+    time.sleep(SETTLE)
+    return t, e, os.path.abspath(pyhost_path())
+
+
 @pytest.fixture(scope="module")
 def warmed(tmp_path_factory):
     """Every scenario's tree, compiled by python3.11 and prepared, settled,
@@ -342,11 +352,7 @@ def test_window_pyc_rewritten_during_the_run_without_invalidate_caches(warmed, t
     after pyhost checked its directory in this run, and imported without
     importlib.invalidate_caches(), is served as the pack holds it; python3
     reads the new file. Both see a changed *source* (the loader's own check)."""
-    t = tree_for(tmp_path, 0)
-    e = env_for(t, Scenario("window"))
-    pyhost = os.path.abspath(pyhost_path())
-    assert run([REFERENCE, "-c", "import m, n"], env=e, cwd=t).returncode == 0
-    time.sleep(SETTLE)
+    t, e, pyhost = compiled_tree(tmp_path, "window", "import m, n")
     assert run([pyhost, "-c", "import m, n"], env=e, cwd=t).returncode == 0
     code = "import os, n\nexec(os.environ['REWRITE_M'])\nimport m\nprint(m.VALUE)"
     host = run([pyhost, "-c", code], env=e, cwd=t)
@@ -401,11 +407,7 @@ def other_owned(p):
 @pytest.mark.parametrize("damage", [flip_data, truncate, fifo, symlink, group_writable, other_owned],
                          ids=lambda f: f.__name__)
 def test_bad_pack_costs_one_line_and_gives_python3s_result(tmp_path, damage):
-    t = tree_for(tmp_path, 0)
-    e = env_for(t, Scenario("bad"))
-    pyhost = os.path.abspath(pyhost_path())
-    assert run([REFERENCE, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
-    time.sleep(SETTLE)
+    t, e, pyhost = compiled_tree(tmp_path, "bad", "import m, n, pkg.sub")
     assert run([pyhost, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
     host, ref, packed = run_damaged(t, damage)
     assert (host.returncode, ADDR.sub(b"", host.stdout)) == (ref.returncode, ADDR.sub(b"", ref.stdout))
@@ -451,11 +453,7 @@ def test_cache_directory_that_cannot_be_written(tmp_path):
 def test_read_only_cache_directory(tmp_path):
     """A warm cache on a read-only mount: served from, never written, no
     line at all (nothing needed writing), python3's result."""
-    t = tree_for(tmp_path, 0)
-    e = env_for(t, Scenario("ro"))
-    pyhost = os.path.abspath(pyhost_path())
-    assert run([REFERENCE, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
-    time.sleep(SETTLE)
+    t, e, pyhost = compiled_tree(tmp_path, "ro", "import m, n, pkg.sub")
     assert run([pyhost, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
     mounted(["--bind", str(t / "cache")], t / "cache")
     try:
@@ -476,11 +474,7 @@ def test_read_only_cache_directory(tmp_path):
 def test_full_cache_directory(tmp_path):
     """A cache directory on a full file system (a 64 KB tmpfs): the pack
     does not fit; python3's result and at most one line."""
-    t = tree_for(tmp_path, 0)
-    e = env_for(t, Scenario("full"))
-    pyhost = os.path.abspath(pyhost_path())
-    assert run([REFERENCE, "-c", "import m, n, pkg.sub"], env=e, cwd=t).returncode == 0
-    time.sleep(SETTLE)
+    t, e, pyhost = compiled_tree(tmp_path, "full", "import m, n, pkg.sub")
     mounted(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"], t / "cache")
     try:
         host = run([pyhost, "-c", probe(Scenario("x"))], env=e, cwd=t)
