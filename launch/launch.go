@@ -168,7 +168,16 @@ func (l *launcher) start() error {
 		l.phases.mark("paths")
 	}
 	if s.Importer {
-		l.index = pathscan.New(pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency()})
+		opts := pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency(), Watch: true}
+		if l.job.Shared() {
+			// A rank watches only what is on its node's own file systems:
+			// a watch costs a path lookup, which on a shared file system is
+			// a request per rank and directory that the sharing saves
+			// (and sees no other node's changes anyway).
+			mounts := share.ReadMounts()
+			opts.WatchWhere = func(dir string) bool { return !mounts.Shared(dir) }
+		}
+		l.index = pathscan.New(opts)
 		if s.Cache != "off" && l.job.Root() {
 			l.openCache(cfg)
 		} else if s.Warm && s.Cache == "off" {

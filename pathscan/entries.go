@@ -25,7 +25,7 @@ func (ix *Index) SetLoaders(loaders []Suffix) error {
 // FindNoRevalidate is Find without the revalidation of a miss: for a
 // lookup repeated right after a Find that revalidated it.
 func (ix *Index) FindNoRevalidate(dir, tail string) Result {
-	return ix.find(dir, tail, false)
+	return ix.find(dir, tail, false, true)
 }
 
 // IsDir reports whether dir is a directory, as a path hook needs to know
@@ -35,6 +35,7 @@ func (ix *Index) FindNoRevalidate(dir, tail string) Result {
 // one means dir was a directory when it was listed.
 func (ix *Index) IsDir(dir string) bool {
 	ix.mu.Lock()
+	ix.drain()
 	if l := ix.get(dir); l != nil && !l.stale {
 		ix.mu.Unlock()
 		return l.state != stateMissing

@@ -56,6 +56,16 @@ type Options struct {
 	// and read at once (parallel file systems serve many metadata
 	// requests in flight per client); zero or negative: DefaultConcurrency.
 	Concurrency int
+	// Watch makes lookups see changes made to a directory while the
+	// Index is in use, as FileFinder's stat at every lookup does: each
+	// directory a lookup uses is watched (inotify) or, where it cannot be,
+	// stat'ed at every use (see watch.go). Without it a listing is
+	// trusted until Invalidate (misses aside: RevalidateMisses).
+	Watch bool
+	// WatchWhere, if not nil, limits Watch to the directories it accepts
+	// (say, those on node-local file systems); the others are trusted as
+	// without Watch.
+	WatchWhere func(dir string) bool
 }
 
 // DefaultConcurrency is Options.Concurrency's default.
@@ -83,6 +93,8 @@ type Stats struct {
 	Relists       uint64 // listings read again because a revalidation saw a new mtime
 	DirsMerged    uint64 // listings taken from Merge or MergeUnverified
 	Verifications uint64 // stats of a directory whose listing came from MergeUnverified
+	Watches       uint64 // directories watched for changes during the run (Options.Watch)
+	Changes       uint64 // listings dropped because their directory changed during the run
 }
 
 // Index maps directories to their listings and answers FileFinder lookups
@@ -96,6 +108,8 @@ type Index struct {
 	loaders     []Suffix
 	revalidate  bool
 	concurrency int
+	watch       *watcher // nil without Options.Watch
+	watchWhere  func(dir string) bool
 
 	mu    sync.Mutex
 	tree  *btree.BTreeG[*listing]
@@ -105,12 +119,16 @@ type Index struct {
 
 // New returns an empty Index.
 func New(opts Options) *Index {
-	return &Index{
+	ix := &Index{
 		loaders:     slices.Clone(opts.Loaders),
 		revalidate:  opts.RevalidateMisses,
 		concurrency: cmp.Or(max(opts.Concurrency, 0), DefaultConcurrency),
 		tree:        btree.NewG(16, lessListing),
 	}
+	if opts.Watch {
+		ix.watch, ix.watchWhere = newWatcher(), opts.WatchWhere
+	}
+	return ix
 }
 
 // get returns the tree's listing of dir, or nil. Needs ix.mu.
@@ -132,7 +150,14 @@ func (ix *Index) install(l *listing) {
 // current returns a usable listing of dir, reading it if there is none or it
 // was invalidated. Needs ix.mu.
 func (ix *Index) current(dir string) *listing {
-	if l := ix.get(dir); l != nil && !l.stale && !l.transient {
+	watched := ix.watchWanted(dir)
+	if l := ix.get(dir); l != nil && !l.stale && !l.transient && watched {
+		if l.watch == watchOn || ix.checked(l) {
+			l.unverified = false
+			l.used = true
+			return l
+		}
+	} else if l != nil && !l.stale && !l.transient {
 		if !l.unverified {
 			l.used = true
 			return l
@@ -144,7 +169,13 @@ func (ix *Index) current(dir string) *listing {
 			return l
 		}
 	}
+	searched := false
+	if old := ix.get(dir); old != nil {
+		searched = old.searched
+	}
+	mode := ix.addWatch(dir) // before the reading
 	l, _ := readListing(dir)
+	l.watch, l.searched = mode, searched
 	ix.stats.DirsListed++
 	l.used = true
 	ix.install(l)
@@ -155,7 +186,7 @@ func (ix *Index) current(dir string) *listing {
 func (ix *Index) child(l *listing, i int) *listing {
 	e := &l.ents()[i]
 	c := e.child
-	if c == nil || c.dropped || c.stale {
+	if c == nil || c.dropped || c.stale || c.watch != watchOn && ix.watchWanted(c.dir) {
 		var d string
 		if c != nil {
 			d = c.dir
@@ -178,24 +209,45 @@ func (ix *Index) child(l *listing, i int) *listing {
 // can only match a file named tail+suffix (an empty tail finds a file named
 // ".py"), exactly as in FileFinder.
 func (ix *Index) Find(dir, tail string) Result {
-	return ix.find(dir, tail, ix.revalidate)
+	return ix.find(dir, tail, ix.revalidate, true)
 }
 
-// find is Find, revalidating a miss or namespace answer only if revalidate.
-func (ix *Index) find(dir, tail string, revalidate bool) Result {
+// Drain takes the changes made during the run that are not yet known
+// (Options.Watch); Find does it first. For lookups made one after the
+// other for one import: Drain, then FindDrained for each directory.
+func (ix *Index) Drain() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.drain()
+}
+
+// FindDrained is Find without the Drain, revalidating a miss only if
+// revalidate (and Options.RevalidateMisses).
+func (ix *Index) FindDrained(dir, tail string, revalidate bool) Result {
+	return ix.find(dir, tail, revalidate && ix.revalidate, false)
+}
+
+// find is Find, revalidating a miss or namespace answer only if
+// revalidate, draining first if drain.
+func (ix *Index) find(dir, tail string, revalidate, drain bool) Result {
 	if i := strings.LastIndexByte(tail, '.'); i >= 0 {
 		tail = tail[i+1:]
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if drain {
+		ix.drain()
+	}
 	ix.stats.Lookups++
 	l := ix.current(dir)
+	l.searched = true
 	r, portion := ix.resolve(l, tail)
 	if revalidate && !r.Found {
 		// Python sees a new module in dir when dir's mtime moves, and a new
-		// __init__ in a portion at once (it stats it every time).
-		changed := ix.revalidateListing(l)
-		if r.Namespace && !portion.dropped && ix.revalidateListing(portion) {
+		// __init__ in a portion at once (it stats it every time). A watched
+		// directory's changes are known without.
+		changed := l.watch != watchOn && ix.revalidateListing(l)
+		if r.Namespace && !portion.dropped && portion.watch != watchOn && ix.revalidateListing(portion) {
 			changed = true
 		}
 		if changed {
@@ -220,6 +272,7 @@ func (ix *Index) find(dir, tail string, revalidate bool) Result {
 func (ix *Index) HasDir(dir, name string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.drain()
 	l := ix.current(dir)
 	i, ok := l.lookup(name, "")
 	return ok && l.entries[i].typ == typeDir
@@ -302,7 +355,9 @@ func (ix *Index) revalidateListing(l *listing) bool {
 	if statMtime(l.dir) == l.mtime {
 		return false
 	}
+	mode := ix.addWatch(l.dir) // before the reading
 	n, _ := readListing(l.dir)
+	n.watch = mode
 	ix.stats.DirsListed++
 	ix.stats.Relists++
 	// Child listings have mtimes of their own; one that still matches is as

@@ -67,8 +67,12 @@ type listing struct {
 	// is never written to a cache file.
 	transient bool
 
-	stale   bool // Invalidate'd: relist on next use
-	dropped bool // no longer in the tree (replaced or forgotten)
+	stale bool      // Invalidate'd: relist on next use
+	watch watchMode // how it is known current in this process (Options.Watch)
+	// searched: a lookup in this directory (not only of it, as a package)
+	// was answered from it in this process, as from a FileFinder of it.
+	searched bool
+	dropped  bool // no longer in the tree (replaced or forgotten)
 
 	// unverified: merged from a cache file; trusted after one stat of dir
 	// finds the recorded mtime (see MergeUnverified).

@@ -260,11 +260,83 @@ show("from_pth")
 '''),
 }
 
+# Changes to directories already searched in this run, each made after an
+# import has searched the directory (python3 notices them through the
+# directory's mtime, pyhost through a watch or, where it cannot watch, the
+# same stat). The first imports search the working directory and "lib"
+# for json's and m1's names.
+CHANGED = {"lib/m1.py": "v = 'lib'\n", "lib/keep.py": "", "later/m1.py": "v = 'later'\n",
+           "later/only_later.py": "", "v1/a.py": "v = 1\n", "v2/a.py": "v = 2\n", "v2/b.py": ""}
+CHANGED_PRELUDE = r'''
+import json, shutil
+sys.path[:0] = [os.path.abspath("lib"), os.path.abspath("later")]
+show("keep"); show("nosuch_zz")
+'''
+CASES.update({
+    "changed-deleted-falls-through": (CHANGED, CHANGED_PRELUDE + r'''
+os.remove("lib/m1.py")
+print(importlib.util.find_spec("m1").origin)
+show("m1")
+'''),
+    "changed-deleted-nowhere-else": (CHANGED, CHANGED_PRELUDE + r'''
+show("keep"); forget("keep"); os.remove("lib/keep.py")
+print(importlib.util.find_spec("keep")); show("keep")
+'''),
+    "changed-shadow-written-ahead": (CHANGED, CHANGED_PRELUDE + r'''
+with open("lib/only_later.py", "w") as f: f.write("")
+show("only_later")
+with open("csv.py", "w") as f: f.write("")
+sys.path.insert(0, os.getcwd()); show("csv")
+'''),
+    "changed-module-becomes-package": (CHANGED, CHANGED_PRELUDE + r'''
+os.mkdir("lib/m1"); open("lib/m1/__init__.py", "w").close()
+show("m1"); forget("m1")
+shutil.rmtree("lib/m1"); os.remove("lib/m1.py"); show("m1")
+'''),
+    "changed-package-init-and-subdirectory": ({**CHANGED, "lib/pk/__init__.py": "", "lib/pk/s.py": ""}, CHANGED_PRELUDE + r'''
+show("pk.s"); forget("pk")
+os.remove("lib/pk/__init__.py"); show("pk"); forget("pk")
+os.rename("lib/pk", "lib/pk_old"); os.mkdir("lib/pk"); open("lib/pk/t.py", "w").close()
+show("pk.s"); show("pk.t")
+'''),
+    "changed-renamed-directory-on-path": (CHANGED, CHANGED_PRELUDE + r'''
+sys.path.insert(0, os.path.abspath("cur")); os.symlink("v1", "cur"); show("a"); forget("a")
+os.symlink("v2", "cur.new"); os.replace("cur.new", "cur"); show("a"); show("b")
+os.rename("later", "gone"); show("only_later")
+'''),
+    "changed-seen-across-fork": (CHANGED, CHANGED_PRELUDE + r'''
+pid = os.fork()
+if pid == 0:
+    os.remove("lib/m1.py"); show("m1"); sys.stdout.flush(); os._exit(0)
+os.waitpid(pid, 0)
+show("m1"); forget("m1")
+pid = os.fork()
+if pid == 0:
+    with open("lib/only_later.py", "w") as f: f.write("")
+    os._exit(0)
+os.waitpid(pid, 0)
+show("only_later")
+'''),
+})
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_as_python3(parity, name):
     files, body = CASES[name]
     parity.check(["-c", script(body)], files=files)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith("changed-")))
+def test_changes_seen_without_inotify(parity, name):
+    # Under a small ulimit -n pyhost keeps no inotify descriptor: it checks
+    # each directory by a stat at every use, as FileFinder does.
+    import resource
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    files, body = CASES[name]
+    parity.check(["-c", script(body)], files=files, preexec_fn=few_files)
 
 
 def test_large_directory(parity, tmp_path_factory):

@@ -139,7 +139,9 @@ def test_share_paths_is_collective_listing(pyhost, tmp_path):
         "sys.path.insert(0, d)\n"
         "import spkg.inner\n"
         "print('shared', pyhost.rank(), spkg.inner.v, pyhost.stats()['dirs_listed'] - before, flush=True)\n")
-    p = mpirun(pyhost, 2, ["job.py"], tmp_path)
+    # -B: a rank writing spkg/__pycache__ changes spkg, and the other would
+    # rightly list it again.
+    p = mpirun(pyhost, 2, ["-B", "job.py"], tmp_path)
     assert p.returncode == 0, p.stderr.decode()
     got = lines(p, "shared")
     assert got[0].startswith("shared 0 5 ") and got[1] == "shared 1 5 0", got

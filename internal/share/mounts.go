@@ -1,0 +1,123 @@
+package share
+
+import (
+	"os"
+	"strings"
+)
+
+// Mounts tells, from the mount table read once, whether a path is on a
+// file system shared by all nodes, without a statfs (a request to the
+// servers of a parallel file system) per path. The longest mount point
+// that is a prefix of the path, as written, decides: a path through a
+// symbolic link onto another mount is judged by where it is written, so
+// a link from local disk onto a shared file system counts as local (the
+// safe side for what it decides: see OnSharedMount's users).
+type Mounts struct {
+	points []mountPoint // longest first
+}
+
+type mountPoint struct {
+	dir    string
+	shared bool
+}
+
+// sharedFSNames are the mount table's names of sharedFSTypes's file systems.
+var sharedFSNames = map[string]bool{
+	"nfs": true, "nfs4": true, "lustre": true, "gpfs": true, "beegfs": true,
+	"ceph": true, "panfs": true, "pvfs2": true, "cifs": true, "smb3": true,
+	"smbfs": true, "fuse": true,
+}
+
+// ReadMounts reads /proc/self/mountinfo; nil when it cannot (then
+// nothing counts as shared).
+func ReadMounts() *Mounts {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	return parseMountInfo(string(b))
+}
+
+// parseMountInfo parses proc(5)'s mountinfo: the mount point is the 5th
+// field (octal escapes for space, tab, newline and backslash), the type
+// the first after the "-" separator.
+func parseMountInfo(s string) *Mounts {
+	m := &Mounts{}
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		sep := -1
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+1 >= len(f) {
+			continue
+		}
+		typ := f[sep+1]
+		shared := sharedFSNames[typ] || strings.HasPrefix(typ, "fuse.")
+		m.points = append(m.points, mountPoint{dir: unescapeMount(f[4]), shared: shared})
+	}
+	// Longest first; a later line for the same point (mounted over) wins,
+	// hence the stable order and the reverse scan below.
+	pts := m.points
+	for i, j := 0, len(pts)-1; i < j; i, j = i+1, j-1 {
+		pts[i], pts[j] = pts[j], pts[i]
+	}
+	sortByLenDesc(pts)
+	return m
+}
+
+func sortByLenDesc(pts []mountPoint) {
+	// insertion sort keeps equal lengths in order (mount tables are short)
+	for i := 1; i < len(pts); i++ {
+		for j := i; j > 0 && len(pts[j].dir) > len(pts[j-1].dir); j-- {
+			pts[j], pts[j-1] = pts[j-1], pts[j]
+		}
+	}
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return true
+}
+
+// Shared reports whether the absolute path p is on a shared file system.
+func (m *Mounts) Shared(p string) bool {
+	if m == nil {
+		return false
+	}
+	for _, pt := range m.points {
+		if pt.dir == "/" || p == pt.dir || strings.HasPrefix(p, pt.dir) && p[len(pt.dir)] == '/' {
+			return pt.shared
+		}
+	}
+	return false
+}
