@@ -244,9 +244,9 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	if dontWrite && l.settings.Warm {
 		warn("-X pyhost.warm records nothing: Python writes no bytecode here (-B, PYTHONDONTWRITEBYTECODE)")
 	}
-	dir := l.settings.CacheDir
+	dir, home := l.settings.CacheDir, ""
 	if dir == "" {
-		if dir, err = share.DefaultDir(); err != nil {
+		if dir, home, err = share.DefaultDir(); err != nil {
 			return // no home: no cache
 		}
 	} else if dir, err = filepath.Abs(dir); err != nil {
@@ -255,6 +255,7 @@ func (l *launcher) openCache(cfg cpython.Config) {
 	l.env = envOf(cfg)
 	l.cache = share.Open(dir, l.env, !dontWrite)
 	l.cache.Warn = func(msg string) { warn("%s", msg) }
+	l.cache.Home = home
 	// The record of the modules loaded serves the bytecode bundle and the
 	// node-local copies, which only peers share: a process alone does not
 	// read it at start-up, only at exit when it loaded anything (its

@@ -30,19 +30,21 @@ func (ix *Index) FindNoRevalidate(dir, tail string) Result {
 
 // IsDir reports whether dir is a directory, as a path hook needs to know
 // of a sys.path entry. It answers from the index when dir, or its parent,
-// is listed, and otherwise stats dir once. A false answer is safe for the
-// caller (the entry then goes through CPython's own path hooks); a true
-// one means dir was a directory when it was listed.
+// is listed and known current in this run, and otherwise stats dir once.
+// A false answer is safe for the caller (the entry then goes through
+// CPython's own path hooks); a true one means dir was a directory when it
+// was listed in this run, or checked since (a listing from a cache file
+// is not enough: the directory may be a zip file now).
 func (ix *Index) IsDir(dir string) bool {
 	ix.mu.Lock()
 	ix.drain()
-	if l := ix.get(dir); l != nil && !l.stale {
+	if l := ix.get(dir); l != nil && ix.known(l) {
 		ix.mu.Unlock()
 		return l.state != stateMissing
 	}
 	if dir != "/" {
 		parent, name := path.Split(dir)
-		if p := ix.get(path.Clean(parent)); p != nil && p.state == stateOK && p.unpack() {
+		if p := ix.get(path.Clean(parent)); p != nil && ix.known(p) && p.state == stateOK && p.unpack() {
 			i, ok := p.lookup(name, "")
 			isDir := ok && p.ents()[i].typ == typeDir
 			ix.mu.Unlock()
@@ -52,4 +54,14 @@ func (ix *Index) IsDir(dir string) bool {
 	ix.mu.Unlock()
 	st, err := os.Stat(dir)
 	return err == nil && st.IsDir()
+}
+
+// known reports whether l can answer without a look at the file system:
+// read or checked in this run and, where changes are watched for,
+// watched since. Needs ix.mu.
+func (ix *Index) known(l *listing) bool {
+	if l.stale || l.transient || l.unverified {
+		return false
+	}
+	return !ix.watchWanted(l.dir) || l.watch == watchOn
 }

@@ -102,6 +102,21 @@ def test_stale_directory_is_read_again(pyhost, tree):
     assert r.returncode == 0 and r.stdout == b"3\n", r.stderr
 
 
+def test_entry_replaced_by_a_zip_file_is_a_zip_entry(pyhost, tree):
+    # The cache lists lib; replaced by a zip file of the same name, it is
+    # zipimport's entry on the next run, as under python3 (not a directory
+    # that vanished).
+    import zipfile
+    warm(pyhost, tree)
+    r = pyrun(pyhost, tree, "-c", SCRIPT)
+    assert r.returncode == 0 and stats(r)["verifications"] > 0, r.stderr
+    shutil.rmtree(tree / "lib")
+    with zipfile.ZipFile(tree / "lib", "w") as z:
+        z.writestr("plain.py", "w = 'zip'\n")
+    r = pyrun(pyhost, tree, "-c", "import plain; print(plain.w, type(plain.__loader__).__name__)")
+    assert r.returncode == 0 and r.stdout == b"zip zipimporter\n", r.stderr
+
+
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "foreign-version", "empty", "garbage"])
 def test_damaged_cache_is_ignored_and_rebuilt(pyhost, tree, damage):
     warm(pyhost, tree)
@@ -147,6 +162,20 @@ def test_unwritable_cache_dir_costs_one_line(pyhost, tree):
     assert r.returncode == 0 and r.stdout == b"1 2\n"
     # Exactly one line: the cache could not be written, and the run went on.
     assert r.stderr.count(b"pyhost: ") == 1 and b"cache" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("home", ["missing", "relative"])
+def test_default_cache_without_a_home_is_none_silently(pyhost, tree, home):
+    # A service account's HOME of /nonexistent, or a relative one: no
+    # cache, nothing made, nothing said (python3 says nothing either).
+    e = base_env(tree / "home")
+    e.pop("XDG_CACHE_HOME", None)
+    e["HOME"] = str(tree / "nonexistent") if home == "missing" else "relhome"
+    e["PYTHONPATH"] = str(tree / "lib")
+    for _ in range(2):
+        r = run([pyhost, "-c", SCRIPT], env=e, cwd=tree / "work")
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"1 2\n", b""), r.stderr
+    assert not (tree / "nonexistent").exists() and not (tree / "work" / "relhome").exists()
 
 
 def test_off_rebuild_and_no_bytecode(pyhost, tree):

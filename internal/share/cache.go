@@ -65,16 +65,23 @@ func (e Env) Key() string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// DefaultDir is $XDG_CACHE_HOME/pyhost, else ~/.cache/pyhost.
-func DefaultDir() (string, error) {
+// DefaultDir is $XDG_CACHE_HOME/pyhost, else ~/.cache/pyhost; home is
+// the home directory in the second case (it must exist for the cache to
+// be made there: pyhost never makes a home, as python3 makes nothing).
+// A relative XDG_CACHE_HOME is ignored (the XDG spec), a relative HOME
+// is an error.
+func DefaultDir() (dir, home string, err error) {
 	if x := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(x) {
-		return filepath.Join(x, "pyhost"), nil
+		return filepath.Join(x, "pyhost"), "", nil
 	}
-	home, err := os.UserHomeDir()
+	home, err = os.UserHomeDir()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return filepath.Join(home, ".cache", "pyhost"), nil
+	if !filepath.IsAbs(home) {
+		return "", "", fmt.Errorf("HOME %q is not an absolute path", home)
+	}
+	return filepath.Join(home, ".cache", "pyhost"), home, nil
 }
 
 // A Cache is one environment's files in a cache directory: the index (the
@@ -95,7 +102,20 @@ type Cache struct {
 	// Warn prints one line; the Cache calls it at most once.
 	Warn   func(msg string)
 	warned bool
+
+	// Home, if set, is the directory the cache directory is made in
+	// (DefaultDir's home): the cache is not made if Home does not exist,
+	// and a cache directory that cannot be made there is no cache, without
+	// a warning (a service account's HOME of /nonexistent: python3 says
+	// nothing there either). A directory the user chose warns.
+	Home string
 }
+
+// noDirError is a cache directory that could not be made.
+type noDirError struct{ err error }
+
+func (e *noDirError) Error() string { return e.err.Error() }
+func (e *noDirError) Unwrap() error { return e.err }
 
 // Open returns the cache of env in dir. write is false when Python writes
 // no bytecode (-B, PYTHONDONTWRITEBYTECODE): then nothing is written.
@@ -106,6 +126,12 @@ func Open(dir string, env Env, write bool) *Cache {
 func (c *Cache) warn(format string, args ...any) {
 	if c.warned || c.Warn == nil {
 		return
+	}
+	var noDir *noDirError
+	for _, a := range args {
+		if err, ok := a.(error); ok && c.Home != "" && errors.As(err, &noDir) {
+			return
+		}
 	}
 	c.warned = true
 	c.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
@@ -176,10 +202,13 @@ func (c *Cache) read(file string) ([]byte, error) {
 	return data, nil
 }
 
+// trusted checks the cache directory, following a symbolic link to it (a
+// ~/.cache/pyhost that points to scratch space): what it names must be
+// the user's own directory that nobody else can write.
 func trusted(dir string) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return &os.PathError{Op: "lstat", Path: dir, Err: err}
+	if err := unix.Stat(dir, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
 	}
 	return ownedBySelf(dir, &st, true)
 }
@@ -211,8 +240,13 @@ func (c *Cache) writeAtomic(file string, blob []byte) error {
 
 // writeAtomicFunc is writeAtomic with the contents written by write.
 func (c *Cache) writeAtomicFunc(file string, write func(io.Writer) error) error {
+	if c.Home != "" {
+		if st, err := os.Stat(c.Home); err != nil || !st.IsDir() {
+			return &noDirError{fmt.Errorf("home directory %s: not there", c.Home)}
+		}
+	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return err
+		return &noDirError{err}
 	}
 	if err := trusted(c.dir); err != nil {
 		return err

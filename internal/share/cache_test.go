@@ -257,3 +257,63 @@ func TestModulesRecordBounded(t *testing.T) {
 		}
 	}
 }
+
+// The default directory is made only in a home that exists, and one that
+// cannot be made there is no cache, silently; a symbolic link to the
+// user's own directory is followed.
+func TestCacheDirectoryWhereItCannotOrMayBe(t *testing.T) {
+	lib := settledTree(t)
+	save := func(c *Cache) {
+		ix := pathscan.New(pathscan.Options{Loaders: loaders})
+		c.LoadIndex(ix)
+		ix.Find(lib, "m")
+		c.SaveIndex(ix, time.Now())
+	}
+	t.Run("home missing", func(t *testing.T) {
+		home := filepath.Join(t.TempDir(), "nonexistent")
+		var warnings []string
+		c := newCache(filepath.Join(home, ".cache", "pyhost"), testEnv(lib), &warnings)
+		c.Home = home
+		save(c)
+		if _, err := os.Stat(home); !os.IsNotExist(err) {
+			t.Errorf("home made: %v", err)
+		}
+		if len(warnings) != 0 {
+			t.Errorf("warnings: %q", warnings)
+		}
+	})
+	t.Run("chosen directory that cannot be made", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var warnings []string
+		save(newCache(filepath.Join(file, "pyhost"), testEnv(lib), &warnings))
+		if len(warnings) != 1 {
+			t.Errorf("warnings: %q, want one", warnings)
+		}
+	})
+	t.Run("symbolic link to the user's directory", func(t *testing.T) {
+		real := filepath.Join(t.TempDir(), "real")
+		if err := os.Mkdir(real, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(real, link); err != nil {
+			t.Fatal(err)
+		}
+		var warnings []string
+		c := newCache(link, testEnv(lib), &warnings)
+		save(c)
+		if _, err := os.Stat(filepath.Join(real, filepath.Base(c.IndexFile()))); err != nil || len(warnings) != 0 {
+			t.Errorf("index through the link: %v, warnings %q", err, warnings)
+		}
+	})
+	t.Run("relative HOME", func(t *testing.T) {
+		t.Setenv("XDG_CACHE_HOME", "")
+		t.Setenv("HOME", "relhome")
+		if dir, _, err := DefaultDir(); err == nil {
+			t.Errorf("DefaultDir = %q, want an error", dir)
+		}
+	})
+}
