@@ -88,12 +88,14 @@ func (w *watcher) open() bool {
 		w.failed = true
 		return false
 	}
-	// Moved to the top of the numbers a program uses (the last below the
-	// soft limit, at most 1023), out of the way of the lowest-first
-	// numbering programs count on (the next descriptor the program opens is
-	// the one it would get under python3, and a closed standard stream
-	// stays closed); anywhere at or above 3 if that fails.
-	for _, at := range []int{int(min(lim.Cur, 1024)) - 1, 3} {
+	// Moved to 63, out of the way of the lowest-first numbering programs
+	// count on (the next descriptor the program opens is the one it would
+	// get under python3, and a closed standard stream stays closed), and
+	// still in the descriptor table every process starts with (64 entries):
+	// a higher number grows the table, which in a process with threads
+	// waits for an RCU grace period (13 ms here). Anywhere at or above 3 if
+	// that fails.
+	for _, at := range []int{minWatchFiles - 1, 3} {
 		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, at)
 		if err == nil {
 			unix.Close(fd)
