@@ -165,26 +165,10 @@ type Importer struct {
 	// entry finders PathFinder asks next (same tail, same directories).
 	lastMiss     string
 	lastMissDirs map[string]bool
-
-	forkGen atomic.Uint64 // cpython.ForkGeneration when the index was last used
 }
 
 // New makes an importer, to be installed once with Install.
-func New() *Importer {
-	im := &Importer{}
-	im.forkGen.Store(cpython.ForkGeneration())
-	return im
-}
-
-// sync is called before the index answers an import: in the child of a
-// fork, the index must stop sharing the parent's watches (see
-// pathscan.Index.AfterFork).
-func (im *Importer) sync() {
-	if g := cpython.ForkGeneration(); im.forkGen.Load() != g {
-		im.forkGen.Store(g)
-		im.index.AfterFork()
-	}
-}
+func New() *Importer { return &Importer{} }
 
 // Index returns the index (nil before Install when none was given).
 func (im *Importer) Index() *pathscan.Index { return im.index }
@@ -302,18 +286,21 @@ func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 // path: which one has the module, as PathFinder would find it.
 func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, string, string, bool) {
 	im.lookups.Add(1)
-	im.sync()
 	ix := im.index
 	// Hits never touch the file system: the entries before the one that
 	// has the module are not revalidated. Only when no entry has it does
 	// each directory cost its one stat (ix.Find), so that a module written
 	// at run time is found as python3 finds it.
 	namespace := false
-	ix.Drain() // once for the directories of this import
 	for pass := 0; pass < 2; pass++ {
 		namespace = false
 		for i, d := range dirs {
-			r := ix.FindDrained(key(d), tail, pass == 1)
+			var r pathscan.Result
+			if pass == 0 {
+				r = ix.FindNoRevalidate(key(d), tail)
+			} else {
+				r = ix.Find(key(d), tail)
+			}
 			if r.Found {
 				im.hits.Add(1)
 				loc := ""
@@ -354,7 +341,6 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 		return cpython.Owned{}
 	}
 	im.entryLookups.Add(1)
-	im.sync()
 	im.mu.Lock()
 	justMissed := tail == im.lastMiss && im.lastMissDirs[dir]
 	im.mu.Unlock()
@@ -378,7 +364,6 @@ func (im *Importer) entryIsDir(a cpython.Args) cpython.Owned {
 	if !ok {
 		return cpython.Owned{}
 	}
-	im.sync()
 	return cpython.NewBool(im.index.IsDir(key(p)))
 }
 

@@ -168,14 +168,20 @@ func (l *launcher) start() error {
 		l.phases.mark("paths")
 	}
 	if s.Importer {
-		opts := pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency(), Watch: true}
+		opts := pathscan.Options{RevalidateMisses: !s.MissesFinal, Concurrency: s.concurrency()}
+		// The program's directories (its own, the working directory's,
+		// PYTHONPATH's, those it adds) are checked at every use, as
+		// FileFinder checks them, so that it sees what it changes there
+		// during the run; an installed environment's are trusted once
+		// verified (pathscan/check.go).
+		opts.Check = func(dir string) bool { return !pathscan.IsEnvironmentDir(dir) }
 		if l.job.Shared() {
-			// A rank watches only what is on its node's own file systems:
-			// a watch costs a path lookup, which on a shared file system is
-			// a request per rank and directory that the sharing saves
-			// (and sees no other node's changes anyway).
+			// A rank checks only what is on its node's own file systems:
+			// on a shared one a stat at every use is a request per rank
+			// that the sharing saves, and changes made there during the
+			// job are the job's to order (importlib.invalidate_caches).
 			mounts := share.ReadMounts()
-			opts.WatchWhere = func(dir string) bool { return !mounts.Shared(dir) }
+			opts.Check = func(dir string) bool { return !pathscan.IsEnvironmentDir(dir) && !mounts.Shared(dir) }
 		}
 		l.index = pathscan.New(opts)
 		if s.Cache != "off" && l.job.Root() {

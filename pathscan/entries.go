@@ -25,19 +25,18 @@ func (ix *Index) SetLoaders(loaders []Suffix) error {
 // FindNoRevalidate is Find without the revalidation of a miss: for a
 // lookup repeated right after a Find that revalidated it.
 func (ix *Index) FindNoRevalidate(dir, tail string) Result {
-	return ix.find(dir, tail, false, true)
+	return ix.find(dir, tail, false)
 }
 
 // IsDir reports whether dir is a directory, as a path hook needs to know
 // of a sys.path entry. It answers from the index when dir, or its parent,
-// is listed and known current in this run, and otherwise stats dir once.
-// A false answer is safe for the caller (the entry then goes through
-// CPython's own path hooks); a true one means dir was a directory when it
-// was listed in this run, or checked since (a listing from a cache file
-// is not enough: the directory may be a zip file now).
+// is listed in this run (or verified since) and not checked at every use
+// (Options.Check), and otherwise stats dir once. A false answer is safe
+// for the caller (the entry then goes through CPython's own path hooks);
+// a true one means dir was a directory when it was listed (a listing
+// from a cache file is not enough: the directory may be a zip file now).
 func (ix *Index) IsDir(dir string) bool {
 	ix.mu.Lock()
-	ix.drain()
 	if l := ix.get(dir); l != nil && ix.known(l) {
 		ix.mu.Unlock()
 		return l.state != stateMissing
@@ -56,12 +55,8 @@ func (ix *Index) IsDir(dir string) bool {
 	return err == nil && st.IsDir()
 }
 
-// known reports whether l can answer without a look at the file system:
-// read or checked in this run and, where changes are watched for,
-// watched since. Needs ix.mu.
+// known reports whether l answers without a look at the file system.
+// Needs ix.mu.
 func (ix *Index) known(l *listing) bool {
-	if l.stale || l.transient || l.unverified {
-		return false
-	}
-	return !ix.watchWanted(l.dir) || l.watch == watchOn
+	return !l.stale && !l.transient && !l.unverified && !ix.checkWanted(l.dir)
 }

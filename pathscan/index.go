@@ -56,16 +56,11 @@ type Options struct {
 	// and read at once (parallel file systems serve many metadata
 	// requests in flight per client); zero or negative: DefaultConcurrency.
 	Concurrency int
-	// Watch makes lookups see changes made to a directory while the
-	// Index is in use, as FileFinder's stat at every lookup does: each
-	// directory a lookup uses is watched (inotify) or, where it cannot be,
-	// stat'ed at every use (see watch.go). Without it a listing is
-	// trusted until Invalidate (misses aside: RevalidateMisses).
-	Watch bool
-	// WatchWhere, if not nil, limits Watch to the directories it accepts
-	// (say, those on node-local file systems); the others are trusted as
-	// without Watch.
-	WatchWhere func(dir string) bool
+	// Check, if not nil, names the directories whose listings are checked
+	// at every use, as FileFinder checks its directory (one stat; read
+	// again if it changed): lookups there see changes made during the
+	// run (see check.go). The others are trusted once listed or verified.
+	Check func(dir string) bool
 }
 
 // DefaultConcurrency is Options.Concurrency's default.
@@ -93,8 +88,7 @@ type Stats struct {
 	Relists       uint64 // listings read again because a revalidation saw a new mtime
 	DirsMerged    uint64 // listings taken from Merge or MergeUnverified
 	Verifications uint64 // stats of a directory whose listing came from MergeUnverified
-	Watches       uint64 // directories watched for changes during the run (Options.Watch)
-	Changes       uint64 // listings dropped because their directory changed during the run
+	Checks        uint64 // stats of a directory checked at a use (Options.Check)
 }
 
 // Index maps directories to their listings and answers FileFinder lookups
@@ -108,8 +102,7 @@ type Index struct {
 	loaders     []Suffix
 	revalidate  bool
 	concurrency int
-	watch       *watcher // nil without Options.Watch
-	watchWhere  func(dir string) bool
+	check       func(dir string) bool
 
 	mu    sync.Mutex
 	tree  *btree.BTreeG[*listing]
@@ -119,16 +112,13 @@ type Index struct {
 
 // New returns an empty Index.
 func New(opts Options) *Index {
-	ix := &Index{
+	return &Index{
 		loaders:     slices.Clone(opts.Loaders),
 		revalidate:  opts.RevalidateMisses,
 		concurrency: cmp.Or(max(opts.Concurrency, 0), DefaultConcurrency),
 		tree:        btree.NewG(16, lessListing),
+		check:       opts.Check,
 	}
-	if opts.Watch {
-		ix.watch, ix.watchWhere = newWatcher(), opts.WatchWhere
-	}
-	return ix
 }
 
 // get returns the tree's listing of dir, or nil. Needs ix.mu.
@@ -150,9 +140,12 @@ func (ix *Index) install(l *listing) {
 // current returns a usable listing of dir, reading it if there is none or it
 // was invalidated. Needs ix.mu.
 func (ix *Index) current(dir string) *listing {
-	watched := ix.watchWanted(dir)
-	if l := ix.get(dir); l != nil && !l.stale && !l.transient && watched {
-		if l.watch == watchOn || ix.checked(l) {
+	checked := ix.checkWanted(dir)
+	if l := ix.get(dir); l != nil && !l.stale && !l.transient && checked {
+		if l.unverified {
+			ix.stats.Verifications++
+		}
+		if ix.unchanged(l) && l.unpack() {
 			l.unverified = false
 			l.used = true
 			return l
@@ -171,11 +164,10 @@ func (ix *Index) current(dir string) *listing {
 	}
 	searched := false
 	if old := ix.get(dir); old != nil {
-		searched = old.searched
+		searched = old.searched // FileFinder read it again: it keeps comparing mtimes
 	}
-	mode := ix.addWatch(dir) // before the reading
 	l, _ := readListing(dir)
-	l.watch, l.searched = mode, searched
+	l.searched = searched
 	ix.stats.DirsListed++
 	l.used = true
 	ix.install(l)
@@ -186,7 +178,7 @@ func (ix *Index) current(dir string) *listing {
 func (ix *Index) child(l *listing, i int) *listing {
 	e := &l.ents()[i]
 	c := e.child
-	if c == nil || c.dropped || c.stale || c.watch != watchOn && ix.watchWanted(c.dir) {
+	if c == nil || c.dropped || c.stale || ix.checkWanted(c.dir) {
 		var d string
 		if c != nil {
 			d = c.dir
@@ -209,45 +201,26 @@ func (ix *Index) child(l *listing, i int) *listing {
 // can only match a file named tail+suffix (an empty tail finds a file named
 // ".py"), exactly as in FileFinder.
 func (ix *Index) Find(dir, tail string) Result {
-	return ix.find(dir, tail, ix.revalidate, true)
+	return ix.find(dir, tail, ix.revalidate)
 }
 
-// Drain takes the changes made during the run that are not yet known
-// (Options.Watch); Find does it first. For lookups made one after the
-// other for one import: Drain, then FindDrained for each directory.
-func (ix *Index) Drain() {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	ix.drain()
-}
-
-// FindDrained is Find without the Drain, revalidating a miss only if
-// revalidate (and Options.RevalidateMisses).
-func (ix *Index) FindDrained(dir, tail string, revalidate bool) Result {
-	return ix.find(dir, tail, revalidate && ix.revalidate, false)
-}
-
-// find is Find, revalidating a miss or namespace answer only if
-// revalidate, draining first if drain.
-func (ix *Index) find(dir, tail string, revalidate, drain bool) Result {
+// find is Find, revalidating a miss or namespace answer only if revalidate.
+func (ix *Index) find(dir, tail string, revalidate bool) Result {
 	if i := strings.LastIndexByte(tail, '.'); i >= 0 {
 		tail = tail[i+1:]
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if drain {
-		ix.drain()
-	}
 	ix.stats.Lookups++
 	l := ix.current(dir)
 	l.searched = true
 	r, portion := ix.resolve(l, tail)
 	if revalidate && !r.Found {
 		// Python sees a new module in dir when dir's mtime moves, and a new
-		// __init__ in a portion at once (it stats it every time). A watched
-		// directory's changes are known without.
-		changed := l.watch != watchOn && ix.revalidateListing(l)
-		if r.Namespace && !portion.dropped && portion.watch != watchOn && ix.revalidateListing(portion) {
+		// __init__ in a portion at once (it stats it every time). A checked
+		// directory was stat'ed just now.
+		changed := !ix.checkWanted(l.dir) && ix.revalidateListing(l)
+		if r.Namespace && !portion.dropped && !ix.checkWanted(portion.dir) && ix.revalidateListing(portion) {
 			changed = true
 		}
 		if changed {
@@ -272,7 +245,6 @@ func (ix *Index) find(dir, tail string, revalidate, drain bool) Result {
 func (ix *Index) HasDir(dir, name string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.drain()
 	l := ix.current(dir)
 	i, ok := l.lookup(name, "")
 	return ok && l.entries[i].typ == typeDir
@@ -355,9 +327,7 @@ func (ix *Index) revalidateListing(l *listing) bool {
 	if statMtime(l.dir) == l.mtime {
 		return false
 	}
-	mode := ix.addWatch(l.dir) // before the reading
 	n, _ := readListing(l.dir)
-	n.watch = mode
 	ix.stats.DirsListed++
 	ix.stats.Relists++
 	// Child listings have mtimes of their own; one that still matches is as

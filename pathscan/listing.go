@@ -67,8 +67,7 @@ type listing struct {
 	// is never written to a cache file.
 	transient bool
 
-	stale bool      // Invalidate'd: relist on next use
-	watch watchMode // how it is known current in this process (Options.Watch)
+	stale bool // Invalidate'd: relist on next use
 	// searched: a lookup in this directory (not only of it, as a package)
 	// was answered from it in this process, as from a FileFinder of it.
 	searched bool

@@ -262,9 +262,9 @@ show("from_pth")
 
 # Changes to directories already searched in this run, each made after an
 # import has searched the directory (python3 notices them through the
-# directory's mtime, pyhost through a watch or, where it cannot watch, the
-# same stat). The first imports search the working directory and "lib"
-# for json's and m1's names.
+# directory's mtime, pyhost through the same stat: these are the
+# program's directories, not an installed environment's). The first
+# imports search the working directory and "lib" for json's and m1's names.
 CHANGED = {"lib/m1.py": "v = 'lib'\n", "lib/keep.py": "", "later/m1.py": "v = 'later'\n",
            "later/only_later.py": "", "v1/a.py": "v = 1\n", "v2/a.py": "v = 2\n", "v2/b.py": ""}
 CHANGED_PRELUDE = r'''
@@ -324,19 +324,6 @@ show("only_later")
 def test_same_as_python3(parity, name):
     files, body = CASES[name]
     parity.check(["-c", script(body)], files=files)
-
-
-@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith("changed-")))
-def test_changes_seen_without_inotify(parity, name):
-    # Under a small ulimit -n pyhost keeps no inotify descriptor: it checks
-    # each directory by a stat at every use, as FileFinder does.
-    import resource
-
-    def few_files():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
-
-    files, body = CASES[name]
-    parity.check(["-c", script(body)], files=files, preexec_fn=few_files)
 
 
 def test_large_directory(parity, tmp_path_factory):

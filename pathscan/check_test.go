@@ -1,0 +1,144 @@
+package pathscan_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pyhost/pyhost/pathscan"
+)
+
+// What a lookup sees after a change made during the run, with the
+// directories checked and without (where FileFinder would see it through
+// its mtime check, an Index without Check does not).
+func TestCheckSeesChangesDuringTheRun(t *testing.T) {
+	type step struct {
+		name   string
+		change func(t *testing.T, root string)
+		dir    string // below root
+		tail   string
+		want   string // the path found below root, "" for none
+	}
+	steps := []step{
+		{"deleted", func(t *testing.T, root string) { rm(t, root, "a/m.py") }, "a", "m", ""},
+		{"written ahead", func(t *testing.T, root string) { makeTree(t, root, []string{"a/w.py"}) }, "a", "w", "a/w.py"},
+		{"module becomes package", func(t *testing.T, root string) { makeTree(t, root, []string{"a/p/__init__.py"}) }, "a", "p", "a/p/__init__.py"},
+		{"package loses __init__", func(t *testing.T, root string) { rm(t, root, "a/q/__init__.py") }, "a", "q", ""},
+		{"package directory replaced", func(t *testing.T, root string) {
+			mv(t, root, "a/r", "a/r_old")
+			makeTree(t, root, []string{"a/r/__init__.py", "a/r/new.py"})
+		}, "a/r", "new", "a/r/new.py"},
+		{"directory on the path through a link swapped", func(t *testing.T, root string) {
+			if err := os.Symlink("v2", filepath.Join(root, "cur.new")); err != nil {
+				t.Fatal(err)
+			}
+			mv(t, root, "cur.new", "cur")
+		}, "cur", "only2", "cur/only2.py"},
+	}
+	for _, check := range []bool{true, false} {
+		for _, s := range steps {
+			t.Run(map[bool]string{true: "checked/", false: "trusted/"}[check]+s.name, func(t *testing.T) {
+				root := tempDir(t)
+				makeTree(t, root, []string{"a/m.py", "a/p.py", "a/q/__init__.py", "a/q/x.py", "a/r/__init__.py", "v1/x.py", "v2/only2.py"})
+				if err := os.Symlink("v1", filepath.Join(root, "cur")); err != nil {
+					t.Fatal(err)
+				}
+				opts := pathscan.Options{Loaders: debian311}
+				if check {
+					opts.Check = func(string) bool { return true }
+				}
+				ix := pathscan.New(opts)
+				// Everything the step touches is listed and used first.
+				for _, l := range [][2]string{{".", "zz"}, {"a", "m"}, {"a", "p"}, {"a", "q"}, {"a", "w"}, {"a/q", "x"}, {"a/r", "new"}, {"cur", "only2"}} {
+					ix.Find(filepath.Join(root, l[0]), l[1])
+				}
+				s.change(t, root)
+				got := ""
+				if r := ix.Find(filepath.Join(root, s.dir), s.tail); r.Found {
+					got, _ = filepath.Rel(root, r.Path)
+				}
+				want := s.want
+				if !check {
+					// Trusted listings do not see it: what the check adds.
+					if got == want {
+						t.Errorf("seen without a check: the step does not test the check")
+					}
+					return
+				}
+				if got != want {
+					t.Errorf("after the change: found %q, want %q", got, want)
+				}
+				if st := ix.Stats(); st.Checks == 0 {
+					t.Errorf("stats: %+v, want checks counted", st)
+				}
+			})
+		}
+	}
+}
+
+// A mode changed after the Index listed a package's directory (to find
+// the package) and before a lookup first searched it is seen, as
+// FileFinder would first read the directory then; after that, only the
+// mtime counts, as for FileFinder (a chmod leaves it).
+func TestCheckModeBeforeAndAfterTheFirstSearch(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads an unreadable directory: needs another user")
+	}
+	root := tempDir(t)
+	makeTree(t, root, []string{"pk/__init__.py", "pk/m.py", "pk/n.py"})
+	ix := pathscan.New(pathscan.Options{Loaders: debian311, Check: func(string) bool { return true }})
+	pk := filepath.Join(root, "pk")
+	if !ix.Find(root, "pk").Package {
+		t.Fatal("setup")
+	}
+	if err := os.Chmod(pk, 0o311); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(pk, 0o755)
+	if ix.Find(pk, "m").Found {
+		t.Error("found in a directory unreadable before its first search")
+	}
+	if err := os.Chmod(pk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ix.Find(pk, "n").Found {
+		t.Error("read again for a mode change after its first search")
+	}
+}
+
+func TestIsEnvironmentDir(t *testing.T) {
+	for dir, want := range map[string]bool{
+		"/usr/lib/python3.11":                         true,
+		"/usr/lib/python3.11/json":                    true,
+		"/usr/lib/python3/dist-packages/numpy/core":   true,
+		"/usr/local/lib/python3.11/dist-packages":     true,
+		"/home/u/venv/lib/python3.11/site-packages/x": true,
+		"/opt/conda/lib64/python3.12":                 true,
+		"/home/u/.local/lib/python3.11/site-packages": true,
+		"/srv/app/site-packages":                      true,
+		"/home/u/project":                             false,
+		"/tmp":                                        false,
+		"/usr/lib/python3.11x":                        false,
+		"/home/u/lib/python3.x":                       false,
+		"/home/u/python3.11/lib":                      false,
+		"/work/lib/pythonic":                          false,
+	} {
+		if got := pathscan.IsEnvironmentDir(dir); got != want {
+			t.Errorf("IsEnvironmentDir(%q) = %v, want %v", dir, got, want)
+		}
+	}
+}
+
+func rm(t *testing.T, root, rel string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(root, rel)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mv(t *testing.T, root, from, to string) {
+	t.Helper()
+	if err := os.Rename(filepath.Join(root, from), filepath.Join(root, to)); err != nil {
+		t.Fatal(err)
+	}
+}
