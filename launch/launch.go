@@ -564,6 +564,16 @@ func (l *launcher) registerExitHooks() error {
 			return err
 		}
 	}
+	// Registered last, so it runs first of pyhost's exit hooks, before any
+	// collective of theirs (the stats' gather, MPI_Finalize): a rank that
+	// ends with sys.exit(n), n not 0, aborts the job with n, as python -m
+	// mpi4py does, rather than wait in MPI_Finalize for ranks that may be
+	// waiting for it in a collective (python3 + mpi4py would hang there).
+	if l.mpi {
+		if err := l.abortOnFailedExit(); err != nil {
+			return err
+		}
+	}
 	// Every run that keeps a cache records what it loaded (a process
 	// alone too: it warms the environment for later jobs). Only the root
 	// has a cache.

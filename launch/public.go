@@ -110,10 +110,8 @@ _sys.excepthook = _abort_on_uncaught
 // abortOnUncaught installs the excepthook that ends the job (not under
 // -i: the session goes on after an exception).
 func (l *launcher) abortOnUncaught() error {
-	for _, f := range []string{"interactive", "inspect"} {
-		if on, err := sysFlag(f); err != nil || on {
-			return err
-		}
+	if l.interactive() {
+		return nil
 	}
 	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
 		code := int64(1)
@@ -345,4 +343,27 @@ func dontWriteBytecodeNow() bool {
 	}
 	defer dwb.Decref()
 	return dwb.Ref.Truth() != 0
+}
+
+// interactive reports whether the session goes on after the program
+// (-i, PYTHONINSPECT): then nothing aborts the job for it.
+func (l *launcher) interactive() bool {
+	for _, f := range []string{"interactive", "inspect"} {
+		if on, err := sysFlag(f); err != nil || on {
+			return true
+		}
+	}
+	return false
+}
+
+// abortOnFailedExit is abortOnUncaught for sys.exit(n), n not 0.
+func (l *launcher) abortOnFailedExit() error {
+	if l.interactive() {
+		return nil
+	}
+	return cpython.AtExit(func() {
+		if st := cpython.RequestedExitStatus(); st != 0 {
+			mpiglue.Abort(st)
+		}
+	})
 }

@@ -11,5 +11,12 @@ package cpython
 // pkg-config python3-embed instead (any CPython 3.10 to 3.13).
 
 // #cgo CFLAGS: -I/usr/include/python3.11
-// #cgo LDFLAGS: -l:libpython3.11.a -lexpat -lz -lm -ldl
+// #cgo LDFLAGS: -l:libpython3.11.a -lexpat -lz -lm -ldl -Wl,--wrap=Py_Exit
+// int pyhost_requested_exit_status(void);
 import "C"
+
+// RequestedExitStatus is the status a SystemExit that reached the top of
+// the program asked for (sys.exit(n) in a script, -c or -m), once Python
+// is ending the process with it; 0 before that, and when the program
+// ended otherwise. For exit hooks (AtExit).
+func RequestedExitStatus() int { return int(C.pyhost_requested_exit_status()) }
