@@ -90,3 +90,51 @@ def test_process_limit(pyhost_for_nobody, reference, tmp_path, n):
         assert r.returncode == 1 and len(lines) == 1, r
         assert lines[0].startswith(f"pyhost: the process limit (ulimit -u {n}) leaves room for"), lines
         assert n < 8, "8 leaves room for pyhost's threads when nobody runs nothing else"
+
+
+def pids_cgroup(tmp_name):
+    """A new cgroup with the pids controller, or None with why not."""
+    import uuid
+    for root in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        if not os.path.exists(os.path.join(root, "cgroup.procs")):
+            continue
+        if root == "/sys/fs/cgroup":
+            try:
+                with open(os.path.join(root, "cgroup.subtree_control")) as f:
+                    if "pids" not in f.read().split():
+                        continue
+            except OSError:
+                continue
+        d = os.path.join(root, f"{tmp_name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.mkdir(d)
+        except OSError:
+            continue
+        if os.path.exists(os.path.join(d, "pids.max")):
+            return d
+        os.rmdir(d)
+    return None
+
+
+@pytest.mark.parametrize("room", [2, 4])
+def test_cgroup_pids_limit_is_one_line(pyhost, reference, room):
+    # A cgroup's pids.max (docker --pids-limit, systemd's TasksMax) that
+    # leaves fewer threads than Go's runtime starts: python3 runs, pyhost
+    # ends with one line and status 1, not Go's abort with its goroutines.
+    cg = pids_cgroup("pyhost-test")
+    if cg is None:
+        pytest.skip("no writable cgroup with the pids controller here (needs root and cgroup v1 pids or v2 with pids delegated)")
+    try:
+        with open(os.path.join(cg, "pids.max"), "w") as f:
+            f.write(str(room))
+        def enter():
+            with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        ref = run([reference, "-c", "print(1)"], env=base_env(), preexec_fn=enter)
+        assert (ref.returncode, ref.stdout) == (0, b"1\n"), ref.stderr
+        r = run([pyhost, "-c", "print(1)"], env=base_env(), preexec_fn=enter)
+        assert r.returncode == 1 and r.stdout == b"", r.stderr
+        lines = r.stderr.decode().splitlines()
+        assert len(lines) == 1 and "pids.max" in lines[0] and lines[0].startswith("pyhost: "), r.stderr
+    finally:
+        os.rmdir(cg)

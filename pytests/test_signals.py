@@ -182,3 +182,26 @@ def test_segfault(parity, code, faulthandler):
     args = (["-X", "faulthandler"] if faulthandler else []) + ["-c", code]
     ref = parity.check(args, mask=rb"(?<=Current thread )0x[0-9a-f]+")
     assert ref.returncode == -signal.SIGSEGV
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGALRM, signal.SIGQUIT, signal.SIGSEGV])
+def test_signal_in_the_first_milliseconds(pyhost, sig):
+    # Sent while pyhost is still starting (Go's runtime up, Python not yet
+    # handed over), a signal python3 never handles ends the process by
+    # that signal whenever it comes, as under python3 (Go's runtime would
+    # have dropped a SIGUSR1 and answered a SIGQUIT or SIGSEGV with its
+    # goroutine dump and status 2). The delays straddle the handover.
+    outcomes = set()
+    for delay_ms in (0, 0.5, 1, 2, 3, 4, 6, 10):
+        p = subprocess.Popen([pyhost, "-c", "import time; time.sleep(0.5); print('ran')"], env=base_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay_ms / 1000)
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            pytest.fail(f"pyhost did not end in {TIMEOUT} s after {sig.name} at {delay_ms} ms")
+        outcomes.add((delay_ms, p.returncode, out, b"goroutine" in err))
+    assert {o[1:] for o in outcomes} == {(-sig, b"", False)}, sorted(outcomes)

@@ -459,7 +459,7 @@ static long saved_slack = -1;
 // meanwhile are only recorded. (A program that calls Start instead of Main
 // gets them installed then.)
 static struct sigaction chained[NSIG];
-static volatile sig_atomic_t virtual_[NSIG]; // 1 forwarded, 2 held
+static volatile sig_atomic_t virtual_[NSIG]; // 1 forwarded, 2 held, 3 kept (see kept_until_handover)
 static volatile sig_atomic_t held[NSIG];
 static siginfo_t held_info[NSIG];
 static volatile int table_lock;
@@ -625,7 +625,51 @@ static void unlock_table(const sigset_t *old) {
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+// Until the handover, in the pyhost command, the signals whose default
+// action dumps core keep the dispositions the process started with (the
+// default, mostly): Go's runtime would print its goroutines and exit with
+// status 2 where python3, still starting, dies by the signal (a SIGQUIT
+// or a SIGSEGV sent in the first milliseconds). Its handlers for them are
+// only recorded; after the handover they keep the dispositions the
+// process started with anyway (see pyhost_restore_signals). A fault in
+// Go's code before the handover then ends the process by the signal, as
+// one after it does.
+static int kept_until_handover(int s) {
+	switch (s) {
+	case SIGQUIT:
+	case SIGABRT:
+	case SIGSYS:
+	case SIGTRAP:
+	case SIGILL:
+	case SIGBUS:
+	case SIGSEGV:
+	case SIGFPE:
+#ifdef SIGSTKFLT
+	case SIGSTKFLT:
+#endif
+		return 1;
+	}
+	return 0;
+}
+
 int sigaction(int s, const struct sigaction *act, struct sigaction *old) {
+	if (s > 0 && s < NSIG && virtual_[s] == 3 && getpid() == table_pid) {
+		sigset_t mask;
+		lock_table(&mask);
+		int kept = virtual_[s] == 3;
+		if (kept) {
+			if (old != NULL) {
+				*old = chained[s];
+			}
+			if (act != NULL) {
+				chained[s] = *act;
+			}
+		}
+		unlock_table(&mask);
+		if (kept) {
+			return 0;
+		}
+	}
 	if (!forwardable(s) || !virtual_[s] || getpid() != table_pid) {
 		return __sigaction(s, act, old);
 	}
@@ -675,6 +719,9 @@ __attribute__((constructor)) static void save_signals(void) {
 			chained[s] = saved_actions[s];
 			virtual_[s] = 2;
 			install_virtual(s);
+		} else if (saved_ok[s] && kept_until_handover(s) && &pyhost_hands_over != NULL && pyhost_hands_over) {
+			chained[s] = saved_actions[s];
+			virtual_[s] = 3;
 		}
 		if (forwardable(s)) {
 			sigaddset(&block, s);
@@ -876,6 +923,35 @@ static void *taught_thread(void *p) {
 	return st.fn(st.arg);
 }
 
+// Threads that could not be started before the handover. Go's runtime
+// (runtime/cgo) tries a thread 20 times while pthread_create says EAGAIN,
+// then aborts with its goroutine dump; python3, with no threads to start,
+// runs. So the 20th refusal in a row, or any other error, ends pyhost
+// with one line naming the limits that cause it (ulimit -u is checked
+// before start-up, limits.c; a cgroup's pids.max is not: reading it
+// would cost every start).
+static int start_refusals;
+
+static void refused_thread(int rc) {
+	if (!(&pyhost_hands_over != NULL && pyhost_hands_over) ||
+	    __atomic_load_n(&teach_new_threads, __ATOMIC_SEQ_CST) || getpid() != table_pid) {
+		return;
+	}
+	if (rc == 0) {
+		__atomic_store_n(&start_refusals, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	if (rc == EAGAIN && __atomic_add_fetch(&start_refusals, 1, __ATOMIC_SEQ_CST) < 20) {
+		return;
+	}
+	fprintf(stderr,
+		"pyhost: cannot start the threads its runtime needs (pthread_create: %s): a limit on processes "
+		"or threads (ulimit -u, a cgroup's pids.max, kernel.threads-max) leaves fewer than %d more; raise it\n",
+		strerror(rc), 5);
+	fflush(stderr);
+	_exit(1);
+}
+
 int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
 	int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
 	    __atomic_load_n(&real_pthread_create, __ATOMIC_ACQUIRE);
@@ -896,10 +972,13 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 			if (rc != 0) {
 				free(st);
 			}
+			refused_thread(rc);
 			return rc;
 		}
 	}
-	return real(t, attr, fn, arg);
+	int rc = real(t, attr, fn, arg);
+	refused_thread(rc);
+	return rc;
 }
 
 void pyhost_restore_signals(void) {
@@ -914,11 +993,21 @@ void pyhost_restore_signals(void) {
 			close(fd);
 		}
 	}
-	// The mask first: until it is back, Go's mask leaves the main thread
-	// open to the signals that forward_signal would act on there.
-	if (saved_mask_ok) {
-		pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	// Every signal forward_signal stands in for is blocked on the main
+	// thread while the dispositions change (Go's mask leaves some open,
+	// and forward_signal would act on them there), then the mask the
+	// process started with is back: a signal that came before the
+	// handover and waited, blocked, is taken with the disposition the
+	// process started with, as python3, still starting, would take it
+	// (Go's handler would have dropped a SIGUSR1).
+	sigset_t forwarded;
+	sigemptyset(&forwarded);
+	for (int s = 1; s < NSIG; s++) {
+		if (forwardable(s)) {
+			sigaddset(&forwarded, s);
+		}
 	}
+	pthread_sigmask(SIG_BLOCK, &forwarded, NULL);
 	sigset_t mask;
 	lock_table(&mask);
 	for (int s = 1; s < NSIG; s++) {
@@ -942,10 +1031,16 @@ void pyhost_restore_signals(void) {
 			virtual_[s] = 1;
 			install_virtual(s);
 		} else {
+			virtual_[s] = 0;
 			__sigaction(s, &saved_actions[s], NULL);
 		}
 	}
 	unlock_table(&mask);
+	if (saved_mask_ok) {
+		pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	} else {
+		pthread_sigmask(SIG_UNBLOCK, &forwarded, NULL);
+	}
 	__atomic_store_n(&teach_new_threads, 1, __ATOMIC_SEQ_CST);
 	teach_threads();
 	for (int s = 1; s < NSIG; s++) {
