@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -415,14 +416,31 @@ func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
 	b := im.bundle
 	im.mu.Unlock()
 	var out cpython.Owned
+	changed := false
 	if !b.take(src, func(e *BundleEntry) {
+		if ix := im.index; ix != nil && ix.Checked(filepath.Dir(src)) && !sameSource(src, e) {
+			// A program's source changed since the root read it (written
+			// during the job): loaded from its file, as python3 loads it.
+			changed = true
+			return
+		}
 		// The bytes object is a copy: e.Data's pages go back at once.
 		out = cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
-	}) {
+	}) || changed {
 		return cpython.None()
 	}
 	im.bundled.Add(1)
 	return out
+}
+
+// sameSource reports whether the source file src still has the mtime and
+// size e was bundled with (one stat).
+func sameSource(src string, e *BundleEntry) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		return false
+	}
+	return st.Mtim.Sec == e.MtimeSec && st.Mtim.Nsec == e.MtimeNsec && st.Size == e.Size
 }
 
 // SetPack makes the importer serve bytecode from the environment's pack

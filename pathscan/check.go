@@ -24,6 +24,11 @@ func (ix *Index) checkWanted(dir string) bool {
 	return ix.check != nil && ix.check(dir)
 }
 
+// Checked reports whether lookups in dir are checked at every use
+// (Options.Check): what is served from elsewhere for a file there (a
+// bytecode bundle) is to be checked as often.
+func (ix *Index) Checked(dir string) bool { return ix.checkWanted(dir) }
+
 // unchanged reports whether l still is its directory's listing, by one
 // stat. Needs ix.mu.
 func (ix *Index) unchanged(l *listing) bool {
