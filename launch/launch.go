@@ -147,6 +147,12 @@ func (l *launcher) start() error {
 		fmt.Fprintln(os.Stderr, "pyhost:", err)
 		cpython.Exit(2)
 	}
+	if v, err := sysFlagValue("verbose"); err == nil && v >= 2 {
+		// -vv traces every file FileFinder tries ("# trying ..."), which
+		// is what a user debugging an import asks it for: CPython's own
+		// finders answer, as under python3.
+		s.Importer = false
+	}
 	l.settings, l.ignoreEnv = s, ignoreEnv
 	if s.Version {
 		fmt.Print(versionText())
@@ -218,6 +224,12 @@ func readSettings() (s Settings, ignoreEnv bool, err error) {
 
 // sysFlag reads sys.flags.<name> as a bool.
 func sysFlag(name string) (on bool, err error) {
+	n, err := sysFlagValue(name)
+	return n != 0, err
+}
+
+// sysFlagValue is sys.flags.<name> (verbose counts its -v's).
+func sysFlagValue(name string) (n int64, err error) {
 	err = host.Attach(func(py *host.Py) error {
 		sys, err := py.Import("sys")
 		if err != nil {
@@ -234,11 +246,10 @@ func sysFlag(name string) (on bool, err error) {
 			return err
 		}
 		defer v.Close()
-		n, err := v.AsInt()
-		on = n != 0
+		n, err = v.AsInt()
 		return err
 	})
-	return on, err
+	return n, err
 }
 
 // openCache opens the environment's cache and loads it into the index.

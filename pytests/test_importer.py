@@ -423,3 +423,14 @@ def test_unreadable_directories_as_another_user(pyhost_for_nobody, reference, tm
             if os.path.exists(p):
                 os.chmod(p, 0o755)
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_vv_traces_what_python3_tries(parity):
+    # -vv is for debugging an import: every file FileFinder tries is traced,
+    # and pyhost's finder steps aside for CPython's own there.
+    files = {"t/mod.py": "", "t/pkg/__init__.py": ""}
+    body = "import sys; sys.path.insert(0, 't'); import mod, pkg, json"
+    host, ref = parity.both(["-vv", "-c", body], files=files)
+    tried = lambda r: [l for l in r.stderr.decode().splitlines() if l.startswith("# trying ")]
+    assert host.returncode == ref.returncode == 0, host.stderr
+    assert tried(ref) and tried(host) == tried(ref)
