@@ -163,8 +163,9 @@ type Importer struct {
 
 	// A miss just revalidated by find is not revalidated again by the
 	// entry finders PathFinder asks next (same tail, same directories).
-	lastMiss     string
-	lastMissDirs map[string]bool
+	lastMiss      string
+	lastMissDirs  map[string]bool
+	lastMissEpoch uint64
 }
 
 // New makes an importer, to be installed once with Install.
@@ -287,20 +288,19 @@ func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, string, string, bool) {
 	im.lookups.Add(1)
 	ix := im.index
-	// Hits never touch the file system: the entries before the one that
-	// has the module are not revalidated. Only when no entry has it does
-	// each directory cost its one stat (ix.Find), so that a module written
-	// at run time is found as python3 finds it.
+	// Hits touch no installed environment's directory: the entries before
+	// the one that has the module are not revalidated. Only when no entry
+	// has it does each directory cost its one stat, so that a module
+	// written at run time is found as python3 finds it. A program's
+	// directory (checked at each use: pathscan's Options.Check) costs its
+	// one stat for the whole search, both passes, and PathFinder's search
+	// of the same miss next (epoch).
 	namespace := false
+	epoch := ix.Epoch()
 	for pass := 0; pass < 2; pass++ {
 		namespace = false
 		for i, d := range dirs {
-			var r pathscan.Result
-			if pass == 0 {
-				r = ix.FindNoRevalidate(key(d), tail)
-			} else {
-				r = ix.Find(key(d), tail)
-			}
+			r := ix.FindIn(epoch, key(d), tail, pass == 1)
 			if r.Found {
 				im.hits.Add(1)
 				loc := ""
@@ -321,6 +321,7 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 	// what was just revalidated.
 	im.mu.Lock()
 	im.lastMiss = strings.Clone(tail[strings.LastIndexByte(tail, '.')+1:])
+	im.lastMissEpoch = epoch
 	im.lastMissDirs = make(map[string]bool, len(dirs))
 	for _, d := range dirs {
 		im.lastMissDirs[strings.Clone(d)] = true
@@ -343,10 +344,11 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 	im.entryLookups.Add(1)
 	im.mu.Lock()
 	justMissed := tail == im.lastMiss && im.lastMissDirs[dir]
+	epoch := im.lastMissEpoch
 	im.mu.Unlock()
 	var r pathscan.Result
 	if justMissed {
-		r = im.index.FindNoRevalidate(key(dir), tail)
+		r = im.index.FindIn(epoch, key(dir), tail, false)
 	} else {
 		r = im.index.Find(key(dir), tail)
 	}

@@ -33,14 +33,17 @@ func (ix *Index) Checked(dir string) bool { return ix.checkWanted(dir) }
 // stat. Needs ix.mu.
 func (ix *Index) unchanged(l *listing) bool {
 	ix.stats.Checks++
-	if l.searched {
-		// FileFinder's own check.
-		return statMtime(l.dir) == l.mtime
-	}
 	id, ok := statIdentity(l.dir)
 	if !ok {
 		// Still missing, as when listed: FileFinder's mtime is -1 both times.
 		return l.mtime == -1 && l.state == stateMissing
+	}
+	if l.searched {
+		// FileFinder's own check: the mtime alone. A directory swapped for
+		// another with the same mtime keeps its listing, as FileFinder's
+		// cache; what a lookup finds in it is stat'ed (resolve), as
+		// FileFinder stats each file it finds.
+		return l.mtime == id.mtime
 	}
 	return l.sameAs(id)
 }

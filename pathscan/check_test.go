@@ -142,3 +142,52 @@ func mv(t *testing.T, root, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// A directory looked up by a name with "..", "." or "//" in it (a
+// sys.path entry as FileFinder takes it) is listed, but never written to
+// a cache file, which would then be rejected whole.
+func TestUncleanDirectoryNamesStayOutOfTheCache(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"x/keep.py", "y/ym.py"})
+	ix := pathscan.New(pathscan.Options{Loaders: debian311})
+	for _, d := range []string{root + "/x/../y", root + "/./y", root + "//y", root + "/x"} {
+		ix.Find(d, "ym")
+	}
+	blob, err := ix.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := back.Merge(blob); err != nil {
+		t.Fatalf("a written index is rejected: %v", err)
+	}
+	if st := back.Stats(); st.DirsMerged != 1 {
+		t.Errorf("merged %d listings, want 1 (x)", st.DirsMerged)
+	}
+}
+
+// One lookup epoch stats a checked directory once, however many times
+// the lookup (both passes of an import's search, PathFinder's search of
+// the same miss) asks it; a new epoch stats it again.
+func TestCheckOncePerEpoch(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"a/m.py", "b/n.py"})
+	ix := pathscan.New(pathscan.Options{Loaders: debian311, RevalidateMisses: true, Check: func(string) bool { return true }})
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	ix.Find(a, "m")
+	ix.Find(b, "n")
+	before := ix.Stats().Checks
+	e := ix.Epoch()
+	for pass := 0; pass < 2; pass++ {
+		ix.FindIn(e, a, "missing", pass == 1)
+		ix.FindIn(e, b, "missing", pass == 1)
+	}
+	ix.FindIn(e, a, "missing", false)
+	if got := ix.Stats().Checks - before; got != 2 {
+		t.Errorf("checks in one epoch: %d, want 2 (one per directory)", got)
+	}
+	ix.FindIn(ix.Epoch(), a, "missing", false)
+	if got := ix.Stats().Checks - before; got != 3 {
+		t.Errorf("checks after a new epoch: %d, want 3", got)
+	}
+}

@@ -85,7 +85,10 @@ func (ix *Index) marshalStamped(keep func(*listing) (int64, bool)) ([]byte, erro
 	var stamps []int64
 	size := 10
 	ix.tree.Ascend(func(l *listing) bool {
-		if at, ok := keep(l); ok && !l.stale {
+		// A directory named with "." or ".." (a sys.path entry such as
+		// dir/../src, as FileFinder takes it, unresolved) is never
+		// written: the decoder rejects such a name, and with it the file.
+		if at, ok := keep(l); ok && !l.stale && validDir(l.dir) {
 			ls = append(ls, l)
 			stamps = append(stamps, at)
 			size += len(l.dir) + 6*10 + 1 + len(l.packed)

@@ -25,7 +25,7 @@ func (ix *Index) SetLoaders(loaders []Suffix) error {
 // FindNoRevalidate is Find without the revalidation of a miss: for a
 // lookup repeated right after a Find that revalidated it.
 func (ix *Index) FindNoRevalidate(dir, tail string) Result {
-	return ix.find(dir, tail, false)
+	return ix.find(dir, tail, false, 0)
 }
 
 // IsDir reports whether dir is a directory, as a path hook needs to know

@@ -103,6 +103,8 @@ type Index struct {
 	revalidate  bool
 	concurrency int
 	check       func(dir string) bool
+	epoch       uint64 // the last epoch handed out (see Epoch)
+	cur         uint64 // the lookup under way: a checked listing is stat'ed once in it
 
 	mu    sync.Mutex
 	tree  *btree.BTreeG[*listing]
@@ -142,12 +144,17 @@ func (ix *Index) install(l *listing) {
 func (ix *Index) current(dir string) *listing {
 	checked := ix.checkWanted(dir)
 	if l := ix.get(dir); l != nil && !l.stale && !l.transient && checked {
+		if l.checkedIn == ix.cur && ix.cur != 0 {
+			l.used = true
+			return l
+		}
 		if l.unverified {
 			ix.stats.Verifications++
 		}
 		if ix.unchanged(l) && l.unpack() {
 			l.unverified = false
 			l.used = true
+			l.checkedIn = ix.cur
 			return l
 		}
 	} else if l != nil && !l.stale && !l.transient {
@@ -168,6 +175,9 @@ func (ix *Index) current(dir string) *listing {
 	}
 	l, _ := readListing(dir)
 	l.searched = searched
+	if checked {
+		l.checkedIn = ix.cur
+	}
 	ix.stats.DirsListed++
 	l.used = true
 	ix.install(l)
@@ -201,16 +211,44 @@ func (ix *Index) child(l *listing, i int) *listing {
 // can only match a file named tail+suffix (an empty tail finds a file named
 // ".py"), exactly as in FileFinder.
 func (ix *Index) Find(dir, tail string) Result {
-	return ix.find(dir, tail, ix.revalidate)
+	return ix.find(dir, tail, ix.revalidate, 0)
 }
 
-// find is Find, revalidating a miss or namespace answer only if revalidate.
-func (ix *Index) find(dir, tail string, revalidate bool) Result {
+// Epoch starts a lookup that spans several calls (one import's search of
+// the directories of sys.path, a miss searched again): FindIn with the
+// epoch it returns stats a checked directory (Options.Check) once for all
+// of them, as FileFinder stats its directory once per find_spec.
+func (ix *Index) Epoch() uint64 {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.epoch++
+	return ix.epoch
+}
+
+// FindIn is Find within the lookup epoch (see Epoch), revalidating a miss
+// only if revalidate (and Options.RevalidateMisses).
+func (ix *Index) FindIn(epoch uint64, dir, tail string, revalidate bool) Result {
+	return ix.find(dir, tail, revalidate && ix.revalidate, epoch)
+}
+
+// find is Find, revalidating a miss or namespace answer only if
+// revalidate, within epoch (0: a lookup of its own).
+func (ix *Index) find(dir, tail string, revalidate bool, epoch uint64) Result {
 	if i := strings.LastIndexByte(tail, '.'); i >= 0 {
 		tail = tail[i+1:]
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if epoch == 0 {
+		ix.epoch++
+	} else if epoch > ix.epoch {
+		ix.epoch = epoch // not one Epoch gave: as its own lookup
+	}
+	if epoch != 0 {
+		ix.cur = epoch
+	} else {
+		ix.cur = ix.epoch
+	}
 	ix.stats.Lookups++
 	l := ix.current(dir)
 	l.searched = true
@@ -245,6 +283,8 @@ func (ix *Index) find(dir, tail string, revalidate bool) Result {
 func (ix *Index) HasDir(dir, name string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.epoch++
+	ix.cur = ix.epoch
 	l := ix.current(dir)
 	i, ok := l.lookup(name, "")
 	return ok && l.entries[i].typ == typeDir
@@ -285,12 +325,16 @@ func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {
 	if len(run) == 0 {
 		return Result{}, nil
 	}
-	if run[0].name == tail && run[0].typ == typeDir {
+	// In a checked directory, what a name is is asked again as FileFinder
+	// asks it (_path_isdir, _path_isfile: a stat each), for a link whose
+	// target went or came since the listing (the directory's mtime stays).
+	checked := ix.checkWanted(l.dir)
+	if run[0].name == tail && (run[0].typ == typeDir || checked && run[0].typ == typeOther && isDirectory(joinPath(l.dir, tail))) {
 		c := ix.child(l, lo)
 		switch c.state {
 		case stateOK:
 			for _, s := range ix.loaders {
-				if c.isFile("__init__", s.Suffix) {
+				if c.isFile("__init__", s.Suffix) && (!checked || isRegularFile(c.dir+"/__init__"+s.Suffix)) {
 					return Result{Found: true, Kind: s.Kind, Path: c.dir + "/__init__" + s.Suffix, Package: true, Dir: c.dir}, c
 				}
 			}
@@ -309,9 +353,15 @@ func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {
 		}
 	}
 	for _, s := range ix.loaders {
-		if j, ok := slices.BinarySearchFunc(run, concat{tail, s.Suffix}, cmpConcat); ok && run[j].typ == typeFile {
-			return Result{Found: true, Kind: s.Kind, Path: joinPath(l.dir, run[j].name)}, portion
+		j, ok := slices.BinarySearchFunc(run, concat{tail, s.Suffix}, cmpConcat)
+		if !ok || run[j].typ == typeDir || run[j].typ != typeFile && !checked {
+			continue
 		}
+		p := joinPath(l.dir, run[j].name)
+		if checked && !isRegularFile(p) {
+			continue
+		}
+		return Result{Found: true, Kind: s.Kind, Path: p}, portion
 	}
 	if portion != nil {
 		return Result{Namespace: true, Dir: portion.dir}, portion

@@ -71,7 +71,9 @@ type listing struct {
 	// searched: a lookup in this directory (not only of it, as a package)
 	// was answered from it in this process, as from a FileFinder of it.
 	searched bool
-	dropped  bool // no longer in the tree (replaced or forgotten)
+	// checkedIn: the lookup epoch this checked listing was last stat'ed in.
+	checkedIn uint64
+	dropped   bool // no longer in the tree (replaced or forgotten)
 
 	// unverified: merged from a cache file; trusted after one stat of dir
 	// finds the recorded mtime (see MergeUnverified).
@@ -231,6 +233,12 @@ func statMtime(dir string) int64 {
 		}
 		return st.Mtim.Sec*1e9 + st.Mtim.Nsec
 	}
+}
+
+// isDirectory is _path_isdir: a stat that follows links.
+func isDirectory(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // isRegularFile is _path_isfile: a stat that follows links.

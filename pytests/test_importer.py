@@ -304,6 +304,27 @@ sys.path.insert(0, os.path.abspath("cur")); os.symlink("v1", "cur"); show("a"); 
 os.symlink("v2", "cur.new"); os.replace("cur.new", "cur"); show("a"); show("b")
 os.rename("later", "gone"); show("only_later")
 '''),
+    "changed-link-target-removed": ({**CHANGED, "store/plug.py": "v = 'store'\n"}, CHANGED_PRELUDE + r'''
+os.symlink(os.path.abspath("store/plug.py"), "lib/plug.py")
+st = os.stat("lib"); show("plug"); forget("plug")
+os.remove("store/plug.py"); os.utime("lib", ns=(st.st_atime_ns, st.st_mtime_ns))
+show("plug"); forget("plug")
+os.symlink(os.path.abspath("store/none.py"), "lib/late.py"); st = os.stat("lib"); show("late")
+with open("store/none.py", "w") as f: f.write("v = 'late'\n")
+os.utime("lib", ns=(st.st_atime_ns, st.st_mtime_ns)); show("late")
+'''),
+    "changed-same-mtime-directory-swapped": ({"A/x.py": "", "A/y.py": "", "A/pk/__init__.py": "", "A/pk/a.py": "",
+                                              "B/x.py": "", "B/z.py": "", "B/pk/b.py": ""}, r'''
+for d in ("A", "B", "A/pk", "B/pk"):
+    os.utime(d, (1e9, 1e9))
+os.symlink("A", "cur"); sys.path.insert(0, os.path.abspath("cur"))
+for n in ("x", "y", "pk", "pk.a"):
+    show(n)
+forget("x", "y", "pk")
+os.symlink("B", "cur.new"); os.replace("cur.new", "cur")
+for n in ("x", "y", "z", "pk", "pk.a", "pk.b"):
+    show(n)
+'''),
     "changed-seen-across-fork": (CHANGED, CHANGED_PRELUDE + r'''
 pid = os.fork()
 if pid == 0:

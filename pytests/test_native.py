@@ -230,8 +230,12 @@ def test_non_root_rank_never_opens_the_originals(pyhost, tree):
     originals = [str(app / f"ext_origin{SUFFIX}"), str(app / f"ext_runpath{SUFFIX}"), str(app / f"ext_ldpath{SUFFIX}"),
                  str(app / "libs" / "liborigin.so"), str(app / "libs" / "deep" / "libdeep.so"),
                  str(tmp_path / "rlib" / "librun.so"), str(tmp_path / "ldlib" / "libld.so")]
-    touched = [o for o in originals if f'"{o}"' in trace]
-    assert touched == [], touched
+    # Opened or executed: a stat of a module found in the app's
+    # directory is FileFinder's own (the directory is a program's on the
+    # node's own disk here, checked at each use as python3 checks it).
+    opened = [l for l in trace.splitlines() if l.split("(", 1)[0] in ("open", "openat", "openat2", "execve")]
+    touched = [o for o in originals if any(f'"{o}"' in l for l in opened)]
+    assert touched == [], [l for l in opened if any(o in l for o in touched)][:4]
     assert str(tmp_path / "node") in trace
 
 
