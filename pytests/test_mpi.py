@@ -78,14 +78,15 @@ def test_uncaught_exception_aborts_the_job(pyhost, tmp_path):
     assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
 
 
-def test_system_exit_nonzero_aborts_the_job(pyhost, tmp_path):
+@pytest.mark.parametrize("how", [["job.py"], ["-m", "job"], ["-m", "mpi4py", "job.py"]])
+def test_system_exit_nonzero_aborts_the_job(pyhost, tmp_path, how):
     # Rank 1 leaves with sys.exit(4) while the others wait in a collective:
     # MPI_Finalize would wait for them, and they for it (python3 + mpi4py
     # hangs there); the job ends with 4, as under python -m mpi4py.
     (tmp_path / "job.py").write_text(
         "import sys\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\n"
         "if c.rank == 1:\n    sys.exit(4)\nc.Barrier()\nprint('not reached', flush=True)\n")
-    p = mpirun(pyhost, 3, ["job.py"], tmp_path, timeout=60)
+    p = mpirun(pyhost, 3, how, tmp_path, timeout=60)
     assert p.returncode == 4, p.stderr.decode()
     assert b"not reached" not in p.stdout
     assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"

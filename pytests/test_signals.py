@@ -205,3 +205,28 @@ def test_signal_in_the_first_milliseconds(pyhost, sig):
             pytest.fail(f"pyhost did not end in {TIMEOUT} s after {sig.name} at {delay_ms} ms")
         outcomes.add((delay_ms, p.returncode, out, b"goroutine" in err))
     assert {o[1:] for o in outcomes} == {(-sig, b"", False)}, sorted(outcomes)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP])
+def test_ignored_signal_in_the_first_milliseconds(pyhost, sig):
+    # Inherited as ignored (trap '' TERM, nohup), a signal sent while
+    # pyhost is still starting is ignored, as by python3 (Go's runtime keeps
+    # only SIGHUP and SIGINT ignored: its handler ended the process on
+    # SIGTERM 1 time in 5).
+    def ignore():
+        signal.signal(sig, signal.SIG_IGN)
+    outcomes = set()
+    for delay_ms in (0, 0.5, 1, 1.5, 2, 3, 4, 6) * 2:
+        p = subprocess.Popen([pyhost, "-c", "import time; time.sleep(0.2); print('ran')"], env=base_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=ignore)
+        time.sleep(delay_ms / 1000)
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            pytest.fail(f"pyhost did not end in {TIMEOUT} s after {sig.name} at {delay_ms} ms")
+        outcomes.add((p.returncode, out, err))
+    assert outcomes == {(0, b"ran\n", b"")}, outcomes

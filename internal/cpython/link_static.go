@@ -11,7 +11,7 @@ package cpython
 // pkg-config python3-embed instead (any CPython 3.10 to 3.13).
 
 // #cgo CFLAGS: -I/usr/include/python3.11
-// #cgo LDFLAGS: -l:libpython3.11.a -lexpat -lz -lm -ldl -Wl,--wrap=Py_Exit
+// #cgo LDFLAGS: -l:libpython3.11.a -lexpat -lz -lm -ldl -Wl,--wrap=Py_Exit -Wl,--wrap=_Py_HandleSystemExit
 // int pyhost_requested_exit_status(void);
 import "C"
 

@@ -719,7 +719,11 @@ __attribute__((constructor)) static void save_signals(void) {
 			chained[s] = saved_actions[s];
 			virtual_[s] = 2;
 			install_virtual(s);
-		} else if (saved_ok[s] && kept_until_handover(s) && &pyhost_hands_over != NULL && pyhost_hands_over) {
+		} else if (saved_ok[s] && &pyhost_hands_over != NULL && pyhost_hands_over &&
+			   (kept_until_handover(s) || forwardable(s) && saved_actions[s].sa_handler == SIG_IGN)) {
+			// Also a signal the process started with ignored (trap ''
+			// TERM, nohup's HUP): Go's runtime keeps only SIGHUP and SIGINT
+			// ignored, and its handler for SIGTERM would end the process.
 			chained[s] = saved_actions[s];
 			virtual_[s] = 3;
 		}
