@@ -184,6 +184,23 @@ def test_segfault(parity, code, faulthandler):
     assert ref.returncode == -signal.SIGSEGV
 
 
+def signalled_early(pyhost, sig, delay_ms, seconds, preexec_fn=None):
+    """Starts pyhost on a script that sleeps for seconds and prints 'ran',
+    sends it sig after delay_ms; returns (returncode, stdout, stderr)."""
+    p = subprocess.Popen([pyhost, "-c", f"import time; time.sleep({seconds}); print('ran')"], env=base_env(),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=preexec_fn)
+    time.sleep(delay_ms / 1000)
+    p.send_signal(sig)
+    try:
+        out, err = p.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        pytest.fail(f"pyhost did not end in {TIMEOUT} s after {sig.name} at {delay_ms} ms")
+    return p.returncode, out, err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGALRM, signal.SIGQUIT, signal.SIGSEGV])
 def test_signal_in_the_first_milliseconds(pyhost, sig):
     # Sent while pyhost is still starting (Go's runtime up, Python not yet
@@ -193,17 +210,8 @@ def test_signal_in_the_first_milliseconds(pyhost, sig):
     # goroutine dump and status 2). The delays straddle the handover.
     outcomes = set()
     for delay_ms in (0, 0.5, 1, 2, 3, 4, 6, 10):
-        p = subprocess.Popen([pyhost, "-c", "import time; time.sleep(0.5); print('ran')"], env=base_env(),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(delay_ms / 1000)
-        p.send_signal(sig)
-        try:
-            out, err = p.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            pytest.fail(f"pyhost did not end in {TIMEOUT} s after {sig.name} at {delay_ms} ms")
-        outcomes.add((delay_ms, p.returncode, out, b"goroutine" in err))
+        rc, out, err = signalled_early(pyhost, sig, delay_ms, 0.5)
+        outcomes.add((delay_ms, rc, out, b"goroutine" in err))
     assert {o[1:] for o in outcomes} == {(-sig, b"", False)}, sorted(outcomes)
 
 
@@ -215,18 +223,5 @@ def test_ignored_signal_in_the_first_milliseconds(pyhost, sig):
     # SIGTERM 1 time in 5).
     def ignore():
         signal.signal(sig, signal.SIG_IGN)
-    outcomes = set()
-    for delay_ms in (0, 0.5, 1, 1.5, 2, 3, 4, 6) * 2:
-        p = subprocess.Popen([pyhost, "-c", "import time; time.sleep(0.2); print('ran')"], env=base_env(),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             preexec_fn=ignore)
-        time.sleep(delay_ms / 1000)
-        p.send_signal(sig)
-        try:
-            out, err = p.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            pytest.fail(f"pyhost did not end in {TIMEOUT} s after {sig.name} at {delay_ms} ms")
-        outcomes.add((p.returncode, out, err))
+    outcomes = {signalled_early(pyhost, sig, delay_ms, 0.2, ignore) for delay_ms in (0, 0.5, 1, 1.5, 2, 3, 4, 6) * 2}
     assert outcomes == {(0, b"ran\n", b"")}, outcomes
