@@ -27,7 +27,14 @@ type Options struct {
 	Isolated bool
 
 	// NoSignalHandlers keeps CPython from installing its signal handlers
-	// (it always keeps them with Isolated).
+	// (it always keeps them with Isolated). In a program that calls
+	// Start, either way the signals are Go's: CPython installs its
+	// handlers only when the process's main thread runs Python, and
+	// Python's main thread here is the interpreter's own, which runs no
+	// Do call, so a SIGINT raises no KeyboardInterrupt (Go's default
+	// ends the process unless the program handles it with os/signal),
+	// signal.getsignal reports None, and signal.signal raises ValueError
+	// in a Do call, as in any thread but CPython's main one.
 	NoSignalHandlers bool
 
 	// NoSite skips the import of the site module.
@@ -249,8 +256,8 @@ func (in *Interpreter) Close() error { return in.CloseContext(context.Background
 // Close return ErrClosed, and so does a second Close. Close must not be
 // called inside Do.
 func (in *Interpreter) CloseContext(ctx context.Context) error {
-	if in == nil {
-		return ErrClosed
+	if in == nil || in.home == nil {
+		return ErrClosed // nil, or a zero Interpreter Start did not make
 	}
 	if cpython.HoldsGIL() == cpython.GILHeld {
 		return errCloseInside

@@ -27,6 +27,7 @@ var misuseScenarios = map[string]func() int{
 	"stale-args":       childStaleArgs,
 	"close-race":       childCloseRace,
 	"many-do":          childManyDo,
+	"blocked-do":       childBlockedDo,
 	"exception-memory": childExceptionMemory,
 	"nondaemon-thread": childNonDaemonThread,
 	"close-cancels":    childCloseCancels,
@@ -435,4 +436,52 @@ threading.Thread(target=spin).start()
 	err = <-done
 	fmt.Println("do cancelled:", errors.Is(err, host.ErrCancelled))
 	return 0
+}
+
+// Do calls that wait inside Python with the GIL released (queue.get)
+// hold their gate tokens: more of them than the gate has tokens must not
+// starve the call that would end their wait (it deadlocked at four).
+func TestBlockedDoCallsDoNotStarveTheOneThatFreesThem(t *testing.T) {
+	expectLines(t, "blocked-do", "consumers 6", "close: <nil>")
+}
+
+func childBlockedDo() int {
+	in := startChild()
+	if err := in.Do(func(py *host.Py) error { return py.Exec("import queue\nq = queue.Queue()") }); err != nil {
+		fmt.Println("setup:", err)
+		return 1
+	}
+	const consumers = 6
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for i := 0; i < consumers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.Do(func(py *host.Py) error { return py.Exec("q.get()") }); err != nil {
+				fmt.Println("consumer:", err)
+				return
+			}
+			mu.Lock()
+			done++
+			mu.Unlock()
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the consumers block first
+	if err := in.Do(func(py *host.Py) error { return py.Exec(fmt.Sprintf("for _ in range(%d): q.put(1)", consumers)) }); err != nil {
+		fmt.Println("producer:", err)
+	}
+	wg.Wait()
+	fmt.Println("consumers", done)
+	fmt.Println("close:", in.Close())
+	return 0
+}
+
+// A zero Interpreter (not made by Start) closes as a closed one does.
+func TestCloseZeroInterpreter(t *testing.T) {
+	var zero host.Interpreter
+	if err := zero.Close(); !errors.Is(err, host.ErrClosed) {
+		t.Errorf("Close of a zero Interpreter: %v, want ErrClosed", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // GIL is what HoldsGIL says of the calling thread.
@@ -36,7 +37,73 @@ var gilEpoch atomic.Int64
 // at 10,000 threads. The others wait here, in Go, where a blocked
 // goroutine costs no thread. One runs Python at a time; the rest of the
 // tokens keep a successor waiting in C for a quick hand-over.
+//
+// When no token has come back for overflowAfter while callers wait, the
+// holders are stuck, not busy: they run long, or wait inside Python with
+// the GIL released (queue.get, a lock, a socket), and the call that
+// would end their wait must not be starved of a thread (four Do calls
+// blocked in queue.get and a fifth that would put the items deadlocked).
+// Then a waiter takes one of overflowSize more tokens, and the next may
+// take another only after as long again (a stall that needs n more
+// threads gets them at 20 a second). Many short calls give tokens back
+// all the time and never overflow. Beyond both, callers wait in Go.
 var gate = make(chan struct{}, gateSize)
+var overflow = make(chan struct{}, overflowSize)
+
+const (
+	overflowSize  = 252
+	overflowAfter = 50 * time.Millisecond
+)
+
+// token is the kind of gate token a hold has, as pyhost_gate_held
+// records it for the thread: 0 none, 1 the gate's, 2 an overflow one.
+type token int
+
+// gaveAt is when a token last came back (time.Since(gateEpoch)).
+var (
+	gateEpoch = time.Now()
+	gaveAt    atomic.Int64
+)
+
+// waitToken takes a token: the gate's, or an overflow one once no token
+// has come back for overflowAfter; false if done was closed first.
+func waitToken(done <-chan struct{}) (token, bool) {
+	t := time.NewTimer(overflowAfter)
+	defer t.Stop()
+	for {
+		select {
+		case gate <- struct{}{}:
+			return 1, true
+		case <-done:
+			return 0, false
+		case <-t.C:
+		}
+		if idle := time.Since(gateEpoch) - time.Duration(gaveAt.Load()); idle >= overflowAfter {
+			select {
+			case gate <- struct{}{}:
+				return 1, true
+			case overflow <- struct{}{}:
+				gaveAt.Store(int64(time.Since(gateEpoch))) // one at a time
+				return 2, true
+			case <-done:
+				return 0, false
+			}
+		} else {
+			t.Reset(overflowAfter - idle)
+		}
+	}
+}
+
+// give puts the token back.
+func (t token) give() {
+	gaveAt.Store(int64(time.Since(gateEpoch)))
+	switch t {
+	case 1:
+		<-gate
+	case 2:
+		<-overflow
+	}
+}
 
 const gateSize = 4
 
@@ -59,6 +126,7 @@ var ErrGaveUp = errors.New("cpython: gave up waiting for the GIL")
 // closed (a context's Done), returning ErrGaveUp without running fn. A
 // call that has its token waits for the GIL itself to the end.
 func WithGILDone(done <-chan struct{}, fn func() error) error {
+	tok := token(1)
 	select {
 	case gate <- struct{}{}:
 		// A token at once (the common case): if this thread holds the
@@ -73,29 +141,29 @@ func WithGILDone(done <-chan struct{}, fn func() error) error {
 		case GILNotRunning:
 			return ErrNotRunning
 		}
-		select {
-		case gate <- struct{}{}:
-		case <-done:
+		var ok bool
+		if tok, ok = waitToken(done); !ok {
 			return ErrGaveUp
 		}
 	}
 	runtime.LockOSThread()
-	switch C.pyhost_acquire_gated() {
+	switch C.pyhost_acquire_gated(C.int(tok)) {
 	case -1:
 		runtime.UnlockOSThread()
-		<-gate
+		tok.give()
 		return ErrNotRunning
 	case 0: // nested
 		runtime.UnlockOSThread()
-		<-gate
+		tok.give()
 		return fn()
 	}
 	gilEpoch.Add(1)
 	defer func() {
 		gilEpoch.Add(1)
+		held := token(C.pyhost_gate_held()) // AllowThreads may have changed it
 		C.pyhost_release_gated()
 		runtime.UnlockOSThread()
-		<-gate
+		held.give()
 	}()
 	DrainReleases()
 	return fn()
@@ -128,17 +196,17 @@ func WithGILUngated(fn func() error) error {
 // for the wait, so that waiting callers can run, and takes one again
 // before it takes the GIL back (keeping its thread meanwhile).
 func AllowThreads(fn func()) {
-	gated := C.pyhost_gate_held() != 0
+	held := token(C.pyhost_gate_held())
 	gilEpoch.Add(1)
 	ts := C.PyEval_SaveThread()
-	if gated {
+	if held != 0 {
 		C.pyhost_set_gate_held(0)
-		<-gate
+		held.give()
 	}
 	defer func() {
-		if gated {
-			gate <- struct{}{}
-			C.pyhost_set_gate_held(1)
+		if held != 0 {
+			t, _ := waitToken(nil)
+			C.pyhost_set_gate_held(C.int(t))
 		}
 		C.PyEval_RestoreThread(ts)
 		gilEpoch.Add(1)

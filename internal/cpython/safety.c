@@ -6,10 +6,10 @@ static __thread int gate_held;
 int pyhost_gate_held(void) { return gate_held; }
 void pyhost_set_gate_held(int held) { gate_held = held; }
 
-int pyhost_acquire_gated(void) {
+int pyhost_acquire_gated(int kind) {
 	int r = pyhost_acquire();
 	if (r == 1) {
-		gate_held = 1;
+		gate_held = kind;
 	}
 	return r;
 }

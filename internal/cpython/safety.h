@@ -14,7 +14,7 @@
 int pyhost_gate_held(void);
 void pyhost_set_gate_held(int held);
 // pyhost_acquire, marking a hold it takes as gated.
-int pyhost_acquire_gated(void);
+int pyhost_acquire_gated(int kind);
 // Gives back a gated hold.
 void pyhost_release_gated(void);
 
