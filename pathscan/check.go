@@ -24,6 +24,18 @@ func (ix *Index) checkWanted(dir string) bool {
 	return ix.check != nil && ix.check(dir)
 }
 
+// isChecked is checkWanted for l's directory, asked once per listing
+// (lookups ask it several times each). Needs ix.mu.
+func (ix *Index) isChecked(l *listing) bool {
+	if l.checkAsked == 0 {
+		l.checkAsked = 2
+		if ix.checkWanted(l.dir) {
+			l.checkAsked = 1
+		}
+	}
+	return l.checkAsked == 1
+}
+
 // Checked reports whether lookups in dir are checked at every use
 // (Options.Check): what is served from elsewhere for a file there (a
 // bytecode bundle) is to be checked as often.
@@ -54,14 +66,17 @@ func (ix *Index) unchanged(l *listing) bool {
 // the user's site directory), or below any "site-packages" or
 // "dist-packages". Judged from the path as written.
 func IsEnvironmentDir(dir string) bool {
-	parts := strings.Split(dir, "/")
-	for i, p := range parts {
+	prev := ""
+	for rest, more := dir, true; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, "/")
 		switch {
 		case p == "site-packages" || p == "dist-packages":
 			return true
-		case i > 0 && (parts[i-1] == "lib" || parts[i-1] == "lib64") && isPythonDirName(p):
+		case (prev == "lib" || prev == "lib64") && isPythonDirName(p):
 			return true
 		}
+		prev = p
 	}
 	return false
 }

@@ -58,5 +58,5 @@ func (ix *Index) IsDir(dir string) bool {
 // known reports whether l answers without a look at the file system.
 // Needs ix.mu.
 func (ix *Index) known(l *listing) bool {
-	return !l.stale && !l.transient && !l.unverified && !ix.checkWanted(l.dir)
+	return !l.stale && !l.transient && !l.unverified && !ix.isChecked(l)
 }

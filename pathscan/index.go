@@ -142,8 +142,9 @@ func (ix *Index) install(l *listing) {
 // current returns a usable listing of dir, reading it if there is none or it
 // was invalidated. Needs ix.mu.
 func (ix *Index) current(dir string) *listing {
-	checked := ix.checkWanted(dir)
-	if l := ix.get(dir); l != nil && !l.stale && !l.transient && checked {
+	l := ix.get(dir)
+	checked := l != nil && ix.isChecked(l) || l == nil && ix.checkWanted(dir)
+	if l != nil && !l.stale && !l.transient && checked {
 		if l.checkedIn == ix.cur && ix.cur != 0 {
 			l.used = true
 			return l
@@ -169,14 +170,13 @@ func (ix *Index) current(dir string) *listing {
 			return l
 		}
 	}
-	searched := false
-	if old := ix.get(dir); old != nil {
-		searched = old.searched // FileFinder read it again: it keeps comparing mtimes
+	old := l
+	l, _ = readListing(dir)
+	if old != nil {
+		l.searched = old.searched // FileFinder read it again: it keeps comparing mtimes
 	}
-	l, _ := readListing(dir)
-	l.searched = searched
 	if checked {
-		l.checkedIn = ix.cur
+		l.checkAsked, l.checkedIn = 1, ix.cur
 	}
 	ix.stats.DirsListed++
 	l.used = true
@@ -188,7 +188,7 @@ func (ix *Index) current(dir string) *listing {
 func (ix *Index) child(l *listing, i int) *listing {
 	e := &l.ents()[i]
 	c := e.child
-	if c == nil || c.dropped || c.stale || ix.checkWanted(c.dir) {
+	if c == nil || c.dropped || c.stale || ix.isChecked(c) {
 		var d string
 		if c != nil {
 			d = c.dir
@@ -257,8 +257,8 @@ func (ix *Index) find(dir, tail string, revalidate bool, epoch uint64) Result {
 		// Python sees a new module in dir when dir's mtime moves, and a new
 		// __init__ in a portion at once (it stats it every time). A checked
 		// directory was stat'ed just now.
-		changed := !ix.checkWanted(l.dir) && ix.revalidateListing(l)
-		if r.Namespace && !portion.dropped && !ix.checkWanted(portion.dir) && ix.revalidateListing(portion) {
+		changed := !ix.isChecked(l) && ix.revalidateListing(l)
+		if r.Namespace && !portion.dropped && !ix.isChecked(portion) && ix.revalidateListing(portion) {
 			changed = true
 		}
 		if changed {
@@ -328,7 +328,7 @@ func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {
 	// In a checked directory, what a name is is asked again as FileFinder
 	// asks it (_path_isdir, _path_isfile: a stat each), for a link whose
 	// target went or came since the listing (the directory's mtime stays).
-	checked := ix.checkWanted(l.dir)
+	checked := ix.isChecked(l)
 	if run[0].name == tail && (run[0].typ == typeDir || checked && run[0].typ == typeOther && isDirectory(joinPath(l.dir, tail))) {
 		c := ix.child(l, lo)
 		switch c.state {

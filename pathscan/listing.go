@@ -73,7 +73,9 @@ type listing struct {
 	searched bool
 	// checkedIn: the lookup epoch this checked listing was last stat'ed in.
 	checkedIn uint64
-	dropped   bool // no longer in the tree (replaced or forgotten)
+	// checkAsked caches Options.Check for dir: 0 not asked, 1 checked, 2 not.
+	checkAsked uint8
+	dropped    bool // no longer in the tree (replaced or forgotten)
 
 	// unverified: merged from a cache file; trusted after one stat of dir
 	// finds the recorded mtime (see MergeUnverified).
