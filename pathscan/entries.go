@@ -22,12 +22,6 @@ func (ix *Index) SetLoaders(loaders []Suffix) error {
 	return nil
 }
 
-// FindNoRevalidate is Find without the revalidation of a miss: for a
-// lookup repeated right after a Find that revalidated it.
-func (ix *Index) FindNoRevalidate(dir, tail string) Result {
-	return ix.find(dir, tail, false, 0)
-}
-
 // IsDir reports whether dir is a directory, as a path hook needs to know
 // of a sys.path entry. It answers from the index when dir, or its parent,
 // is listed in this run (or verified since) and not checked at every use

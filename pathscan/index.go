@@ -103,10 +103,10 @@ type Index struct {
 	revalidate  bool
 	concurrency int
 	check       func(dir string) bool
-	epoch       uint64 // the last epoch handed out (see Epoch)
-	cur         uint64 // the lookup under way: a checked listing is stat'ed once in it
 
 	mu    sync.Mutex
+	epoch uint64 // the last lookup epoch handed out (see Epoch)
+	cur   uint64 // the lookup under way: a checked listing is stat'ed once in it
 	tree  *btree.BTreeG[*listing]
 	probe listing // search key, so lookups do not allocate
 	stats Stats
@@ -225,6 +225,16 @@ func (ix *Index) Epoch() uint64 {
 	return ix.epoch
 }
 
+// lookupIn makes epoch the lookup under way: a new one for 0 (or for a
+// number Epoch did not hand out). Needs ix.mu.
+func (ix *Index) lookupIn(epoch uint64) {
+	if epoch == 0 || epoch > ix.epoch {
+		ix.epoch++
+		epoch = ix.epoch
+	}
+	ix.cur = epoch
+}
+
 // FindIn is Find within the lookup epoch (see Epoch), revalidating a miss
 // only if revalidate (and Options.RevalidateMisses).
 func (ix *Index) FindIn(epoch uint64, dir, tail string, revalidate bool) Result {
@@ -239,16 +249,7 @@ func (ix *Index) find(dir, tail string, revalidate bool, epoch uint64) Result {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if epoch == 0 {
-		ix.epoch++
-	} else if epoch > ix.epoch {
-		ix.epoch = epoch // not one Epoch gave: as its own lookup
-	}
-	if epoch != 0 {
-		ix.cur = epoch
-	} else {
-		ix.cur = ix.epoch
-	}
+	ix.lookupIn(epoch)
 	ix.stats.Lookups++
 	l := ix.current(dir)
 	l.searched = true
@@ -283,8 +284,7 @@ func (ix *Index) find(dir, tail string, revalidate bool, epoch uint64) Result {
 func (ix *Index) HasDir(dir, name string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.epoch++
-	ix.cur = ix.epoch
+	ix.lookupIn(0)
 	l := ix.current(dir)
 	i, ok := l.lookup(name, "")
 	return ok && l.entries[i].typ == typeDir
