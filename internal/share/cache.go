@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -109,6 +110,12 @@ type Cache struct {
 	// a warning (a service account's HOME of /nonexistent: python3 says
 	// nothing there either). A directory the user chose warns.
 	Home string
+
+	// absent: the directory was not there when a read looked, and no
+	// write has made it since: later reads of the run answer "no such
+	// file" without looking again (a run without a cache directory, -B,
+	// looked for it three times).
+	absent atomic.Bool
 }
 
 // noDirError is a cache directory that could not be made.
@@ -180,7 +187,7 @@ func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 // read reads a cache file if it and its directory are the user's own and
 // nobody else can write them.
 func (c *Cache) read(file string) ([]byte, error) {
-	if err := trusted(c.dir); err != nil {
+	if err := c.trustedDir(); err != nil {
 		return nil, err
 	}
 	data, st, err := dirfd.ReadFile(file, syscall.O_NOFOLLOW, maxFile+1)
@@ -206,8 +213,31 @@ func (c *Cache) read(file string) ([]byte, error) {
 // ~/.cache/pyhost that points to scratch space): what it names must be
 // the user's own directory that nobody else can write.
 func trusted(dir string) error {
+	return trustedStat(dir, nil)
+}
+
+// trustedDir is trusted(c.dir) for reading: a directory found missing
+// once in the run is missing for every later read (see absent).
+func (c *Cache) trustedDir() error {
+	if c.absent.Load() {
+		return &os.PathError{Op: "stat", Path: c.dir, Err: unix.ENOENT}
+	}
+	var missing bool
+	err := trustedStat(c.dir, &missing)
+	if missing {
+		c.absent.Store(true)
+	}
+	return err
+}
+
+// trustedStat is trusted; *missing (if not nil) is set when dir does not
+// exist.
+func trustedStat(dir string, missing *bool) error {
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
+		if missing != nil && err == unix.ENOENT {
+			*missing = true
+		}
 		return &os.PathError{Op: "stat", Path: dir, Err: err}
 	}
 	return ownedBySelf(dir, &st, true)
@@ -248,6 +278,7 @@ func (c *Cache) writeAtomicFunc(file string, write func(io.Writer) error) error 
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return &noDirError{err}
 	}
+	c.absent.Store(false)
 	if err := trusted(c.dir); err != nil {
 		return err
 	}

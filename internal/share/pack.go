@@ -423,7 +423,7 @@ func preadFull(fd int, b []byte, off int64) error {
 // (the user's own regular file in a trusted directory, no symlink followed,
 // no FIFO waited on) and returns its descriptor and identity.
 func (c *Cache) openPrivate(file string) (int, fileID, error) {
-	if err := trusted(c.dir); err != nil {
+	if err := c.trustedDir(); err != nil {
 		return -1, fileID{}, err
 	}
 	var fd int
