@@ -317,3 +317,36 @@ func TestCacheDirectoryWhereItCannotOrMayBe(t *testing.T) {
 		}
 	})
 }
+
+// A cache directory missing at the run's first read is not looked for by
+// its later reads (one stat, not three, in a run without one), and the
+// same Cache's save makes it and reads it again.
+func TestMissingDirectoryLookedForOnceThenMadeBySave(t *testing.T) {
+	lib := settledTree(t)
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := newCache(dir, testEnv(lib), &warnings)
+	ix := pathscan.New(pathscan.Options{Loaders: loaders})
+	c.LoadIndex(ix)
+	if !c.absent.Load() {
+		t.Fatal("a missing directory was not remembered")
+	}
+	// Made behind the Cache's back: still missing for this run's reads.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.read(c.IndexFile()); !os.IsNotExist(err) {
+		t.Fatalf("read after the directory was remembered missing: %v, want not-exist", err)
+	}
+	ix.Find(lib, "m")
+	c.SaveIndex(ix, time.Now())
+	if c.absent.Load() {
+		t.Fatal("still remembered missing after a save made it")
+	}
+	if _, err := c.read(c.IndexFile()); err != nil {
+		t.Fatalf("read after the save: %v", err)
+	}
+	if len(warnings) != 0 {
+		t.Fatalf("warnings: %q", warnings)
+	}
+}
