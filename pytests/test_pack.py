@@ -204,9 +204,9 @@ SCENARIOS = [
              change=bigger, args=["--check-hash-based-pycs", "always"], served=["pkg", "pkg.sub"]),
     Scenario("checked-hash, --check-hash-based-pycs never", prepare=compile_checked_hash,
              change=bigger, args=["--check-hash-based-pycs", "never"], served=NOT_M),
-    # A sourceless .pyc is read through io.open_code too: its copy is served
-    # while its directory (lib, here) is unchanged.
-    Scenario("sourceless module", prepare=sourceless, served=ALL),
+    # A sourceless .pyc (read through io.open_code too) is read from its
+    # file: nothing would check a copy against a source.
+    Scenario("sourceless module", prepare=sourceless, served=["m", "pkg", "pkg.sub"]),
     Scenario("sourceless module rewritten", prepare=sourceless, change=sourceless_rewritten,
              served=["m", "pkg", "pkg.sub"]),
     Scenario("-B, source changed", change=bigger, args=["-B"], served=ALL),
@@ -360,6 +360,44 @@ def test_window_pyc_rewritten_during_the_run_without_invalidate_caches(warmed, t
     assert (host.returncode, ref.returncode) == (0, 0), host.stderr + ref.stderr
     assert ref.stdout == b"55\n"
     assert host.stdout == b"1\n", "the window closed? then update share.Pack's doc and the README"
+
+
+def sourceless_pyc(path, value):
+    code = compile(f"VALUE = {value!r}\n", str(path)[:-1], "exec")
+    return importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code)
+
+
+@pytest.mark.parametrize("how", ["in_place_between_runs", "replaced_during_the_run"])
+def test_sourceless_module_changed_is_read_new(tmp_path, how):
+    """A sourceless module (lib/slm.pyc, no source) is read from its file,
+    as python3 reads it: nothing would check a copy of it against a source,
+    so a .pyc copied over in place between runs (cp), or replaced during
+    the run after its directory was checked, was served stale once packed."""
+    t = tree_for(tmp_path, 0)
+    e = env_for(t, Scenario("sourceless"))
+    slm, first = t / "lib" / "slm.pyc", t / "lib" / "first.pyc"
+    slm.write_bytes(sourceless_pyc(slm, "v1"))
+    first.write_bytes(sourceless_pyc(first, "first"))
+    assert run([REFERENCE, "-c", "import n"], env=e, cwd=t).returncode == 0
+    time.sleep(SETTLE)
+    pyhost = os.path.abspath(pyhost_path())
+    for _ in range(2):
+        r = run([pyhost, "-c", "import n, first, slm; print(slm.VALUE)"], env=e, cwd=t)
+        assert (r.returncode, r.stdout) == (0, b"v1\n"), r.stderr
+    if how == "in_place_between_runs":
+        with open(slm, "r+b") as f:  # as cp writes: same inode, same size
+            f.write(sourceless_pyc(slm, "v2"))
+        code = "import n, slm; print(slm.VALUE)"
+    else:
+        # first's copy had its directory (lib) checked before the rename.
+        code = ("import os, n, first\n"
+                f"open({str(slm)!r} + '.tmp', 'wb').write({sourceless_pyc(slm, 'v2')!r})\n"
+                f"os.replace({str(slm)!r} + '.tmp', {str(slm)!r})\n"
+                "import slm; print(slm.VALUE)")
+    host = run([pyhost, "-c", code], env=e, cwd=t)
+    ref = run([REFERENCE, "-c", code], env=e, cwd=t)
+    assert (ref.returncode, ref.stdout) == (0, b"v2\n"), ref.stderr
+    assert (host.returncode, host.stdout, host.stderr) == (ref.returncode, ref.stdout, ref.stderr)
 
 
 def run_damaged(t, damage):

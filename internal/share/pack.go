@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,8 +50,11 @@ import (
 //
 // Only .pyc files of this interpreter's magic whose header says they are
 // timestamp-based go in; hash-based ones are always read from their
-// files. A sourceless module's .pyc (read through io.open_code as well)
-// is served by the same rule, its record being the directory it is in.
+// files. So are sourceless modules' .pyc files (read through io.open_code
+// as well): nothing checks their copy against a source, so a file
+// rewritten in place, or replaced during the run after its directory was
+// checked, would be served stale. They are told apart by name (see
+// cachedBytecode).
 //
 // # Format
 //
@@ -186,6 +190,9 @@ func (p *Pack) TakeNoting(bytecode string, dontWriteBytecode bool) (data []byte,
 	defer p.mu.Unlock()
 	defer p.closeFD()
 	p.noWrites = p.noWrites || dontWriteBytecode
+	if !cachedBytecode(bytecode) {
+		return nil, false
+	}
 	if p.order == nil {
 		p.order = map[string]int{}
 	}
@@ -211,6 +218,17 @@ func (p *Pack) TakeNoting(bytecode string, dontWriteBytecode bool) (data []byte,
 	}
 	p.served[i] = true
 	return data, true
+}
+
+// cachedBytecode says whether the .pyc file bytecode is a source's cached
+// bytecode (importlib.util.cache_from_source: name.<cache tag>.pyc or
+// name.<cache tag>.opt-N.pyc, in __pycache__ or under pycache_prefix), as
+// opposed to a sourceless module: FileFinder finds a module's .pyc by the
+// last part of its name, which has no dot, so a sourceless module's file
+// is name.pyc.
+func cachedBytecode(bytecode string) bool {
+	base := filepath.Base(bytecode)
+	return strings.HasSuffix(base, ".pyc") && strings.Contains(base[:len(base)-len(".pyc")], ".")
 }
 
 // lookup finds bytecode's entry, reading the table first if need be.
@@ -496,7 +514,7 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	seen := map[string]bool{}
 	var fresh [][2]string // to read
 	for _, u := range used {
-		if seen[u[1]] || u[0] != "" && !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) {
+		if seen[u[1]] || u[0] != "" && !filepath.IsAbs(u[0]) || !filepath.IsAbs(u[1]) || !cachedBytecode(u[1]) {
 			continue
 		}
 		seen[u[1]] = true

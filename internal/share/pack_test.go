@@ -458,3 +458,49 @@ func TestPackNotWrittenAfterDontWriteBytecode(t *testing.T) {
 		t.Fatalf("a pack was written: %v", err)
 	}
 }
+
+// A sourceless module's .pyc (name.pyc, found by FileFinder itself) is
+// neither stored nor served: nothing would check a copy of it against a
+// source, and one rewritten in place would be served stale.
+func TestPackLeavesSourcelessModulesToTheirFiles(t *testing.T) {
+	lib := filepath.Join(t.TempDir(), "lib")
+	if err := os.Mkdir(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sourceless := filepath.Join(lib, "slm.pyc")
+	if err := os.WriteFile(sourceless, pyc(0, "v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, pairs := pycTree(t, map[string][]byte{"a": pyc(0, "AAAA")}, "a")
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := packCache(t, dir, &warnings)
+	p := c.Pack(true)
+	// As a single process's loaders ask (used nil: what they took).
+	p.Take(sourceless)
+	p.Take(pairs[0][1])
+	c.SavePack(p, nil, testMagic, later())
+	next := packCache(t, dir, &warnings).Pack(true)
+	if next.Has(sourceless) {
+		t.Fatal("a sourceless module's .pyc was stored")
+	}
+	if data, ok := next.Take(sourceless); ok {
+		t.Fatalf("a sourceless module's .pyc was served: %q", data)
+	}
+	if !next.Has(pairs[0][1]) {
+		t.Fatal("a source's cached bytecode was not stored beside it")
+	}
+	for _, name := range []string{"/l/__pycache__/m.cpython-311.pyc", "/l/__pycache__/m.cpython-311.opt-2.pyc", "/p/l/m.cpython-311.pyc"} {
+		if !cachedBytecode(name) {
+			t.Errorf("cachedBytecode(%q) = false", name)
+		}
+	}
+	for _, name := range []string{"/l/m.pyc", "/l/__init__.pyc", "/l/m.py"} {
+		if cachedBytecode(name) {
+			t.Errorf("cachedBytecode(%q) = true", name)
+		}
+	}
+	if len(warnings) != 0 {
+		t.Fatalf("warnings: %q", warnings)
+	}
+}
