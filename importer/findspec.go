@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/pathscan"
@@ -58,10 +59,6 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 			return cpython.Owned{}
 		}
 	}
-	dirs, complete, ok := f.scan.Scan(path, f.indexed.Ref, f.slow.Ref)
-	if !ok {
-		return cpython.Owned{}
-	}
 	// Names with lone surrogates (from undecodable file names) come as
 	// os.fsencode gives them; owner keeps those bytes alive.
 	name, owner, ok := fullname.StrView()
@@ -69,11 +66,42 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 		return cpython.Owned{}
 	}
 	defer owner.Decref()
-	i, kind, filename, location, found := im.find(name, dirs, complete)
-	clear(dirs) // they alias Python memory
-	if !found {
-		return cpython.None()
+	im.lookups.Add(1)
+	epoch := im.index.Epoch()
+	// The entries in order, a run of indexed ones at a time: an entry
+	// PathFinder has not reached yet gets its finder only once the entries
+	// before it miss (cpython.PathScan).
+	var searched map[string]bool
+	start, namespace := 0, false
+	for {
+		dirs, status, next, ok := f.scan.Scan(path, start, f.indexed.Ref, f.slow.Ref)
+		if !ok {
+			return cpython.Owned{}
+		}
+		i, kind, filename, location, found, ns := im.search(epoch, name, dirs)
+		if found {
+			clear(dirs) // they alias Python memory
+			return f.spec(i, fullname, kind, filename, location)
+		}
+		namespace = namespace || ns
+		if searched == nil {
+			searched = make(map[string]bool, len(dirs))
+		}
+		for _, d := range dirs {
+			searched[strings.Clone(d)] = true
+		}
+		clear(dirs)
+		if status != cpython.ScanUnreached {
+			im.missed(epoch, name, searched, status == cpython.ScanComplete && !namespace)
+			return cpython.None()
+		}
+		start = next
 	}
+}
+
+// spec is finder.py's _make_spec(finder, fullname, kind, filename,
+// location) for the finder of the last scan's dirs[i].
+func (f *finder) spec(i int, fullname cpython.Ref, kind int, filename, location string) cpython.Owned {
 	loc := cpython.None()
 	if location != "" {
 		loc = cpython.NewStr(location)

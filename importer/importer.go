@@ -283,20 +283,20 @@ func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 	return cpython.TupleOf(cpython.NewInt(int64(im.kindFor(r))), cpython.NewStr(r.Path), loc)
 }
 
-// find is GoFinder's lookup over the indexed directories of a search
-// path: which one has the module, as PathFinder would find it.
-func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, string, string, bool) {
-	im.lookups.Add(1)
+// search is GoFinder's lookup over indexed directories of a search path
+// (one run of them: see findSpec), in the lookup's epoch: which one has
+// the module, as PathFinder would find it; namespace says whether one of
+// them has a namespace portion of it.
+//
+// Hits touch no installed environment's directory: the entries before
+// the one that has the module are not revalidated. Only when no entry has
+// it does each directory cost its one stat, so that a module written at
+// run time is found as python3 finds it. A program's directory (checked
+// at each use: pathscan's Options.Check) costs its one stat for the whole
+// search, both passes, and PathFinder's search of the same miss next
+// (epoch).
+func (im *Importer) search(epoch uint64, tail string, dirs []string) (i, kind int, filename, location string, found, namespace bool) {
 	ix := im.index
-	// Hits touch no installed environment's directory: the entries before
-	// the one that has the module are not revalidated. Only when no entry
-	// has it does each directory cost its one stat, so that a module
-	// written at run time is found as python3 finds it. A program's
-	// directory (checked at each use: pathscan's Options.Check) costs its
-	// one stat for the whole search, both passes, and PathFinder's search
-	// of the same miss next (epoch).
-	namespace := false
-	epoch := ix.Epoch()
 	for pass := 0; pass < 2; pass++ {
 		namespace = false
 		for i, d := range dirs {
@@ -307,27 +307,29 @@ func (im *Importer) find(tail string, dirs []string, complete bool) (int, int, s
 				if r.Package {
 					loc = r.Dir
 				}
-				return i, im.kindFor(r), r.Path, loc, true
+				return i, im.kindFor(r), r.Path, loc, true, false
 			}
 			namespace = namespace || r.Namespace
 		}
 	}
-	if complete && !namespace {
+	return 0, 0, "", "", false, namespace
+}
+
+// missed records a lookup that no indexed directory answered: final
+// (no entry of the path has the module) or handed to PathFinder, which
+// asks the entry finders of dirs (all those searched) next: they need not
+// revalidate what was just revalidated.
+func (im *Importer) missed(epoch uint64, tail string, dirs map[string]bool, final bool) {
+	if final {
 		im.finalMisses.Add(1)
 	} else {
 		im.handOffs.Add(1)
 	}
-	// PathFinder asks the entry finders next: they need not revalidate
-	// what was just revalidated.
 	im.mu.Lock()
 	im.lastMiss = strings.Clone(tail[strings.LastIndexByte(tail, '.')+1:])
 	im.lastMissEpoch = epoch
-	im.lastMissDirs = make(map[string]bool, len(dirs))
-	for _, d := range dirs {
-		im.lastMissDirs[strings.Clone(d)] = true
-	}
+	im.lastMissDirs = dirs
 	im.mu.Unlock()
-	return 0, 0, "", "", false
 }
 
 // lookup(dir, tail) -> None | (kind, filename, location): an indexed

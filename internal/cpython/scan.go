@@ -27,29 +27,41 @@ type PathScan struct {
 // them ends the scan as an entry of another type does.
 const scanCap = 256
 
-// Scan walks path as PathFinder._get_spec does, collecting the
-// consecutive path entry finders of type indexed until an entry that is
-// not a str or whose finder is of another type. An entry not yet in
-// sys.path_importer_cache is handed to slow(entry), which makes and
-// caches its finder as PathFinder would. It returns the finders' path
-// attributes (strings that alias Python memory: valid until the finders
-// go, so only during the caller's lookup; clear them after use) and
-// whether every entry was consumed. ok false with an exception set.
-func (s *PathScan) Scan(path, indexed, slow Ref) (dirs []string, complete, ok bool) {
+// ScanStatus is what a Scan found at its end.
+type ScanStatus int
+
+const (
+	ScanComplete  ScanStatus = C.PYHOST_SCAN_COMPLETE  // every entry consumed
+	ScanStopped   ScanStatus = C.PYHOST_SCAN_STOPPED   // an entry only PathFinder can answer for
+	ScanUnreached ScanStatus = C.PYHOST_SCAN_UNREACHED // an entry with no finder yet, at next
+)
+
+// Scan walks path from entry start as PathFinder._get_spec does,
+// collecting the consecutive path entry finders of type indexed until an
+// entry that is not a str or whose finder is of another type, or an entry
+// not yet in sys.path_importer_cache (ScanUnreached, at next): PathFinder
+// makes an entry's finder only when its search reaches it, so the caller
+// searches the finders collected and, on a miss, scans again from next.
+// The entry at start, if it has no finder, is handed to slow(entry),
+// which makes and caches it as PathFinder would. It returns the finders'
+// path attributes (strings that alias Python memory: valid until the
+// finders go, so only during the caller's lookup; clear them after use).
+// ok false with an exception set.
+func (s *PathScan) Scan(path Ref, start int, indexed, slow Ref) (dirs []string, status ScanStatus, next int, ok bool) {
 	if s.dirs == nil {
 		s.dirs = unsafe.Slice((*C.pyhost_strref)(C.calloc(scanCap, C.size_t(unsafe.Sizeof(C.pyhost_strref{})))), scanCap)
 		s.finders = unsafe.Slice((**C.PyObject)(C.calloc(scanCap, C.size_t(unsafe.Sizeof((*C.PyObject)(nil))))), scanCap)
 		s.goDirs = make([]string, scanCap)
 	}
-	r := C.pyhost_scan_path_r(path.p, indexed.p, slow.p, &s.dirs[0], &s.finders[0], scanCap)
+	r := C.pyhost_scan_path_r(path.p, C.Py_ssize_t(start), indexed.p, slow.p, &s.dirs[0], &s.finders[0], scanCap)
 	if r.n < 0 {
-		return nil, false, false
+		return nil, 0, 0, false
 	}
 	dirs = s.goDirs[:r.n]
 	for i := range dirs {
 		dirs[i] = unsafe.String((*byte)(unsafe.Pointer(s.dirs[i].p)), int(s.dirs[i].n))
 	}
-	return dirs, r.status == C.PYHOST_SCAN_COMPLETE, true
+	return dirs, ScanStatus(r.status), int(r.next), true
 }
 
 // Finder is the finder of dirs[i] of the last Scan, borrowed from

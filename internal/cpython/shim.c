@@ -1194,15 +1194,19 @@ static PyObject *entry_key(PyObject *entry) {
 	return PyUnicode_DecodeFSDefault(buf);
 }
 
-// Walks a search path as PathFinder._get_spec does, collecting the
-// consecutive path entry finders of type indexed (their path attribute as
-// UTF-8, valid while the finder lives) until an entry that is not a str or
-// whose finder is of another type. An entry not yet in the cache is handed
-// to slow(entry), which creates and caches its finder as PathFinder would.
-// Returns the number of finders collected, or -1 with an exception set;
-// *status says whether every entry was consumed.
-Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
-		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status) {
+// Walks a search path from entry start as PathFinder._get_spec does,
+// collecting the consecutive path entry finders of type indexed (their
+// path attribute as UTF-8, valid while the finder lives) until an entry
+// that is not a str or whose finder is of another type, or an entry with
+// no finder in the cache yet: PathFinder makes an entry's finder only when
+// its search reaches it (a directory made later, a relative entry after a
+// chdir, a path hook added later all count then), so the caller searches
+// what was collected first and, on a miss, scans again from that entry
+// (*next), whose finder slow(entry) then makes and caches as PathFinder
+// would. Returns the number of finders collected, or -1 with an exception
+// set; *status says whether every entry was consumed.
+Py_ssize_t pyhost_scan_path(PyObject *path, Py_ssize_t start, PyObject *indexed, PyObject *slow,
+		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status, Py_ssize_t *next) {
 	PyObject *cache = PySys_GetObject("path_importer_cache"); // borrowed
 	PyObject *seq = PySequence_Fast(path, "search path must be iterable");
 	if (seq == NULL) {
@@ -1210,7 +1214,7 @@ Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
 	}
 	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), count = 0;
 	*status = PYHOST_SCAN_COMPLETE;
-	for (Py_ssize_t i = 0; i < n; i++) {
+	for (Py_ssize_t i = start; i < n; i++) {
 		PyObject *entry = PySequence_Fast_GET_ITEM(seq, i);
 		if (!PyUnicode_Check(entry) || count == cap || cache == NULL || !PyDict_Check(cache)) {
 			*status = PYHOST_SCAN_STOPPED;
@@ -1225,6 +1229,12 @@ Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
 			continue; // no working directory: PathFinder skips it
 		}
 		PyObject *finder = PyDict_GetItemWithError(cache, key); // borrowed
+		if (finder == NULL && !PyErr_Occurred() && i != start) {
+			Py_DECREF(key);
+			*status = PYHOST_SCAN_UNREACHED;
+			*next = i;
+			break;
+		}
 		if (finder == NULL && !PyErr_Occurred()) {
 			PyObject *made = PyObject_CallOneArg(slow, entry);
 			Py_XDECREF(made);

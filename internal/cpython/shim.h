@@ -230,8 +230,10 @@ void pyhost_paths_after_main(void);
 
 // ---- the importer's scan of a search path ----------------------------------
 
-// What pyhost_scan_path found.
-enum { PYHOST_SCAN_COMPLETE = 0, PYHOST_SCAN_STOPPED = 1 };
+// What pyhost_scan_path found: every entry consumed; an entry it cannot
+// answer for (not a str, another kind of finder, too many entries); an
+// entry PathFinder has not reached yet (no finder in the cache).
+enum { PYHOST_SCAN_COMPLETE = 0, PYHOST_SCAN_STOPPED = 1, PYHOST_SCAN_UNREACHED = 2 };
 
 typedef struct {
 	const char *p;
@@ -242,16 +244,18 @@ typedef struct {
 // followed by next; 0 otherwise; -1 with an exception set.
 int pyhost_meta_next_is(PyObject *self, PyObject *next);
 PyObject *pyhost_source_modules(void);
-Py_ssize_t pyhost_scan_path(PyObject *path, PyObject *indexed, PyObject *slow,
-		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status);
+Py_ssize_t pyhost_scan_path(PyObject *path, Py_ssize_t start, PyObject *indexed, PyObject *slow,
+		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status, Py_ssize_t *next);
 typedef struct {
 	Py_ssize_t n; // -1 with an exception set
 	int status;
+	Py_ssize_t next; // PYHOST_SCAN_UNREACHED: the entry not reached
 } pyhost_scan;
-static inline pyhost_scan pyhost_scan_path_r(PyObject *path, PyObject *indexed, PyObject *slow,
-		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap) {
+static inline pyhost_scan pyhost_scan_path_r(PyObject *path, Py_ssize_t start, PyObject *indexed,
+		PyObject *slow, pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap) {
 	pyhost_scan r;
-	r.n = pyhost_scan_path(path, indexed, slow, dirs, finders, cap, &r.status);
+	r.next = 0;
+	r.n = pyhost_scan_path(path, start, indexed, slow, dirs, finders, cap, &r.status, &r.next);
 	return r;
 }
 static inline PyObject *pyhost_sys_path(void) { return PySys_GetObject("path"); } // borrowed
