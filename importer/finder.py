@@ -60,6 +60,12 @@ class IndexedFileFinder(_FileFinder):
         answer = lookup(self.path, fullname.rpartition('.')[2])
         if answer is None:
             return None
+        if answer is False:
+            # The program changed the machinery (a loader suffix added, as
+            # Hy adds its own; FileFinder's or PathFinder's find_spec
+            # wrapped): FileFinder's find_spec, as it now stands, searches
+            # the directory itself.
+            return _FileFinder.find_spec(self, fullname, target)
         return _spec(self, fullname, answer, target)
 
 

@@ -50,6 +50,12 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 	case -1:
 		return cpython.Owned{}
 	}
+	if cpython.MachineryAltered() {
+		// PathFinder as the program changed it searches (its entry
+		// finders do what FileFinder now would: IndexedFileFinder).
+		im.handOffs.Add(1)
+		return cpython.None()
+	}
 	if path.IsNull() {
 		path = cpython.SysPath()
 		if path.IsNull() {
@@ -226,6 +232,9 @@ func (im *Importer) Install(ix *pathscan.Index, b *Bundle) error {
 		return fmt.Errorf("importer: %w", cpython.TakeError())
 	}
 	defer bse.Decref()
+	if !cpython.SnapshotMachinery(bse.Ref) {
+		return fmt.Errorf("importer: install: %w", cpython.TakeError())
+	}
 	f := &finder{pathFinder: bse.Ref.Attr("PathFinder")}
 	if f.pathFinder.IsNull() {
 		return fmt.Errorf("importer: install: %w", cpython.TakeError())

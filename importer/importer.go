@@ -344,6 +344,9 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 		return cpython.Owned{}
 	}
 	im.entryLookups.Add(1)
+	if cpython.MachineryAltered() {
+		return cpython.NewBool(false) // FileFinder's own search (finder.py)
+	}
 	im.mu.Lock()
 	justMissed := tail == im.lastMiss && im.lastMissDirs[dir]
 	epoch := im.lastMissEpoch

@@ -341,6 +341,66 @@ show("only_later")
 })
 
 
+# An entry's finder is made only when a search reaches it, as PathFinder
+# makes it: what happens to an entry before that (made later, reached
+# after a chdir, given to a path hook added meanwhile) counts. And the
+# machinery as a program changes it: its loader suffixes (Hy adds its own
+# to SOURCE_SUFFIXES), PathFinder's and FileFinder's find_spec wrapped.
+UNREACHED = {"d1/f.py": "", "first/f.py": "", "b/lib/mod.py": "v = 'b/lib'\n", "lib/mod.py": "v = 'lib'\n",
+             "e1/m.py": "", "e2/n.py": "", "hy/m.hy": "v = 'hy'\n", "hy/m2.py": "v = 2\n"}
+CASES.update({
+    "unreached-entry-made-later": (UNREACHED, r'''
+sys.path[:0] = [os.path.abspath("d1"), os.path.abspath("later")]
+show("f")
+os.makedirs("later"); open("later/x.py", "w").close()
+show("x")
+print(sorted(k for k in sys.path_importer_cache if isinstance(k, str) and k.startswith(os.getcwd())))
+'''),
+    "unreached-relative-entry-after-chdir": (UNREACHED, r'''
+sys.path[:0] = [os.path.abspath("first"), "lib"]
+show("f"); os.chdir("b"); show("mod")
+'''),
+    "unreached-entry-meets-a-later-hook": (UNREACHED, r'''
+sys.path[:0] = [os.path.abspath("e1"), os.path.abspath("e2")]
+show("m")
+print(os.path.abspath("e2") in sys.path_importer_cache)
+seen = []
+def hook(p):
+    seen.append(os.path.basename(p))
+    raise ImportError
+sys.path_hooks.insert(0, hook)
+show("n"); print(seen[:3])
+'''),
+    "loader-suffixes-changed": (UNREACHED, r'''
+import importlib.machinery as M
+sys.path.insert(0, os.path.abspath("hy")); show("m2")
+M.SOURCE_SUFFIXES.insert(0, ".hy"); sys.path_importer_cache.clear()
+show("m"); show("m2"); forget("m2"); show("m2")
+M.SOURCE_SUFFIXES.remove(".hy"); sys.path_importer_cache.clear(); forget("m"); show("m")
+'''),
+    "find-spec-wrapped": (UNREACHED, r'''
+import importlib.machinery as M
+calls = []
+orig_pf = M.PathFinder.find_spec.__func__
+def pf(cls, name, path=None, target=None):
+    calls.append(("PathFinder", name))
+    return orig_pf(cls, name, path, target)
+M.PathFinder.find_spec = classmethod(pf)
+sys.path[:0] = [os.path.abspath("e1"), os.path.abspath("e2")]
+show("m"); show("nosuch")
+orig_ff = M.FileFinder.find_spec
+def ff(self, name, target=None):
+    calls.append(("FileFinder", name, os.path.basename(self.path)))
+    return orig_ff(self, name, target)
+M.FileFinder.find_spec = ff
+show("n")
+M.PathFinder.find_spec = classmethod(orig_pf); M.FileFinder.find_spec = orig_ff
+forget("n"); show("n")
+print([c for c in calls if c[1] in ("m", "n", "nosuch")])
+'''),
+})
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_as_python3(parity, name):
     files, body = CASES[name]

@@ -1175,6 +1175,92 @@ int pyhost_meta_next_is(PyObject *self, PyObject *next) {
 	return 1;
 }
 
+// The stock machinery as the importer was installed over it: PathFinder's
+// and FileFinder's find_spec (their classes' own attributes) and the
+// loader suffixes of FileFinder's path hook that a program can change in
+// place (SOURCE_SUFFIXES, BYTECODE_SUFFIXES: the hook holds those lists;
+// its extension suffixes are a list of its own).
+static PyObject *mach_classes[2], *mach_find_spec[2], *mach_lists[2], *mach_snaps[2], *mach_name;
+
+int pyhost_machinery_snapshot(PyObject *bse) {
+	static const char *classes[2] = {"PathFinder", "FileFinder"};
+	static const char *lists[2] = {"SOURCE_SUFFIXES", "BYTECODE_SUFFIXES"};
+	mach_name = PyUnicode_InternFromString("find_spec");
+	if (mach_name == NULL) {
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		PyObject *c = PyObject_GetAttrString(bse, classes[i]);
+		if (c == NULL) {
+			return -1;
+		}
+		if (!PyType_Check(c)) {
+			Py_DECREF(c);
+			PyErr_Format(PyExc_ImportError, "pyhost: %s is not a class", classes[i]);
+			return -1;
+		}
+		PyObject *fs = PyDict_GetItemWithError(((PyTypeObject *)c)->tp_dict, mach_name); // borrowed
+		if (fs == NULL) {
+			Py_DECREF(c);
+			if (!PyErr_Occurred()) {
+				PyErr_Format(PyExc_ImportError, "pyhost: %s has no find_spec", classes[i]);
+			}
+			return -1;
+		}
+		PyObject *l = PyObject_GetAttrString(bse, lists[i]);
+		if (l == NULL || !PyList_Check(l)) {
+			Py_DECREF(c);
+			Py_XDECREF(l);
+			if (!PyErr_Occurred()) {
+				PyErr_Format(PyExc_ImportError, "pyhost: %s is not a list", lists[i]);
+			}
+			return -1;
+		}
+		PyObject *snap = PyList_AsTuple(l);
+		if (snap == NULL) {
+			Py_DECREF(c);
+			Py_DECREF(l);
+			return -1;
+		}
+		Py_INCREF(fs);
+		mach_classes[i] = c;
+		mach_find_spec[i] = fs;
+		mach_lists[i] = l;
+		mach_snaps[i] = snap;
+	}
+	return 0;
+}
+
+// 1 when the program has changed the stock machinery since the snapshot
+// (a find_spec replaced, a loader suffix added or removed), which the
+// importer then leaves to act as it would under python3; 0 otherwise.
+// Never sets an exception.
+int pyhost_machinery_altered(void) {
+	if (mach_name == NULL || mach_classes[1] == NULL) {
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		PyObject *fs = PyDict_GetItemWithError(((PyTypeObject *)mach_classes[i])->tp_dict, mach_name);
+		if (fs != mach_find_spec[i]) {
+			PyErr_Clear();
+			return 1;
+		}
+		PyObject *l = mach_lists[i], *snap = mach_snaps[i];
+		Py_ssize_t n = PyList_GET_SIZE(l);
+		if (n != PyTuple_GET_SIZE(snap)) {
+			return 1;
+		}
+		for (Py_ssize_t k = 0; k < n; k++) {
+			PyObject *a = PyList_GET_ITEM(l, k), *b = PyTuple_GET_ITEM(snap, k);
+			if (a != b && !(PyUnicode_CheckExact(a) && PyUnicode_Compare(a, b) == 0)) {
+				PyErr_Clear();
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 // The key PathFinder._path_importer_cache uses for entry: entry itself, or
 // the working directory for ''. New reference; NULL without an exception
 // when the working directory is gone (PathFinder skips the entry then).

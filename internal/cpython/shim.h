@@ -243,6 +243,11 @@ typedef struct {
 // 1 when self is absent from sys.meta_path (called directly) or is
 // followed by next; 0 otherwise; -1 with an exception set.
 int pyhost_meta_next_is(PyObject *self, PyObject *next);
+// The stock machinery's state the importer answers for (shim.c): taken
+// from _frozen_importlib_external once (-1 with an exception set), and
+// whether a program has changed it since (1).
+int pyhost_machinery_snapshot(PyObject *bse);
+int pyhost_machinery_altered(void);
 PyObject *pyhost_source_modules(void);
 Py_ssize_t pyhost_scan_path(PyObject *path, Py_ssize_t start, PyObject *indexed, PyObject *slow,
 		pyhost_strref *dirs, PyObject **finders, Py_ssize_t cap, int *status, Py_ssize_t *next);
