@@ -302,17 +302,16 @@ func (c *Cache) prune(now time.Time) {
 			continue
 		}
 		mtime := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
-		if strings.HasPrefix(name, tmpPrefix) && strings.HasSuffix(name, tmpSuffix) {
+		if isTempName(name) {
 			if now.Sub(mtime) > staleTmp {
 				os.Remove(filepath.Join(c.dir, name))
 			}
 			continue
 		}
-		key, ok := strings.CutPrefix(name, filePrefix)
+		key, ok := cacheFileKey(name)
 		if !ok {
-			continue
+			continue // not pyhost's: a directory the user chose may hold anything
 		}
-		key, _, _ = strings.Cut(key, ".")
 		files[key] = append(files[key], name)
 		if mtime.After(lastUse[key]) {
 			lastUse[key] = mtime
@@ -331,6 +330,36 @@ func (c *Cache) prune(now time.Time) {
 			os.Remove(filepath.Join(c.dir, name))
 		}
 	}
+}
+
+// cacheFileKey is the environment key of a cache file's name, exactly as
+// Cache.file makes it: env-<24 hex digits>.index, .modules or .pack.
+// Nothing else in the directory is pruned, whatever its name begins with.
+func cacheFileKey(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, filePrefix)
+	if !ok {
+		return "", false
+	}
+	key, kind, ok := strings.Cut(rest, ".")
+	if !ok || len(key) != 24 || strings.Trim(key, "0123456789abcdef") != "" {
+		return "", false
+	}
+	switch kind {
+	case "index", "modules", "pack":
+		return key, true
+	}
+	return "", false
+}
+
+// isTempName says whether name is a temporary file's, as dirfd.CreateTemp
+// names them here: .pyhost-<1 to 7 base-36 digits>.tmp.
+func isTempName(name string) bool {
+	mid, ok := strings.CutPrefix(name, tmpPrefix)
+	if !ok {
+		return false
+	}
+	mid, ok = strings.CutSuffix(mid, tmpSuffix)
+	return ok && len(mid) >= 1 && len(mid) <= 7 && strings.Trim(mid, "0123456789abcdefghijklmnopqrstuvwxyz") == ""
 }
 
 // A Module is one module the environment's runs loaded: from source, with

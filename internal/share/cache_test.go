@@ -140,15 +140,23 @@ func TestPruneEvictsOldEnvironmentsAndLeftoverTemporaries(t *testing.T) {
 	os.Mkdir(dir, 0o700)
 	now := time.Now()
 	long := now.Add(-2 * maxAge)
-	for _, name := range []string{"env-old.index", "env-old.modules", ".pyhost-1.tmp", "unrelated.txt"} {
+	old := "env-" + strings.Repeat("0", 24)
+	// The user's own files in a directory they chose (PYHOST_CACHEDIR):
+	// names like pyhost's, as old, never pruned.
+	users := []string{"env-production.sh", "env-old.index", "env-" + strings.Repeat("0", 23) + ".index",
+		old + ".index.bak", old + ".txt", ".pyhost-my-notes.tmp", ".pyhost-1.tmp~", "unrelated.txt"}
+	for _, name := range append([]string{old + ".index", old + ".modules", old + ".pack", ".pyhost-1.tmp"}, users...) {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, nil, 0o600)
 		os.Chtimes(p, long, long)
 	}
 	for i := 0; i < maxEnvs+3; i++ {
-		p := filepath.Join(dir, "env-"+strings.Repeat("a", i+1)+".index")
+		p := filepath.Join(dir, fmt.Sprintf("env-%024x.index", i+1))
 		os.WriteFile(p, nil, 0o600)
 		at := now.Add(-time.Duration(i+1) * time.Minute)
+		os.Chtimes(p, at, at)
+		p = filepath.Join(dir, fmt.Sprintf("env-run%02d.log", i))
+		os.WriteFile(p, nil, 0o600)
 		os.Chtimes(p, at, at)
 	}
 	var warnings []string
@@ -162,15 +170,32 @@ func TestPruneEvictsOldEnvironmentsAndLeftoverTemporaries(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	got := strings.Join(names, " ")
-	for _, gone := range []string{"env-old.index", "env-old.modules", ".pyhost-1.tmp"} {
-		if strings.Contains(got, gone) {
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, gone := range []string{old + ".index", old + ".modules", old + ".pack", ".pyhost-1.tmp"} {
+		if have[gone] {
 			t.Errorf("%s survived: %s", gone, got)
 		}
 	}
-	if !strings.Contains(got, "unrelated.txt") || !strings.Contains(got, filepath.Base(c.IndexFile())) {
-		t.Errorf("pruned too much: %s", got)
+	for _, kept := range append(users, filepath.Base(c.IndexFile())) {
+		if !have[kept] {
+			t.Errorf("pruned %s: %s", kept, got)
+		}
 	}
-	if envs := strings.Count(got, ".index"); envs > maxEnvs {
+	for i := 0; i < maxEnvs+3; i++ {
+		if name := fmt.Sprintf("env-run%02d.log", i); !have[name] {
+			t.Errorf("pruned %s", name)
+		}
+	}
+	envs := 0
+	for _, n := range names {
+		if _, ok := cacheFileKey(n); ok {
+			envs++
+		}
+	}
+	if envs > maxEnvs {
 		t.Errorf("%d environments kept, want at most %d", envs, maxEnvs)
 	}
 }
