@@ -1,6 +1,7 @@
 """Process state python3 leaves as it found it, and so must pyhost (Go's
 runtime changes some of it at start-up)."""
 
+import os
 import resource
 
 import pytest
@@ -14,3 +15,61 @@ def test_open_files_limit_as_started(parity, limits):
               "print(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
               "print(subprocess.run(['sh', '-c', 'ulimit -Sn; ulimit -Hn'], capture_output=True, text=True).stdout)\n")
     parity.check(["-c", script], preexec_fn=lower)
+
+
+# A child of fork() (without exec) keeps one thread; Go's runtime there
+# still counts on its others. A child that ended normally after loading
+# more modules than its parent hung in pyhost's exit work (the cache's
+# save waited for threads that are gone), and so did a daemon's double
+# fork.
+FORK_CHILD = r'''
+import os, sys
+pid = os.fork()
+if pid == 0:
+    import http.server, email.mime.text, xml.dom.minidom
+    if sys.argv[1] == "exit":
+        sys.exit(3)
+    if sys.argv[1] == "raise":
+        raise ValueError("from the child")
+    print("child done", flush=True)
+else:
+    print("child status", os.waitpid(pid, 0)[1] >> 8)
+'''
+
+
+@pytest.mark.parametrize("how", ["end", "exit", "raise"])
+def test_forked_child_ends_as_under_python3(parity, how):
+    parity.check(["-c", FORK_CHILD, how])
+
+
+DAEMON = r'''
+import os, sys, time
+if os.fork() > 0:
+    os._exit(0)
+os.setsid()
+if os.fork() > 0:
+    os._exit(0)
+import http.server, email.mime.text
+with open(sys.argv[1], "w") as f:
+    f.write(str(os.getpid()))
+'''
+
+
+def test_daemon_double_fork_ends(pyhost, tmp_path):
+    import time
+    from conftest import base_env, run
+    marker = tmp_path / "daemon.pid"
+    env = base_env(tmp_path)
+    r = run([pyhost, "-c", DAEMON, str(marker)], env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 30
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline, "the daemon never wrote its pid"
+        time.sleep(0.05)
+    pid = int(marker.read_text())
+    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the daemon (a grandchild of fork) did not end after its last statement")
+        time.sleep(0.05)
+    assert not list(tmp_path.glob(".cache/pyhost/.pyhost-*.tmp")), "a temporary cache file left behind"

@@ -114,6 +114,7 @@ func InitCore(o InitOptions) error {
 	if err := statusError(C.pyhost_init_core(&co)); err != nil {
 		return err
 	}
+	registerAtFork()
 	C.pyhost_set_state(C.PYHOST_RUNNING)
 	return nil
 }
@@ -252,7 +253,7 @@ var errAtExitFull = errors.New("cpython: CPython's table of exit functions is fu
 // exit path that finalises it (the end of the program, sys.exit, an
 // uncaught exception): the place to finalise MPI. Functions run in
 // reverse order of registration, without the GIL; they must not use
-// Python.
+// Python. A child of fork() (without exec) does not run them (fork.go).
 func AtExit(fn func()) error {
 	atExit.Lock()
 	defer atExit.Unlock()

@@ -41,6 +41,13 @@ static pyhost_status convert_status(PyStatus st) {
 	return r;
 }
 
+// Go's handlers around fork() (fork.go).
+static void before_fork(void) { goBeforeFork(); }
+static void after_fork_parent(void) { goAfterForkParent(); }
+static void after_fork_child(void) { goAfterForkChild(); }
+
+void pyhost_register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+
 void pyhost_exit_status(void) {
 	Py_ExitStatusException(last_status); // prints as python3 does; exits
 }
