@@ -23,6 +23,11 @@ func (l *launcher) startMPI() error {
 		return err
 	}
 	s := l.settings
+	if run.Role == mpiglue.Descendant && run.Held && s.MPI != "on" {
+		mpiglue.RefuseAppInit("this process descends from an MPI rank whose pyhost initialised MPI at start-up, " +
+			"so it cannot join the job as that rank (python3 lets it when the rank itself never initialises MPI): " +
+			"initialise MPI in the rank, or run the rank with -X pyhost.mpi=off")
+	}
 	if s.MPI == "off" || run.Role != mpiglue.Launched && s.MPI != "on" {
 		if w := run.Warning(); w != "" && s.MPI != "off" {
 			fmt.Fprintln(os.Stderr, w)
@@ -44,6 +49,9 @@ func (l *launcher) startMPI() error {
 	}
 	if err := mpiglue.Init(opts); err != nil {
 		return fmt.Errorf("MPI initialization failed: %w", err)
+	}
+	if err := run.MarkHeld(); err != nil {
+		return err
 	}
 	// Registered first, so it runs last: after the stats are gathered.
 	if err := cpython.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {

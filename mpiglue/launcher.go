@@ -99,6 +99,11 @@ type Launch struct {
 	Size int
 	// Why says, for Descendant and Stale, what decided it.
 	Why string
+	// Held, for a Descendant: the rank it descends from initialised MPI
+	// at start-up (pyhost does, [Launch.MarkHeld]), so this process
+	// cannot join the job as that rank, as it could under python3 if the
+	// rank never initialised MPI (see [RefuseAppInit]).
+	Held bool
 }
 
 // Detect classifies this process from its environment alone, without
@@ -133,7 +138,7 @@ func detect(getenv func(string) string, socketInode func(fd int) (uint64, bool),
 	}
 	l := Launch{Role: Launched}
 	slurm := set("SLURM_JOB_ID") && set("SLURM_STEP_ID")
-	mark, _, _ := strings.Cut(getenv(MarkVar), "@")
+	mark, markRest, _ := strings.Cut(getenv(MarkVar), "@")
 	gone := ""
 	switch {
 	case set("PMIX_RANK") && set("PMIX_NAMESPACE"):
@@ -198,6 +203,8 @@ func detect(getenv func(string) string, socketInode func(fd int) (uint64, bool),
 		// whose launcher's socket or directory this process lacks.
 		l.Role = Descendant
 		l.Why = MarkVar + " is set by an ancestor started by the same launcher"
+		_, held, _ := strings.Cut(markRest, "@")
+		l.Held = l.ID == mark && held == heldMark
 	case gone != "":
 		l.Role = Stale
 		l.ID = ""
@@ -217,6 +224,20 @@ func (l Launch) Mark() error {
 		return nil
 	}
 	return os.Setenv(MarkVar, l.ID+"@"+strconv.Itoa(os.Getpid()))
+}
+
+// heldMark ends the mark of a rank whose pyhost initialised MPI.
+const heldMark = "mpi"
+
+// MarkHeld marks this [Launched] process's environment as [Launch.Mark]
+// does, adding that it has initialised MPI: its descendants then refuse
+// their application's MPI_Init (see [RefuseAppInit]). Call it right after
+// [Init] succeeds, before Python's os module copies the environment.
+func (l Launch) MarkHeld() error {
+	if l.Role != Launched {
+		return nil
+	}
+	return os.Setenv(MarkVar, l.ID+"@"+strconv.Itoa(os.Getpid())+"@"+heldMark)
 }
 
 // Warning is the one line to print for a [Stale] launch, "" otherwise.

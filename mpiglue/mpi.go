@@ -627,3 +627,14 @@ func LibraryVersion(library string) string {
 	}
 	return strings.TrimSpace(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))))
 }
+
+// RefuseAppInit makes the application's MPI_Init and MPI_Init_thread
+// (mpi4py's, any extension's) fail with why, printed as one line, instead
+// of reaching the library: for a descendant of a rank that holds MPI
+// ([Launch.Held]), whose launcher variables name a rank already taken,
+// the library's initialisation fails after leaving the launcher's daemon
+// in a state that hangs the whole job at its end.
+func RefuseAppInit(why string) {
+	cs := C.CString(why)
+	C.pyhost_mpi_refuse_app_init(cs) // kept: the process's lifetime
+}

@@ -445,7 +445,23 @@ typedef int (*void_fn)(void);
 		return f(__VA_ARGS__);                                 \
 	} while (0)
 
+/* refused: the application's MPI_Init fails with this line (see
+ * RefuseAppInit in mpi.go); NULL: not refused. */
+static const char *refused;
+
+void pyhost_mpi_refuse_app_init(const char *why) { refused = why; }
+
+#define REFUSE(name)                                             \
+	do {                                                         \
+		if (refused != NULL) {                                   \
+			fprintf(stderr, "pyhost: %s: %s\n", name, refused); \
+			fflush(stderr);                                      \
+			return 16; /* MPI_ERR_OTHER (Open MPI's numbering) */ \
+		}                                                        \
+	} while (0)
+
 int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
+	REFUSE("MPI_Init_thread");
 	if (!answered())
 		PASS(init_thread_fn, "MPI_Init_thread", argc, argv, required, provided);
 	if (app_initialized || app_finalized) {
@@ -464,6 +480,7 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
 }
 
 int MPI_Init(int *argc, char ***argv) {
+	REFUSE("MPI_Init");
 	if (!answered())
 		PASS(init_fn, "MPI_Init", argc, argv);
 	int provided;

@@ -64,4 +64,6 @@ int pyhost_mpi_finalize(void);
 int pyhost_mpi_error_string(int code, char *buf, int len);
 int pyhost_mpi_library_version(char *buf, int len);
 
+void pyhost_mpi_refuse_app_init(const char *why);
+
 #endif

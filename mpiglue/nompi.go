@@ -71,3 +71,6 @@ func Finalize() error { return nil }
 
 // LibraryVersion is "".
 func LibraryVersion(library string) string { return "" }
+
+// RefuseAppInit does nothing without MPI: nothing of MPI is interposed.
+func RefuseAppInit(why string) {}

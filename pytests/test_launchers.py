@@ -167,6 +167,37 @@ def test_a_child_of_a_rank_is_not_a_rank(pyhost, tmp_path):
     assert p.lines("rank") == ["rank 0 True False 1 ''", "rank 1 True False 1 ''"], p
 
 
+CHILD_INITS = """\
+import subprocess, sys, os
+r = subprocess.run([sys.executable, "-c", "from mpi4py import MPI; print('child', MPI.COMM_WORLD.size)"],
+                   capture_output=True, text=True, timeout=60)
+print("rank", os.environ.get("OMPI_COMM_WORLD_RANK"), r.returncode, r.stdout.strip(), flush=True)
+sys.stderr.write(r.stderr)
+"""
+
+
+@needs_mpirun
+@needs_mpi4py
+def test_child_of_a_rank_initialising_mpi_fails_clearly_never_hangs(pyhost, tmp_path):
+    """A rank that never initialises MPI starts a child that does: under
+    python3 the child becomes the rank. pyhost's rank holds MPI from its
+    start, and the child's MPI_Init, reaching the library, failed and left
+    the launcher's daemon hanging the whole job at its end. Now the child's
+    MPI_Init fails with one line saying why and what to do; the job ends.
+    With -X pyhost.mpi=off on the rank, the child is the rank, as under
+    python3."""
+    (tmp_path / "job.py").write_text(CHILD_INITS)
+    p = run_job(mpirun_argv((2, [pyhost, "job.py"])), tmp_path)
+    assert p.returncode == 0, p
+    assert p.lines("rank") == ["rank 0 1 ", "rank 1 1 "], p
+    assert "descends from an MPI rank whose pyhost initialised MPI" in p.stderr, p
+    assert "orte_init failed" not in p.stderr, p
+    host, ref = both(lambda exe: mpirun_argv((2, [exe] + (["-X", "pyhost.mpi=off"] if exe == pyhost else []) + ["job.py"])),
+                     tmp_path, pyhost=pyhost)
+    assert_same_outcome(host, ref, "rank")
+    assert host.lines("rank") == ["rank 0 0 child 2", "rank 1 0 child 2"], host
+
+
 # --- MPMD ----------------------------------------------------------------------
 
 CWORKER = r"""
