@@ -6,7 +6,7 @@ package mpiglue
 // No mpi.h and no -lmpi: mpi_shim.c reaches MPI only through dlsym, for
 // Open MPI's ABI and MPICH's alike, so the binary does not list libmpi as
 // NEEDED and a plain run never maps it.
-#cgo LDFLAGS: -ldl
+#cgo LDFLAGS: -ldl -Wl,--wrap=_exit -Wl,--wrap=execv -Wl,--wrap=execve -Wl,--wrap=fexecve
 #include <stdlib.h>
 #include "mpi_shim.h"
 */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mpi_shim.h"
 
@@ -148,10 +149,22 @@ static int resolve(void *h, char *err, int errlen) {
 	return 0;
 }
 
+/* make_global puts Open MPI's library in the global scope: its plugins
+ * (mca_*.so) resolve libmpi's symbols from there. Any other stays local:
+ * in the global scope, loaded before the application's own MPI library
+ * (mpi4py built for Open MPI while MPICH's mpiexec launched pyhost), its
+ * MPI_* symbols would come before that library's for the application's
+ * calls, which would then mix two ABIs and crash; kept local, the
+ * application gets its own library, whatever it makes of the launch, as
+ * under python3. (An application built for this library binds to it
+ * anyway: it is the object its DT_NEEDED names.) */
+static void make_global(const char *name) {
+	if (abi.ompi)
+		dlopen(name, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD); /* a reference kept for good */
+}
+
 int pyhost_mpi_load(const char *name, char *err, int errlen) {
-	/* RTLD_GLOBAL: Open MPI's plugins (mca_*.so) and mpi4py resolve libmpi's
-	 * symbols from the global scope. */
-	void *h = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
 		const char *e = dlerror();
 		snprintf(err, (size_t)errlen, "%s", e != NULL ? e : "dlopen failed");
@@ -161,17 +174,19 @@ int pyhost_mpi_load(const char *name, char *err, int errlen) {
 		dlclose(h);
 		return -1;
 	}
+	make_global(name);
 	return 0;
 }
 
 int pyhost_mpi_adopt(const char *name) {
-	void *h = dlopen(name, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+	void *h = dlopen(name, RTLD_NOW | RTLD_NOLOAD);
 	if (h == NULL)
 		return -1;
 	if (resolve(h, NULL, 0) != 0) {
 		dlclose(h);
 		return -1;
 	}
+	make_global(name);
 	return 0;
 }
 
@@ -184,13 +199,18 @@ int pyhost_mpi_finalized(int *flag) { return p_finalized(flag); }
  * application's MPI_Init and MPI_Finalize calls are answered on top. */
 static int owned;
 
+/* owner: the process that initialized MPI (not a child of it). */
+static pid_t owner;
+
 int pyhost_mpi_init_thread(int required, int *provided) {
 	*provided = 0;
 	/* argc/argv may be NULL since MPI-2. Thread levels are 0..3 in both
 	 * ABIs. */
 	int rc = p_init_thread(NULL, NULL, required, provided);
-	if (rc == 0)
+	if (rc == 0) {
 		owned = 1;
+		owner = getpid();
+	}
 	return rc;
 }
 
@@ -523,4 +543,55 @@ void pyhost_mpi_app_state(int *initialized, int *finalized, int *level) {
 	*initialized = app_initialized;
 	*finalized = app_finalized;
 	*level = app_initialized ? app_level : -1;
+}
+
+/* A rank that leaves without Python's exit (os._exit) or replaces itself
+ * (os.execv, os.execve): under python3 a program that never initialized
+ * MPI is no MPI process, and leaving so is clean; with pyhost's MPI
+ * initialized and never finalized, mpirun would report that the rank
+ * "exited improperly" and fail the job. So MPI is finalized first, unless
+ * the application holds it (initialized and not finalized: leaving without
+ * MPI_Finalize is then its doing, as under python3 + mpi4py). In a child
+ * (subprocess's vfork child, a fork) nothing is done, nor for os._exit
+ * with a status other than 0. The finalization waits for the other ranks
+ * to finalize too, as MPI_Finalize does: the rank's process ends when
+ * theirs do. Python's calls reach these through
+ * -Wl,--wrap (mpi.go); an MPI program a rank executes still cannot
+ * initialize MPI as that rank (see the README). */
+static void finalize_for_app_exit(void) {
+	if (!owned || getpid() != owner || (app_initialized && !app_finalized))
+		return;
+	int fin = 1;
+	if (p_finalized != NULL && p_finalized(&fin) == 0 && !fin && p_finalize != NULL) {
+		fflush(NULL);
+		p_finalize();
+	}
+}
+
+void __real__exit(int status) __attribute__((noreturn));
+void __wrap__exit(int status) {
+	/* A failure is left unfinalized: mpirun ends the job at once with its
+	 * status, as it ends python3's, instead of the rank waiting in
+	 * MPI_Finalize for the others to finish. */
+	if (status == 0)
+		finalize_for_app_exit();
+	__real__exit(status);
+}
+
+int __real_execv(const char *path, char *const argv[]);
+int __wrap_execv(const char *path, char *const argv[]) {
+	finalize_for_app_exit();
+	return __real_execv(path, argv);
+}
+
+int __real_execve(const char *path, char *const argv[], char *const envp[]);
+int __wrap_execve(const char *path, char *const argv[], char *const envp[]) {
+	finalize_for_app_exit();
+	return __real_execve(path, argv, envp);
+}
+
+int __real_fexecve(int fd, char *const argv[], char *const envp[]);
+int __wrap_fexecve(int fd, char *const argv[], char *const envp[]) {
+	finalize_for_app_exit();
+	return __real_fexecve(fd, argv, envp);
 }

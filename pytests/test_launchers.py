@@ -198,6 +198,57 @@ def test_child_of_a_rank_initialising_mpi_fails_clearly_never_hangs(pyhost, tmp_
     assert host.lines("rank") == ["rank 0 0 child 2", "rank 1 0 child 2"], host
 
 
+# A rank that leaves by os._exit, or replaces itself with another program:
+# under python3 a script that never initialises MPI is no MPI process, and
+# the job ends as its processes do. pyhost's MPI, never finalised, made
+# mpirun fail the job ("exited improperly").
+LEAVES = {
+    "os._exit on rank 0": ("import os, email.mime.text\n"
+                           "if os.environ.get('OMPI_COMM_WORLD_RANK') == '0':\n"
+                           "    os._exit(0)\n"
+                           "print('rank done', flush=True)\n"),
+    "os._exit(3) on rank 1": ("import os\n"
+                              "if os.environ.get('OMPI_COMM_WORLD_RANK') == '1':\n"
+                              "    os._exit(3)\n"
+                              "print('rank done', flush=True)\n"),
+    "os.execv on every rank": "import os\nos.execv('/bin/echo', ['/bin/echo', 'rank execd'])\n",
+    "after MPI.Finalize, os._exit": ("from mpi4py import MPI\nimport os\nMPI.COMM_WORLD.Barrier()\nMPI.Finalize()\n"
+                                     "print('rank finalized', flush=True)\nos._exit(0)\n"),
+}
+
+
+@needs_mpirun
+@pytest.mark.parametrize("name", sorted(LEAVES))
+def test_rank_leaving_without_exit_as_under_python3(pyhost, tmp_path, name):
+    if "mpi4py" in LEAVES[name] and not _mpi4py_available():
+        pytest.skip("python3-mpi4py not installed")
+    (tmp_path / "job.py").write_text(LEAVES[name])
+    host, ref = both(lambda exe: mpirun_argv((3, [exe, "job.py"])), tmp_path, pyhost=pyhost)
+    if "_exit(3)" in name:
+        # mpirun ends the job at the failure: how many ranks printed first
+        # is a race under either interpreter.
+        assert host.returncode == ref.returncode == 3, f"pyhost: {host!r}\npython3.11: {ref!r}"
+        assert "returned\na non-zero exit code" in host.stderr, host
+    else:
+        assert_same_outcome(host, ref, "rank")
+    assert "exiting improperly" not in host.stderr or "exiting improperly" in ref.stderr, host
+
+
+@pytest.mark.skipif(MPIEXEC_MPICH is None, reason="mpiexec.mpich not found (apt-get install mpich)")
+@needs_mpi4py
+def test_mpi4py_of_another_mpi_under_mpich_is_as_under_python3(pyhost, tmp_path):
+    """Debian's mpi4py is built for Open MPI: under MPICH's mpiexec each
+    python3 is a singleton. pyhost (whose MPI is MPICH's there) loaded
+    MPICH's library in the global scope, where mpi4py's calls found it
+    before Open MPI's: two ABIs mixed, a RuntimeError or a stack smash."""
+    (tmp_path / "job.py").write_text(
+        "from mpi4py import MPI\nc = MPI.COMM_WORLD\n"
+        "print('rank', c.rank, c.size, c.allreduce(1), MPI.Get_library_version()[:12], flush=True)\n")
+    host, ref = both(lambda exe: [MPIEXEC_MPICH, "-n", "2", exe, "job.py"], tmp_path, pyhost=pyhost)
+    assert_same_outcome(host, ref, "rank")
+    assert ref.lines("rank") == ["rank 0 1 1 Open MPI v4.", "rank 0 1 1 Open MPI v4."], ref
+
+
 # --- MPMD ----------------------------------------------------------------------
 
 CWORKER = r"""
