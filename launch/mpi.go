@@ -53,6 +53,20 @@ func (l *launcher) startMPI() error {
 	if err := run.MarkHeld(); err != nil {
 		return err
 	}
+	// The application's MPI_Finalize (mpi4py's at exit, or its own call)
+	// finalizes for real, as python3 + mpi4py's does, except when this
+	// rank is ending with sys.exit(n), n not 0: then the job is aborted
+	// with n (see abortOnFailedExit), not left waiting in MPI_Finalize;
+	// and the stats' gather at exit needs MPI until then.
+	// The hook may run after Python is finalized (mpi4py finalizes from
+	// Py_AtExit): it uses no Python.
+	interactive := l.interactive()
+	mpiglue.OnAppFinalize(func() bool {
+		if st := cpython.RequestedExitStatus(); st != 0 && !interactive {
+			mpiglue.Abort(st)
+		}
+		return s.Stats
+	})
 	// Registered first, so it runs last: after the stats are gathered.
 	if err := cpython.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
 		return err

@@ -362,7 +362,9 @@ func (l *launcher) abortOnFailedExit() error {
 		return nil
 	}
 	return cpython.AtExit(func() {
-		if st := cpython.RequestedExitStatus(); st != 0 {
+		// Finalized already (the application's MPI_Finalize): the job
+		// ends as it does under python3 + mpi4py, with the rank's status.
+		if st := cpython.RequestedExitStatus(); st != 0 && !mpiglue.Finalized() {
 			mpiglue.Abort(st)
 		}
 	})

@@ -638,3 +638,22 @@ func RefuseAppInit(why string) {
 	cs := C.CString(why)
 	C.pyhost_mpi_refuse_app_init(cs) // kept: the process's lifetime
 }
+
+// appFinalize is the hook OnAppFinalize sets (nil: none).
+var appFinalize atomic.Pointer[func() bool]
+
+// OnAppFinalize sets what runs when the application calls MPI_Finalize on
+// the MPI pyhost initialized (mpi4py's, explicitly or at exit): hook may
+// end the job (Abort) instead, and returns whether pyhost still needs MPI
+// until its own exit (then the finalization is only marked for the
+// application); otherwise MPI is finalized for real then, as the
+// application's own MPI would be, and pyhost's exit finds it finalized.
+func OnAppFinalize(hook func() (keep bool)) { appFinalize.Store(&hook) }
+
+//export goAppFinalize
+func goAppFinalize() C.int {
+	if h := appFinalize.Load(); h != nil && (*h)() {
+		return 1
+	}
+	return 0
+}

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "mpi_shim.h"
+#include "_cgo_export.h"
 
 typedef uintptr_t handle;
 
@@ -529,7 +530,15 @@ int MPI_Finalize(void) {
 		return abi.err_other;
 	}
 	app_finalized = 1;
-	return 0;
+	/* Finalized for real now, as the application's own MPI would be (a
+	 * call after it fails at once; with the finalization only marked, a
+	 * rank's collective after it waited for ranks gone into pyhost's
+	 * MPI_Finalize at exit), unless pyhost's exit still needs MPI
+	 * (goAppFinalize, which may also abort the job instead). */
+	if (goAppFinalize() != 0)
+		return 0;
+	fflush(NULL);
+	return p_finalize();
 }
 
 int MPI_Query_thread(int *provided) {

@@ -74,3 +74,6 @@ func LibraryVersion(library string) string { return "" }
 
 // RefuseAppInit does nothing without MPI: nothing of MPI is interposed.
 func RefuseAppInit(why string) {}
+
+// OnAppFinalize does nothing without MPI.
+func OnAppFinalize(hook func() (keep bool)) {}

@@ -92,6 +92,23 @@ def test_system_exit_nonzero_aborts_the_job(pyhost, tmp_path, how):
     assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
 
 
+def test_mpi_call_after_finalize_fails_at_once(pyhost, reference, tmp_path):
+    # The application's MPI_Finalize is a real one: a collective after it
+    # fails at once, as under python3 + mpi4py; pyhost's finalization,
+    # only marked, left rank 0's Barrier waiting for rank 1, gone into
+    # pyhost's own MPI_Finalize at exit, forever.
+    (tmp_path / "job.py").write_text(
+        "from mpi4py import MPI\nc = MPI.COMM_WORLD\nr = c.rank\nMPI.Finalize()\n"
+        "print('finalized', r, MPI.Is_finalized(), flush=True)\n"
+        "if r == 0:\n    c.Barrier()\n")
+    host = mpirun(pyhost, 2, ["job.py"], tmp_path, timeout=60)
+    ref = mpirun(reference, 2, ["job.py"], tmp_path, timeout=60)
+    assert ref.returncode != 0 and b"called after MPI_FINALIZE" in ref.stderr, ref.stderr.decode()
+    assert host.returncode == ref.returncode, host.stderr.decode()
+    assert b"called after MPI_FINALIZE" in host.stderr, host.stderr.decode()
+    assert lines(host, "finalized") == lines(ref, "finalized") == ["finalized 0 True", "finalized 1 True"]
+
+
 def test_system_exit_zero_does_not_abort(pyhost, tmp_path):
     (tmp_path / "job.py").write_text(
         "import sys\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\nc.Barrier()\n"
