@@ -485,7 +485,9 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
 	REFUSE("MPI_Init_thread");
 	if (!answered())
 		PASS(init_thread_fn, "MPI_Init_thread", argc, argv, required, provided);
-	if (app_initialized || app_finalized) {
+	if (app_finalized) /* the library's own answer: an error, as under python3 */
+		PASS(init_thread_fn, "MPI_Init_thread", argc, argv, required, provided);
+	if (app_initialized) {
 		fprintf(stderr, "pyhost: MPI_Init_thread: MPI is already initialized\n");
 		return abi.err_other;
 	}
@@ -502,7 +504,7 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
 
 int MPI_Init(int *argc, char ***argv) {
 	REFUSE("MPI_Init");
-	if (!answered())
+	if (!answered() || app_finalized)
 		PASS(init_fn, "MPI_Init", argc, argv);
 	int provided;
 	return MPI_Init_thread(argc, argv, 0 /* MPI_THREAD_SINGLE */, &provided);
