@@ -364,8 +364,19 @@ func (l *launcher) abortOnFailedExit() error {
 	return cpython.AtExit(func() {
 		// Finalized already (the application's MPI_Finalize): the job
 		// ends as it does under python3 + mpi4py, with the rank's status.
-		if st := cpython.RequestedExitStatus(); st != 0 && !mpiglue.Finalized() {
-			mpiglue.Abort(st)
+		st := cpython.RequestedExitStatus()
+		if st == 0 || mpiglue.Finalized() {
+			return
 		}
+		if initialized, _, _ := mpiglue.AppState(); !initialized {
+			// A program that never used MPI is no MPI process under
+			// python3: no rank can be waiting for it in a collective. The
+			// rank finalizes pyhost's MPI as any rank does and ends with
+			// its status, which the launcher reports as python3's (under
+			// srun --mpi=pmi2, MPI_Abort made it 137, killed; and left
+			// unfinalized, the other ranks waited for it in MPI_Finalize).
+			return
+		}
+		mpiglue.Abort(st)
 	})
 }

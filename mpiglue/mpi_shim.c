@@ -563,10 +563,10 @@ void pyhost_mpi_app_state(int *initialized, int *finalized, int *level) {
  * "exited improperly" and fail the job. So MPI is finalized first, unless
  * the application holds it (initialized and not finalized: leaving without
  * MPI_Finalize is then its doing, as under python3 + mpi4py). In a child
- * (subprocess's vfork child, a fork) nothing is done, nor for os._exit
- * with a status other than 0. The finalization waits for the other ranks
- * to finalize too, as MPI_Finalize does: the rank's process ends when
- * theirs do. Python's calls reach these through
+ * (subprocess's vfork child, a fork) nothing is done. The finalization
+ * waits for the other ranks to finalize too, as MPI_Finalize does: the
+ * rank's process ends when theirs do (with a status other than 0, mpirun
+ * then ends the job with it as it ends python3's, only later). Python's calls reach these through
  * -Wl,--wrap (mpi.go); an MPI program a rank executes still cannot
  * initialize MPI as that rank (see the README). */
 static void finalize_for_app_exit(void) {
@@ -581,11 +581,9 @@ static void finalize_for_app_exit(void) {
 
 void __real__exit(int status) __attribute__((noreturn));
 void __wrap__exit(int status) {
-	/* A failure is left unfinalized: mpirun ends the job at once with its
-	 * status, as it ends python3's, instead of the rank waiting in
-	 * MPI_Finalize for the others to finish. */
-	if (status == 0)
-		finalize_for_app_exit();
+	/* A failure too: left unfinalized, the rank would leave the others
+	 * waiting for it in MPI_Finalize under srun (mpirun ends the job). */
+	finalize_for_app_exit();
 	__real__exit(status);
 }
 
