@@ -1305,9 +1305,11 @@ Py_ssize_t pyhost_scan_path(PyObject *path, Py_ssize_t start, PyObject *indexed,
 	if (seq == NULL) {
 		return -1;
 	}
-	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), count = 0;
+	Py_ssize_t count = 0;
 	*status = PYHOST_SCAN_COMPLETE;
-	for (Py_ssize_t i = start; i < n; i++) {
+	// The size at each step, as a list's iterator reads it (PathFinder's
+	// for loop): a path hook may change sys.path.
+	for (Py_ssize_t i = start; i < PySequence_Fast_GET_SIZE(seq); i++) {
 		PyObject *entry = PySequence_Fast_GET_ITEM(seq, i);
 		if (!PyUnicode_Check(entry) || count == cap || cache == NULL || !PyDict_Check(cache)) {
 			*status = PYHOST_SCAN_STOPPED;
@@ -1329,13 +1331,24 @@ Py_ssize_t pyhost_scan_path(PyObject *path, Py_ssize_t start, PyObject *indexed,
 			break;
 		}
 		if (finder == NULL && !PyErr_Occurred()) {
+			// Only ever the first entry of the scan (no finder collected
+			// yet): a path hook it runs may change sys.path or replace
+			// sys.path_importer_cache, and then PathFinder goes on.
+			Py_INCREF(entry);
 			PyObject *made = PyObject_CallOneArg(slow, entry);
-			Py_XDECREF(made);
+			Py_DECREF(entry);
 			if (made != NULL) {
-				// Use the one the cache holds: it lives as long as this call.
-				finder = PyDict_GetItemWithError(cache, key);
-				if (finder == NULL && !PyErr_Occurred()) {
+				// Use it as the cache holds it (it lives as long as this
+				// call), from the cache as it now is.
+				cache = PySys_GetObject("path_importer_cache"); // borrowed
+				finder = cache != NULL && PyDict_Check(cache) ? PyDict_GetItemWithError(cache, key) : NULL;
+				Py_DECREF(made);
+				if (finder != made) {
 					Py_DECREF(key);
+					if (PyErr_Occurred()) {
+						Py_DECREF(seq);
+						return -1;
+					}
 					*status = PYHOST_SCAN_STOPPED;
 					break;
 				}
