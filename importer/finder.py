@@ -62,10 +62,13 @@ class IndexedFileFinder(_FileFinder):
             return None
         if answer is False:
             # The program changed the machinery (a loader suffix added, as
-            # Hy adds its own; FileFinder's or PathFinder's find_spec
+            # Hy adds its own; FileFinder's or PathFinder's methods
             # wrapped): FileFinder's find_spec, as it now stands, searches
             # the directory itself.
-            return _FileFinder.find_spec(self, fullname, target)
+            find_spec = getattr(_FileFinder, 'find_spec', None)
+            if find_spec is None:
+                raise AttributeError("'FileFinder' object has no attribute 'find_spec'")
+            return find_spec(self, fullname, target)
         return _spec(self, fullname, answer, target)
 
 

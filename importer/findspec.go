@@ -57,10 +57,16 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 		return cpython.None()
 	}
 	if path.IsNull() {
-		path = cpython.SysPath()
-		if path.IsNull() {
+		sysPath := cpython.SysPath()
+		if sysPath.IsNull() {
 			return cpython.None()
 		}
+		// Held for the search, as PathFinder holds it: the path hooks
+		// that make entries' finders run Python code, and other threads
+		// run meanwhile; either may rebind sys.path.
+		held := sysPath.NewRef()
+		defer held.Decref()
+		path = held.Ref
 		if !im.noteSysPath(path) {
 			return cpython.Owned{}
 		}

@@ -378,6 +378,51 @@ M.SOURCE_SUFFIXES.insert(0, ".hy"); sys.path_importer_cache.clear()
 show("m"); show("m2"); forget("m2"); show("m2")
 M.SOURCE_SUFFIXES.remove(".hy"); sys.path_importer_cache.clear(); forget("m"); show("m")
 '''),
+    "hook-shrinks-or-rebinds-sys-path": (UNREACHED, r'''
+A, B, T, C = (os.path.abspath(x) for x in ("e1", "e2", "trig", "d1"))
+sys.path[:0] = [A, B]
+show("nosuch_warm")
+def hook(p):
+    if p == T:
+        sys.path.clear()
+    if p == C:
+        sys.path = [x for x in sys.path if x != C]
+        sys.path_importer_cache = dict(sys.path_importer_cache)
+    raise ImportError
+sys.path_hooks.insert(0, hook)
+sys.path.insert(1, T); show("nosuch")
+sys.path[:0] = [A, C, B]; show("n"); show("f")
+'''),
+    "thread-rebinds-sys-path": ({f"t{i}/x.py": "" for i in range(20)}, r'''
+import threading
+dirs = [os.path.abspath(f"t{i}") for i in range(20)]
+sys.path[:0] = dirs
+sys.setswitchinterval(1e-6)
+stop = False
+def rebinder():
+    while not stop:
+        sys.path = list(sys.path)
+t = threading.Thread(target=rebinder); t.start()
+for it in range(400):
+    for d in dirs:
+        sys.path_importer_cache.pop(d, None)
+    try:
+        __import__("nosuch%d" % it)
+    except ImportError:
+        pass
+stop = True; t.join(); print("ok")
+'''),
+    "fill-cache-wrapped": (UNREACHED, r'''
+import importlib.machinery as M
+orig = M.FileFinder._fill_cache
+def fill(self):
+    orig(self)
+    self._path_cache.discard("n.py")
+M.FileFinder._fill_cache = fill
+sys.path[:0] = [os.path.abspath("e1"), os.path.abspath("e2")]
+show("m"); show("n")
+M.FileFinder._fill_cache = orig
+'''),
     "find-spec-wrapped": (UNREACHED, r'''
 import importlib.machinery as M
 calls = []

@@ -1182,20 +1182,27 @@ int pyhost_meta_next_is(PyObject *self, PyObject *next) {
 	return 1;
 }
 
-// The stock machinery as the importer was installed over it: PathFinder's
-// and FileFinder's find_spec (their classes' own attributes) and the
-// loader suffixes of FileFinder's path hook that a program can change in
-// place (SOURCE_SUFFIXES, BYTECODE_SUFFIXES: the hook holds those lists;
-// its extension suffixes are a list of its own).
-static PyObject *mach_classes[2], *mach_find_spec[2], *mach_lists[2], *mach_snaps[2], *mach_name;
+// The stock machinery as the importer was installed over it: the methods
+// of PathFinder and FileFinder whose work the importer does in their
+// stead (their classes' own attributes), and the loader suffixes of
+// FileFinder's path hook that a program can change in place
+// (SOURCE_SUFFIXES, BYTECODE_SUFFIXES: the hook holds those lists; its
+// extension suffixes are a list of its own).
+static const struct {
+	int cls; // 0: PathFinder, 1: FileFinder
+	const char *name;
+} mach_methods[] = {
+	{0, "find_spec"}, {0, "_get_spec"}, {0, "_path_importer_cache"}, {0, "_path_hooks"},
+	{1, "find_spec"}, {1, "_fill_cache"},
+};
+#define MACH_METHODS (sizeof mach_methods / sizeof mach_methods[0])
+static PyObject *mach_classes[2], *mach_names[MACH_METHODS], *mach_values[MACH_METHODS];
+static PyObject *mach_lists[2], *mach_snaps[2];
+static int mach_ready;
 
 int pyhost_machinery_snapshot(PyObject *bse) {
 	static const char *classes[2] = {"PathFinder", "FileFinder"};
 	static const char *lists[2] = {"SOURCE_SUFFIXES", "BYTECODE_SUFFIXES"};
-	mach_name = PyUnicode_InternFromString("find_spec");
-	if (mach_name == NULL) {
-		return -1;
-	}
 	for (int i = 0; i < 2; i++) {
 		PyObject *c = PyObject_GetAttrString(bse, classes[i]);
 		if (c == NULL) {
@@ -1206,52 +1213,59 @@ int pyhost_machinery_snapshot(PyObject *bse) {
 			PyErr_Format(PyExc_ImportError, "pyhost: %s is not a class", classes[i]);
 			return -1;
 		}
-		PyObject *fs = PyDict_GetItemWithError(((PyTypeObject *)c)->tp_dict, mach_name); // borrowed
-		if (fs == NULL) {
-			Py_DECREF(c);
-			if (!PyErr_Occurred()) {
-				PyErr_Format(PyExc_ImportError, "pyhost: %s has no find_spec", classes[i]);
-			}
-			return -1;
-		}
+		mach_classes[i] = c;
 		PyObject *l = PyObject_GetAttrString(bse, lists[i]);
 		if (l == NULL || !PyList_Check(l)) {
-			Py_DECREF(c);
 			Py_XDECREF(l);
 			if (!PyErr_Occurred()) {
 				PyErr_Format(PyExc_ImportError, "pyhost: %s is not a list", lists[i]);
 			}
 			return -1;
 		}
-		PyObject *snap = PyList_AsTuple(l);
-		if (snap == NULL) {
-			Py_DECREF(c);
-			Py_DECREF(l);
+		mach_lists[i] = l;
+		mach_snaps[i] = PyList_AsTuple(l);
+		if (mach_snaps[i] == NULL) {
 			return -1;
 		}
-		Py_INCREF(fs);
-		mach_classes[i] = c;
-		mach_find_spec[i] = fs;
-		mach_lists[i] = l;
-		mach_snaps[i] = snap;
 	}
+	for (size_t k = 0; k < MACH_METHODS; k++) {
+		mach_names[k] = PyUnicode_InternFromString(mach_methods[k].name);
+		if (mach_names[k] == NULL) {
+			return -1;
+		}
+		PyObject *v = PyDict_GetItemWithError(((PyTypeObject *)mach_classes[mach_methods[k].cls])->tp_dict,
+						      mach_names[k]); // borrowed
+		if (v == NULL) {
+			if (!PyErr_Occurred()) {
+				PyErr_Format(PyExc_ImportError, "pyhost: %s has no %s", classes[mach_methods[k].cls],
+					     mach_methods[k].name);
+			}
+			return -1;
+		}
+		Py_INCREF(v);
+		mach_values[k] = v;
+	}
+	mach_ready = 1;
 	return 0;
 }
 
 // 1 when the program has changed the stock machinery since the snapshot
-// (a find_spec replaced, a loader suffix added or removed), which the
-// importer then leaves to act as it would under python3; 0 otherwise.
-// Never sets an exception.
+// (one of those methods replaced or wrapped, a loader suffix added or
+// removed), which the importer then leaves to act as it would under
+// python3; 0 otherwise. Never sets an exception.
 int pyhost_machinery_altered(void) {
-	if (mach_name == NULL || mach_classes[1] == NULL) {
+	if (!mach_ready) {
 		return 0;
 	}
-	for (int i = 0; i < 2; i++) {
-		PyObject *fs = PyDict_GetItemWithError(((PyTypeObject *)mach_classes[i])->tp_dict, mach_name);
-		if (fs != mach_find_spec[i]) {
+	for (size_t k = 0; k < MACH_METHODS; k++) {
+		PyObject *v = PyDict_GetItemWithError(((PyTypeObject *)mach_classes[mach_methods[k].cls])->tp_dict,
+						      mach_names[k]);
+		if (v != mach_values[k]) {
 			PyErr_Clear();
 			return 1;
 		}
+	}
+	for (int i = 0; i < 2; i++) {
 		PyObject *l = mach_lists[i], *snap = mach_snaps[i];
 		Py_ssize_t n = PyList_GET_SIZE(l);
 		if (n != PyTuple_GET_SIZE(snap)) {
