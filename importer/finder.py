@@ -238,6 +238,26 @@ if HAVE_PACK:
     _packed_io.open_code = open_code
     _bootstrap_external._io = _packed_io
 
+
+def _after_fork_in_child():
+    """In a child of fork() (without exec) Go's runtime cannot schedule
+    (its other threads are gone: internal/cpython/fork.go): the importer
+    leaves, and CPython's own finders and loaders answer the child's
+    imports, as under python3."""
+    try:
+        sys.meta_path.remove(GoFinder)
+    except ValueError:
+        pass
+    cache = sys.path_importer_cache
+    for key, finder in list(cache.items()):
+        if type(finder) is IndexedFileFinder:
+            del cache[key]
+    if HAVE_PACK and _bootstrap_external._io is _packed_io:
+        _bootstrap_external._io = _io
+
+
+_bootstrap_external._os.register_at_fork(after_in_child=_after_fork_in_child)
+
 # Appended now, before the main phase: CPython appends PathFinder there, so
 # GoFinder ends up right before it.
 sys.meta_path.append(GoFinder)

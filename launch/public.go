@@ -113,7 +113,8 @@ func (l *launcher) abortOnUncaught() error {
 	if l.interactive() {
 		return nil
 	}
-	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
+	// ParentOnly: a child of fork() is no rank; it ends as under python3.
+	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", ParentOnly: true, Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
 		code := int64(1)
 		if len(a.Pos) > 0 && a.Pos[0].IsInt() {
 			code, _ = a.Pos[0].Int64()
@@ -139,7 +140,8 @@ func (l *launcher) recordLoaded() error {
 		return err
 	}
 	defer register.Decref()
-	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", Call: cpython.Recover(func(cpython.Args) cpython.Owned {
+	// ParentOnly: a child of fork() records nothing (fork.go).
+	fn := cpython.NewFunction(cpython.Func{Name: "_record_loaded", ParentOnly: true, Call: cpython.Recover(func(cpython.Args) cpython.Owned {
 		l.loaded = cpython.SourceModules()
 		l.dontWriteAtExit = dontWriteBytecodeNow()
 		return cpython.None()

@@ -109,6 +109,24 @@ def test_mpi_call_after_finalize_fails_at_once(pyhost, reference, tmp_path):
     assert lines(host, "finalized") == lines(ref, "finalized") == ["finalized 0 True", "finalized 1 True"]
 
 
+@pytest.mark.parametrize("how", ["raise", "exit3", "end"])
+def test_forked_child_of_a_rank_is_no_rank(pyhost, reference, tmp_path, how):
+    # A child of fork() in a rank whose program never used MPI: an uncaught
+    # exception there ran pyhost's MPI_Abort hook in the child, which hung
+    # the job; the child ends as under python3.
+    (tmp_path / "job.py").write_text(
+        "import os, sys\npid = os.fork()\nif pid == 0:\n"
+        "    import json\n"
+        "    if sys.argv[1] == 'raise':\n        raise KeyError('child')\n"
+        "    if sys.argv[1] == 'exit3':\n        sys.exit(3)\n"
+        "    sys.exit(0)\n"
+        "print('child status', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)\n")
+    host = mpirun(pyhost, 2, ["job.py", how], tmp_path, timeout=60)
+    ref = mpirun(reference, 2, ["job.py", how], tmp_path, timeout=60)
+    assert host.returncode == ref.returncode == 0, host.stderr.decode()
+    assert lines(host, "child") == lines(ref, "child")
+
+
 def test_system_exit_zero_does_not_abort(pyhost, tmp_path):
     (tmp_path / "job.py").write_text(
         "import sys\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\nc.Barrier()\n"

@@ -73,3 +73,31 @@ def test_daemon_double_fork_ends(pyhost, tmp_path):
             pytest.fail("the daemon (a grandchild of fork) did not end after its last statement")
         time.sleep(0.05)
     assert not list(tmp_path.glob(".cache/pyhost/.pyhost-*.tmp")), "a temporary cache file left behind"
+
+
+FORK_FROM_THREADS = r'''
+import os, sys, threading
+def worker(k):
+    for i in range(25):
+        pid = os.fork()
+        if pid == 0:
+            import json, email.mime.text
+            json.dumps([str(j) for j in range(3000)])
+            try:
+                __import__("nosuch_%d_%d" % (k, i))
+            except ImportError:
+                pass
+            os._exit(7)
+        assert os.waitpid(pid, 0)[1] >> 8 == 7
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("forked 100")
+'''
+
+
+def test_forks_from_threads_never_hang(parity):
+    """Children forked from Python threads, importing: Go's runtime in
+    the child cannot schedule, so no Go code runs there (the importer
+    leaves the child; a handler that still called Go hung 1 run in 3)."""
+    parity.check(["-c", FORK_FROM_THREADS])

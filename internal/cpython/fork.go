@@ -6,30 +6,30 @@ import "C"
 import (
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 )
 
 // A process that forks without exec (os.fork, multiprocessing's fork
 // start method, a daemon's double fork) leaves its child one thread: the
 // one that forked. Go's runtime in the child still counts the others (its
 // system monitor, its idle threads, the thread that starts new ones) and
-// waits for them, forever, as soon as Go code there needs one: a garbage
-// collection (its mark workers run on other threads), a goroutine waited
-// for. Python's own code runs on in the child, and so must the importer's
-// calls into Go; so, around every fork(), the collector is turned off
-// (SetGCPercent waits for a collection under way to end first, so that
-// none is half done in the child) and, in the parent, on again: the child
-// keeps it off (the importer allocates little). And the work Go does at
-// exit (AtExit: the cache, MPI) is the parent's alone: a child that ends
-// normally skips it, as it would have hung in it.
+// waits for them, forever, as soon as Go code there must be scheduled: a
+// garbage collection (its mark workers run on other threads), a goroutine
+// waited for, a preemption request left pending by the parent's system
+// monitor (seen in a child forked from a Python thread, in the handler
+// below when it still called Go). So no Go code runs in a child unless the
+// program calls pyhost's own functions there: the handler that marks the
+// child is C, the importer leaves it (finder.py's fork hook: CPython's own
+// machinery answers its imports), and the work Go does at exit (AtExit:
+// the cache, MPI) and at an uncaught exception (MPI_Abort) is the
+// parent's. And, in case Go code runs there anyway, the collector is
+// turned off around every fork() (SetGCPercent waits for a collection
+// under way to end first, so that none is half done in the child) and on
+// again in the parent; the child keeps it off.
 var forks struct {
 	sync.Mutex
 	n     int // forks under way in the parent
 	saved int // the collector's setting before the first of them
 }
-
-// forkedChild is set in a child of fork() (see above).
-var forkedChild atomic.Bool
 
 //export goBeforeFork
 func goBeforeFork() {
@@ -51,17 +51,9 @@ func goAfterForkParent() {
 	}
 }
 
-//export goAfterForkChild
-func goAfterForkChild() {
-	forkedChild.Store(true)
-	// The mutex was not held across the fork (goBeforeFork returned), and
-	// the child's count is its own.
-	forks.n = 0
-}
-
 // ForkedChild reports whether this process is a child of fork() (without
 // exec) of the process Go's runtime started in.
-func ForkedChild() bool { return forkedChild.Load() }
+func ForkedChild() bool { return C.pyhost_forked_child() != 0 }
 
 var atforkOnce sync.Once
 

@@ -42,6 +42,10 @@ type Func struct {
 	Name string
 	Doc  string
 	Call func(a Args) Owned
+	// ParentOnly: in a child of fork() (without exec) a call returns None
+	// without running Go code (see fork.go): for work that is the
+	// parent's (what it loaded, MPI_Abort).
+	ParentOnly bool
 }
 
 // Args are the arguments of a call from Python, borrowed from the
@@ -196,7 +200,11 @@ func newFunction(f *Func, module Ref) Owned {
 	registry.Unlock()
 	cn := C.CString(f.Name)
 	cd := C.CString(f.Doc)
-	fn := C.pyhost_new_function(cn, cd, C.Py_ssize_t(h), module.p)
+	ch := C.Py_ssize_t(h)
+	if f.ParentOnly {
+		ch = -ch - 1 // call_trampoline (shim.c) reads the sign
+	}
+	fn := C.pyhost_new_function(cn, cd, ch, module.p)
 	C.free(unsafe.Pointer(cn))
 	C.free(unsafe.Pointer(cd))
 	return Owned{Ref{fn}}

@@ -41,10 +41,25 @@ static pyhost_status convert_status(PyStatus st) {
 	return r;
 }
 
-// Go's handlers around fork() (fork.go).
-static void before_fork(void) { goBeforeFork(); }
-static void after_fork_parent(void) { goAfterForkParent(); }
-static void after_fork_child(void) { goAfterForkChild(); }
+// Go's handlers around fork() (fork.go). In a child of fork() no Go code
+// runs from here, nor from a ParentOnly function (call_trampoline) or the
+// exit hook: Go's runtime there cannot schedule (see fork.go).
+static volatile int forked_child;
+
+
+int pyhost_forked_child(void) { return forked_child; }
+
+static void before_fork(void) {
+	if (!forked_child) {
+		goBeforeFork();
+	}
+}
+static void after_fork_parent(void) {
+	if (!forked_child) {
+		goAfterForkParent();
+	}
+}
+static void after_fork_child(void) { forked_child = 1; }
 
 void pyhost_register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
 
@@ -164,6 +179,12 @@ static PyObject *call_trampoline(PyObject *self, PyObject *const *args, Py_ssize
 	Py_ssize_t h = PyLong_AsSsize_t(self);
 	if (h == -1 && PyErr_Occurred()) {
 		return NULL;
+	}
+	if (h < 0) { // Func.ParentOnly
+		if (forked_child) {
+			Py_RETURN_NONE;
+		}
+		h = -h - 1;
 	}
 	return goCallFunction(h, (PyObject **)args, nargs, kwnames);
 }
@@ -379,7 +400,9 @@ PyObject *pyhost_cancelled_class(void) { return cancelled; } // borrowed; see sa
 // ---- exit ------------------------------------------------------------------
 
 static void atexit_trampoline(void) {
-	goAtExit();
+	if (!forked_child) { // the parent's work (fork.go)
+		goAtExit();
+	}
 }
 
 int pyhost_atexit_register(void) {
