@@ -57,9 +57,9 @@ func (l *launcher) startMPI() error {
 	// finalizes for real, as python3 + mpi4py's does, except when this
 	// rank is ending with sys.exit(n), n not 0: then the job is aborted
 	// with n (see abortOnFailedExit), not left waiting in MPI_Finalize;
-	// and the stats' gather at exit needs MPI until then.
-	// The hook may run after Python is finalized (mpi4py finalizes from
-	// Py_AtExit): it uses no Python.
+	// and the stats' gather at exit needs MPI until then. The hook may
+	// run after Python is finalized (mpi4py finalizes from Py_AtExit): it
+	// uses no Python.
 	interactive := l.interactive()
 	mpiglue.OnAppFinalize(func() bool {
 		if st := cpython.RequestedExitStatus(); st != 0 && !interactive {

@@ -42,9 +42,6 @@ func goCallClosure(h C.uintptr_t, args **C.PyObject, nargs C.Py_ssize_t, kwnames
 
 //export goAtExit
 func goAtExit() {
-	if ForkedChild() {
-		return // the parent's work (fork.go)
-	}
 	atExit.Lock()
 	fns := atExit.fns
 	atExit.fns = nil

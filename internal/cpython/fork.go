@@ -51,10 +51,6 @@ func goAfterForkParent() {
 	}
 }
 
-// ForkedChild reports whether this process is a child of fork() (without
-// exec) of the process Go's runtime started in.
-func ForkedChild() bool { return C.pyhost_forked_child() != 0 }
-
 var atforkOnce sync.Once
 
 // registerAtFork installs the fork handlers above, once.

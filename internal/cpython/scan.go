@@ -11,14 +11,15 @@ import "unsafe"
 func MetaNextIs(self, next Ref) int { return int(C.pyhost_meta_next_is(self.p, next.p)) }
 
 // SnapshotMachinery records, from the module _frozen_importlib_external,
-// the stock machinery's state that MachineryAltered compares with:
-// PathFinder's and FileFinder's find_spec and the loader suffixes a
-// program can change in place. false with an exception set. The GIL must
+// the stock machinery's state that MachineryAltered compares with: the
+// PathFinder and FileFinder methods whose work the importer does (see
+// shim.c's mach_methods) and the loader suffixes a program can change in
+// place. false with an exception set. The GIL must
 // be held.
 func SnapshotMachinery(bse Ref) bool { return C.pyhost_machinery_snapshot(bse.p) == 0 }
 
 // MachineryAltered says whether the program has changed that state since
-// (a find_spec wrapped or replaced, a loader suffix added, as Hy adds
+// (one of those methods wrapped or replaced, a loader suffix added, as Hy adds
 // ".hy"): an importer that answers from its own index must then leave the
 // search to the machinery as changed. The GIL must be held.
 func MachineryAltered() bool { return C.pyhost_machinery_altered() != 0 }

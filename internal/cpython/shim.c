@@ -47,8 +47,6 @@ static pyhost_status convert_status(PyStatus st) {
 static volatile int forked_child;
 
 
-int pyhost_forked_child(void) { return forked_child; }
-
 static void before_fork(void) {
 	if (!forked_child) {
 		goBeforeFork();

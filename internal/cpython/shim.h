@@ -37,10 +37,8 @@ pyhost_status pyhost_init_main(void);
 int pyhost_append_paths(int n, char **paths);
 // Prints the last failed start-up status as python3 does, and exits.
 void pyhost_exit_status(void);
-// Installs Go's handlers around fork() (fork.go); whether this process
-// is a child of fork() (without exec) of the one they were installed in.
+// Installs Go's handlers around fork() (fork.go).
 void pyhost_register_atfork(void);
-int pyhost_forked_child(void);
 
 // -X options of the running config, as "name" or "name=value" (UTF-8).
 // Returns a new list of str, or NULL with an exception set.
