@@ -97,12 +97,19 @@ def test_mpi_call_after_finalize_fails_at_once(pyhost, reference, tmp_path):
     # fails at once, as under python3 + mpi4py; pyhost's finalization,
     # only marked, left rank 0's Barrier waiting for rank 1, gone into
     # pyhost's own MPI_Finalize at exit, forever.
+    # Rank 0 calls the collective only once rank 1 has printed (a mark file,
+    # waited for at most 20 s): the abort it causes kills rank 1, and without
+    # the wait whether rank 1's line came out first was a race, under
+    # python3 as under pyhost.
     (tmp_path / "job.py").write_text(
-        "from mpi4py import MPI\nc = MPI.COMM_WORLD\nr = c.rank\nMPI.Finalize()\n"
+        "import os, time\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\nr = c.rank\nMPI.Finalize()\n"
         "print('finalized', r, MPI.Is_finalized(), flush=True)\n"
-        "if r == 0:\n    c.Barrier()\n")
-    host = mpirun(pyhost, 2, ["job.py"], tmp_path, timeout=60)
-    ref = mpirun(reference, 2, ["job.py"], tmp_path, timeout=60)
+        "if r == 1:\n    open(os.environ['MARK'], 'w').close()\n"
+        "if r == 0:\n    t = time.monotonic() + 20\n"
+        "    while not os.path.exists(os.environ['MARK']) and time.monotonic() < t:\n"
+        "        time.sleep(0.01)\n    c.Barrier()\n")
+    host = mpirun(pyhost, 2, ["job.py"], tmp_path, timeout=60, env={"MARK": str(tmp_path / "host.mark")})
+    ref = mpirun(reference, 2, ["job.py"], tmp_path, timeout=60, env={"MARK": str(tmp_path / "ref.mark")})
     assert ref.returncode != 0 and b"called after MPI_FINALIZE" in ref.stderr, ref.stderr.decode()
     assert host.returncode == ref.returncode, host.stderr.decode()
     assert b"called after MPI_FINALIZE" in host.stderr, host.stderr.decode()
