@@ -652,7 +652,9 @@ def test_a_library_that_is_no_mpi_is_one_line_naming_it(pyhost, tmp_path):
     p = run_job(mpirun_argv((2, [pyhost, "-c", "print('not reached')"])), tmp_path, {"PYHOST_LIBMPI": "libz.so.1"})
     assert p.returncode != 0 and "not reached" not in p.stdout
     lines = [l for l in p.stderr.splitlines() if l.startswith("pyhost:")]
-    assert len(lines) == 2 and all("libz.so.1: symbol PMPI_" in l for l in lines), p
+    # One line per rank that got that far: mpirun kills the other rank as
+    # soon as the first one exits non-zero, which may be before it printed.
+    assert 1 <= len(lines) <= 2 and all("libz.so.1: symbol PMPI_" in l for l in lines), p
 
 
 @needs_mpi4py
