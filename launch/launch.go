@@ -597,17 +597,24 @@ func (l *launcher) registerExitHooks() error {
 }
 
 // saveCache runs at exit (after Python is finalised). The modules record
-// is read here if start-up did not read it, and written only when this
-// run loaded something it does not name for this program (or names with
-// a stamp older than a day).
+// is written only when this run loaded something it does not name for
+// this program (or names with a stamp older than a day); if start-up did
+// not read it, its head alone says whether that is so (the program's
+// last loaded set, share.Cache.ModulesCurrent), and the whole is read
+// only then.
 func (l *launcher) saveCache() {
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
 	if len(l.loaded) > 0 {
+		record := true
 		if !l.modulesRead && l.settings.Cache != "rebuild" {
-			l.modules = l.cache.LoadModules()
+			if record = !l.cache.ModulesCurrent(l.loaded, l.program, now); record {
+				l.modules = l.cache.LoadModules()
+			}
 		}
-		l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+		if record {
+			l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+		}
 	}
 	// The pack is not written when the program set sys.dont_write_bytecode
 	// (seen at exit, and at its imports: share.Pack.Take).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -373,5 +374,84 @@ func TestMissingDirectoryLookedForOnceThenMadeBySave(t *testing.T) {
 	}
 	if len(warnings) != 0 {
 		t.Fatalf("warnings: %q", warnings)
+	}
+}
+
+// A run that loaded what its program last recorded, recently, need not
+// read the modules record: its head (the loaded sets) says so. Anything
+// else, or any doubt, reads and records as before.
+func TestModulesCurrentFromTheRecordsHead(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	c := newCache(dir, testEnv("/lib"), &warnings)
+	a, b := ProgramID("script:/a.py"), ProgramID("script:/b.py")
+	used := [][2]string{{"/lib/x.py", "/lib/__pycache__/x.pyc"}, {"/lib/y.py", "/lib/__pycache__/y.pyc"}, {"/lib/e.so", ""}}
+	now := time.Now()
+	if c.ModulesCurrent(used, a, now) {
+		t.Fatal("current without a record")
+	}
+	c.SaveModules(c.LoadModules(), used, a, now)
+	reversed := slices.Clone(used)
+	slices.Reverse(reversed)
+	fresh := func() *Cache { return newCache(dir, testEnv("/lib"), &warnings) }
+	for _, tc := range []struct {
+		name    string
+		used    [][2]string
+		program uint64
+		at      time.Time
+		want    bool
+	}{
+		{"same run an hour later", used, a, now.Add(time.Hour), true},
+		{"same modules in another order, twice", append(reversed, used[0]), a, now.Add(time.Hour), true},
+		{"one module more", append(slices.Clone(used), [2]string{"/lib/z.py", "/lib/__pycache__/z.pyc"}), a, now.Add(time.Hour), false},
+		{"one module less", used[:2], a, now.Add(time.Hour), false},
+		{"another bytecode file", [][2]string{used[0], {"/lib/y.py", "/p/y.pyc"}, used[2]}, a, now.Add(time.Hour), false},
+		{"another program", used, b, now.Add(time.Hour), false},
+		{"a stamp older than stampEvery", used, a, now.Add(stampEvery + time.Minute), false},
+	} {
+		if got := fresh().ModulesCurrent(tc.used, tc.program, tc.at); got != tc.want {
+			t.Errorf("%s: current = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Another program's save keeps a's set; many programs later a's set
+	// has made way (at most maxSets), and the head still fits what is read.
+	c = fresh()
+	c.SaveModules(c.LoadModules(), [][2]string{{"/lib/z.py", "/lib/__pycache__/z.pyc"}}, b, now.Add(time.Minute))
+	if !fresh().ModulesCurrent(used, a, now.Add(time.Hour)) || !fresh().ModulesCurrent([][2]string{{"/lib/z.py", "/lib/__pycache__/z.pyc"}}, b, now.Add(time.Hour)) {
+		t.Error("a save of program b lost program a's set, or did not record its own")
+	}
+	for i := range maxSets {
+		c = fresh()
+		c.SaveModules(c.LoadModules(), used, ProgramID(fmt.Sprint("p", i)), now.Add(time.Duration(i+2)*time.Minute))
+	}
+	if fresh().ModulesCurrent(used, a, now.Add(time.Hour)) {
+		t.Error("program a's set outlived maxSets later programs")
+	}
+	if !fresh().ModulesCurrent(used, ProgramID(fmt.Sprint("p", maxSets-1)), now.Add(time.Hour)) {
+		t.Error("the last program's set is not current")
+	}
+	// A run current by the old rule (every module stamped) but without a
+	// set writes once, to add it.
+	c = fresh()
+	c.SaveModules(c.LoadModules(), used, a, now.Add(2*time.Hour))
+	if !fresh().ModulesCurrent(used, a, now.Add(3*time.Hour)) {
+		t.Error("a run of program a did not record its set again")
+	}
+	// A damaged head is no set, and LoadModules says what is wrong.
+	data, err := os.ReadFile(c.file("modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[6] ^= 0xff
+	os.WriteFile(c.file("modules"), data, 0o600)
+	c = fresh()
+	if c.ModulesCurrent(used, a, now.Add(3*time.Hour)) || len(warnings) != 0 {
+		t.Errorf("a damaged head is current, or warned at once: %q", warnings)
+	}
+	if ms := c.LoadModules(); ms != nil || len(warnings) != 1 {
+		t.Errorf("damaged head: modules %v, warnings %q", ms, warnings)
+	}
+	if len(warnings) != 0 && !strings.Contains(warnings[0], "modules record") {
+		t.Errorf("warning %q does not name the modules record", warnings[0])
 	}
 }

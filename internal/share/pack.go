@@ -66,7 +66,7 @@ import (
 //	trailer table offset (8 bytes LE), table length (4 bytes LE), "PYHP"
 //
 // A run reads the trailer and the table when its first .pyc is asked for,
-// then the data a window at a time (from 256 KB, doubling to 1 MB, in one
+// then the data a window at a time (from 64 KB, doubling to 1 MB, in one
 // buffer; the first with the table's open), each later window with one
 // open of the pack that must find the same file (device, inode, size,
 // mtime) as the first; no descriptor stays open between imports, and nothing is mapped
@@ -81,7 +81,7 @@ const (
 	packTrailerLen = 8 + 4 + 4
 	maxPackBytes   = 192 << 20 // data bytes kept in one environment's pack
 	maxPackEntries = maxModules
-	minWindow      = 256 << 10
+	minWindow      = 64 << 10
 	maxWindow      = 1 << 20 // the one buffer's size: what reading the pack adds to a run's memory
 	maxPackDirs    = 512     // directory descriptors kept open while reading new copies
 )
