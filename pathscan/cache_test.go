@@ -363,7 +363,7 @@ func TestMergeUnverifiedDecodesAtFirstUse(t *testing.T) {
 func TestMergeUnverifiedMalformedEntries(t *testing.T) {
 	root := tempDir(t)
 	makeTree(t, root, []string{"bad/x.py", "good/y.py"})
-	hdr := []byte("PSCN\x03")
+	hdr := append([]byte("PSCN"), pathscan.FormatVersion)
 	b := binary.AppendUvarint(bytes.Clone(hdr), 2)
 	for _, c := range []struct {
 		dir   string

@@ -1,9 +1,11 @@
 package pathscan_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -189,5 +191,66 @@ func TestCheckOncePerEpoch(t *testing.T) {
 	ix.FindIn(ix.Epoch(), a, "missing", false)
 	if got := ix.Stats().Checks - before; got != 3 {
 		t.Errorf("checks after a new epoch: %d, want 3", got)
+	}
+}
+
+// A symbolic link's target can come or go while its directory's mtime
+// stays (a package linked into site-packages from a checkout, as flit
+// --symlink, Spack views and stow make; a module linked to a file that
+// is deleted or created). A checked directory asks again at each lookup;
+// a trusted one (an environment's site-packages) when a later run
+// verifies the listing a cache file brought it, and a cache file never
+// carries what a link was for good. Each answer is FileFinder's (refFind).
+func TestLinksAreAskedAgain(t *testing.T) {
+	root := tempDir(t)
+	makeTree(t, root, []string{"src/pkg/__init__.py", "src/mod.py", "src/initpkg/", "site/",
+		"site/pkg -> ../src/pkg", "site/tool.py -> ../src/tool.py", "site/mod.py -> ../src/mod.py",
+		"site/initpkg/", "site/initpkg/__init__.py -> ../../src/init.py"})
+	site := filepath.Join(root, "site")
+	names := []string{"pkg", "tool", "mod", "initpkg"}
+	flip := func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(root, "src/pkg")); err == nil {
+			mv(t, root, "src/pkg", "src/pkg.away")
+			makeTree(t, root, []string{"src/tool.py", "src/init.py"})
+			rm(t, root, "src/mod.py")
+		} else {
+			mv(t, root, "src/pkg.away", "src/pkg")
+			rm(t, root, "src/tool.py")
+			rm(t, root, "src/init.py")
+			makeTree(t, root, []string{"src/mod.py"})
+		}
+	}
+	same := func(t *testing.T, ix *pathscan.Index, when string) {
+		t.Helper()
+		for _, n := range names {
+			got, want := ix.Find(site, n), refFind(site, n, debian311)
+			if got.Found != want.Found || got.Path != want.Path || got.Namespace != want.Namespace {
+				t.Errorf("%s: %s found %+v, FileFinder finds %+v", when, n, got, want)
+			}
+		}
+	}
+	checked := pathscan.New(pathscan.Options{Loaders: debian311, Check: func(string) bool { return true }})
+	trusted := pathscan.New(pathscan.Options{Loaders: debian311})
+	same(t, checked, "checked, listed")
+	same(t, trusted, "trusted, listed")
+	for i := range 4 {
+		flip(t)
+		same(t, checked, fmt.Sprintf("checked, in the run, after change %d", i+1))
+		// The next run of the trusted directory, from the cache file the
+		// last one wrote (its listings settled).
+		blob, err := trusted.MarshalCache(pathscan.CachePolicy{Now: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		trusted = pathscan.New(pathscan.Options{Loaders: debian311})
+		if err := trusted.MergeUnverified(blob); err != nil {
+			t.Fatal(err)
+		}
+		same(t, trusted, fmt.Sprintf("trusted, the run after change %d", i+1))
+		// (The linked package's own directory, moved away and back, is
+		// listed again: its ctime moved.)
+		if st := trusted.Stats(); st.DirsMerged < 2 || st.DirsListed > 1 {
+			t.Fatalf("run after change %d listed again (%+v): the cache file is not tested", i+1, st)
+		}
 	}
 }

@@ -40,7 +40,7 @@ const formatMagic = "PSCN"
 // MergeUnverified refuse data of any other: a cache that keys its files by
 // it (internal/share) never meets a file of another version, which it
 // would otherwise report and rebuild.
-const FormatVersion = 3
+const FormatVersion = 4
 
 // ErrFormat is wrapped by the errors Merge returns for data it cannot use
 // (it is frame.ErrFormat: the index is a frame).
@@ -345,7 +345,7 @@ func decodeEntries(b string, n int) ([]entry, error) {
 			return nil, frame.Errorf("bad name %q", e.name)
 		case len(es) > 0 && e.name <= es[len(es)-1].name:
 			return nil, frame.Errorf("name %q out of order", e.name)
-		case e.typ >= numTypes:
+		case e.kind() >= numTypes:
 			return nil, frame.Errorf("name %q: bad type %d", e.name, e.typ)
 		}
 		es = append(es, e)

@@ -85,7 +85,7 @@ func TestMergeRejects(t *testing.T) {
 	check("trailing", append(bytes.Clone(blob), 0))
 
 	// Well sealed but wrong inside.
-	hdr := []byte("PSCN\x03")
+	hdr := append([]byte("PSCN"), pathscan.FormatVersion)
 	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
 	one := func(dir string, state byte, names ...string) []byte {
 		b := binary.AppendUvarint(bytes.Clone(hdr), 1)
@@ -98,7 +98,7 @@ func TestMergeRejects(t *testing.T) {
 		b = append(b, state)
 		return sealed(appendEntries(b, names...))
 	}
-	check("version", sealed(append([]byte("PSCN\x02"), 0)))
+	check("version", sealed(append([]byte("PSCN"), pathscan.FormatVersion-1, 0)))
 	check("relative dir", one("usr/lib", 0, "a"))
 	for _, dir := range []string{"/usr//lib", "/usr/lib/", "/usr/./lib", "/usr/../lib", "/usr/lib/.", "/usr/lib/..", "//", "/.", ""} {
 		check("unclean dir "+dir, one(dir, 0, "a"))

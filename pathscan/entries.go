@@ -39,7 +39,7 @@ func (ix *Index) IsDir(dir string) bool {
 		parent, name := path.Split(dir)
 		if p := ix.get(path.Clean(parent)); p != nil && ix.known(p) && p.state == stateOK && p.unpack() {
 			i, ok := p.lookup(name, "")
-			isDir := ok && p.ents()[i].typ == typeDir
+			isDir := ok && p.ents()[i].kind() == typeDir
 			ix.mu.Unlock()
 			return isDir
 		}

@@ -43,7 +43,7 @@ func FuzzMergeUnverified(f *testing.F) {
 	f.Add(appendEntries(one, "a", "b.py"))
 	f.Add(appendEntries(one, "b", "a"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		data := sealed(append([]byte("PSCN\x03"), body...))
+		data := sealed(append(append([]byte("PSCN"), pathscan.FormatVersion), body...))
 		ix := pathscan.New(pathscan.Options{Loaders: debian311})
 		if err := ix.MergeUnverified(data); err != nil {
 			return

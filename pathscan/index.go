@@ -153,6 +153,9 @@ func (ix *Index) current(dir string) *listing {
 			ix.stats.Verifications++
 		}
 		if ix.unchanged(l) && l.unpack() {
+			if l.unverified {
+				l.refreshLinks()
+			}
 			l.unverified = false
 			l.used = true
 			l.checkedIn = ix.cur
@@ -165,6 +168,7 @@ func (ix *Index) current(dir string) *listing {
 		}
 		ix.stats.Verifications++
 		if id, ok := statIdentity(dir); ok && l.sameAs(id) && l.unpack() {
+			l.refreshLinks()
 			l.unverified = false
 			l.used = true
 			return l
@@ -287,7 +291,7 @@ func (ix *Index) HasDir(dir, name string) bool {
 	ix.lookupIn(0)
 	l := ix.current(dir)
 	i, ok := l.lookup(name, "")
-	return ok && l.entries[i].typ == typeDir
+	return ok && l.entries[i].kind() == typeDir
 }
 
 // CachedDirs returns the directories whose listings were merged
@@ -328,36 +332,33 @@ func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {
 	// In a checked directory, what a name is is asked again as FileFinder
 	// asks it (_path_isdir, _path_isfile: a stat each), for a link whose
 	// target went or came since the listing (the directory's mtime stays).
+	// Elsewhere links are asked again once per run, when a listing from a
+	// cache file is verified (refreshLinks).
 	checked := ix.isChecked(l)
-	if run[0].name == tail && (run[0].typ == typeDir || checked && run[0].typ == typeOther && isDirectory(joinPath(l.dir, tail))) {
-		c := ix.child(l, lo)
-		switch c.state {
-		case stateOK:
-			for _, s := range ix.loaders {
-				if c.isFile("__init__", s.Suffix) && (!checked || isRegularFile(c.dir+"/__init__"+s.Suffix)) {
-					return Result{Found: true, Kind: s.Kind, Path: c.dir + "/__init__" + s.Suffix, Package: true, Dir: c.dir}, c
-				}
+	if first := &run[0]; first.name == tail {
+		var isDir bool
+		if checked && (first.link() || first.kind() == typeOther) {
+			isDir = isDirectory(joinPath(l.dir, tail))
+		} else {
+			isDir = first.kind() == typeDir
+		}
+		if isDir {
+			var r Result
+			if r, portion = ix.packageIn(l, lo, checked); r.Found {
+				return r, portion
 			}
-			portion = c
-		case stateUnreadable:
-			// Searchable but not readable (mode --x): Python's stat of the
-			// __init__ file still works, so do what it does.
-			for _, s := range ix.loaders {
-				if p := c.dir + "/__init__" + s.Suffix; isRegularFile(p) {
-					return Result{Found: true, Kind: s.Kind, Path: p, Package: true, Dir: c.dir}, c
-				}
-			}
-			portion = c
-		case stateMissing:
-			// Gone or replaced since dir was listed: _path_isdir is false.
 		}
 	}
 	for _, s := range ix.loaders {
 		j, ok := slices.BinarySearchFunc(run, concat{tail, s.Suffix}, cmpConcat)
-		if !ok || run[j].typ == typeDir || run[j].typ != typeFile && !checked {
+		if !ok {
 			continue
 		}
-		p := joinPath(l.dir, run[j].name)
+		e := &run[j]
+		if e.kind() == typeDir && !e.link() || e.kind() != typeFile && !checked {
+			continue
+		}
+		p := joinPath(l.dir, e.name)
 		if checked && !isRegularFile(p) {
 			continue
 		}
@@ -366,6 +367,39 @@ func (ix *Index) resolve(l *listing, tail string) (Result, *listing) {
 	if portion != nil {
 		return Result{Namespace: true, Dir: portion.dir}, portion
 	}
+	return Result{}, nil
+}
+
+// packageIn is step 1 of resolve for the name at lo of l, found a
+// directory: the package its __init__ file makes, if one does, and its
+// listing (a possible namespace portion when no package is found; nil if
+// the directory went). Needs ix.mu.
+func (ix *Index) packageIn(l *listing, lo int, checked bool) (Result, *listing) {
+	c := ix.child(l, lo)
+	switch c.state {
+	case stateOK:
+		for _, s := range ix.loaders {
+			p := c.dir + "/__init__" + s.Suffix
+			isFile, link := c.isFile("__init__", s.Suffix)
+			if checked && (isFile || link) { // asked again (see resolve)
+				isFile = isRegularFile(p)
+			}
+			if isFile {
+				return Result{Found: true, Kind: s.Kind, Path: p, Package: true, Dir: c.dir}, c
+			}
+		}
+		return Result{}, c
+	case stateUnreadable:
+		// Searchable but not readable (mode --x): Python's stat of the
+		// __init__ file still works, so do what it does.
+		for _, s := range ix.loaders {
+			if p := c.dir + "/__init__" + s.Suffix; isRegularFile(p) {
+				return Result{Found: true, Kind: s.Kind, Path: p, Package: true, Dir: c.dir}, c
+			}
+		}
+		return Result{}, c
+	}
+	// stateMissing: gone or replaced since l was listed: _path_isdir is false.
 	return Result{}, nil
 }
 

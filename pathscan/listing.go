@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // entryType is what a name in a directory is once symlinks are followed,
@@ -17,7 +19,19 @@ const (
 	typeFile                   // regular file (S_IFREG after following links)
 	typeDir                    // directory (S_IFDIR after following links)
 	numTypes
+
+	// typeLink is set, with one of the above, on a name that is a symbolic
+	// link: what it is then depends on its target, which can go, come or
+	// change while the directory's mtime stays, so a lookup asks again
+	// (a stat, as FileFinder's _path_isfile and _path_isdir make).
+	typeLink entryType = 1 << 7
 )
+
+// kind is what the entry was when listed, links followed.
+func (e *entry) kind() entryType { return e.typ &^ typeLink }
+
+// link reports whether the entry is a symbolic link.
+func (e *entry) link() bool { return e.typ&typeLink != 0 }
 
 // listingState records how reading a directory went.
 type listingState uint8
@@ -105,6 +119,25 @@ func (l *listing) unpack() bool {
 	return true
 }
 
+// refreshLinks asks again what each symbolic link of a listing merged from
+// a cache file is (a stat following it), when the listing is verified:
+// the directory's identity says its names are the same, not that their
+// targets are (a package linked into site-packages from a checkout that
+// went or came back, a module linked to a file deleted or created). A
+// run trusts the answer until it ends, as it trusts the names.
+func (l *listing) refreshLinks() {
+	for i := range l.entries {
+		if e := &l.entries[i]; e.link() {
+			var st unix.Stat_t
+			if fstatat(unix.AT_FDCWD, joinPath(l.dir, e.name), &st, 0) {
+				e.typ = typeOf(&st) | typeLink
+			} else {
+				e.typ = typeOther | typeLink
+			}
+		}
+	}
+}
+
 // ents returns the entries of a listing that was unpacked (every listing
 // a lookup is given was: see Index.current). Needs the Index's mutex.
 func (l *listing) ents() []entry {
@@ -137,10 +170,16 @@ func (l *listing) lookup(a, b string) (int, bool) {
 	return slices.BinarySearchFunc(l.ents(), concat{a, b}, cmpConcat)
 }
 
-// isFile reports whether a+b is a name of the listing that is a regular file.
-func (l *listing) isFile(a, b string) bool {
-	i, ok := l.lookup(a, b)
-	return ok && l.ents()[i].typ == typeFile
+// isFile reports whether a+b is a name of the listing that is a regular
+// file; link is true when it is a symbolic link (to a regular file when
+// listed, or, with ok false, to anything else then).
+func (l *listing) isFile(a, b string) (ok, link bool) {
+	i, found := l.lookup(a, b)
+	if !found {
+		return false, false
+	}
+	e := &l.ents()[i]
+	return e.kind() == typeFile, e.link()
 }
 
 // withPrefix returns the offset and the run of entries whose names start

@@ -255,7 +255,7 @@ func (w *treeWalk) children(l *listing) []string {
 	var out []string
 	ents := l.ents()
 	for i := range ents {
-		if e := &ents[i]; e.typ == typeDir && reachable(e.name) {
+		if e := &ents[i]; e.kind() == typeDir && reachable(e.name) {
 			out = append(out, e.name)
 		}
 	}
@@ -281,6 +281,7 @@ func (w *treeWalk) listing(fd int, dir string) *listing {
 		}
 		ix.stats.Verifications++
 		if statErr == nil && l.sameAs(identityOf(&st)) && l.unpack() {
+			l.refreshLinks()
 			l.unverified = false
 			ix.mu.Unlock()
 			return l
@@ -339,7 +340,8 @@ func (ix *Index) verifyDir(dir string) {
 	id, ok := statIdentity(dir)
 	ix.mu.Lock()
 	ix.stats.Verifications++
-	if ok && ix.get(dir) == l && l.sameAs(id) {
+	if ok && ix.get(dir) == l && l.sameAs(id) && l.unpack() {
+		l.refreshLinks()
 		l.unverified = false
 		ix.mu.Unlock()
 		return

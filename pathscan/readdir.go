@@ -80,6 +80,9 @@ func appendDirents(out []entry, b []byte, fd int, searchable bool) []entry {
 			continue
 		}
 		e := entry{name: string(name), typ: typeOther}
+		if typ == syscall.DT_LNK {
+			e.typ |= typeLink
+		}
 		if searchable {
 			e.typ = direntType(fd, e.name, typ)
 		}
@@ -90,31 +93,48 @@ func appendDirents(out []entry, b []byte, fd int, searchable bool) []entry {
 
 // direntType is what _path_isfile and _path_isdir would say of name: d_type
 // when it is conclusive, else a stat relative to the directory (following
-// links).
+// links), with typeLink for a symbolic link. Where the file system gives
+// no d_type, an lstat comes first, so that a link is known for one.
 func direntType(fd int, name string, dtype byte) entryType {
 	switch dtype {
 	case syscall.DT_DIR:
 		return typeDir
 	case syscall.DT_REG:
 		return typeFile
-	case syscall.DT_LNK, syscall.DT_UNKNOWN:
+	case syscall.DT_UNKNOWN:
 		var st unix.Stat_t
-		for {
-			err := unix.Fstatat(fd, name, &st, 0)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				return typeOther
-			}
-			break
+		if !fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) {
+			return typeOther
 		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			return typeDir
-		case unix.S_IFREG:
-			return typeFile
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			return typeOf(&st)
 		}
+		fallthrough
+	case syscall.DT_LNK:
+		var st unix.Stat_t
+		if !fstatat(fd, name, &st, 0) {
+			return typeOther | typeLink
+		}
+		return typeOf(&st) | typeLink
+	}
+	return typeOther
+}
+
+func fstatat(fd int, name string, st *unix.Stat_t, flags int) bool {
+	for {
+		err := unix.Fstatat(fd, name, st, flags)
+		if err != syscall.EINTR {
+			return err == nil
+		}
+	}
+}
+
+func typeOf(st *unix.Stat_t) entryType {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return typeDir
+	case unix.S_IFREG:
+		return typeFile
 	}
 	return typeOther
 }

@@ -223,3 +223,42 @@ def test_a_process_alone_records_its_modules_unseen(pyhost, reference, tree):
     want = run([reference, "-X", "importtime", "-c", "import plain"], env=e, cwd=tree / "work")
     names = lambda p: [l.rsplit("|", 1)[-1].strip() for l in p.stderr.decode().splitlines() if l.startswith("import time:")]
     assert got.returncode == 0 and names(got) == names(want), (got.stderr, want.stderr)
+
+
+def test_link_targets_that_come_and_go_between_runs(pyhost, reference, tree):
+    # A site-packages (an environment's directory: trusted while its mtime
+    # stays) links to a checkout (flit --symlink, Spack views, stow): the
+    # targets go and come back while its mtime stays. Every run, warm cache
+    # or not, answers as python3 does: the cache carried what a link was
+    # when it was listed, for good (a package gone for ever, a deleted
+    # module's FileNotFoundError, which `except ImportError` misses).
+    src, site = tree / "src", tree / "site-packages"
+    (src / "lpkg").mkdir(parents=True)
+    site.mkdir()
+    (src / "lpkg" / "__init__.py").write_text("X = 'lpkg'\n")
+    (site / "lpkg").symlink_to(src / "lpkg")
+    (site / "ltool.py").symlink_to(src / "ltool.py")
+    age(site)
+    code = ("for n in ('lpkg', 'ltool'):\n"
+            "    try: print(n, __import__(n).X)\n"
+            "    except Exception as e: print(n, type(e).__name__)\n")
+
+    def same(when):
+        host = pyrun(pyhost, tree, "-c", code, write=True, env={"PYTHONPATH": str(site)})
+        ref = run([reference, "-B", "-c", code], env={**base_env(tree / "home"), "PYTHONPATH": str(site)},
+                  cwd=tree / "work")
+        assert host.returncode == ref.returncode == 0, host.stderr
+        assert host.stdout == ref.stdout, (when, host.stdout, ref.stdout)
+        return stats(host)
+
+    same("cold")
+    assert same("warm")["dirs_merged"] > 0
+    for i in range(3):
+        if (src / "lpkg").exists():
+            (src / "lpkg").rename(src / "lpkg.away")
+            (src / "ltool.py").write_text("X = 'ltool'\n")
+        else:
+            (src / "lpkg.away").rename(src / "lpkg")
+            (src / "ltool.py").unlink()
+        same(f"after change {i + 1}")
+        assert same(f"after change {i + 1}, again")["dirs_merged"] > 0
