@@ -90,7 +90,12 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 		if !ok {
 			return cpython.Owned{}
 		}
-		i, kind, filename, location, found, ns := im.search(epoch, name, dirs)
+		i, kind, filename, location, found, ns, err := im.search(epoch, name, dirs)
+		if err != nil {
+			ret := raiseListError(err, dirs[i])
+			clear(dirs)
+			return ret
+		}
 		if found {
 			clear(dirs) // they alias Python memory
 			return f.spec(i, fullname, kind, filename, location)

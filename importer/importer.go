@@ -74,10 +74,12 @@ package importer
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/internal/native"
@@ -295,24 +297,41 @@ func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 // at each use: pathscan's Options.Check) costs its one stat for the whole
 // search, both passes, and PathFinder's search of the same miss next
 // (epoch).
-func (im *Importer) search(epoch uint64, tail string, dirs []string) (i, kind int, filename, location string, found, namespace bool) {
+//
+// A directory that cannot be read, for a reason FileFinder does not
+// swallow, ends the search with that error (r.Err), as its os.listdir's
+// error ends python3's import; dirs[i] names it.
+func (im *Importer) search(epoch uint64, tail string, dirs []string) (i, kind int, filename, location string, found, namespace bool, err error) {
 	ix := im.index
 	for pass := 0; pass < 2; pass++ {
 		namespace = false
 		for i, d := range dirs {
 			r := ix.FindIn(epoch, key(d), tail, pass == 1)
+			if r.Err != nil {
+				return i, 0, "", "", false, false, r.Err
+			}
 			if r.Found {
 				im.hits.Add(1)
 				loc := ""
 				if r.Package {
 					loc = r.Dir
 				}
-				return i, im.kindFor(r), r.Path, loc, true, false
+				return i, im.kindFor(r), r.Path, loc, true, false, nil
 			}
 			namespace = namespace || r.Namespace
 		}
 	}
-	return 0, 0, "", "", false, namespace
+	return 0, 0, "", "", false, namespace, nil
+}
+
+// raiseListError raises, for a directory that could not be read, what
+// os.listdir(dir) would have raised in FileFinder._fill_cache.
+func raiseListError(err error, dir string) cpython.Owned {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		errno = syscall.EIO
+	}
+	return cpython.RaiseErrno(errno, dir)
 }
 
 // missed records a lookup that no indexed directory answered: final
@@ -356,6 +375,9 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 		r = im.index.FindIn(epoch, key(dir), tail, false)
 	} else {
 		r = im.index.Find(key(dir), tail)
+	}
+	if r.Err != nil {
+		return raiseListError(r.Err, dir)
 	}
 	if !r.Found && !r.Namespace {
 		return cpython.None()

@@ -74,6 +74,13 @@ type Result struct {
 	Path      string // the file (module file or package __init__ file)
 	Package   bool
 	Dir       string // dir/tail: the package's or portion's search location
+
+	// Err: dir could not be read, for a reason FileFinder does not take
+	// for an answer (too many open files, out of memory, an I/O error, a
+	// symbolic link loop: not its absence, its not being a directory or a
+	// refusal), so that os.listdir's error is the import's, as in
+	// FileFinder._fill_cache. Found and Namespace are false.
+	Err error
 }
 
 // Stats count what an Index did since New.
@@ -257,6 +264,10 @@ func (ix *Index) find(dir, tail string, revalidate bool, epoch uint64) Result {
 	ix.stats.Lookups++
 	l := ix.current(dir)
 	l.searched = true
+	if l.transient {
+		ix.stats.Misses++
+		return Result{Err: l.openErr}
+	}
 	r, portion := ix.resolve(l, tail)
 	if revalidate && !r.Found {
 		// Python sees a new module in dir when dir's mtime moves, and a new

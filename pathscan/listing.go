@@ -80,6 +80,7 @@ type listing struct {
 	// as an unreadable directory would, is read again at its next use, and
 	// is never written to a cache file.
 	transient bool
+	openErr   error // why a transient listing could not be read
 
 	stale bool // Invalidate'd: relist on next use
 	// searched: a lookup in this directory (not only of it, as a package)

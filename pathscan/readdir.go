@@ -163,6 +163,9 @@ const atFDCWD = unix.AT_FDCWD
 // unreadable.
 func failedListing(dir string, openErr error) (*listing, error) {
 	l := &listing{dir: strings.Clone(dir), mtime: -1, state: stateMissing, transient: transientError(openErr)}
+	if l.transient {
+		l.openErr = openErr
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return l, fmt.Errorf("pathscan: list %q: %w", dir, err)

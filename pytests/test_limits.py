@@ -30,6 +30,28 @@ def test_few_open_files(parity, n):
     parity.check(["-c", "import json, os; print(sorted(os.listdir('/proc/self/fd')))"], preexec_fn=lower)
 
 
+@pytest.mark.parametrize("exists", [True, False])
+def test_import_with_every_descriptor_in_use_raises_os_error(parity, tmp_path, exists):
+    # A directory added to sys.path is read at the first import that needs
+    # it: with every descriptor in use python3's os.listdir fails and the
+    # import raises OSError(EMFILE); pyhost said "No module named ...", so
+    # an `except ImportError:` fallback ran where python3 surfaces the error.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "there.py").write_text("X = 'there'\n")
+    code = (f"import sys\nsys.path.insert(0, {str(extra)!r})\nfs = []\n"
+            "try:\n    while True: fs.append(open('/dev/null'))\nexcept OSError: pass\n"
+            f"try:\n    import {'there' if exists else 'nowhere'}\nexcept BaseException as e: r = repr(e)\n"
+            "else: r = 'imported'\n"
+            "for f in fs: f.close()\nprint(r)\n"
+            f"import {'there' if exists else 'json'}; print('then imported')\n")
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
+    ref = parity.check(["-c", code], preexec_fn=lower)
+    assert b"OSError(24" in ref.stdout and b"then imported" in ref.stdout, ref.stdout
+
+
 @pytest.mark.parametrize("mb", [400, 1100, 1200, 1300])
 def test_address_space_below_minimum_is_one_line(pyhost, reference, tmp_path, mb):
     def lower():

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -221,6 +222,16 @@ func RaiseWith(cls Ref, msg string, v any) Owned {
 	cs := C.CString(msg)
 	defer C.free(unsafe.Pointer(cs))
 	C.pyhost_raise_with(cls.p, cs, C.uintptr_t(h))
+	return Owned{}
+}
+
+// RaiseErrno raises what a failed os.listdir(filename) raises for errno e
+// (OSError or its subclass, as PyErr_SetFromErrnoWithFilenameObject
+// makes it). It returns a NULL Owned, for a raw function to return.
+func RaiseErrno(e syscall.Errno, filename string) Owned {
+	cs := C.CString(filename)
+	defer C.free(unsafe.Pointer(cs))
+	C.pyhost_raise_errno(C.int(e), cs)
 	return Owned{}
 }
 

@@ -218,3 +218,13 @@ PyObject *pyhost_new_closure(const char *name, const char *doc, uintptr_t handle
 	Py_DECREF(self);
 	return f;
 }
+
+// pyhost_raise_errno raises what os.listdir(filename) raises when it fails
+// with errno e: OSError (or the subclass e maps to), with e, its message
+// and the file name.
+void pyhost_raise_errno(int e, const char *filename) {
+	PyObject *f = PyUnicode_DecodeFSDefault(filename);
+	errno = e;
+	PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, f);
+	Py_XDECREF(f);
+}

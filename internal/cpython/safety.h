@@ -43,6 +43,7 @@ void pyhost_drop_tracebacks(PyObject *exc);
 // goValueFree(handle) when the exception is freed. Leaves the exception
 // (or the failure to make it) set.
 void pyhost_raise_with(PyObject *cls, const char *msg, uintptr_t handle);
+void pyhost_raise_errno(int e, const char *filename);
 // The handle an exception instance carries, 0 if none. Sets no exception.
 uintptr_t pyhost_exception_handle(PyObject *exc);
 // A new exception class named name ("module.Class") deriving from base
