@@ -14,6 +14,8 @@ GO_TRACE_MARKS = (b"goroutine ", b"runtime/cgo", b"fatal error", b"SIGABRT", b"r
 
 # pyhost's documented minimum address space (limits.c: PYHOST_MIN_AS_MB).
 MIN_AS = 1344 << 20
+# ... and data limit (PYHOST_MIN_DATA_MB).
+MIN_DATA = 128 << 20
 
 
 def no_go_trace(r):
@@ -75,6 +77,51 @@ def test_address_space_above_minimum_runs(parity, mb):
     parity.check(["-c", "import json, threading\n"
                   "t = threading.Thread(target=lambda: print(json.dumps([1] * 3)))\n"
                   "t.start(); t.join(); print('ok')"], preexec_fn=lower)
+
+
+@pytest.mark.parametrize("mb", [10, 40, 80])
+def test_data_limit_below_minimum_is_one_line(pyhost, reference, tmp_path, mb):
+    # ulimit -d: Go's runtime crashed with a stack trace (below 40 MB), or
+    # blamed ulimit -u for the threads it could not start (to 80 MB).
+    def lower():
+        resource.setrlimit(resource.RLIMIT_DATA, (mb << 20, mb << 20))
+    ref = run([reference, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    assert ref.returncode == 0, ref  # python3 runs there
+    r = run([pyhost, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    no_go_trace(r)
+    lines = r.stderr.decode().splitlines()
+    assert r.returncode == 1 and r.stdout == b"" and len(lines) == 1, r
+    assert lines[0].startswith("pyhost: the data limit (ulimit -d %d)" % (mb << 10)), lines
+    assert "ulimit -d %d" % (MIN_DATA >> 10) in lines[0], lines
+
+
+@pytest.mark.parametrize("mb", [128, 256])
+def test_data_limit_above_minimum_runs(parity, mb):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_DATA, (mb << 20, mb << 20))
+    for _ in range(3):
+        parity.check(["-c", "import json, threading\n"
+                      "t = threading.Thread(target=lambda: print(json.dumps([1] * 3)))\n"
+                      "t.start(); t.join(); print('ok')"], preexec_fn=lower)
+
+
+def test_arenas_the_user_allows_count_against_the_address_space(pyhost, reference, tmp_path):
+    # MALLOC_ARENA_MAX set by the user (HPC sites set it) stands, and each
+    # arena beyond the first takes 64 MB of address space: just above the
+    # plain minimum pyhost failed now and then (a Go crash, or ulimit -u
+    # blamed); it now says what it needs with those arenas.
+    mb = (MIN_AS >> 20) + 50
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
+    env = {**base_env(tmp_path), "MALLOC_ARENA_MAX": "8"}
+    assert run([reference, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower).returncode == 0
+    for _ in range(5):
+        r = run([pyhost, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower)
+        no_go_trace(r)
+        lines = r.stderr.decode().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and "MALLOC_ARENA_MAX" in lines[0], r
+        assert "ulimit -v %d" % ((MIN_AS >> 10) + 5 * (64 << 10)) in lines[0], lines
 
 
 def _nobody():

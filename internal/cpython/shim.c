@@ -976,10 +976,25 @@ static void refused_thread(int rc) {
 	if (rc == EAGAIN && __atomic_add_fetch(&start_refusals, 1, __ATOMIC_SEQ_CST) < 20) {
 		return;
 	}
+	// A thread's stack is mapped: under a limit on memory (checked before
+	// start-up against what start-up alone needs, limits.c) the program's
+	// own use can leave no room for one, and pthread_create says EAGAIN
+	// then too.
+	char memory[160] = "";
+	struct rlimit r;
+	if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+		snprintf(memory, sizeof memory, ", or the address-space limit (ulimit -v %llu)",
+			(unsigned long long)r.rlim_cur >> 10);
+	}
+	if (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+		size_t n = strlen(memory);
+		snprintf(memory + n, sizeof memory - n, ", or the data limit (ulimit -d %llu)",
+			(unsigned long long)r.rlim_cur >> 10);
+	}
 	fprintf(stderr,
 		"pyhost: cannot start the threads its runtime needs (pthread_create: %s): a limit on processes "
-		"or threads (ulimit -u, a cgroup's pids.max, kernel.threads-max) leaves fewer than %d more; raise it\n",
-		strerror(rc), 5);
+		"or threads (ulimit -u, a cgroup's pids.max, kernel.threads-max) leaves fewer than %d more%s; raise it\n",
+		strerror(rc), 5, memory);
 	fflush(stderr);
 	_exit(1);
 }
