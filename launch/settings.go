@@ -33,11 +33,10 @@ type Settings struct {
 	NodeCopies string
 	// -X pyhost.rootreads=shared|all: under MPI, what the root reads for
 	// every rank (the trees a first job lists ahead, the bytecode bundle):
-	// what is on a file system recognised as shared, and on a node with
-	// more ranks than processors all of it (the default: from local disk
-	// each rank reads its own, from the page cache, faster than the root
-	// can read it for all of them and broadcast it, unless the ranks
-	// compete for the processors), or all of it.
+	// what is on a file system recognised as shared (the default: from
+	// local disk each rank reads its own, from the page cache, faster than
+	// the root can read it for all of them and broadcast it, also on a node
+	// with more ranks than processors), or all of it.
 	RootReads string
 	// -X pyhost.warm: this run warms its environment for every program
 	// (what it loads goes in the bundle of each program new to it).

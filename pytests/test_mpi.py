@@ -261,11 +261,12 @@ def online_cpus():
 
 
 @pytest.mark.parametrize("crowded", [False, True], ids=["ranks<=cpus", "ranks>cpus"])
-def test_bundle_from_local_disk_only_on_a_crowded_node(pyhost, tmp_path, crowded):
+def test_no_bundle_from_local_disk_unless_told(pyhost, tmp_path, crowded):
     # On a file system not shared between nodes (tmp_path, /usr here), the
     # root bundles nothing by default: each rank reads its own bytecode,
-    # and gets what it would without pyhost; unless the node has more
-    # ranks than processors, where each rank's reads cost the others CPU.
+    # and gets what it would without pyhost; also when the node has more
+    # ranks than processors (bundling there made a warm sci job 1.2x
+    # slower than python3 + mpi4py at np = 4 and 8 on 2 processors).
     cpus = online_cpus()
     np = cpus + 1 if crowded else 2
     if not crowded and cpus < 2:
@@ -286,14 +287,11 @@ def test_bundle_from_local_disk_only_on_a_crowded_node(pyhost, tmp_path, crowded
     assert second.returncode == 0, second.stderr.decode()
     got = [l.split() for l in lines(second, "rank")]
     assert [g[:3] for g in got] == [["rank", str(r), "new"] for r in range(np)], got
-    if crowded:
-        assert all(int(g[3]) > 10 for g in got), got  # json, email... came from the bundle
-    else:
-        assert all(g[3] == "0" for g in got), got
-        # The same second job told to bundle all takes json, email... from it.
-        third = mpirun(pyhost, np, ["job.py"], tmp_path, env=dict(env, PYHOST_ROOTREADS="all"))
-        assert third.returncode == 0, third.stderr.decode()
-        assert all(int(l.split()[3]) > 10 for l in lines(third, "rank")), third.stdout
+    assert all(g[3] == "0" for g in got), got
+    # The same second job told to bundle all takes json, email... from it.
+    third = mpirun(pyhost, np, ["job.py"], tmp_path, env=dict(env, PYHOST_ROOTREADS="all"))
+    assert third.returncode == 0, third.stderr.decode()
+    assert all(int(l.split()[3]) > 10 for l in lines(third, "rank")), third.stdout
 
 
 GENERATED = [

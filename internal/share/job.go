@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 
-	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/mpiglue"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -199,49 +196,6 @@ func (j *Job) LearnNodes() {
 			}
 		}
 	}
-}
-
-// Crowded reports, on the root after LearnNodes, whether more peers run on
-// its node than the node has processors online: then each rank reading
-// for itself what the root could read once for all costs CPU time the
-// others wait for (see launch's Settings.RootReads).
-func (j *Job) Crowded() bool {
-	here := 0
-	for _, h := range j.hosts {
-		if len(j.hosts) > 0 && h == j.hosts[0] {
-			here++
-		}
-	}
-	return here > onlineCPUs()
-}
-
-// onlineCPUs is the number of processors online on this node (not this
-// process's affinity: a rank bound to one core still shares the node).
-func onlineCPUs() int {
-	b, _, err := dirfd.ReadFile("/sys/devices/system/cpu/online", 0, 4096)
-	if n := countCPUList(string(b)); err == nil && n > 0 {
-		return n
-	}
-	return runtime.NumCPU()
-}
-
-// countCPUList counts the processors of a kernel CPU list such as
-// "0-3,8,10-11"; 0 when it is malformed.
-func countCPUList(list string) int {
-	n := 0
-	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		if !isRange {
-			hi = lo
-		}
-		a, err1 := strconv.Atoi(lo)
-		z, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || a < 0 || z < a {
-			return 0
-		}
-		n += z - a + 1
-	}
-	return n
 }
 
 // appendPart appends part to blob, its length first.

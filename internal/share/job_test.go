@@ -63,19 +63,3 @@ func TestWarmRootListsWhatTheProgramNames(t *testing.T) {
 		t.Errorf("a lookup in what was shared read the file system: %+v", st)
 	}
 }
-
-func TestCountCPUList(t *testing.T) {
-	for _, c := range []struct {
-		list string
-		want int
-	}{
-		{"0\n", 1}, {"0-1\n", 2}, {"0-3,8,10-11\n", 7}, {"", 0}, {"0-", 0}, {"3-1", 0}, {"a", 0}, {"0,,1", 0}, {"-1", 0},
-	} {
-		if got := countCPUList(c.list); got != c.want {
-			t.Errorf("countCPUList(%q) = %d, want %d", c.list, got, c.want)
-		}
-	}
-	if n := onlineCPUs(); n < 1 {
-		t.Errorf("onlineCPUs() = %d", n)
-	}
-}
