@@ -194,7 +194,7 @@ func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 func (c *Cache) read(file string) ([]byte, error) {
 	data, err := c.readUpTo(file, maxFile+1)
 	if err == nil && len(data) > maxFile {
-		return nil, fmt.Errorf("%s: %d bytes is larger than a cache file should be", file, len(data))
+		return nil, fmt.Errorf("%s: more than %d bytes is larger than a cache file should be", file, maxFile)
 	}
 	return data, err
 }
