@@ -609,14 +609,11 @@ func (l *launcher) saveCache() {
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
 	if len(l.loaded) > 0 {
-		record := true
-		if !l.modulesRead && l.settings.Cache != "rebuild" {
-			if record = !l.cache.ModulesCurrent(l.loaded, l.program, now); record {
-				l.modules = l.cache.LoadModules()
-			}
-		}
-		if record {
+		switch {
+		case l.modulesRead || l.settings.Cache == "rebuild":
 			l.cache.SaveModules(l.modules, l.loaded, l.program, now)
+		case !l.cache.ModulesCurrent(l.loaded, l.program, now):
+			l.cache.UpdateModules(l.loaded, l.program, now)
 		}
 	}
 	// The pack is not written when the program set sys.dont_write_bytecode

@@ -1,8 +1,11 @@
 package frame_test
 
 import (
+	"bytes"
 	"errors"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/pyhost/pyhost/internal/frame"
@@ -114,4 +117,89 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = d.Close()
 	})
+}
+
+// A streamed frame is the frame built in memory, byte for byte, however
+// its values fall across the pieces it is written in; what a decoder
+// read (Mark, Since) goes back in unchanged with RawBytes.
+func TestStreamedFrameIsTheFrame(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 100, 5000, 40000} {
+		mem := frame.NewEncoder("TEST", 2, 0)
+		var out bytes.Buffer
+		st := frame.NewStreamEncoder(&out, "TEST", 2)
+		for i := range n {
+			switch i % 6 {
+			case 0:
+				v := rng.Uint64() >> rng.IntN(64)
+				mem.Uvarint(v)
+				st.Uvarint(v)
+			case 1:
+				v := rng.Int64() >> rng.IntN(64)
+				mem.Varint(v)
+				st.Varint(v)
+			case 2:
+				mem.Byte(byte(i))
+				st.Byte(byte(i))
+			case 3:
+				s := strings.Repeat("x", rng.IntN(200))
+				mem.String(s)
+				st.String(s)
+			case 4:
+				b := bytes.Repeat([]byte{byte(i)}, rng.IntN(3000))
+				mem.Bytes(b)
+				st.Bytes(b)
+			case 5:
+				mem.Raw("raw")
+				st.RawBytes([]byte("raw"))
+			}
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := mem.Finish()
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("%d values: streamed %d bytes, in memory %d, not the same", n, out.Len(), len(want))
+		}
+	}
+	d, err := frame.Open(sample(), "TEST", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Uvarint("u")
+	mark := d.Mark()
+	d.Varint("v")
+	d.Byte("c")
+	d.String("s")
+	var out bytes.Buffer
+	st := frame.NewStreamEncoder(&out, "TEST", 3)
+	st.Uvarint(math.MaxUint64)
+	st.RawBytes(d.Since(mark))
+	st.Bytes([]byte{0, 1, 2})
+	st.Bytes(nil)
+	if err := st.Close(); err != nil || !bytes.Equal(out.Bytes(), sample()) {
+		t.Fatalf("copied through Since: %v, %x, want %x", err, out.Bytes(), sample())
+	}
+}
+
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.n -= len(p); w.n < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// A write that fails is Close's error, whichever piece it hit.
+func TestStreamedFrameWriteError(t *testing.T) {
+	for _, room := range []int{0, 10, 40 << 10, 90 << 10, 100200} {
+		st := frame.NewStreamEncoder(&failingWriter{n: room}, "TEST", 1)
+		for range 100 {
+			st.String(strings.Repeat("y", 1000))
+		}
+		if err := st.Close(); err == nil || err.Error() != "disk full" {
+			t.Errorf("room for %d bytes: Close = %v, want disk full", room, err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -593,6 +595,7 @@ func decodeModules(data []byte) ([]Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.ShareData() // data is the caller's own and never modified
 	n := d.Count("count", 3)
 	ms := make([]Module, 0, n)
 	for i := uint64(0); i < n && d.Err() == nil; i++ {
@@ -613,57 +616,28 @@ func decodeModules(data []byte) ([]Module, error) {
 }
 
 // SaveModules records that this run, of program, loaded used (source,
-// bytecode) pairs (bytecode "" for an extension module): they are stamped now, the record's other modules keep
-// their stamps (another program's), those older than maxAge go, and at
-// most maxModules are kept, the most recently used. prev is what
-// LoadModules returned.
+// bytecode) pairs (bytecode "" for an extension module): they are stamped
+// now, the record's other modules keep their stamps (another program's),
+// those older than maxAge go, and at most maxModules are kept, the most
+// recently used. prev is what LoadModules returned.
 func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now time.Time) {
 	digest, ok := digestUsed(used)
 	if !c.write || !ok {
 		return
 	}
 	stamp := now.UnixNano()
-	seen := make(map[string]bool, len(used))
-	fresh := true // every module used was already stamped within stampEvery
-	old := map[string]*Module{}
+	old := make(map[string]*Module, len(prev))
 	for i := range prev {
 		old[prev[i].Source] = &prev[i]
 	}
-	out := make([]Module, 0, len(used)+len(prev))
-	for _, u := range used {
-		if seen[u[0]] || !filepath.IsAbs(u[0]) || u[1] != "" && !filepath.IsAbs(u[1]) {
-			continue
-		}
-		seen[u[0]] = true
-		m := Module{Source: u[0], Bytecode: u[1], UsedAt: stamp, Programs: []uint64{program}}
-		if o := old[u[0]]; o == nil || stamp-o.UsedAt > int64(stampEvery) || o.Bytecode != u[1] || !hasProgram(o, program) {
-			fresh = false
-		} else {
-			m.UsedAt = o.UsedAt // a stamp within stampEvery is as good
-		}
-		if o := old[u[0]]; o != nil {
-			for _, p := range o.Programs {
-				if p != program && len(m.Programs) < maxPrograms {
-					m.Programs = append(m.Programs, p)
-				}
-			}
-		}
-		out = append(out, m)
-	}
-	oldest := stamp
-	for _, m := range out {
-		oldest = min(oldest, m.UsedAt)
-	}
+	out, fresh := recordUsed(used, program, stamp, old)
 	if fresh && len(prev) > 0 && findSet(c.sets, program, digest, now) >= 0 {
 		return // nothing new to say: spare the write
 	}
-	// The sets: this run's first, then the others still current, at most
-	// maxSets (the frame stays well within setsRead).
-	sets := []loadedSet{{program: program, digest: digest, oldest: oldest}}
-	for _, s := range c.sets {
-		if len(sets) < maxSets && !(s.program == program && s.digest == digest) && stamp-s.oldest <= int64(stampEvery) {
-			sets = append(sets, s)
-		}
+	sets := c.nextSets(program, digest, out, stamp)
+	seen := make(map[string]bool, len(out)+len(prev))
+	for _, m := range out {
+		seen[m.Source] = true
 	}
 	for _, m := range prev {
 		if !seen[m.Source] && stamp-m.UsedAt < int64(maxAge) {
@@ -675,6 +649,179 @@ func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now
 	if len(out) > maxModules {
 		out = out[:maxModules]
 	}
+	c.writeModules(sets, len(out), func(e *frame.Encoder) {
+		for i := range out {
+			encodeModule(e, &out[i])
+		}
+	})
+}
+
+// UpdateModules is LoadModules and SaveModules in one, for a run that did
+// not read the record at start-up (a process alone, at exit): the modules
+// the run did not load are copied as they are encoded, not decoded. A
+// program new to an environment of thousands of modules (each script, each
+// `-c` and each working directory of a many-task workflow is one) spent
+// some 10 ms of CPU decoding, sorting and encoding them again at exit,
+// a third of what `python3 -c pass` takes. The record it writes is the one
+// SaveModules would write, byte for byte; a record that is not as
+// SaveModules writes them (modules out of order, one named twice, any
+// damage) takes SaveModules's way, which says what is wrong.
+func (c *Cache) UpdateModules(used [][2]string, program uint64, now time.Time) {
+	if _, ok := digestUsed(used); !c.write || !ok {
+		return
+	}
+	data, err := c.read(c.file("modules"))
+	if err == nil && c.updateEncoded(data, used, program, now) {
+		return
+	}
+	c.SaveModules(c.LoadModules(), used, program, now)
+}
+
+// updateEncoded is UpdateModules over the record's bytes; false when the
+// record is not one it can copy from (nothing is written then).
+func (c *Cache) updateEncoded(data []byte, used [][2]string, program uint64, now time.Time) bool {
+	digest, _ := digestUsed(used)
+	stamp := now.UnixNano()
+	sets, rest, err := decodeSets(data)
+	if err != nil {
+		return false
+	}
+	d, err := frame.Open(rest, modulesMagic, modulesVersion)
+	if err != nil {
+		return false
+	}
+	want := make(map[string]*Module, len(used))
+	for _, u := range used {
+		want[u[0]] = nil
+	}
+	n := d.Count("count", 3)
+	keep := make([][]byte, 0, n) // the others' records, as encoded
+	keepAt := make([]int64, 0, n)
+	sources := make(map[uint64]struct{}, n)
+	last := int64(math.MaxInt64)
+	for i := uint64(0); i < n; i++ {
+		mark := d.Mark()
+		src, bc, usedAt := d.Bytes("source"), d.Bytes("bytecode"), d.Varint("last use")
+		np := d.Count("program count", 1)
+		m, loaded := want[string(src)]
+		if loaded && m == nil {
+			m = &Module{Source: string(src), Bytecode: string(bc), UsedAt: usedAt, Programs: make([]uint64, 0, np)}
+			want[m.Source] = m
+		}
+		for j := uint64(0); j < np; j++ {
+			p := d.Uvarint("program")
+			if loaded {
+				m.Programs = append(m.Programs, p)
+			}
+		}
+		h := fnv64a(14695981039346656037, unsafe.String(unsafe.SliceData(src), len(src)))
+		_, twice := sources[h]
+		switch {
+		case d.Err() != nil, len(src) == 0 || src[0] != '/', len(bc) > 0 && bc[0] != '/':
+			return false // damaged: SaveModules's way says so
+		case usedAt > last, twice:
+			return false // not as SaveModules writes (or two names of one digest)
+		}
+		last = usedAt
+		sources[h] = struct{}{}
+		if !loaded && stamp-usedAt < int64(maxAge) {
+			keep = append(keep, d.Since(mark))
+			keepAt = append(keepAt, usedAt)
+		}
+	}
+	if d.Close() != nil {
+		return false
+	}
+	c.sets = sets
+	out, fresh := recordUsed(used, program, stamp, want)
+	if fresh && n > 0 && findSet(sets, program, digest, now) >= 0 {
+		return true // nothing new to say
+	}
+	sets = c.nextSets(program, digest, out, stamp)
+	// SaveModules sorts this run's modules and then the others, stably,
+	// newest first; the others are in that order already, so the two
+	// lists merge (this run's first among equals).
+	sort.SliceStable(out, func(i, j int) bool { return out[i].UsedAt > out[j].UsedAt })
+	total := min(len(out)+len(keep), maxModules)
+	c.writeModules(sets, total, func(e *frame.Encoder) {
+		i, j := 0, 0
+		for k := 0; k < total; k++ {
+			if i < len(out) && (j == len(keep) || out[i].UsedAt >= keepAt[j]) {
+				encodeModule(e, &out[i])
+				i++
+			} else {
+				e.RawBytes(keep[j])
+				j++
+			}
+		}
+	})
+	return true
+}
+
+// recordUsed is what SaveModules records of the modules this run loaded
+// (used, each source once, absolute paths only), given the record's
+// modules by source (old; a nil entry is none): each stamped now unless
+// already stamped within stampEvery, with program first among the
+// programs that loaded it. fresh: every one was already recorded so.
+func recordUsed(used [][2]string, program uint64, stamp int64, old map[string]*Module) (out []Module, fresh bool) {
+	seen := make(map[string]bool, len(used))
+	fresh = true
+	out = make([]Module, 0, len(used))
+	for _, u := range used {
+		if seen[u[0]] || !filepath.IsAbs(u[0]) || u[1] != "" && !filepath.IsAbs(u[1]) {
+			continue
+		}
+		seen[u[0]] = true
+		m := Module{Source: u[0], Bytecode: u[1], UsedAt: stamp, Programs: []uint64{program}}
+		o := old[u[0]]
+		if o == nil || stamp-o.UsedAt > int64(stampEvery) || o.Bytecode != u[1] || !hasProgram(o, program) {
+			fresh = false
+		} else {
+			m.UsedAt = o.UsedAt // a stamp within stampEvery is as good
+		}
+		if o != nil {
+			for _, p := range o.Programs {
+				if p != program && len(m.Programs) < maxPrograms {
+					m.Programs = append(m.Programs, p)
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out, fresh
+}
+
+// nextSets is the loaded sets after this run's save: its own first (the
+// oldest stamp of out, this run's modules), then the others still
+// current, at most maxSets (the frame stays well within setsRead).
+func (c *Cache) nextSets(program, digest uint64, out []Module, stamp int64) []loadedSet {
+	oldest := stamp
+	for _, m := range out {
+		oldest = min(oldest, m.UsedAt)
+	}
+	sets := []loadedSet{{program: program, digest: digest, oldest: oldest}}
+	for _, s := range c.sets {
+		if len(sets) < maxSets && !(s.program == program && s.digest == digest) && stamp-s.oldest <= int64(stampEvery) {
+			sets = append(sets, s)
+		}
+	}
+	return sets
+}
+
+func encodeModule(e *frame.Encoder, m *Module) {
+	e.String(m.Source)
+	e.String(m.Bytecode)
+	e.Varint(m.UsedAt)
+	e.Uvarint(uint64(len(m.Programs)))
+	for _, p := range m.Programs {
+		e.Uvarint(p)
+	}
+}
+
+// writeModules writes the record: the sets' frame after its length, then
+// the modules' frame, count modules that each encodes, streamed to the
+// file.
+func (c *Cache) writeModules(sets []loadedSet, count int, each func(e *frame.Encoder)) {
 	se := frame.NewEncoder(setsMagic, setsVersion, 32*len(sets))
 	se.Uvarint(uint64(len(sets)))
 	for _, s := range sets {
@@ -683,20 +830,18 @@ func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now
 		se.Varint(s.oldest)
 	}
 	setsFrame := se.Finish()
-	e := frame.NewEncoder(modulesMagic, modulesVersion, 128*len(out))
-	e.Uvarint(uint64(len(out)))
-	for _, m := range out {
-		e.String(m.Source)
-		e.String(m.Bytecode)
-		e.Varint(m.UsedAt)
-		e.Uvarint(uint64(len(m.Programs)))
-		for _, p := range m.Programs {
-			e.Uvarint(p)
+	head := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(setsFrame)), uint32(len(setsFrame)))
+	head = append(head, setsFrame...)
+	err := c.writeAtomicFunc(c.file("modules"), func(w io.Writer) error {
+		if _, err := w.Write(head); err != nil {
+			return err
 		}
-	}
-	record := binary.LittleEndian.AppendUint32(nil, uint32(len(setsFrame)))
-	record = append(append(record, setsFrame...), e.Finish()...)
-	if err := c.writeAtomic(c.file("modules"), record); err != nil {
+		e := frame.NewStreamEncoder(w, modulesMagic, modulesVersion)
+		e.Uvarint(uint64(count))
+		each(e)
+		return e.Close()
+	})
+	if err != nil {
 		c.warn("modules record not written: %v", err)
 		return
 	}

@@ -1,7 +1,10 @@
 package share
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyhost/pyhost/internal/frame"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -454,4 +458,153 @@ func TestModulesCurrentFromTheRecordsHead(t *testing.T) {
 	if len(warnings) != 0 && !strings.Contains(warnings[0], "modules record") {
 		t.Errorf("warning %q does not name the modules record", warnings[0])
 	}
+}
+
+// UpdateModules writes what LoadModules and SaveModules write together,
+// byte for byte, whatever the record held: random histories of programs
+// loading overlapping modules over weeks (stamps within and past
+// stampEvery and maxAge, bytecode that moved, programs beyond
+// maxPrograms), and records it cannot copy from (a module named twice,
+// out of order, damaged), which take SaveModules's way with its warning.
+func TestUpdateModulesIsLoadAndSave(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Now()
+	mod := func(i int, moved bool) [2]string {
+		pyc := fmt.Sprintf("/lib/__pycache__/m%d.pyc", i)
+		switch {
+		case i%7 == 0:
+			pyc = "" // an extension module
+		case moved:
+			pyc = fmt.Sprintf("/prefix/lib/m%d.pyc", i)
+		}
+		return [2]string{fmt.Sprintf("/lib/m%d.py", i), pyc}
+	}
+	damage := []struct {
+		name string
+		dmg  func([]byte) []byte
+	}{
+		{"none", func(b []byte) []byte { return b }},
+		{"named twice", func(b []byte) []byte {
+			return rewrite(t, b, func(ms []Module) []Module { return append(ms, ms[len(ms)/2]) })
+		}},
+		{"out of order", func(b []byte) []byte {
+			return rewrite(t, b, func(ms []Module) []Module { ms[0], ms[len(ms)-1] = ms[len(ms)-1], ms[0]; return ms })
+		}},
+		{"relative path", func(b []byte) []byte {
+			return rewrite(t, b, func(ms []Module) []Module { ms[len(ms)/2].Source = "lib/x.py"; return ms })
+		}},
+		{"flipped byte", func(b []byte) []byte { b[len(b)-9] ^= 0x20; return b }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)*2/3] }},
+	}
+	for round := range 40 {
+		// A history: saves by a handful of programs, days apart.
+		var warnings []string
+		c := newCache(filepath.Join(t.TempDir(), "history"), testEnv("/lib"), &warnings)
+		at := t0.Add(-40 * 24 * time.Hour)
+		for range 2 + rng.IntN(12) {
+			at = at.Add(time.Duration(rng.Int64N(int64(10 * 24 * time.Hour))))
+			var used [][2]string
+			for range 1 + rng.IntN(40) {
+				used = append(used, mod(rng.IntN(80), rng.IntN(10) == 0))
+			}
+			c.SaveModules(c.LoadModules(), used, ProgramID(fmt.Sprint(rng.IntN(12))), at)
+		}
+		if len(warnings) != 0 {
+			t.Fatal(warnings)
+		}
+		record, err := os.ReadFile(c.file("modules"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range damage {
+			name, dmg := d.name, d.dmg
+			if name != "none" && round%4 != 0 {
+				continue
+			}
+			var used [][2]string
+			for range rng.IntN(30) {
+				used = append(used, mod(rng.IntN(100), rng.IntN(10) == 0))
+			}
+			used = append(used, [2]string{"relative.py", ""}) // never recorded
+			if len(used) == 1 {
+				used = append(used, mod(0, false)) // else nothing to record
+			}
+			program := ProgramID(fmt.Sprint(rng.IntN(14)))
+			now := at.Add(time.Duration(rng.Int64N(int64(3 * 24 * time.Hour))))
+			var got [2][]string
+			var files [2][]byte
+			// As launch's saveCache did before UpdateModules, and does now.
+			for k, save := range []func(c *Cache){
+				func(c *Cache) {
+					if !c.ModulesCurrent(used, program, now) {
+						c.SaveModules(c.LoadModules(), used, program, now)
+					}
+				},
+				func(c *Cache) {
+					if !c.ModulesCurrent(used, program, now) {
+						c.UpdateModules(used, program, now)
+					}
+				},
+			} {
+				dir := filepath.Join(t.TempDir(), fmt.Sprint(k))
+				c := newCache(dir, testEnv("/lib"), &got[k])
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(c.file("modules"), dmg(slices.Clone(record)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				save(c)
+				files[k], _ = os.ReadFile(c.file("modules"))
+			}
+			if !bytes.Equal(files[0], files[1]) || !slices.Equal(got[0], got[1]) {
+				t.Fatalf("round %d, %s: UpdateModules wrote %d bytes (warnings %q), LoadModules+SaveModules %d (%q)",
+					round, name, len(files[1]), got[1], len(files[0]), got[0])
+			}
+			damaged := name == "relative path" || name == "flipped byte" || name == "truncated"
+			if damaged != (len(got[0]) == 1) || len(got[0]) > 1 {
+				t.Fatalf("round %d, %s: warnings %q", round, name, got[0])
+			}
+			// The record was copied from exactly when it was as SaveModules
+			// writes them (else SaveModules's way wrote it).
+			var none []string
+			c := newCache(filepath.Join(t.TempDir(), "direct"), testEnv("/lib"), &none)
+			if copied := c.updateEncoded(dmg(slices.Clone(record)), used, program, now); copied != (name == "none") {
+				t.Fatalf("round %d, %s: copied from the record: %v", round, name, copied)
+			}
+		}
+	}
+}
+
+// rewrite is a modules record with its modules changed by f, written as
+// SaveModules writes (frames and checksums valid).
+func rewrite(t *testing.T, record []byte, f func([]Module) []Module) []byte {
+	t.Helper()
+	sets, rest, err := decodeSets(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := decodeModules(rest)
+	if err != nil || len(ms) < 2 {
+		t.Fatalf("%d modules, %v", len(ms), err)
+	}
+	ms = f(slices.Clone(ms))
+	var buf bytes.Buffer
+	se := frame.NewEncoder(setsMagic, setsVersion, 0)
+	se.Uvarint(uint64(len(sets)))
+	for _, s := range sets {
+		se.Uvarint(s.program)
+		se.Uvarint(s.digest)
+		se.Varint(s.oldest)
+	}
+	sf := se.Finish()
+	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(sf))))
+	buf.Write(sf)
+	e := frame.NewEncoder(modulesMagic, modulesVersion, 0)
+	e.Uvarint(uint64(len(ms)))
+	for i := range ms {
+		encodeModule(e, &ms[i])
+	}
+	buf.Write(e.Finish())
+	return buf.Bytes()
 }
