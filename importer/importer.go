@@ -164,7 +164,8 @@ type Importer struct {
 	lastPath []string
 
 	// A miss just revalidated by find is not revalidated again by the
-	// entry finders PathFinder asks next (same tail, same directories).
+	// entry finders PathFinder asks next (same tail, same directories):
+	// once per directory, and only until GoFinder is asked again.
 	lastMiss      string
 	lastMissDirs  map[string]bool
 	lastMissEpoch uint64
@@ -368,6 +369,13 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 	}
 	im.mu.Lock()
 	justMissed := tail == im.lastMiss && im.lastMissDirs[dir]
+	if justMissed {
+		// Once: a later lookup of the name in dir (PathFinder called by
+		// the program, a namespace package's path recomputed, a finder
+		// that put itself before PathFinder) checks dir as FileFinder
+		// would, and sees a module written since the miss.
+		delete(im.lastMissDirs, dir)
+	}
 	epoch := im.lastMissEpoch
 	im.mu.Unlock()
 	var r pathscan.Result

@@ -139,6 +139,44 @@ with open("d/new2.py", "w") as f: f.write("")
 importlib.invalidate_caches()
 show("new2")
 '''),
+    # A name GoFinder missed is looked up again as FileFinder would
+    # (the directory checked) by whatever asks next: PathFinder behind a
+    # finder the program put before it, PathFinder or an entry finder
+    # called directly, a namespace package's path recomputed. Each once
+    # answered "not found" from the miss, for as long as nothing else
+    # missed.
+    "written-after-a-miss": ({"w/keep.py": "", "na/nsp/p.py": "", "nb/other.py": ""}, r'''
+import importlib.machinery as M
+def bump(d):
+    st = os.stat(d); os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+sys.path[:0] = [os.path.abspath("w"), os.path.abspath("na"), os.path.abspath("nb")]
+for stmt in ["import x2", "import x1"]:
+    try:
+        exec(stmt)
+    except ImportError as e:
+        print(stmt, "->", e)
+class Before:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        return None
+sys.meta_path.insert(len(sys.meta_path) - 1, Before)
+with open("w/x1.py", "w") as f: f.write("v = 1\n")
+bump("w")
+import x1; print("x1", x1.v)
+sys.meta_path.remove(Before)
+show("x2")
+with open("w/x2.py", "w") as f: f.write("")
+bump("w")
+print("PathFinder", M.PathFinder.find_spec("x2", [os.path.abspath("w")]) is not None)
+print("entry finder", sys.path_importer_cache[os.path.abspath("w")].find_spec("x2") is not None)
+import nsp
+print([os.path.basename(os.path.dirname(p)) for p in nsp.__path__])
+os.makedirs("nb/nsp"); open("nb/nsp/q.py", "w").close()
+bump("nb")
+sys.path.append(os.path.abspath("later"))
+print([os.path.basename(os.path.dirname(p)) for p in nsp.__path__])
+show("nsp.q")
+'''),
     "failed-imports": (PRECEDENCE, r'''
 sys.path.insert(0, os.path.abspath("a"))
 for stmt in ["import nosuch", "import pkg.nosuch", "from pkg import nosuch", "import m1.x",
