@@ -290,6 +290,21 @@ func TestCacheKeepsOtherProgramsListingsUntilEvicted(t *testing.T) {
 	if st := ix.Stats(); st.DirsMerged != 2 || st.DirsListed != 1 {
 		t.Fatalf("with MaxDirs 2: %+v, want b and c merged, a listed", st)
 	}
+	// MaxProgramDirs bounds the program's directories alone: with a and
+	// c the program's and b the environment's, at most one of a and c
+	// (the more recently used) stays with b.
+	prog := pathscan.CachePolicy{MaxProgramDirs: 1, ProgramDir: func(d string) bool { return d != dir("b") }}
+	c4 := run(c, t0.Add(2*day), prog, "c")
+	ix = pathscan.New(pathscan.Options{Loaders: debian311})
+	if err := ix.MergeUnverified(c4); err != nil {
+		t.Fatal(err)
+	}
+	ix.Find(dir("a"), "m")
+	ix.Find(dir("b"), "m")
+	ix.Find(dir("c"), "m")
+	if st := ix.Stats(); st.DirsMerged != 2 || st.DirsListed != 1 || ix.Len() != 3 {
+		t.Fatalf("with MaxProgramDirs 1: %+v, want b and c merged, a listed", st)
+	}
 }
 
 // The listings of a cache file are decoded at their first use: one that a

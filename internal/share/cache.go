@@ -29,17 +29,20 @@ import (
 // Limits of the cache: what one environment's files may hold, and how long
 // what no run has used is kept.
 const (
-	settle     = 2 * time.Second // see pathscan.CachePolicy.Settle
-	maxAge     = 30 * 24 * time.Hour
-	maxDirs    = 20000
-	maxModules = 8000
-	maxEnvs    = 32             // environments kept in one cache directory
-	maxFile    = 256 << 20      // a cache file larger than this is not read
-	stampEvery = 24 * time.Hour // the modules record is rewritten at least this often when used
-	filePrefix = "env-"         // env-<key>.index, env-<key>.modules, env-<key>.pack (pack.go)
-	tmpPrefix  = ".pyhost-"     // temporary files, renamed over the real ones
-	tmpSuffix  = ".tmp"
-	staleTmp   = 10 * time.Minute // a temporary file this old was left by a killed run
+	settle  = 2 * time.Second // see pathscan.CachePolicy.Settle
+	maxAge  = 30 * 24 * time.Hour
+	maxDirs = 20000
+	// maxProgramDirs: of them, directories outside the environment's
+	// trees (see pathscan.CachePolicy.MaxProgramDirs).
+	maxProgramDirs = 256
+	maxModules     = 8000
+	maxEnvs        = 32             // environments kept in one cache directory
+	maxFile        = 256 << 20      // a cache file larger than this is not read
+	stampEvery     = 24 * time.Hour // the modules record is rewritten at least this often when used
+	filePrefix     = "env-"         // env-<key>.index, env-<key>.modules, env-<key>.pack (pack.go)
+	tmpPrefix      = ".pyhost-"     // temporary files, renamed over the real ones
+	tmpSuffix      = ".tmp"
+	staleTmp       = 10 * time.Minute // a temporary file this old was left by a killed run
 )
 
 // Env identifies an environment: the runs that see the same trees. Two
@@ -174,13 +177,18 @@ func (c *Cache) LoadIndex(ix *pathscan.Index) {
 	}
 }
 
+// programDir: a directory of a program's rather than of the environment's
+// installed trees.
+func programDir(dir string) bool { return !pathscan.IsEnvironmentDir(dir) }
+
 // SaveIndex writes what ix should keep (pathscan's MarshalCache), if
 // anything changed.
 func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 	if !c.write || !ix.NeedsSave(now) {
 		return
 	}
-	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: settle, MaxAge: maxAge, MaxDirs: maxDirs, Now: now})
+	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: settle, MaxAge: maxAge, MaxDirs: maxDirs,
+		MaxProgramDirs: maxProgramDirs, ProgramDir: programDir, Now: now})
 	if err == nil {
 		err = c.writeAtomic(c.IndexFile(), blob)
 	}
