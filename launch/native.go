@@ -96,7 +96,7 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 		warn("extension modules are loaded from their original paths: %v", err)
 		return nil
 	}
-	plan, err := native.Build(exts, native.NewResolver(), onShared, dir, nativeWorkers)
+	plan, err := native.Build(exts, native.NewResolver(), onShared, share.ReadImages().Has, dir, nativeWorkers)
 	if err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}

@@ -305,6 +305,15 @@ func TestCacheKeepsOtherProgramsListingsUntilEvicted(t *testing.T) {
 	if st := ix.Stats(); st.DirsMerged != 2 || st.DirsListed != 1 || ix.Len() != 3 {
 		t.Fatalf("with MaxProgramDirs 1: %+v, want b and c merged, a listed", st)
 	}
+	// SkipDev: nothing on such a device is kept, this run's or others'.
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir("a"), &st); err != nil {
+		t.Fatal(err)
+	}
+	skip := pathscan.CachePolicy{SkipDev: func(dev uint64) bool { return dev == uint64(st.Dev) }}
+	if n := held(run(c, t0.Add(2*day), skip, "c")); n != 0 {
+		t.Fatalf("with SkipDev of their device the cache holds %d listings, want none", n)
+	}
 }
 
 // The listings of a cache file are decoded at their first use: one that a

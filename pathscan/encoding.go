@@ -190,6 +190,10 @@ type CachePolicy struct {
 	// 3,000 of them made `-c pass` take 8% more CPU.
 	MaxProgramDirs int
 	ProgramDir     func(dir string) bool
+	// SkipDev names the devices whose directories' listings are never
+	// kept: those whose identity cannot tell one directory from another
+	// that takes its place (share's image file systems).
+	SkipDev func(dev uint64) bool
 	// Now is the time of the save, which stamps what this run used.
 	Now time.Time
 }
@@ -217,6 +221,7 @@ func (ix *Index) MarshalCache(p CachePolicy) ([]byte, error) {
 	ix.tree.Ascend(func(l *listing) bool {
 		switch {
 		case l.stale || l.state != stateOK || l.transient:
+		case p.SkipDev != nil && p.SkipDev(l.dev):
 		case l.used && !l.unverified:
 			if l.listedAt == 0 || l.listedAt-l.mtime >= int64(p.Settle) {
 				ks = append(ks, kept{l, now})

@@ -262,3 +262,66 @@ def test_link_targets_that_come_and_go_between_runs(pyhost, reference, tree):
             (src / "ltool.py").unlink()
         same(f"after change {i + 1}")
         assert same(f"after change {i + 1}, again")["dirs_merged"] > 0
+
+
+def _mount_image(image, point):
+    """Mounts a squashfs image read-only at point (squashfuse, else a loop
+    mount); the command that unmounts it, or None when neither can."""
+    attempts = []
+    if shutil.which("squashfuse") and os.path.exists("/dev/fuse"):
+        attempts.append((["squashfuse", str(image), str(point)], ["fusermount3", "-u", str(point)]
+                         if shutil.which("fusermount3") else ["fusermount", "-u", str(point)]))
+    if os.geteuid() == 0:
+        attempts.append((["mount", "-t", "squashfs", "-o", "loop,ro", str(image), str(point)],
+                         ["umount", str(point)]))
+    for mount, umount in attempts:
+        if subprocess.run(mount, capture_output=True, timeout=60).returncode == 0:
+            return umount
+    return None
+
+
+def test_reproducible_images_swapped_at_one_path(pyhost, reference, tree):
+    # Two releases of an environment built reproducibly (times clamped,
+    # trees of one shape), shipped as squashfs images and mounted in turn
+    # at one path, as a container image or a module's image is: every
+    # directory and file has the same device, inode, mtime and ctime in
+    # both, so nothing pyhost can read tells them apart. Each run must see
+    # the image mounted now (its modules, its bytecode) as python3 does;
+    # the cache kept image A's listing and .pyc copy for image B.
+    if not shutil.which("mksquashfs"):
+        pytest.skip("mksquashfs not installed (squashfs-tools: scripts/install-deps.sh)")
+    images = {}
+    for rel, version, only in (("A", "1.2.3", "onlya"), ("B", "1.2.4", "onlyb")):
+        sp = tree / rel / "sp"
+        sp.mkdir(parents=True)
+        (sp / "tool.py").write_text(f"V = '{version}'\n")
+        (sp / f"{only}.py").write_text("X = 1\n")
+        for p in sp.iterdir():
+            os.utime(p, (1600000000, 1600000000))
+        subprocess.run([reference, "-m", "compileall", "-q", str(sp)], check=True, timeout=60)
+        images[rel] = tree / f"{rel}.sqfs"
+        subprocess.run(["mksquashfs", str(tree / rel), str(images[rel]), "-all-time", "1600000000",
+                        "-noappend", "-quiet"], check=True, capture_output=True, timeout=120)
+    point = tree / "mnt"
+    point.mkdir()
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import tool; print(tool.V)\n"
+            "for m in ('onlya', 'onlyb'):\n"
+            "    try: __import__(m); print(m, 'ok')\n"
+            "    except Exception as e: print(m, type(e).__name__)\n") % str(point / "sp")
+    for rel in ("A", "A", "B", "B", "A"):
+        umount = _mount_image(images[rel], point)
+        if umount is None:
+            pytest.skip("cannot mount a squashfs image here (no squashfuse with /dev/fuse, no loop mount)")
+        try:
+            # Bytecode is written (no -B) and read where python3 reads it:
+            # the image's own __pycache__ (a PYTHONPYCACHEPREFIX would hold
+            # image A's .pyc for image B's source, under python3 as well).
+            host = run([pyhost, "-X", f"pyhost.cachedir={tree / 'cache'}", "-c", code],
+                       env=base_env(tree / "home"), cwd=tree / "work")
+            ref = run([reference, "-c", code], env=base_env(tree / "home"), cwd=tree / "work")
+        finally:
+            subprocess.run(umount, capture_output=True, timeout=60)
+        assert host.returncode == ref.returncode == 0, host.stderr
+        assert host.stdout == ref.stdout, (rel, host.stdout, ref.stdout)
+        assert (b"1.2.4" if rel == "B" else b"1.2.3") in host.stdout

@@ -52,9 +52,13 @@ type Module struct {
 // by the loader through its SONAME (none, or a DT_NEEDED that names it
 // otherwise), or when an original cannot be stat'ed. Up to workers
 // closures are resolved at once (the shared file system serves many
-// requests in flight). The error is the first failure to write a copy
-// (a full or read-only directory): from then on nothing more is copied.
-func Build(exts []string, r *Resolver, shared func(path string) bool, dir string, workers int) (*Plan, error) {
+// requests in flight). An original on a device image names (an image
+// file system, whose identities cannot tell one image from another
+// mounted in its place) counts as one that cannot be stat'ed: its copy
+// could be another image's. The error is the first failure to write a
+// copy (a full or read-only directory): from then on nothing more is
+// copied.
+func Build(exts []string, r *Resolver, shared func(path string) bool, image func(dev uint64) bool, dir string, workers int) (*Plan, error) {
 	p := &Plan{Dir: dir}
 	sys := r.SystemDirs()
 	keep := func(path string) bool {
@@ -78,7 +82,7 @@ func Build(exts []string, r *Resolver, shared func(path string) bool, dir string
 			return id
 		}
 		var st unix.Stat_t
-		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && !image(uint64(st.Dev)) {
 			v := IdentityOf(&st)
 			id = &v
 		}

@@ -125,7 +125,7 @@ func TestBuildConcurrent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Build(exts, NewResolver(), func(string) bool { return false }, dir, w)
+		p, err := Build(exts, NewResolver(), func(string) bool { return false }, func(uint64) bool { return false }, dir, w)
 		if err != nil {
 			t.Fatal(err)
 		}

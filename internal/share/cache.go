@@ -64,13 +64,19 @@ type Env struct {
 // reads the files of this one (nor warns about them); they age out.
 func (e Env) Key() string {
 	h := fnv.New128a()
-	format := "index format " + strconv.Itoa(pathscan.FormatVersion) + ", modules format " + strconv.Itoa(modulesVersion)
+	format := "index format " + strconv.Itoa(pathscan.FormatVersion) + ", modules format " + strconv.Itoa(modulesVersion) +
+		", " + keyGeneration
 	for _, s := range append([]string{format, e.PyhostVersion, e.PythonVersion, e.Executable, e.Prefix}, e.SearchPath...) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
+
+// keyGeneration changes the key of every environment when what older
+// caches may hold must not be used: since "images excluded", nothing of
+// an image file system's (see imageFSNames), which earlier versions kept.
+const keyGeneration = "images excluded"
 
 // DefaultDir is $XDG_CACHE_HOME/pyhost, else ~/.cache/pyhost; home is
 // the home directory in the second case (it must exist for the cache to
@@ -188,7 +194,7 @@ func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 		return
 	}
 	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: settle, MaxAge: maxAge, MaxDirs: maxDirs,
-		MaxProgramDirs: maxProgramDirs, ProgramDir: programDir, Now: now})
+		MaxProgramDirs: maxProgramDirs, ProgramDir: programDir, SkipDev: ReadImages().Has, Now: now})
 	if err == nil {
 		err = c.writeAtomic(c.IndexFile(), blob)
 	}

@@ -2,7 +2,10 @@ package share
 
 import (
 	"os"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mounts tells, from the mount table read once, whether a path is on a
@@ -14,6 +17,7 @@ import (
 // safe side for what it decides: see OnSharedMount's users).
 type Mounts struct {
 	points []mountPoint // longest first
+	images Images       // the devices of image file systems
 }
 
 type mountPoint struct {
@@ -61,6 +65,14 @@ func parseMountInfo(s string) *Mounts {
 		typ := f[sep+1]
 		shared := sharedFSNames[typ] || strings.HasPrefix(typ, "fuse.")
 		m.points = append(m.points, mountPoint{dir: unescapeMount(f[4]), shared: shared})
+		if imageFSNames[typ] {
+			if dev, ok := parseDev(f[2]); ok {
+				if m.images == nil {
+					m.images = Images{}
+				}
+				m.images[dev] = true
+			}
+		}
 	}
 	// Longest first; a later line for the same point (mounted over) wins,
 	// hence the stable order and the reverse scan below.
@@ -120,4 +132,61 @@ func (m *Mounts) Shared(p string) bool {
 		}
 	}
 	return false
+}
+
+// imageFSNames are the file systems whose files' times (ctime included)
+// and inode numbers come from an image, not from the kernel as files
+// change: two images of one reproducible build (times clamped, trees of
+// one shape: a container image rebuilt, an environment's new release)
+// mounted one after the other at one path give each directory and file
+// the same device, inode, mtime and ctime (a loop or FUSE device number
+// is reused), so that no identity pyhost can read tells them apart. The
+// cache keeps nothing of theirs from one run to the next (listings,
+// bytecode copies, node-local copies of extension modules): a run reads
+// them as python3 does. overlay is among them, as its lower layers may be
+// such images (podman-hpc, Apptainer's overlays).
+var imageFSNames = map[string]bool{
+	"squashfs": true, "erofs": true, "iso9660": true, "cramfs": true, "romfs": true, "udf": true,
+	"overlay": true, "fuse.squashfuse": true, "fuse.squashfuse_ll": true, "fuse.erofsfuse": true,
+	"fuse.fuse-zip": true, "fuse.archivemount": true, "fuse.ratarmount": true, "fuse.fuse2fs": true,
+	"fuse.fuseiso": true,
+}
+
+// Images is a set of devices (st_dev) of mounted image file systems (see
+// imageFSNames).
+type Images map[uint64]bool
+
+// Has reports whether dev is the device of an image file system.
+func (im Images) Has(dev uint64) bool { return im[dev] }
+
+// ReadImages reads the mount table's image file systems now (a run's mounts
+// may change while it runs); none when it cannot be read.
+func ReadImages() Images {
+	m := ReadMounts()
+	if m == nil {
+		return nil
+	}
+	return m.images
+}
+
+// Images is the devices of the mount table's image file systems.
+func (m *Mounts) Images() Images {
+	if m == nil {
+		return nil
+	}
+	return m.images
+}
+
+// parseDev parses mountinfo's "major:minor" into an st_dev.
+func parseDev(s string) (uint64, bool) {
+	maj, min, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, false
+	}
+	a, err1 := strconv.ParseUint(maj, 10, 32)
+	b, err2 := strconv.ParseUint(min, 10, 32)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return unix.Mkdev(uint32(a), uint32(b)), true
 }
