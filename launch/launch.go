@@ -606,6 +606,7 @@ func (l *launcher) registerExitHooks() error {
 // last loaded set, share.Cache.ModulesCurrent), and the whole is read
 // only then.
 func (l *launcher) saveCache() {
+	cpython.IgnoreFileSizeSignal() // Python is finalised: nothing of the program's runs after
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
 	if len(l.loaded) > 0 {

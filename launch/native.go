@@ -91,6 +91,7 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 	if len(exts) == 0 {
 		return nil
 	}
+	cpython.IgnoreFileSizeSignal() // as the main phase will: a copy past ulimit -f fails, never kills
 	dir, err := native.OpenDir(l.nodeBase(), envOf(cfg).Key(), true)
 	if err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)

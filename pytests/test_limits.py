@@ -207,3 +207,24 @@ def test_cgroup_pids_limit_is_one_line(pyhost, reference, room):
         assert len(lines) == 1 and "pids.max" in lines[0] and lines[0].startswith("pyhost: "), r.stderr
     finally:
         os.rmdir(cg)
+
+
+def test_file_size_limit_with_default_sigxfsz_keeps_the_status(pyhost, reference, tmp_path):
+    # A program that sets SIGXFSZ back to its default (python3 ignores it
+    # from start-up) under a `ulimit -f` smaller than pyhost's cache files:
+    # python3 ends normally; pyhost's cache writes at exit killed it with
+    # SIGXFSZ. Now they fail (one line at most) and the status is python3's.
+    code = ("import signal; signal.signal(signal.SIGXFSZ, signal.SIG_DFL)\n"
+            "import json, decimal, email.mime.text, xml.dom.minidom; print('done')")
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 10, 8 << 10))
+    (tmp_path / "home").mkdir()
+    env = base_env(tmp_path / "home")
+    ref = run([reference, "-c", code], env=env, cwd=tmp_path, preexec_fn=lower)
+    host = run([pyhost, "-c", code], env=env, cwd=tmp_path, preexec_fn=lower)
+    assert ref.returncode == 0 and ref.stdout == b"done\n", ref.stderr
+    assert host.returncode == 0 and host.stdout == b"done\n", (host.returncode, host.stderr)
+    lines = host.stderr.splitlines()
+    assert len(lines) <= 1 and all(b"not written" in l and b"too large" in l for l in lines), host.stderr
+    assert lines or list((tmp_path / "home" / ".cache" / "pyhost").glob("env-*")), "the cache was not tried"

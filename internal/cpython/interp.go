@@ -211,6 +211,13 @@ func Main(o MainOptions) int {
 // installed, and the signals held until then raised (see shim.c).
 func ReleaseSignals() { C.pyhost_release_signals() }
 
+// IgnoreFileSizeSignal ignores SIGXFSZ, as CPython's main phase does, for
+// pyhost's own writes (its cache at exit, node-local copies before the
+// main phase): a file past `ulimit -f` is then a failed write (EFBIG),
+// never the process killed where python3 would have ended normally (a
+// program may have set SIGXFSZ back to its default).
+func IgnoreFileSizeSignal() { C.pyhost_ignore_xfsz() }
+
 func mainInit(o MainOptions) error {
 	for _, m := range o.Modules {
 		if err := RegisterModule(m); err != nil {

@@ -1142,6 +1142,17 @@ void pyhost_release_signals(void) {
 	}
 }
 
+// Ignores SIGXFSZ, as CPython's main phase does (signal_install_handlers),
+// through the table above like any other disposition: a write past
+// RLIMIT_FSIZE then fails with EFBIG instead of killing the process.
+void pyhost_ignore_xfsz(void) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGXFSZ, &sa, NULL);
+}
+
 // ---- configuration ---------------------------------------------------------
 
 // The running configuration's paths, as str: available during Setup, before

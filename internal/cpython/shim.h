@@ -206,6 +206,7 @@ void pyhost_restore_signals(void);
 // runtime wanted for signals blocked at start are installed, and the
 // signals held until then raised (see shim.c).
 void pyhost_release_signals(void);
+void pyhost_ignore_xfsz(void);
 // Drops Go's preemption signal pending on the main thread (see shim.c).
 void pyhost_drop_go_preemption(void);
 // Py_RunMain after dropping Go's pending preemption signal (see shim.c).

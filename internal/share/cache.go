@@ -160,6 +160,17 @@ func (c *Cache) warn(format string, args ...any) {
 	c.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
 }
 
+// writeFailed reports a cache file that could not be written, in one
+// line, unless the program had used up its file descriptors (EMFILE,
+// ENFILE: a program that ends so gets python3's outcome, nothing on
+// stderr; a later run writes the file).
+func (c *Cache) writeFailed(what string, err error) {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return
+	}
+	c.warn("%s not written: %v", what, err)
+}
+
 func (c *Cache) file(kind string) string {
 	return filepath.Join(c.dir, filePrefix+c.key+"."+kind)
 }
@@ -199,7 +210,7 @@ func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 		err = c.writeAtomic(c.IndexFile(), blob)
 	}
 	if err != nil {
-		c.warn("index cache not written: %v", err)
+		c.writeFailed("index cache", err)
 		return
 	}
 	c.prune(now)
@@ -856,7 +867,7 @@ func (c *Cache) writeModules(sets []loadedSet, count int, each func(e *frame.Enc
 		return e.Close()
 	})
 	if err != nil {
-		c.warn("modules record not written: %v", err)
+		c.writeFailed("modules record", err)
 		return
 	}
 	c.sets = sets

@@ -645,7 +645,7 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 		return writePack(w, out, dirs, oldFD)
 	})
 	if err != nil {
-		c.warn("bytecode pack not written: %v", err)
+		c.writeFailed("bytecode pack", err)
 		return
 	}
 	c.prune(now)
