@@ -97,7 +97,9 @@ func (l *launcher) planNative(cfg cpython.Config) []byte {
 		warn("extension modules are loaded from their original paths: %v", err)
 		return nil
 	}
-	plan, err := native.Build(exts, native.NewResolver(), onShared, share.ReadImages().Has, dir, nativeWorkers)
+	images, known := share.ReadImages()
+	image := func(dev uint64) bool { return !known || images.Has(dev) } // no telling: copy nothing
+	plan, err := native.Build(exts, native.NewResolver(), onShared, image, dir, nativeWorkers)
 	if err != nil {
 		warn("extension modules are loaded from their original paths: %v", err)
 	}

@@ -204,8 +204,12 @@ func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 	if !c.write || !ix.NeedsSave(now) {
 		return
 	}
+	images, ok := ReadImages()
+	if !ok {
+		return // no telling which listings are of image file systems: keep the file as it is
+	}
 	blob, err := ix.MarshalCache(pathscan.CachePolicy{Settle: settle, MaxAge: maxAge, MaxDirs: maxDirs,
-		MaxProgramDirs: maxProgramDirs, ProgramDir: programDir, SkipDev: ReadImages().Has, Now: now})
+		MaxProgramDirs: maxProgramDirs, ProgramDir: programDir, SkipDev: images.Has, Now: now})
 	if err == nil {
 		err = c.writeAtomic(c.IndexFile(), blob)
 	}

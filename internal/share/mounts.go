@@ -1,11 +1,12 @@
 package share
 
 import (
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pyhost/pyhost/internal/dirfd"
 )
 
 // Mounts tells, from the mount table read once, whether a path is on a
@@ -35,7 +36,10 @@ var sharedFSNames = map[string]bool{
 // ReadMounts reads /proc/self/mountinfo; nil when it cannot (then
 // nothing counts as shared).
 func ReadMounts() *Mounts {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	// Not os.ReadFile: an os.File of a file opened so would start Go's
+	// poller (an epoll and an eventfd descriptor), which a small
+	// `ulimit -n` turns into a fatal error at exit (see dirfd).
+	b, _, err := dirfd.ReadFile("/proc/self/mountinfo", 0, 16<<20)
 	if err != nil {
 		return nil
 	}
@@ -160,13 +164,14 @@ type Images map[uint64]bool
 func (im Images) Has(dev uint64) bool { return im[dev] }
 
 // ReadImages reads the mount table's image file systems now (a run's mounts
-// may change while it runs); none when it cannot be read.
-func ReadImages() Images {
+// may change while it runs); ok is false when it cannot be read (no
+// /proc, no descriptor left): then no device can be said not to be one.
+func ReadImages() (im Images, ok bool) {
 	m := ReadMounts()
 	if m == nil {
-		return nil
+		return nil, false
 	}
-	return m.images
+	return m.images, true
 }
 
 // Images is the devices of the mount table's image file systems.

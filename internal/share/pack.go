@@ -539,7 +539,9 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 		dirs = append(dirs, p.tab.dir(d))
 	}
 	if len(fresh) > 0 {
-		images := ReadImages() // copies from an image file system are never kept
+		// Copies from an image file system are never kept; none are
+		// taken when the mount table cannot tell which those are.
+		images, known := ReadImages()
 		tree := dirfd.NewTree(maxPackDirs)
 		recs := map[string]int{}
 		total := 0
@@ -549,7 +551,7 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 			if !ok {
 				r = -1
 				var st unix.Stat_t
-				if tree.Stat(dir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && settled(&st, now) && !images.Has(uint64(st.Dev)) {
+				if tree.Stat(dir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && settled(&st, now) && known && !images.Has(uint64(st.Dev)) {
 					r = len(dirs)
 					dirs = append(dirs, recordOf(dir, &st))
 				}
