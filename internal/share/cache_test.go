@@ -2,7 +2,6 @@ package share
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -589,22 +588,16 @@ func rewrite(t *testing.T, record []byte, f func([]Module) []Module) []byte {
 		t.Fatalf("%d modules, %v", len(ms), err)
 	}
 	ms = f(slices.Clone(ms))
-	var buf bytes.Buffer
-	se := frame.NewEncoder(setsMagic, setsVersion, 0)
-	se.Uvarint(uint64(len(sets)))
-	for _, s := range sets {
-		se.Uvarint(s.program)
-		se.Uvarint(s.digest)
-		se.Varint(s.oldest)
+	var warnings []string
+	c := newCache(filepath.Join(t.TempDir(), "rewrite"), testEnv("/lib"), &warnings)
+	c.writeModules(sets, len(ms), func(e *frame.Encoder) {
+		for i := range ms {
+			encodeModule(e, &ms[i])
+		}
+	})
+	b, err := os.ReadFile(c.file("modules"))
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("%v %q", err, warnings)
 	}
-	sf := se.Finish()
-	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(sf))))
-	buf.Write(sf)
-	e := frame.NewEncoder(modulesMagic, modulesVersion, 0)
-	e.Uvarint(uint64(len(ms)))
-	for i := range ms {
-		encodeModule(e, &ms[i])
-	}
-	buf.Write(e.Finish())
-	return buf.Bytes()
+	return b
 }
