@@ -172,6 +172,9 @@ func FuzzUnmarshalBundle(f *testing.F) {
 func TestMakeBundleTakesThePacksCopies(t *testing.T) {
 	magic := []byte{0xa7, 0x0d, 0x0d, 0x0a}
 	lib := t.TempDir()
+	if share.OnImage(lib) {
+		t.Skipf("%s is on an image file system (a container's overlay root?): the pack keeps nothing of it", lib)
+	}
 	src := filepath.Join(lib, "m.py")
 	if err := os.WriteFile(src, []byte("x = 1\n"), 0o644); err != nil {
 		t.Fatal(err)

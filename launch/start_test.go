@@ -21,6 +21,9 @@ import (
 func TestStartSequence(t *testing.T) {
 	cacheDir := t.TempDir()
 	lib := t.TempDir()
+	if share.OnImage(lib) {
+		t.Skipf("%s is on an image file system (a container's overlay root?): the cache keeps nothing of it", lib)
+	}
 	if err := os.WriteFile(filepath.Join(lib, "startmod.py"), []byte("v = 42\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -258,3 +258,26 @@ def wait_in_syscall(pid, names, deadline):
             return
         time.sleep(0.002)
     pytest.fail(f"process {pid} never blocked in {names}", pytrace=False)
+
+
+# File systems whose times and inodes come from an image (pyhost's
+# internal/share/mounts.go, imageFSNames, as `stat -f` names them): pyhost's
+# cache keeps nothing of theirs between runs, so the tests of what it keeps
+# cannot run where the interpreter's trees or the test's directory lie on one
+# (a container whose root is an overlay).
+IMAGE_FS_TYPES = {"overlayfs", "squashfs", "erofs", "isofs", "cramfs", "romfs", "udf"}
+
+
+def fs_type(path):
+    r = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True, timeout=TIMEOUT)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+@pytest.fixture(scope="session")
+def needs_persistent_cache():
+    # Session-scoped, so that it runs before a module's fixtures that warm
+    # a cache; the tests' directories are made under the temporary directory.
+    for p in ("/usr/lib/python3.11", "/usr/lib/python3/dist-packages", tempfile.gettempdir()):
+        t = fs_type(p)
+        if t in IMAGE_FS_TYPES:
+            pytest.skip(f"{p} is on {t}, an image file system: pyhost's cache keeps nothing of it between runs")

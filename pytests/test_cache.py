@@ -13,6 +13,9 @@ import pytest
 
 from conftest import base_env, run
 
+# The cache keeps nothing of an image file system (an overlay root) between runs.
+pytestmark = pytest.mark.usefixtures("needs_persistent_cache")
+
 STATS = re.compile(rb"pyhost stats: (.*)")
 
 

@@ -464,6 +464,7 @@ def _age(*paths):
         os.utime(p, (old, old))
 
 
+@pytest.mark.usefixtures("needs_persistent_cache")
 def test_a_new_program_in_a_used_environment_starts_warm(pyhost, reference, tmp_path):
     # Program A runs (cold: its root lists every tree, the 150 unused
     # directories of big/ included). Then program B, new to the
@@ -529,6 +530,7 @@ def test_a_new_program_in_a_used_environment_starts_warm(pyhost, reference, tmp_
     assert st[1]["dirs_listed"] == 0 and st[1]["verifications"] >= 2, st[1]
 
 
+@pytest.mark.usefixtures("needs_persistent_cache")
 def test_single_process_runs_and_pyhost_warm_warm_the_environment(pyhost, tmp_path):
     # A run outside MPI (a test on a login node) records what it loaded:
     # the next job of a new program starts warm (its root walks no tree).

@@ -39,6 +39,8 @@ PY_INCLUDE = sysconfig.get_paths()["include"]
 SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
 
 pytestmark = [
+    # The cache keeps nothing of an image file system (an overlay root) between runs.
+    pytest.mark.usefixtures("needs_persistent_cache"),
     pytest.mark.skipif(MPIRUN is None, reason="mpirun not found (apt-get install openmpi-bin)"),
     pytest.mark.skipif(GCC is None, reason="gcc not found"),
     pytest.mark.skipif(not os.path.exists(os.path.join("/usr/include/python3.11", "Python.h")),

@@ -20,6 +20,9 @@ import pytest
 
 from conftest import REFERENCE, base_env, pyhost_path, run
 
+# The cache keeps nothing of an image file system (an overlay root) between runs.
+pytestmark = pytest.mark.usefixtures("needs_persistent_cache")
+
 SETTLE = 2.2  # the pack takes copies only from directories this old (share.settle)
 
 M_SRC = '''"""m's doc."""
@@ -57,6 +60,7 @@ try:
 except ValueError:
     traceback.print_exc(file=sys.stdout)
 import importlib.util
+
 print(importlib.util.find_spec("m") == m.__spec__, importlib.util.find_spec("pkg.sub").loader == pkg.sub.__loader__)
 if "pyhost" in sys.modules:
     with open(os.environ["PROBE_STATS"], "w") as f:

@@ -204,7 +204,7 @@ func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
 	if !c.write || !ix.NeedsSave(now) {
 		return
 	}
-	images, ok := ReadImages()
+	images, ok := readImages()
 	if !ok {
 		return // no telling which listings are of image file systems: keep the file as it is
 	}

@@ -174,6 +174,24 @@ func ReadImages() (im Images, ok bool) {
 	return m.images, true
 }
 
+// OnImage reports whether path is on a mounted image file system (see
+// imageFSNames); false when that cannot be told. For tests whose
+// temporary directories may lie on one (a container's overlay root):
+// the cache keeps nothing there.
+func OnImage(path string) bool {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return false
+	}
+	im, _ := readImages()
+	return im.Has(uint64(st.Dev))
+}
+
+// readImages is ReadImages; the package's tests replace it, to test the
+// cache's mechanics wherever their temporary directories lie, and what it
+// leaves out.
+var readImages = ReadImages
+
 // Images is the devices of the mount table's image file systems.
 func (m *Mounts) Images() Images {
 	if m == nil {

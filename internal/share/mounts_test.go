@@ -1,9 +1,13 @@
 package share
 
 import (
+	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pyhost/pyhost/pathscan"
 )
 
 func TestMountsShared(t *testing.T) {
@@ -69,5 +73,56 @@ func TestMountsImages(t *testing.T) {
 	var none Images
 	if none.Has(unix.Mkdev(7, 0)) {
 		t.Error("no table says image")
+	}
+}
+
+// Nothing of an image file system is kept: not a listing of one of its
+// directories, not a copy of one of its .pyc files; and when the mount
+// table cannot be read, no copy is taken and the index file is left as
+// it is.
+func TestImagesAreLeftOut(t *testing.T) {
+	defer func(saved func() (Images, bool)) { readImages = saved }(readImages)
+	lib := settledTree(t)
+	files := map[string][]byte{"a": pyc(0, "AAAA")}
+	_, pairs := pycTree(t, files, "a")
+	devOf := func(p string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint64(st.Dev)
+	}
+	for _, tc := range []struct {
+		name   string
+		images func() (Images, bool)
+		kept   bool
+	}{
+		{"not an image", func() (Images, bool) { return nil, true }, true},
+		{"an image", func() (Images, bool) {
+			return Images{devOf(lib): true, devOf(filepath.Dir(pairs[0][1])): true}, true
+		}, false},
+		{"no mount table", func() (Images, bool) { return nil, false }, false},
+	} {
+		readImages = tc.images
+		dir := filepath.Join(t.TempDir(), "cache")
+		var warnings []string
+		c := newCache(dir, testEnv(lib), &warnings)
+		ix := pathscan.New(pathscan.Options{Loaders: loaders})
+		c.LoadIndex(ix)
+		ix.Find(lib, "m")
+		c.SaveIndex(ix, time.Now())
+		next := pathscan.New(pathscan.Options{Loaders: loaders})
+		newCache(dir, testEnv(lib), &warnings).LoadIndex(next)
+		if merged := next.Stats().DirsMerged > 0; merged != tc.kept {
+			t.Errorf("%s: listing kept %v, want %v", tc.name, merged, tc.kept)
+		}
+		p := c.Pack(true)
+		c.SavePack(p, pairs, testMagic, later())
+		if has := newCache(dir, testEnv(lib), &warnings).Pack(true).Has(pairs[0][1]); has != tc.kept {
+			t.Errorf("%s: bytecode copy kept %v, want %v", tc.name, has, tc.kept)
+		}
+		if len(warnings) != 0 {
+			t.Errorf("%s: warnings %q", tc.name, warnings)
+		}
 	}
 }

@@ -541,7 +541,7 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 	if len(fresh) > 0 {
 		// Copies from an image file system are never kept; none are
 		// taken when the mount table cannot tell which those are.
-		images, known := ReadImages()
+		images, known := readImages()
 		tree := dirfd.NewTree(maxPackDirs)
 		recs := map[string]int{}
 		total := 0
