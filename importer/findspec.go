@@ -46,9 +46,12 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 	}
 	// The last miss's directories were for the entry finders PathFinder
 	// asked right after it (see lookup); a new search ends that.
-	im.mu.Lock()
-	im.lastMiss, im.lastMissDirs = "", nil
-	im.mu.Unlock()
+	if im.missPending.Load() {
+		im.mu.Lock()
+		im.lastMiss, im.lastMissDirs = "", nil
+		im.missPending.Store(false)
+		im.mu.Unlock()
+	}
 	switch cpython.MetaNextIs(f.self.Ref, f.pathFinder.Ref) {
 	case 0:
 		return cpython.None() // only PathFinder's answers are ours to give

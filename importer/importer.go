@@ -169,6 +169,7 @@ type Importer struct {
 	lastMiss      string
 	lastMissDirs  map[string]bool
 	lastMissEpoch uint64
+	missPending   atomic.Bool // lastMiss is set: find_spec clears it without taking mu otherwise
 }
 
 // New makes an importer, to be installed once with Install.
@@ -349,6 +350,7 @@ func (im *Importer) missed(epoch uint64, tail string, dirs map[string]bool, fina
 	im.lastMiss = strings.Clone(tail[strings.LastIndexByte(tail, '.')+1:])
 	im.lastMissEpoch = epoch
 	im.lastMissDirs = dirs
+	im.missPending.Store(true)
 	im.mu.Unlock()
 }
 
