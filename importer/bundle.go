@@ -319,9 +319,15 @@ func MakeBundle(pairs [][2]string, magic []byte, maxBytes int, concurrency int, 
 			dirs := dirfd.NewTree(max(maxBundleDirs/workers, 8))
 			defer dirs.Close()
 			for {
-				// Past maxBytes nothing more can go in: stop reading.
+				// Past maxBytes nothing more can go in: stop reading. The
+				// check comes before the claim, so that every run claimed
+				// is read and the runs read are a prefix of pairs: a run
+				// claimed before another's reads pass maxBytes is not lost.
+				if total.Load() > int64(maxBytes) {
+					return
+				}
 				start := int(next.Add(run) - run)
-				if start >= len(pairs) || total.Load() > int64(maxBytes) {
+				if start >= len(pairs) {
 					return
 				}
 				for k := start; k < min(start+run, len(pairs)); k++ {
