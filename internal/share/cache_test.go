@@ -423,14 +423,15 @@ func TestModulesCurrentFromTheRecordsHead(t *testing.T) {
 	if !fresh().ModulesCurrent(used, a, now.Add(time.Hour)) || !fresh().ModulesCurrent([][2]string{{"/lib/z.py", "/lib/__pycache__/z.pyc"}}, b, now.Add(time.Hour)) {
 		t.Error("a save of program b lost program a's set, or did not record its own")
 	}
+	other := [][2]string{{"/lib/w.py", "/lib/__pycache__/w.pyc"}}
 	for i := range maxSets {
 		c = fresh()
-		c.SaveModules(c.LoadModules(), used, ProgramID(fmt.Sprint("p", i)), now.Add(time.Duration(i+2)*time.Minute))
+		c.SaveModules(c.LoadModules(), other, ProgramID(fmt.Sprint("p", i)), now.Add(time.Duration(i+2)*time.Minute))
 	}
 	if fresh().ModulesCurrent(used, a, now.Add(time.Hour)) {
 		t.Error("program a's set outlived maxSets later programs")
 	}
-	if !fresh().ModulesCurrent(used, ProgramID(fmt.Sprint("p", maxSets-1)), now.Add(time.Hour)) {
+	if !fresh().ModulesCurrent(other, ProgramID(fmt.Sprint("p", maxSets-1)), now.Add(time.Hour)) {
 		t.Error("the last program's set is not current")
 	}
 	// A run current by the old rule (every module stamped) but without a
@@ -600,4 +601,64 @@ func rewrite(t *testing.T, record []byte, f func([]Module) []Module) []byte {
 		t.Fatalf("%v %q", err, warnings)
 	}
 	return b
+}
+
+// A program new to the environment that loaded what two other programs
+// last loaded (a many-task workflow's next task) need not write: every
+// module it loaded is recorded, recent, and common ground. One other
+// program's set, or two that are stale or of other bytecode, is not
+// enough; a warm run's set counts as two.
+func TestModulesCurrentForASharedSet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	var warnings []string
+	fresh := func() *Cache { return newCache(dir, testEnv("/lib"), &warnings) }
+	used := [][2]string{{"/lib/x.py", "/lib/__pycache__/x.pyc"}, {"/lib/e.so", ""}}
+	a, b, n := ProgramID("a"), ProgramID("b"), ProgramID("new")
+	now := time.Now()
+	save := func(used [][2]string, program uint64, at time.Time) {
+		c := fresh()
+		c.SaveModules(c.LoadModules(), used, program, at)
+	}
+	save(used, a, now)
+	if fresh().ModulesCurrent(used, n, now.Add(time.Minute)) {
+		t.Error("current for a new program after one other program's set")
+	}
+	save(used, b, now.Add(time.Minute))
+	if !fresh().ModulesCurrent(used, n, now.Add(time.Hour)) {
+		t.Error("not current for a new program after two programs' sets")
+	}
+	// What the new program skipped writing, SaveModules would not have
+	// changed for any other program: every module common ground already.
+	ms := fresh().LoadModules()
+	for _, m := range ms {
+		if len(m.Programs) < 2 {
+			t.Errorf("%s: loaded by %d programs", m.Source, len(m.Programs))
+		}
+	}
+	if got, seen := ForProgram(ms, n); seen || len(got) != len(used) {
+		t.Errorf("a new program's bundle: %d modules (seen %v), want %d", len(got), seen, len(used))
+	}
+	for _, tc := range []struct {
+		name string
+		used [][2]string
+		at   time.Time
+	}{
+		{"one module more", append(slices.Clone(used), [2]string{"/lib/y.py", "/lib/__pycache__/y.pyc"}), now.Add(time.Hour)},
+		{"one module less", used[:1], now.Add(time.Hour)},
+		{"another bytecode file", [][2]string{{"/lib/x.py", "/p/x.pyc"}, used[1]}, now.Add(time.Hour)},
+		{"the sets older than stampEvery", used, now.Add(stampEvery + 2*time.Minute)},
+	} {
+		if fresh().ModulesCurrent(tc.used, n, tc.at) {
+			t.Errorf("%s: current for a new program", tc.name)
+		}
+	}
+	// A warm run's set alone is the environment's common ground.
+	dir = filepath.Join(t.TempDir(), "warm")
+	save(used, WarmProgram, now)
+	if !fresh().ModulesCurrent(used, n, now.Add(time.Hour)) {
+		t.Error("not current for a new program after a warm run's set")
+	}
+	if len(warnings) != 0 {
+		t.Error(warnings)
+	}
 }
