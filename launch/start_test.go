@@ -18,7 +18,14 @@ import (
 // environment's cache is written at exit and read by the next process.
 // Python starts once per process, so this is the package's one test that
 // starts it.
+// startSequenceRan is set by TestStartSequence's first run.
+var startSequenceRan bool
+
 func TestStartSequence(t *testing.T) {
+	if startSequenceRan {
+		t.Skip("Python starts once per process: this test runs once however large -count is")
+	}
+	startSequenceRan = true
 	cacheDir := t.TempDir()
 	lib := t.TempDir()
 	if share.OnImage(lib) {
