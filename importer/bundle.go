@@ -414,7 +414,7 @@ func (im *Importer) SetBundle(b *Bundle) {
 // bundle_take(source) -> None | (bytecode_path, mtime, size, data): the
 // bundled stat and bytecode of a source file, handed out once.
 func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
-	src, ok := strArg(a, 0)
+	src, ok := pathArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}
@@ -431,7 +431,7 @@ func (im *Importer) bundleTake(a cpython.Args) cpython.Owned {
 			return
 		}
 		// The bytes object is a copy: e.Data's pages go back at once.
-		out = cpython.TupleOf(cpython.NewStr(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
+		out = cpython.TupleOf(cpython.NewPath(e.Bytecode), cpython.NewInt(e.MtimeSec), cpython.NewInt(e.MtimeNsec), cpython.NewInt(e.Size), cpython.NewBytes(e.Data))
 	}) || changed {
 		return cpython.None()
 	}
@@ -461,7 +461,7 @@ func (im *Importer) SetPack(p *share.Pack) {
 // copy of the .pyc file path, handed out once; None: read the file. The
 // flag is sys.dont_write_bytecode now (see share.Pack.TakeNoting).
 func (im *Importer) packRead(a cpython.Args) cpython.Owned {
-	path, ok := strArg(a, 0)
+	path, ok := pathArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}

@@ -79,10 +79,16 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 			return cpython.Owned{}
 		}
 	}
-	// Names with lone surrogates (from undecodable file names) come as
-	// os.fsencode gives them; owner keeps those bytes alive.
-	name, owner, ok := fullname.StrView()
+	// The name as a file name: os.fsencode's bytes (lone surrogates from
+	// undecodable file names included); owner keeps them alive. A name
+	// the file system encoding cannot hold names no file: FileFinder finds
+	// it in no listing (os.listdir's names are os.fsdecode's).
+	name, owner, ok := fullname.PathView()
 	if !ok {
+		if cpython.ErrMatchesUnicodeEncode() {
+			cpython.ErrClear()
+			return cpython.None()
+		}
 		return cpython.Owned{}
 	}
 	defer owner.Decref()
@@ -129,9 +135,9 @@ func (im *Importer) findSpec(a cpython.Args) cpython.Owned {
 func (f *finder) spec(i int, fullname cpython.Ref, kind int, filename, location string) cpython.Owned {
 	loc := cpython.None()
 	if location != "" {
-		loc = cpython.NewStr(location)
+		loc = cpython.NewPath(location)
 	}
-	args := cpython.TupleOf(f.scan.Finder(i).NewRef(), fullname.NewRef(), cpython.NewInt(int64(kind)), cpython.NewStr(filename), loc)
+	args := cpython.TupleOf(f.scan.Finder(i).NewRef(), fullname.NewRef(), cpython.NewInt(int64(kind)), cpython.NewPath(filename), loc)
 	if args.IsNull() {
 		return args
 	}
@@ -161,7 +167,7 @@ func (im *Importer) noteSysPath(path cpython.Ref) bool {
 	var entries []string
 	for _, e := range cp.Items() {
 		if e.IsStr() {
-			if s, ok := e.GoString(); ok {
+			if s, ok := e.GoPath(); ok {
 				entries = append(entries, s)
 			} else {
 				cpython.ErrClear()
@@ -344,8 +350,11 @@ func fnv1a64(s string) uint64 {
 	return h
 }
 
-// strArg is positional argument i, a str; ok false with TypeError set.
-func strArg(a cpython.Args, i int) (string, bool) {
+// pathArg is positional argument i, a str path, as os.fsencode gives its
+// bytes; ok false with an exception set: TypeError for what is not a str,
+// UnicodeEncodeError for a str the file system encoding cannot hold (as
+// os.stat or open would raise).
+func pathArg(a cpython.Args, i int) (string, bool) {
 	if i >= len(a.Pos) {
 		cpython.SetError("TypeError", fmt.Sprintf("missing positional argument %d (got %d)", i+1, len(a.Pos)))
 		return "", false
@@ -355,5 +364,5 @@ func strArg(a cpython.Args, i int) (string, bool) {
 		cpython.SetError("TypeError", fmt.Sprintf("argument %d must be str, not %s", i+1, p.TypeName()))
 		return "", false
 	}
-	return p.GoString()
+	return p.GoPath()
 }

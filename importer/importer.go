@@ -278,13 +278,13 @@ func (im *Importer) kindFor(r pathscan.Result) int {
 // answer is what finder.py's _spec takes: (kind, filename, location).
 func (im *Importer) answer(r pathscan.Result) cpython.Owned {
 	if r.Namespace {
-		return cpython.TupleOf(cpython.NewInt(kindNamespace), cpython.None(), cpython.NewStr(r.Dir))
+		return cpython.TupleOf(cpython.NewInt(kindNamespace), cpython.None(), cpython.NewPath(r.Dir))
 	}
 	loc := cpython.None()
 	if r.Package {
-		loc = cpython.NewStr(r.Dir)
+		loc = cpython.NewPath(r.Dir)
 	}
-	return cpython.TupleOf(cpython.NewInt(int64(im.kindFor(r))), cpython.NewStr(r.Path), loc)
+	return cpython.TupleOf(cpython.NewInt(int64(im.kindFor(r))), cpython.NewPath(r.Path), loc)
 }
 
 // search is GoFinder's lookup over indexed directories of a search path
@@ -357,12 +357,18 @@ func (im *Importer) missed(epoch uint64, tail string, dirs map[string]bool, fina
 // lookup(dir, tail) -> None | (kind, filename, location): an indexed
 // FileFinder's find_spec.
 func (im *Importer) lookup(a cpython.Args) cpython.Owned {
-	dir, ok := strArg(a, 0)
+	dir, ok := pathArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}
-	tail, ok := strArg(a, 1)
+	tail, ok := pathArg(a, 1)
 	if !ok {
+		if cpython.ErrMatchesUnicodeEncode() {
+			// A name no file can have: in no listing (FileFinder's
+			// cache holds os.fsdecode's names).
+			cpython.ErrClear()
+			return cpython.None()
+		}
 		return cpython.Owned{}
 	}
 	im.entryLookups.Add(1)
@@ -399,7 +405,7 @@ func (im *Importer) lookup(a cpython.Args) cpython.Owned {
 // the index when it already lists it (or its parent) and otherwise from
 // one stat.
 func (im *Importer) entryIsDir(a cpython.Args) cpython.Owned {
-	p, ok := strArg(a, 0)
+	p, ok := pathArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}
@@ -415,7 +421,7 @@ func (im *Importer) invalidate(a cpython.Args) cpython.Owned {
 	isDir := a.Pos[0].IsStr()
 	if isDir {
 		var ok bool
-		if dir, ok = a.Pos[0].GoString(); !ok {
+		if dir, ok = a.Pos[0].GoPath(); !ok {
 			return cpython.Owned{}
 		}
 	}

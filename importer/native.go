@@ -18,7 +18,7 @@ func (im *Importer) SetNative(t *native.Table) {
 // module at path to dlopen instead of it, its libraries preloaded; None
 // when it is to be loaded from path.
 func (im *Importer) nativeTake(a cpython.Args) cpython.Owned {
-	path, ok := strArg(a, 0)
+	path, ok := pathArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}
@@ -34,13 +34,13 @@ func (im *Importer) nativeTake(a cpython.Args) cpython.Owned {
 		im.extensionsFS.Add(1)
 		return cpython.None()
 	}
-	return cpython.NewStr(copy)
+	return cpython.NewPath(copy)
 }
 
 // native_failed(path): loading path from the copy native_take gave
 // failed; the module is loaded from its original.
 func (im *Importer) nativeFailed(a cpython.Args) cpython.Owned {
-	path, ok := strArg(a, 0)
+	path, ok := pathArg(a, 0)
 	if !ok {
 		return cpython.Owned{}
 	}

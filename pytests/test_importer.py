@@ -510,6 +510,28 @@ def test_pythonpath_and_options(parity):
         parity.check(args, files=files, setup=None, env={"PYTHONPATH": "pp"})
 
 
+def test_file_system_encoding_not_utf8(parity):
+    # The C locale with UTF-8 mode off: the file system encoding is ASCII,
+    # and a file name's str is not its bytes' UTF-8 (b"caf\xc3\xa9" is
+    # 'caf\udcc3\udca9'). Modules under such a directory, a module so
+    # named (importable under that name alone), a name no file can have.
+    files = {"caf\u00e9/lib/m.py": "X = 'm'\n", "caf\u00e9/lib/pkg/__init__.py": "",
+             "caf\u00e9/lib/pkg/sub.py": "", "lib2/na\u00efve.py": "X = 'n'\n"}
+    body = r'''
+print(sys.getfilesystemencoding())
+d = [n for n in os.listdir(".") if n.startswith("caf")][0]
+sys.path[:0] = [os.path.abspath(os.path.join(d, "lib")), os.path.abspath("lib2")]
+show("m"); show("pkg.sub"); show("nosuch")
+n = [f[:-3] for f in os.listdir("lib2") if f.endswith(".py")][0]
+print(ascii(n)); show(n); show("na\xefve"); show("na\xefve.sub")
+print(ascii(sys.modules["m"].__file__), ascii(sys.modules["m"].__cached__))
+print(importlib.util.find_spec("na\xefve"), sys.path_importer_cache[sys.path[0]].find_spec("na\xefve"))
+'''
+    for _ in range(2):  # the second run from the cache the first one wrote
+        parity.check(["-c", script(body)], files=files,
+                     env={"LC_ALL": "C", "PYTHONUTF8": "0", "PYHOST_CACHEDIR": str(parity.tmp / "cache")})
+
+
 @pytest.mark.parametrize("opt", ["pyhost.importer=off", "pyhost.misses=final"])
 def test_pyhost_modes_still_python(parity, opt):
     # pyhost's own modes change how, never what: same answers as python3.

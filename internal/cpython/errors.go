@@ -22,6 +22,12 @@ func ErrClear() { C.PyErr_Clear() }
 // ErrMatchesOverflow reports whether the exception set is an OverflowError.
 func ErrMatchesOverflow() bool { return C.PyErr_ExceptionMatches(C.PyExc_OverflowError) != 0 }
 
+// ErrMatchesUnicodeEncode reports whether the exception set is a
+// UnicodeEncodeError.
+func ErrMatchesUnicodeEncode() bool {
+	return C.PyErr_ExceptionMatches(C.PyExc_UnicodeEncodeError) != 0
+}
+
 // Fetch takes the exception set: new references (the value normalised,
 // its __traceback__ set), all NULL when none is set.
 func Fetch() (typ, value, tb Owned) {

@@ -1,12 +1,14 @@
 package cpython
 
 // #cgo noescape pyhost_str_from
+// #cgo noescape pyhost_path_from
 // #cgo noescape PyBytes_FromStringAndSize
 // #cgo noescape pyhost_call_steal
 // #include "shim.h"
 import "C"
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -206,6 +208,37 @@ func (r Ref) ToBase(base int) Owned { return Owned{Ref{C.PyNumber_ToBase(r.p, C.
 // os.fsdecode does); CPython copies the bytes.
 func NewStr(s string) Owned {
 	return Owned{Ref{C.pyhost_str_from((*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.Py_ssize_t(len(s)))}}
+}
+
+// NewPath makes a str from a file name's bytes as os.fsdecode does (the
+// same as NewStr where the file system encoding is UTF-8, as it nearly
+// always is; see pyhost_path_from).
+func NewPath(s string) Owned {
+	return Owned{Ref{C.pyhost_path_from((*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.Py_ssize_t(len(s)))}}
+}
+
+// PathView is a str path's bytes as os.fsencode gives them (StrView's
+// where the file system encoding is UTF-8), valid while r lives and,
+// when owner is not NULL, until owner is released. ok false with an
+// exception set on failure: UnicodeEncodeError for a str the file system
+// encoding cannot hold (a name no file can have).
+func (r Ref) PathView() (s string, owner Owned, ok bool) {
+	u := C.pyhost_path_bytes(r.p)
+	if u.s == nil {
+		return "", Owned{}, false
+	}
+	return unsafe.String((*byte)(unsafe.Pointer(u.s)), int(u.n)), Owned{Ref{u.owner}}, true
+}
+
+// GoPath copies a str path into a Go string (see PathView).
+func (r Ref) GoPath() (string, bool) {
+	s, owner, ok := r.PathView()
+	if !ok {
+		return "", false
+	}
+	s = strings.Clone(s)
+	owner.Decref()
+	return s, true
 }
 
 // NewBytes makes a bytes object, a copy of b.

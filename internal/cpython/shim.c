@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <wchar.h>
 
 // ---- start-up ------------------------------------------------------------
 
@@ -255,6 +256,74 @@ const char *pyhost_str_as(PyObject *o, Py_ssize_t *n, PyObject **owner) {
 pyhost_utf8 pyhost_str_utf8(PyObject *o) {
 	pyhost_utf8 r;
 	r.s = pyhost_str_as(o, &r.n, &r.owner);
+	return r;
+}
+
+// ---- file names ------------------------------------------------------------
+
+// The file system encoding is UTF-8 nearly everywhere (a UTF-8 locale, or
+// the C locale, where Python turns on its UTF-8 mode), and then a path's
+// bytes are its str's UTF-8 with lone surrogates for undecodable bytes,
+// which pyhost_str_from and pyhost_str_as give without a copy. Under
+// another encoding (the C locale with PYTHONUTF8=0: ASCII; a Latin-1
+// locale) a name's bytes are not its UTF-8: 'café' is b'caf\xc3\xa9' to
+// a UTF-8 file system, and an ASCII one's listing names that file
+// 'caf\udcc3\udca9'. There, a path that is not ASCII is converted as
+// os.fsencode and os.fsdecode convert it (an ASCII path is the same bytes
+// in every encoding a locale can have).
+
+// fs_utf8 is 1 when the file system encoding is UTF-8 with
+// surrogateescape, 0 when not, -1 until known (the interpreter's
+// configuration says, from its core phase on).
+static int fs_utf8 = -1;
+
+static int fs_is_utf8(void) {
+	if (fs_utf8 >= 0) {
+		return fs_utf8;
+	}
+	PyInterpreterState *in = PyInterpreterState_Main();
+	if (in == NULL) {
+		return 1; // no interpreter yet: nothing is converted for one
+	}
+	const PyConfig *c = _PyInterpreterState_GetConfig(in);
+	if (c == NULL || c->filesystem_encoding == NULL || c->filesystem_errors == NULL) {
+		return 1; // not read yet: asked again next time
+	}
+	fs_utf8 = (wcscasecmp(c->filesystem_encoding, L"utf-8") == 0 || wcscasecmp(c->filesystem_encoding, L"utf8") == 0) &&
+		  wcscmp(c->filesystem_errors, L"surrogateescape") == 0;
+	return fs_utf8;
+}
+
+PyObject *pyhost_path_from(const char *s, Py_ssize_t n) {
+	if (!fs_is_utf8()) {
+		for (Py_ssize_t i = 0; i < n; i++) {
+			if ((unsigned char)s[i] >= 0x80) {
+				return PyUnicode_DecodeFSDefaultAndSize(s, n);
+			}
+		}
+	}
+	return PyUnicode_DecodeUTF8(s, n, "surrogateescape");
+}
+
+// pyhost_path_bytes is a str path's bytes as os.fsencode gives them; s
+// is NULL with an exception set (UnicodeEncodeError: a name the file
+// system encoding cannot hold, which names no file).
+pyhost_utf8 pyhost_path_bytes(PyObject *o) {
+	pyhost_utf8 r = {NULL, 0, NULL};
+	if (PyUnicode_READY(o) < 0) {
+		return r;
+	}
+	if (PyUnicode_IS_ASCII(o) || fs_is_utf8()) {
+		r.s = pyhost_str_as(o, &r.n, &r.owner);
+		return r;
+	}
+	PyObject *b = PyUnicode_EncodeFSDefault(o);
+	if (b == NULL) {
+		return r;
+	}
+	r.owner = b;
+	r.s = PyBytes_AS_STRING(b);
+	r.n = PyBytes_GET_SIZE(b);
 	return r;
 }
 
@@ -1432,7 +1501,11 @@ Py_ssize_t pyhost_scan_path(PyObject *path, Py_ssize_t start, PyObject *indexed,
 			Py_DECREF(seq);
 			return -1;
 		}
-		if (!PyUnicode_Check(p)) {
+		if (!PyUnicode_Check(p) || PyUnicode_READY(p) < 0 || !PyUnicode_IS_ASCII(p) && !fs_is_utf8()) {
+			// (Under a file system encoding other than UTF-8 a path that
+			// is not ASCII has bytes other than its UTF-8: PathFinder asks
+			// the finder, whose lookup converts them as os.fsencode does.)
+			PyErr_Clear();
 			Py_DECREF(p);
 			*status = PYHOST_SCAN_STOPPED;
 			break;
@@ -1476,8 +1549,8 @@ PyObject *pyhost_exec_marshalled(PyObject *globals, const char *data, Py_ssize_t
 	return r;
 }
 
-// A str attribute of o as bytes (pyhost_str_as's: os.fsencode's for lone
-// surrogates) appended to buf with a NUL; 0 when absent or not a str.
+// A str attribute of o (a path) as bytes (os.fsencode's: pyhost_path_bytes)
+// appended to buf with a NUL; 0 when absent, not a str or not encodable.
 static int append_str_attr(PyObject *o, const char *name, char **buf, size_t *len, size_t *cap) {
 	PyObject *v = PyObject_GetAttrString(o, name);
 	if (v == NULL) {
@@ -1486,9 +1559,10 @@ static int append_str_attr(PyObject *o, const char *name, char **buf, size_t *le
 	}
 	int ok = 0;
 	if (PyUnicode_Check(v)) {
-		Py_ssize_t n;
-		PyObject *owner;
-		const char *s = pyhost_str_as(v, &n, &owner);
+		pyhost_utf8 u = pyhost_path_bytes(v);
+		const char *s = u.s;
+		Py_ssize_t n = u.n;
+		PyObject *owner = u.owner;
 		if (s == NULL) {
 			PyErr_Clear();
 		} else if (memchr(s, 0, (size_t)n) == NULL) {

@@ -97,6 +97,7 @@ static inline void pyhost_list_set(PyObject *l, Py_ssize_t i, PyObject *v) { PyL
 static inline const char *pyhost_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 
 PyObject *pyhost_str_from(const char *s, Py_ssize_t n);       // UTF-8, surrogateescape
+PyObject *pyhost_path_from(const char *s, Py_ssize_t n);      // os.fsdecode's
 
 // Results returned by value, so that Go passes no pointer to its own
 // memory (which cgo would check and make escape to the heap).
@@ -106,6 +107,7 @@ typedef struct {
 	PyObject *owner; // new reference (or NULL) that keeps s alive
 } pyhost_utf8;
 pyhost_utf8 pyhost_str_utf8(PyObject *o);
+pyhost_utf8 pyhost_path_bytes(PyObject *o); // os.fsencode's
 typedef struct {
 	long long v;
 	int overflow;
