@@ -174,8 +174,9 @@ def send_when_ready(exe, code, sigs, *, preexec=None, unblock=False):
 
 
 @pytest.mark.parametrize("sigs", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGTERM),
-                                  (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT, signal.SIGALRM)],
-                         ids=["TERM", "INT+TERM", "HUP+USR1+QUIT+ALRM"])
+                                  (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT, signal.SIGALRM),
+                                  (signal.SIGCHLD, signal.SIGWINCH, signal.SIGCONT)],
+                         ids=["TERM", "INT+TERM", "HUP+USR1+QUIT+ALRM", "CHLD+WINCH+CONT"])
 def test_blocked_at_start_stays_pending(pyhost, sigs):
     """A process started with signals blocked that is sent them lives on
     with them pending (none of Go's threads takes them)."""
@@ -203,6 +204,86 @@ def test_blocked_at_run_time(pyhost, sigs):
     """Signals Python blocks stay pending until it unblocks them, then act."""
     ref = both(pyhost, lambda exe: send_when_ready(exe, BLOCK_THEN_UNBLOCK, sigs))
     assert f"pending {sorted(int(s) for s in sigs)}".encode() in ref[1], ref
+
+
+# The signals whose default is to do nothing or to stop the process, and
+# the faults when another process sends them: blocked, they stay pending
+# (a thread of Go's took them: SIGCHLD was dropped, SIGTSTP stopped the
+# process, a handler ran although blocked); unblocked, the handler runs.
+QUIET = (signal.SIGCHLD, signal.SIGWINCH, signal.SIGCONT, signal.SIGURG)
+STOPPING = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP)
+# Sent last: once it is pending, every signal before it was sent (the
+# kernel may drop some: they are not waited for).
+LAST = (signal.SIGUSR2,)
+
+BLOCKED_ONLY = r"""
+import signal, sys, time
+want = {int(a) for a in sys.argv[1:]}
+signal.pthread_sigmask(signal.SIG_BLOCK, want)
+print("ready", flush=True)
+deadline = time.monotonic() + 20
+while int(sys.argv[-1]) not in {int(s) for s in signal.sigpending()} and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("pending", sorted(int(s) for s in signal.sigpending()), flush=True)
+"""
+
+
+@pytest.mark.parametrize("sigs", [QUIET, STOPPING], ids=["CHLD+WINCH+CONT+URG", "TSTP+TTIN+TTOU"])
+def test_blocked_with_default_disposition(pyhost, sigs):
+    """Blocked, with their default dispositions: pending, the process
+    neither stopped nor rid of them."""
+    ref = both(pyhost, lambda exe: send_when_ready(exe, BLOCKED_ONLY, sigs + LAST))
+    assert ref[0] == 0 and (b"pending [12, 17," in ref[1] or sigs == STOPPING and b"pending [" in ref[1]), ref
+
+
+HANDLED_WHEN_UNBLOCKED = r"""
+import signal, sys, time
+want = {int(a) for a in sys.argv[1:]}
+got = []
+for s in want:
+    signal.signal(s, lambda n, f: got.append(n))
+signal.pthread_sigmask(signal.SIG_BLOCK, want)
+print("ready", flush=True)
+deadline = time.monotonic() + 20
+while int(sys.argv[-1]) not in {int(s) for s in signal.sigpending()} and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("pending", sorted(int(s) for s in signal.sigpending()), "handled", sorted(got), flush=True)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, want)
+time.sleep(0.1)
+print("handled", sorted(got), flush=True)
+"""
+
+
+@pytest.mark.parametrize("sigs", [QUIET + STOPPING, FAULTS], ids=["quiet+stopping", "faults"])
+def test_blocked_with_handler(pyhost, sigs):
+    """Blocked, with Python's handlers: none runs until unblocked, then
+    each that was pending does. (A stop signal sent after SIGCONT
+    discards it, in python3.11's pending set too.)"""
+    ref = both(pyhost, lambda exe: send_when_ready(exe, HANDLED_WHEN_UNBLOCKED, sigs + LAST))
+    want = sorted(int(s) for s in sigs + LAST if not (s == signal.SIGCONT and set(sigs) & set(STOPPING)))
+    assert f"pending {want} handled []\nhandled {want}".encode() in ref[1], ref
+
+
+CHLD_ACROSS_EXEC = r"""
+import os, signal, subprocess, sys
+if sys.argv[1:] == ["child"]:
+    print("child pending", sorted(int(s) for s in signal.sigpending()), flush=True)
+    sys.exit()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+subprocess.run(["true"])
+print("pending", sorted(int(s) for s in signal.sigpending()), flush=True)
+os.execv(sys.executable, [sys.executable, "-c", sys.argv[0] if False else CODE, "child"])
+"""
+
+
+def test_sigchld_of_a_child_stays_pending_across_exec(pyhost):
+    """A child's exit while SIGCHLD is blocked leaves it pending, through
+    an exec of the interpreter too (Go's runtime unblocks SIGCHLD on each
+    thread it starts, before pyhost's own start-up can teach it)."""
+    code = "CODE = " + repr(CHLD_ACROSS_EXEC) + "\n" + CHLD_ACROSS_EXEC
+    ref = both(pyhost, lambda exe: run_child(exe, code))
+    assert ref[1] == b"pending [17]\nchild pending [17]\n", ref
 
 
 BLOCK_AND_WATCH = r"""

@@ -599,6 +599,51 @@ static int forwardable(int s) {
 	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
 }
 
+// Signals not forwarded whose default action is to do nothing or to stop
+// the whole process, which Go's threads must not take either: a thread
+// that does not block a signal takes it for the process, so that one the
+// main thread blocks (and python3 would keep pending for sigpending,
+// sigwait and sigtimedwait) was ignored there (SIGCHLD of a child that
+// exits, SIGWINCH, SIGCONT, SIGURG), stopped the process although
+// blocked (SIGTSTP, SIGTTIN, SIGTTOU), or ran Python's handler while
+// Python blocked it. Taught with the others (see teach_threads), Go's
+// threads block them, and the kernel gives each to a thread of Python's
+// or leaves it pending, as for python3. (Go's runtime preempts with
+// SIGURG: after the handover its disposition is the process's, the
+// default, ignored, so preemption is off there already.) So are the
+// synchronous faults when another process sends them (kill -SEGV while
+// the main thread blocks it: pending for python3): a fault of a thread's
+// own is given to it whatever it blocks, and after the handover their
+// dispositions are the process's anyway (a fault in Go's code ends the
+// process by the signal either way).
+static int kept_from_go_threads(int s) {
+	switch (s) {
+	case SIGILL:
+	case SIGTRAP:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGSEGV:
+	case SIGCHLD:
+	case SIGURG:
+	case SIGWINCH:
+	case SIGCONT:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+		return 1;
+	}
+	return 0;
+}
+
+// held_from_start reports whether s, not forwarded, is held like those
+// (hold_signal) when the process starts with it blocked: Go's runtime
+// unblocks SIGCHLD on each of its threads as it starts them, before they
+// are taught, and its handler dropped a SIGCHLD pending at exec or sent
+// before the handover. (The others of kept_from_go_threads stay blocked
+// on Go's threads, which start with the process's mask; SIGURG is Go's
+// own until the handover.)
+static int held_from_start(int s) { return s == SIGCHLD; }
+
 // Sends s to the process again, with the sender's siginfo where the
 // kernel allows it (the main thread only may forge it), else plainly.
 static void requeue(int s, siginfo_t *info) {
@@ -642,13 +687,14 @@ static void forward_signal(int s, siginfo_t *info, void *ctx) {
 	int saved_errno = errno;
 	pid_t pid = getpid();
 	if (is_teaching(info, pid)) {
-		// Not a signal anybody sent: this thread learns to block s and
+		// Not a signal anybody sent: this thread learns to block s,
 		// every other signal forward_signal stands in for (see
-		// teach_threads).
+		// teach_threads) and those it must not take (see
+		// kept_from_go_threads).
 		sigset_t *mask = &((ucontext_t *)ctx)->uc_sigmask;
 		sigaddset(mask, s);
 		for (int t = 1; t < NSIG; t++) {
-			if (forwardable(t) && virtual_[t] == 1) {
+			if (forwardable(t) && virtual_[t] == 1 || kept_from_go_threads(t)) {
 				sigaddset(mask, t);
 			}
 		}
@@ -767,7 +813,7 @@ int sigaction(int s, const struct sigaction *act, struct sigaction *old) {
 			return 0;
 		}
 	}
-	if (!forwardable(s) || !virtual_[s] || getpid() != table_pid) {
+	if (!(forwardable(s) || held_from_start(s) && virtual_[s] == 2) || !virtual_[s] || getpid() != table_pid) {
 		return __sigaction(s, act, old);
 	}
 	sigset_t mask;
@@ -811,7 +857,7 @@ __attribute__((constructor)) static void save_signals(void) {
 	sigset_t block;
 	sigemptyset(&block);
 	for (int s = 1; s < NSIG; s++) {
-		if (saved_ok[s] && forwardable(s) && sigismember(&saved_mask, s) == 1 &&
+		if (saved_ok[s] && (forwardable(s) || held_from_start(s)) && sigismember(&saved_mask, s) == 1 &&
 		    saved_actions[s].sa_handler != SIG_IGN) {
 			chained[s] = saved_actions[s];
 			virtual_[s] = 2;
