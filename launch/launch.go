@@ -102,6 +102,10 @@ type launcher struct {
 
 	undoSite func() // takes site's answers away after the main phase (nil: none given)
 
+	// startFiles: under MPI, the descriptors open when the program
+	// started (see releaseProgramFiles).
+	startFiles map[int]fileID
+
 	// rootReadsLocal: under MPI, the root lists ahead and bundles what is on
 	// local disk too (see Settings.RootReads), not only what is on a shared
 	// file system.
@@ -205,6 +209,7 @@ func (l *launcher) start() error {
 		}
 		l.phases.mark("install")
 	}
+	l.noteStartFiles()
 	return l.registerExitHooks()
 }
 

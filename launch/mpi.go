@@ -3,8 +3,13 @@ package launch
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/internal/share"
 	"github.com/pyhost/pyhost/mpiglue"
 )
@@ -68,7 +73,13 @@ func (l *launcher) startMPI() error {
 		return s.Stats
 	})
 	// Registered first, so it runs last: after the stats are gathered.
-	if err := cpython.AtExit(func() { _ = mpiglue.Finalize() }); err != nil {
+	pid := os.Getpid()
+	if err := cpython.AtExit(func() {
+		if app, _, _ := mpiglue.AppState(); !app && os.Getpid() == pid {
+			l.releaseProgramFiles()
+		}
+		_ = mpiglue.Finalize()
+	}); err != nil {
 		return err
 	}
 	l.mpi = true
@@ -82,4 +93,77 @@ func (l *launcher) startMPI() error {
 func shareKey(s Settings) string {
 	s.Concurrency = 0 // the root's own business
 	return fmt.Sprintf("%+v", s)
+}
+
+// A program that never initialises MPI is no MPI process under python3:
+// when it ends, its process ends, and what it held goes with it. Under
+// pyhost its rank then waits in MPI_Finalize, which Open MPI makes wait
+// for every rank, and a rank that waits for this one's end (for a lock
+// it held, for the end of a pipe it writes) waited forever. So before
+// that wait, the files the program opened and left open (its raw
+// descriptors: os.open, fcntl.flock's, a FIFO's write end) are closed,
+// as its exit would close them: those opened after start-up, when
+// pyhost's own and MPI's were open already, that are not sockets or
+// shared memory (MPI's own traffic may open those later). The process
+// itself still lives until the other ranks finalise (a rank that waits
+// for its pid to go still waits; README).
+
+// fileID is what a descriptor refers to.
+type fileID struct{ dev, ino uint64 }
+
+// openFiles is this process's open descriptors and what each refers to
+// (nil when /proc cannot tell).
+func openFiles() map[int]fileID {
+	names, err := dirfd.ReadDirNames("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]fileID, len(names))
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			out[fd] = fileID{uint64(st.Dev), st.Ino}
+		}
+	}
+	return out
+}
+
+// noteStartFiles records the descriptors open when the program starts.
+func (l *launcher) noteStartFiles() {
+	if l.mpi {
+		l.startFiles = openFiles()
+	}
+}
+
+// releaseProgramFiles closes the descriptors the program opened and left
+// open (see above).
+func (l *launcher) releaseProgramFiles() {
+	if l.startFiles == nil {
+		return
+	}
+	for fd, id := range openFiles() {
+		if fd <= 2 {
+			continue
+		}
+		if was, ok := l.startFiles[fd]; ok && was == id {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil {
+			continue
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG, unix.S_IFDIR, unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
+		default:
+			continue // sockets, event and memory descriptors: maybe MPI's
+		}
+		if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && strings.HasPrefix(target, "/dev/shm/") {
+			continue // shared memory: maybe MPI's
+		}
+		unix.Close(fd)
+	}
 }

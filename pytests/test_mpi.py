@@ -143,6 +143,34 @@ def test_system_exit_zero_does_not_abort(pyhost, tmp_path):
     assert lines(p, "done") == ["done 0", "done 1"]
 
 
+@pytest.mark.parametrize("held", ["flock", "fifo"])
+def test_rank_waiting_for_a_never_mpi_ranks_files(pyhost, tmp_path, held):
+    # A program that never uses MPI: its ranks are no MPI processes under
+    # python3, and rank 1 waits for what rank 0's end releases (a lock
+    # held on a raw descriptor, the write end of a FIFO). pyhost's rank 0
+    # waits in MPI_Finalize for rank 1: it closes what its program left
+    # open first, as python3's exit would.
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "job.py").write_text(
+        "import fcntl, os, time, pyhost\n"
+        "if pyhost.rank() == 0:\n"
+        "    if HELD == 'flock':\n"
+        "        fd = os.open('lock', os.O_WRONLY | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "        open('ready', 'w').close()\n"
+        "    else:\n"
+        "        fd = os.open('fifo', os.O_WRONLY); os.write(fd, b'x')\n"
+        "    print('rank 0 done', flush=True)\n"
+        "elif HELD == 'flock':\n"
+        "    while not os.path.exists('ready'): time.sleep(0.01)\n"
+        "    fcntl.flock(os.open('lock', os.O_WRONLY | os.O_CREAT), fcntl.LOCK_EX); print('rank 1 locked', flush=True)\n"
+        "else:\n"
+        "    with open('fifo', 'rb') as f: print('rank 1 read', f.read(), flush=True)\n"
+        .replace("HELD", repr(held)))
+    p = mpirun(pyhost, 2, ["job.py"], tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    assert len(lines(p, "rank ")) == 2, p.stdout.decode()
+
+
 def test_divergent_ranks_do_not_deadlock(pyhost, tmp_path):
     # Different sys.path changes and imports on each rank: imports are never
     # collective, so every rank finishes.
