@@ -210,8 +210,15 @@ func atexitRegister() (cpython.Owned, error) {
 	} else {
 		r.Decref()
 	}
+	// Kept for the life of the process: freed, the instance would say
+	// "# destroy atexit" under -v, a module python3 never destroys at
+	// start-up.
+	privateAtexit = mod.NewRef()
 	return attrOrError(mod.Ref, "register")
 }
+
+// privateAtexit is the atexit instance atexitRegister made, if it made one.
+var privateAtexit cpython.Owned
 
 // attrOrError is o.name, or the exception as an error.
 func attrOrError(o cpython.Ref, name string) (cpython.Owned, error) {

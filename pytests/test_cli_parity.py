@@ -537,3 +537,16 @@ def test_script_is_a_fifo_with_data(parity):
 
     ref = parity.check(["fifo.py", "a"], setup=setup)
     assert ref.returncode == 0 and b"from fifo" in ref.stdout, ref
+
+
+def test_verbose_start_destroys_what_python3_destroys(parity):
+    # -v says "# destroy <module>" when a module object is freed: at
+    # start-up python3 frees none (pyhost's exit hook once made and freed
+    # an atexit instance of its own). At shutdown pyhost keeps the modules
+    # its finder's code refers to (README), so only start-up is compared.
+    def start(r):
+        text = r.stderr.decode(errors="replace").split("# clear builtins._")[0]
+        return [l for l in text.splitlines() if l.startswith("# destroy")]
+    host, ref = parity.both(["-v", "-c", "pass"])
+    assert host.returncode == ref.returncode == 0
+    assert start(host) == start(ref), (start(host), start(ref))
