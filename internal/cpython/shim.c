@@ -574,46 +574,21 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *); // li
 // Defined by the pyhost command (cmd/pyhost) alone.
 extern const int pyhost_hands_over __attribute__((weak));
 
-// Signals left alone: those that cannot be caught, the synchronous faults
-// (Go turns them into panics; faulthandler has its own handlers),
-// glibc's internal ones (32 and 33, below SIGRTMIN), and those whose
-// default action is to do nothing or to stop the whole process anyway.
-static int forwardable(int s) {
-	switch (s) {
-	case SIGKILL:
-	case SIGSTOP:
-	case SIGILL:
-	case SIGTRAP:
-	case SIGBUS:
-	case SIGFPE:
-	case SIGSEGV:
-	case SIGCHLD:
-	case SIGURG:
-	case SIGWINCH:
-	case SIGCONT:
-	case SIGTSTP:
-	case SIGTTIN:
-	case SIGTTOU:
-		return 0;
-	}
-	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
-}
-
-// Signals not forwarded whose default action is to do nothing or to stop
-// the whole process, which Go's threads must not take either: a thread
-// that does not block a signal takes it for the process, so that one the
-// main thread blocks (and python3 would keep pending for sigpending,
-// sigwait and sigtimedwait) was ignored there (SIGCHLD of a child that
-// exits, SIGWINCH, SIGCONT, SIGURG), stopped the process although
+// kept_from_go_threads: the signals not forwarded (see forwardable) that
+// Go's threads must not take either. A thread that does not block a
+// signal takes it for the process, so one the main thread blocks (which
+// python3 keeps pending for sigpending, sigwait and sigtimedwait) was
+// dropped there (SIGCHLD of a child that exits, SIGWINCH, SIGCONT,
+// SIGURG: their default is to do nothing), stopped the process although
 // blocked (SIGTSTP, SIGTTIN, SIGTTOU), or ran Python's handler while
 // Python blocked it. Taught with the others (see teach_threads), Go's
 // threads block them, and the kernel gives each to a thread of Python's
 // or leaves it pending, as for python3. (Go's runtime preempts with
 // SIGURG: after the handover its disposition is the process's, the
-// default, ignored, so preemption is off there already.) So are the
-// synchronous faults when another process sends them (kill -SEGV while
-// the main thread blocks it: pending for python3): a fault of a thread's
-// own is given to it whatever it blocks, and after the handover their
+// default, ignored, so preemption is off there already.) The synchronous
+// faults too, for when another process sends them (kill -SEGV while the
+// main thread blocks it: pending for python3): a thread's own fault is
+// given to it whatever it blocks, and after the handover their
 // dispositions are the process's anyway (a fault in Go's code ends the
 // process by the signal either way).
 static int kept_from_go_threads(int s) {
@@ -633,6 +608,18 @@ static int kept_from_go_threads(int s) {
 		return 1;
 	}
 	return 0;
+}
+
+// Signals not forwarded: those that cannot be caught, glibc's internal
+// ones (32 and 33, below SIGRTMIN), and kept_from_go_threads's (the
+// synchronous faults, which Go turns into panics until the handover and
+// faulthandler handles after it, and those whose default action is to
+// do nothing or to stop the whole process).
+static int forwardable(int s) {
+	if (s == SIGKILL || s == SIGSTOP || kept_from_go_threads(s)) {
+		return 0;
+	}
+	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
 }
 
 // held_from_start reports whether s, not forwarded, is held like those
