@@ -241,8 +241,13 @@ func TestManyConcurrentDo(t *testing.T) {
 	if sum != n*(n-1)/2 {
 		t.Errorf("sum %d, want %d", sum, n*(n-1)/2)
 	}
-	if threads > 200 {
-		t.Errorf("%d OS threads at the peak, want few", threads)
+	// Few, not a fixed number: a goroutine descheduled in a short cgo
+	// call (the gate's HoldsGIL) for over 20 µs has its P handed to a
+	// new thread, so a loaded machine (CI's, beside other jobs) makes
+	// more; 263 were seen beside a 4-rank MPI job on 2 cores. One per
+	// waiter would be 12,000 (and SetMaxThreads ends the child at 1,000).
+	if threads > 600 {
+		t.Errorf("%d OS threads at the peak, want far fewer than the %d waiters", threads, n)
 	}
 	t.Logf("peak OS threads: %d", threads)
 }
