@@ -108,8 +108,11 @@ func shareKey(s Settings) string {
 // itself still lives until the other ranks finalise (a rank that waits
 // for its pid to go still waits; README).
 
-// fileID is what a descriptor refers to.
-type fileID struct{ dev, ino uint64 }
+// fileID is what a descriptor refers to, and its type.
+type fileID struct {
+	dev, ino uint64
+	mode     uint32
+}
 
 // openFiles is this process's open descriptors and what each refers to
 // (nil when /proc cannot tell).
@@ -126,7 +129,7 @@ func openFiles() map[int]fileID {
 		}
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) == nil {
-			out[fd] = fileID{uint64(st.Dev), st.Ino}
+			out[fd] = fileID{uint64(st.Dev), st.Ino, st.Mode & unix.S_IFMT}
 		}
 	}
 	return out
@@ -152,11 +155,7 @@ func (l *launcher) releaseProgramFiles() {
 		if was, ok := l.startFiles[fd]; ok && was == id {
 			continue
 		}
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) != nil {
-			continue
-		}
-		switch st.Mode & unix.S_IFMT {
+		switch id.mode {
 		case unix.S_IFREG, unix.S_IFDIR, unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
 		default:
 			continue // sockets, event and memory descriptors: maybe MPI's
