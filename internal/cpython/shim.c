@@ -622,6 +622,10 @@ static int forwardable(int s) {
 	return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
 }
 
+// ignored_by_default reports whether the default action of s is to do
+// nothing.
+static int ignored_by_default(int s) { return s == SIGCHLD || s == SIGCONT || s == SIGURG || s == SIGWINCH; }
+
 // held_from_start reports whether s, not forwarded, is held like those
 // (hold_signal) when the process starts with it blocked: Go's runtime
 // unblocks SIGCHLD on each of its threads as it starts them, before they
@@ -1157,6 +1161,15 @@ void pyhost_restore_signals(void) {
 		}
 	}
 	pthread_sigmask(SIG_BLOCK, &forwarded, NULL);
+	// A signal whose default is to do nothing, pending (blocked) when its
+	// disposition goes back to the default, is discarded by the kernel:
+	// one the process got pending at exec (SIGWINCH, SIGCONT), which
+	// python3 keeps pending, is sent again below, to the main thread.
+	// SIGURG pending at exec went to one of Go's threads, which take it
+	// for preemption: it too, and any of these held (hold_signal).
+	sigset_t pending_before;
+	int again[NSIG] = {0};
+	int pending_ok = sigpending(&pending_before) == 0;
 	sigset_t mask;
 	lock_table(&mask);
 	for (int s = 1; s < NSIG; s++) {
@@ -1182,6 +1195,11 @@ void pyhost_restore_signals(void) {
 		} else {
 			virtual_[s] = 0;
 			__sigaction(s, &saved_actions[s], NULL);
+			if (ignored_by_default(s) && saved_actions[s].sa_handler == SIG_DFL &&
+			    (pending_ok && sigismember(&pending_before, s) == 1 || held[s] || s == SIGURG && saved_urg_pending)) {
+				held[s] = 0;
+				again[s] = 1;
+			}
 		}
 	}
 	unlock_table(&mask);
@@ -1196,6 +1214,9 @@ void pyhost_restore_signals(void) {
 		if (held[s]) {
 			held[s] = 0;
 			requeue(s, &held_info[s]);
+		}
+		if (again[s]) {
+			syscall(SYS_tgkill, getpid(), getpid(), s);
 		}
 	}
 	pyhost_drop_go_preemption();
