@@ -222,13 +222,7 @@ func NewPath(s string) Owned {
 // when owner is not NULL, until owner is released. ok false with an
 // exception set on failure: UnicodeEncodeError for a str the file system
 // encoding cannot hold (a name no file can have).
-func (r Ref) PathView() (s string, owner Owned, ok bool) {
-	u := C.pyhost_path_bytes(r.p)
-	if u.s == nil {
-		return "", Owned{}, false
-	}
-	return unsafe.String((*byte)(unsafe.Pointer(u.s)), int(u.n)), Owned{Ref{u.owner}}, true
-}
+func (r Ref) PathView() (s string, owner Owned, ok bool) { return view(C.pyhost_path_bytes(r.p)) }
 
 // GoPath copies a str path into a Go string (see PathView).
 func (r Ref) GoPath() (string, bool) {
@@ -253,8 +247,10 @@ func NewBytes(b []byte) Owned {
 // StrView is a str's UTF-8 (lone surrogates as os.fsencode gives them)
 // without a copy: valid while r lives and, when owner is not NULL, until
 // owner is released. ok false with an exception set on failure.
-func (r Ref) StrView() (s string, owner Owned, ok bool) {
-	u := C.pyhost_str_utf8(r.p)
+func (r Ref) StrView() (s string, owner Owned, ok bool) { return view(C.pyhost_str_utf8(r.p)) }
+
+// view is StrView's and PathView's result from their C function's.
+func view(u C.pyhost_utf8) (s string, owner Owned, ok bool) {
 	if u.s == nil {
 		return "", Owned{}, false
 	}
