@@ -1,10 +1,13 @@
-"""Tight resource limits: pyhost gives python3.11's outcome, or, where Go's
-runtime cannot start at all, one clear line naming the limit it needs
-(checked before the runtime starts, in internal/cpython/limits.c), never a
-Go stack trace or a hang."""
+"""Tight resource limits: pyhost gives python3.11's outcome, never a Go
+stack trace or a hang. A process alone under a limit that Go's runtime
+counts against (address space, data, processes) runs as python3 runs,
+with CPython alone (internal/cpython/limits.c); one that asks for pyhost
+itself (-X pyhost.<name>) or is an MPI rank keeps Go's runtime, and where
+that cannot start, gets one clear line naming the limit it needs."""
 
 import os
 import resource
+import signal
 
 import pytest
 
@@ -54,13 +57,46 @@ def test_import_with_every_descriptor_in_use_raises_os_error(parity, tmp_path, e
     assert b"OSError(24" in ref.stdout and b"then imported" in ref.stdout, ref.stdout
 
 
-@pytest.mark.parametrize("mb", [400, 1100, 1200, 1300])
-def test_address_space_below_minimum_is_one_line(pyhost, reference, tmp_path, mb):
+# Without pyhost's finder: what a plain run must show.
+PLAIN_CODE = ("import sys, json, threading\n"
+              "t = threading.Thread(target=lambda: print(json.dumps([1] * 3)))\n"
+              "t.start(); t.join()\n"
+              "print([f.__name__ for f in sys.meta_path if isinstance(f, type)])\n"
+              "try:\n    import pyhost\nexcept ImportError as e: print(type(e).__name__)\n")
+
+# A run that asks for pyhost itself: Go's runtime is kept.
+ASKS = ["-X", "pyhost.importer=on"]
+
+
+@pytest.mark.parametrize("mb", [40, 400, 1100, 1300, 1500, 4096, 1 << 20])
+def test_address_space_limit_runs_as_python3(parity, mb):
+    # Under any address-space limit a process alone gets python3's
+    # outcome: Go's runtime would take 1.3 GB of whatever the limit is.
     def lower():
         resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
-    ref = run([reference, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    ref = parity.check(["-c", PLAIN_CODE], preexec_fn=lower)
+    assert ref.stdout == b"[1, 1, 1]\n['BuiltinImporter', 'FrozenImporter', 'PathFinder']\nModuleNotFoundError\n", ref
+
+
+def test_heavier_program_under_an_address_space_limit_runs_as_python3(parity):
+    # What python3 runs in 300 MB; Go's runtime alone would need 1.3 GB.
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (300 << 20, 300 << 20))
+    code = ("import decimal, email.mime.text, xml.dom.minidom, sqlite3, asyncio, unittest\n"
+            "try:\n    b = bytearray(400 << 20)\nexcept MemoryError: print('MemoryError')\n"
+            "import http.client; print('ok')")
+    ref = parity.check(["-c", code], preexec_fn=lower)
+    assert ref.stdout == b"MemoryError\nok\n", ref
+
+
+@pytest.mark.parametrize("how", [["-X", "pyhost.stats"], ["-BXpyhost.importer=on"], ["-I", "-Xpyhost.cache=off"]])
+@pytest.mark.parametrize("mb", [400, 1300])
+def test_address_space_below_minimum_asking_for_pyhost_is_one_line(pyhost, reference, tmp_path, mb, how):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
+    ref = run([reference, *how, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
     assert ref.returncode == 0, ref  # python3 runs there
-    r = run([pyhost, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    r = run([pyhost, *how, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
     assert r.returncode == 1 and r.stdout == b"", r
     lines = r.stderr.decode().splitlines()
     assert len(lines) == 1, lines
@@ -68,26 +104,60 @@ def test_address_space_below_minimum_is_one_line(pyhost, reference, tmp_path, mb
     assert "ulimit -v %d" % (MIN_AS >> 10) in lines[0], lines
 
 
+@pytest.mark.parametrize("args", [["-c", "import sys; print(sys.argv)", "-X", "pyhost.stats"],
+                                  ["-", "-X", "pyhost.stats"], ["-m", "json.tool", "-X", "pyhost.stats"]])
+def test_pyhost_options_after_the_program_are_the_programs(parity, tmp_path, args):
+    # -X pyhost.* among the program's own arguments does not ask for pyhost.
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20))
+    parity.check(args, preexec_fn=lower, stdin=b"print(1)\n" if args[0] == "-" else b"[1]")
+
+
+@pytest.mark.parametrize("var", ["OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMIX_RANK"])
+def test_address_space_below_minimum_under_a_launcher_is_one_line(pyhost, tmp_path, var):
+    # A rank (or a process a rank starts) keeps Go's runtime: it shares
+    # its start-up with the others. The check runs before any MPI call.
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20))
+    env = {**base_env(tmp_path), var: "1"}
+    r = run([pyhost, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower)
+    no_go_trace(r)
+    lines = r.stderr.decode().splitlines()
+    assert r.returncode == 1 and r.stdout == b"" and len(lines) == 1, r
+    assert lines[0].startswith("pyhost: the address-space limit (ulimit -v %d)" % (400 << 10)), lines
+
+
 @pytest.mark.parametrize("mb", [1400, 1500, 2048])
-def test_address_space_above_minimum_runs(parity, mb):
+def test_address_space_above_minimum_asking_for_pyhost_runs(parity, mb):
     def lower():
         resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
     # Threads that allocate share one malloc arena under the limit; what
     # the program sees is python3's.
-    parity.check(["-c", "import json, threading\n"
+    parity.check([*ASKS, "-c", "import json, threading\n"
                   "t = threading.Thread(target=lambda: print(json.dumps([1] * 3)))\n"
                   "t.start(); t.join(); print('ok')"], preexec_fn=lower)
 
 
+@pytest.mark.parametrize("mb", [10, 40, 80, 256])
+def test_data_limit_runs_as_python3(parity, mb):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_DATA, (mb << 20, mb << 20))
+    ref = parity.check(["-c", PLAIN_CODE], preexec_fn=lower)
+    if mb < 16:  # python3 cannot start a thread there (its stack is 8 MB): the same
+        assert b"can't start new thread" in ref.stderr, ref
+        return
+    assert ref.stdout == b"[1, 1, 1]\n['BuiltinImporter', 'FrozenImporter', 'PathFinder']\nModuleNotFoundError\n", ref
+
+
 @pytest.mark.parametrize("mb", [10, 40, 80])
-def test_data_limit_below_minimum_is_one_line(pyhost, reference, tmp_path, mb):
+def test_data_limit_below_minimum_asking_for_pyhost_is_one_line(pyhost, reference, tmp_path, mb):
     # ulimit -d: Go's runtime crashed with a stack trace (below 40 MB), or
     # blamed ulimit -u for the threads it could not start (to 80 MB).
     def lower():
         resource.setrlimit(resource.RLIMIT_DATA, (mb << 20, mb << 20))
-    ref = run([reference, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    ref = run([reference, *ASKS, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
     assert ref.returncode == 0, ref  # python3 runs there
-    r = run([pyhost, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    r = run([pyhost, *ASKS, "-c", "print('ok')"], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
     no_go_trace(r)
     lines = r.stderr.decode().splitlines()
     assert r.returncode == 1 and r.stdout == b"" and len(lines) == 1, r
@@ -96,11 +166,11 @@ def test_data_limit_below_minimum_is_one_line(pyhost, reference, tmp_path, mb):
 
 
 @pytest.mark.parametrize("mb", [128, 256])
-def test_data_limit_above_minimum_runs(parity, mb):
+def test_data_limit_above_minimum_asking_for_pyhost_runs(parity, mb):
     def lower():
         resource.setrlimit(resource.RLIMIT_DATA, (mb << 20, mb << 20))
     for _ in range(3):
-        parity.check(["-c", "import json, threading\n"
+        parity.check([*ASKS, "-c", "import json, threading\n"
                       "t = threading.Thread(target=lambda: print(json.dumps([1] * 3)))\n"
                       "t.start(); t.join(); print('ok')"], preexec_fn=lower)
 
@@ -115,9 +185,9 @@ def test_arenas_the_user_allows_count_against_the_address_space(pyhost, referenc
     def lower():
         resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
     env = {**base_env(tmp_path), "MALLOC_ARENA_MAX": "8"}
-    assert run([reference, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower).returncode == 0
+    assert run([reference, *ASKS, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower).returncode == 0
     for _ in range(5):
-        r = run([pyhost, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower)
+        r = run([pyhost, *ASKS, "-c", "print('ok')"], env=env, cwd=tmp_path, preexec_fn=lower)
         no_go_trace(r)
         lines = r.stderr.decode().splitlines()
         assert r.returncode == 1 and len(lines) == 1 and "MALLOC_ARENA_MAX" in lines[0], r
@@ -134,8 +204,9 @@ def _nobody():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user with a fresh process count")
 @pytest.mark.skipif(_nobody() is None, reason="no user nobody to run as")
+@pytest.mark.parametrize("asks", [False, True])
 @pytest.mark.parametrize("n", [1, 4, 8])
-def test_process_limit(pyhost_for_nobody, reference, tmp_path, n):
+def test_process_limit(pyhost_for_nobody, reference, tmp_path, n, asks):
     pyhost = pyhost_for_nobody
     uid = _nobody()
     os.chmod(tmp_path, 0o777)
@@ -148,11 +219,16 @@ def test_process_limit(pyhost_for_nobody, reference, tmp_path, n):
     code = "print('ok')"
     env = base_env(tmp_path)
     env["PYHOST_CACHE"] = "off"  # nobody cannot reach a cache under root's tmp_path
-    ref = run([reference, "-c", code], env=env, cwd=tmp_path, preexec_fn=drop)
-    r = run([pyhost, "-c", code], env=env, cwd=tmp_path, preexec_fn=drop)
+    args = [*ASKS, "-c", code] if asks else ["-c", code]
+    ref = run([reference, *args], env=env, cwd=tmp_path, preexec_fn=drop)
+    r = run([pyhost, *args], env=env, cwd=tmp_path, preexec_fn=drop)
     assert ref.returncode == 0 and ref.stdout == b"ok\n", ref
     no_go_trace(r)
-    if r.returncode == 0:
+    if not asks:
+        # A process alone runs as python3 runs (with CPython alone where
+        # the limit leaves too few threads for Go's runtime).
+        assert (r.returncode, r.stdout, r.stderr) == (ref.returncode, ref.stdout, ref.stderr), r
+    elif r.returncode == 0:
         assert (r.stdout, r.stderr) == (ref.stdout, ref.stderr), r
     else:
         lines = r.stderr.decode().splitlines()
@@ -185,11 +261,15 @@ def pids_cgroup(tmp_name):
     return None
 
 
+@pytest.mark.parametrize("asks", [False, True])
 @pytest.mark.parametrize("room", [2, 4])
-def test_cgroup_pids_limit_is_one_line(pyhost, reference, room):
+def test_cgroup_pids_limit(pyhost, reference, tmp_path, room, asks):
     # A cgroup's pids.max (docker --pids-limit, systemd's TasksMax) that
-    # leaves fewer threads than Go's runtime starts: python3 runs, pyhost
-    # ends with one line and status 1, not Go's abort with its goroutines.
+    # leaves fewer threads than Go's runtime starts: python3 runs. A
+    # process alone runs as python3 (the program again, with CPython
+    # alone, once Go's runtime finds it cannot start its threads); one
+    # that asks for pyhost ends with one line and status 1, not Go's abort
+    # with its goroutines.
     cg = pids_cgroup("pyhost-test")
     if cg is None:
         pytest.skip("no writable cgroup with the pids controller here (needs root and cgroup v1 pids or v2 with pids delegated)")
@@ -199,9 +279,24 @@ def test_cgroup_pids_limit_is_one_line(pyhost, reference, room):
         def enter():
             with open(os.path.join(cg, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
-        ref = run([reference, "-c", "print(1)"], env=base_env(), preexec_fn=enter)
-        assert (ref.returncode, ref.stdout) == (0, b"1\n"), ref.stderr
-        r = run([pyhost, "-c", "print(1)"], env=base_env(), preexec_fn=enter)
+        code = ("import os, signal, sys\n"
+                "print(1, 'PYHOST_PLAIN_EXEC' in os.environ, signal.getsignal(signal.SIGINT),\n"
+                "      signal.getsignal(signal.SIGTERM), sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])),\n"
+                "      sorted(os.listdir('/proc/self/fd')), sys.stdin)\n")
+        args = [*ASKS, "-c", code] if asks else ["-c", code]
+        # TERM ignored and USR1 blocked at start: exec keeps both, and the
+        # program sees what it started with, as under python3.
+        def start():
+            enter()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+        env = base_env(tmp_path)
+        ref = run([reference, *args], env=env, cwd=tmp_path, preexec_fn=start)
+        assert ref.returncode == 0 and ref.stdout.startswith(b"1 False"), ref.stderr
+        r = run([pyhost, *args], env=env, cwd=tmp_path, preexec_fn=start)
+        if not asks:
+            assert (r.returncode, r.stdout, r.stderr) == (ref.returncode, ref.stdout, ref.stderr), r
+            return
         assert r.returncode == 1 and r.stdout == b"", r.stderr
         lines = r.stderr.decode().splitlines()
         assert len(lines) == 1 and "pids.max" in lines[0] and lines[0].startswith("pyhost: "), r.stderr

@@ -1,7 +1,21 @@
-// Resource limits that Go's runtime cannot start under, checked by a C
-// constructor before it starts: where python3 would run and pyhost cannot,
-// pyhost says so in one line and exits with status 1, instead of the Go
-// runtime's crash with a stack trace (see check_limits).
+// Resource limits, read by C constructors before Go's runtime starts.
+//
+// Go's runtime costs a process about 1.3 GB of address space, some 100 MB
+// of committed data and five threads: under a finite limit on any of
+// them, a program python3 runs can fail under pyhost, however large the
+// limit. So a process alone (no MPI launcher) under such a limit runs as
+// python3 runs: CPython's own Py_BytesMain, called from the first
+// constructor (run_plain_where_limited), before anything else in this
+// program has run; Go's runtime never starts, and nothing of pyhost's
+// (its finder, its cache, its `pyhost` module) is there. A limit found
+// only when a thread cannot start (a cgroup's pids.max) gets the same
+// through one exec of the program (pyhost_exec_plain, from shim.c).
+// -X pyhost.<name> on the command line asks for pyhost itself, and an MPI
+// rank needs it to share its start-up: those keep Go's runtime, and
+// where it cannot start at all, pyhost says so in one line and exits with
+// status 1, instead of the runtime's crash with a stack trace
+// (check_limits).
+#include <Python.h>
 #include <dirent.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -32,6 +46,9 @@
 // system monitor, the template thread, the workers of its two
 // processors, one more while a call blocks in C).
 #define PYHOST_GO_THREADS 5
+
+// Defined by the pyhost command (cmd/pyhost) alone.
+extern const int pyhost_hands_over __attribute__((weak));
 
 static void refuse(const char *what, const char *fix) {
 	fprintf(stderr, "pyhost: %s; %s\n", what, fix);
@@ -88,6 +105,136 @@ static long arenas_allowed(void) {
 	return *end == '\0' && n > 0 ? n : 0;
 }
 
+// Launchers' variables (mpiglue/launcher.go's launcherVars): a process
+// that has one is, or descends from, an MPI rank.
+static const char *const launcher_vars[] = {
+	"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+	"PMI_SIZE", "PMI_FD", "MPI_LOCALNRANKS", "MPI_LOCALRANKID",
+};
+
+static int under_launcher(void) {
+	for (size_t i = 0; i < sizeof launcher_vars / sizeof launcher_vars[0]; i++) {
+		const char *v = getenv(launcher_vars[i]);
+		if (v != NULL && *v != '\0') {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+// asks_for_pyhost reports whether python3's options on the command line
+// (those before the program: -c, -m, a script, "-" or "--" end them)
+// include -X pyhost.<name>. Parsed as CPython parses them: short options
+// may be joined (-BX pyhost.stats, -Xpyhost.stats), and -c, -m, -W, -X and
+// --check-hash-based-pycs take an argument, joined or the next one.
+static int asks_for_pyhost(int argc, char **argv) {
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || a[1] == '\0' || strcmp(a, "--") == 0) {
+			return 0;
+		}
+		if (a[1] == '-') {
+			if (strcmp(a, "--check-hash-based-pycs") == 0) {
+				i++;
+			}
+			continue;
+		}
+		for (const char *p = a + 1; *p != '\0'; p++) {
+			if (*p == 'c' || *p == 'm') {
+				return 0;
+			}
+			if (*p == 'W' || *p == 'X') {
+				const char *arg = p[1] != '\0' ? p + 1 : i + 1 < argc ? argv[++i] : "";
+				if (*p == 'X' && strncmp(arg, "pyhost.", 7) == 0) {
+					return 1;
+				}
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+// The variable one exec of the program sets (pyhost_exec_plain) to have
+// it run plain: its value is the process's pid, which exec keeps.
+#define PLAIN_EXEC_VAR "PYHOST_PLAIN_EXEC"
+
+static int saved_argc;
+static char **saved_argv;
+
+// plain_exec_asked reports (and takes from the environment) the mark of
+// pyhost_exec_plain: this process was pyhost a moment ago.
+static int plain_exec_asked(void) {
+	const char *v = getenv(PLAIN_EXEC_VAR);
+	if (v == NULL) {
+		return 0;
+	}
+	char *end;
+	long pid = strtol(v, &end, 10);
+	if (*end != '\0' || pid != (long)getpid()) {
+		return 0;
+	}
+	unsetenv(PLAIN_EXEC_VAR);
+	return 1;
+}
+
+// may_run_plain: this process may run as python3 would (see the top).
+static int may_run_plain(void) {
+	return &pyhost_hands_over != NULL && pyhost_hands_over && saved_argv != NULL && !under_launcher() &&
+	       !asks_for_pyhost(saved_argc, saved_argv);
+}
+
+static int too_few_threads(struct rlimit *r, long *used);
+
+// limited reports whether a limit Go's runtime counts against is set.
+static int limited(void) {
+	struct rlimit r;
+	long used;
+	return getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
+	       getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY || too_few_threads(&r, &used);
+}
+
+// Before every other constructor (they prepare Go's runtime): glibc calls
+// the executable's with the program's arguments.
+__attribute__((constructor(101))) static void run_plain_where_limited(int argc, char **argv, char **envp) {
+	(void)envp;
+	saved_argc = argc, saved_argv = argv;
+	if (&pyhost_hands_over == NULL || !pyhost_hands_over) {
+		return;
+	}
+	if (plain_exec_asked() || may_run_plain() && limited()) {
+		exit(Py_BytesMain(argc, argv));
+	}
+}
+
+int pyhost_exec_plain(void) {
+	if (!may_run_plain()) {
+		return -1;
+	}
+	char mark[64];
+	snprintf(mark, sizeof mark, "%ld", (long)getpid());
+	if (setenv(PLAIN_EXEC_VAR, mark, 1) != 0) {
+		return -1;
+	}
+	execv("/proc/self/exe", saved_argv);
+	unsetenv(PLAIN_EXEC_VAR);
+	return -1;
+}
+
+// too_few_threads reports whether RLIMIT_NPROC (got into r) leaves room
+// for fewer than the threads Go's runtime starts (used: the user's
+// threads now). Root is not held to RLIMIT_NPROC. Only a small limit is
+// worth the count (a read of /proc/<pid>/status for every process): a
+// large one that the user's processes nearly fill is not noticed here.
+static int too_few_threads(struct rlimit *r, long *used) {
+	if (getrlimit(RLIMIT_NPROC, r) != 0 || r->rlim_cur == RLIM_INFINITY || r->rlim_cur >= 256 || getuid() == 0) {
+		return 0;
+	}
+	*used = threads_of(getuid());
+	// used counts this process's main thread already.
+	return *used >= 0 && *used + PYHOST_GO_THREADS > (long)r->rlim_cur;
+}
+
 __attribute__((constructor)) static void check_limits(void) {
 	struct rlimit r;
 	char what[256], fix[256];
@@ -130,19 +277,12 @@ __attribute__((constructor)) static void check_limits(void) {
 		snprintf(fix, sizeof fix, "raise it to at least ulimit -d %d plus what the program needs", PYHOST_MIN_DATA_MB << 10);
 		refuse(what, fix);
 	}
-	// Root is not held to RLIMIT_NPROC. Only a small limit is worth the
-	// count (a read of /proc/<pid>/status for every process): a large
-	// one that the user's processes nearly fill is not noticed here.
-	if (getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < 256 && getuid() != 0) {
-		long used = threads_of(getuid());
-		// used counts this process's main thread already.
-		if (used >= 0 && used + PYHOST_GO_THREADS > (long)r.rlim_cur) {
-			snprintf(what, sizeof what,
-				"the process limit (ulimit -u %llu) leaves room for %ld more threads, and pyhost's runtime starts up to %d",
-				(unsigned long long)r.rlim_cur, (long)r.rlim_cur - used, PYHOST_GO_THREADS);
-			snprintf(fix, sizeof fix, "raise it to at least ulimit -u %ld",
-				used + PYHOST_GO_THREADS);
-			refuse(what, fix);
-		}
+	long used;
+	if (too_few_threads(&r, &used)) {
+		snprintf(what, sizeof what,
+			"the process limit (ulimit -u %llu) leaves room for %ld more threads, and pyhost's runtime starts up to %d",
+			(unsigned long long)r.rlim_cur, (long)r.rlim_cur - used, PYHOST_GO_THREADS);
+		snprintf(fix, sizeof fix, "raise it to at least ulimit -u %ld", used + PYHOST_GO_THREADS);
+		refuse(what, fix);
 	}
 }

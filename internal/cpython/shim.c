@@ -1061,6 +1061,55 @@ static void *taught_thread(void *p) {
 	return st.fn(st.arg);
 }
 
+int pyhost_exec_plain(void); // limits.c
+
+// exec_plain runs the program again as python3 would (pyhost_exec_plain),
+// from any thread, before the handover, with what the process started
+// with given back first, as exec passes it on: the dispositions (exec
+// resets handlers, not ignored signals), this thread's signal mask (the
+// new program's), the signals held (sent again to this thread, which
+// blocks them: exec keeps them pending), the descriptors 0-2 Go opened,
+// the open-files limit and the timer slack. Returns if the exec fails, or
+// the process may not run plain; the signals are then blocked on this
+// thread, and their dispositions python3's.
+static void exec_plain(void) {
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (!saved_mask_ok) {
+		return;
+	}
+	sigset_t mask;
+	lock_table(&mask);
+	for (int s = 1; s < NSIG; s++) {
+		if (s != SIGKILL && s != SIGSTOP && saved_ok[s]) {
+			__sigaction(s, &saved_actions[s], NULL);
+			virtual_[s] = 0;
+		}
+	}
+	for (int s = 1; s < NSIG; s++) {
+		if (held[s]) {
+			held[s] = 0;
+			syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid), s, &held_info[s]);
+		}
+	}
+	unlock_table(&mask);
+	for (int fd = 0; fd < 3; fd++) {
+		if (saved_closed[fd]) {
+			close(fd);
+		}
+	}
+	if (saved_nofile_ok) {
+		setrlimit(RLIMIT_NOFILE, &saved_nofile);
+	}
+	if (saved_slack >= 0) {
+		prctl(PR_SET_TIMERSLACK, saved_slack, 0, 0, 0);
+	}
+	pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	pyhost_exec_plain();
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
 // Threads that could not be started before the handover. Go's runtime
 // (runtime/cgo) tries a thread 20 times while pthread_create says EAGAIN,
 // then aborts with its goroutine dump; python3, with no threads to start,
@@ -1082,6 +1131,9 @@ static void refused_thread(int rc) {
 	if (rc == EAGAIN && __atomic_add_fetch(&start_refusals, 1, __ATOMIC_SEQ_CST) < 20) {
 		return;
 	}
+	// A process alone runs as python3 would, with CPython alone: the
+	// program again, without Go's runtime (limits.c).
+	exec_plain();
 	// A thread's stack is mapped: under a limit on memory (checked before
 	// start-up against what start-up alone needs, limits.c) the program's
 	// own use can leave no room for one, and pthread_create says EAGAIN
