@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -457,19 +458,64 @@ func (im *Importer) SetPack(p *share.Pack) {
 	im.pack = p
 }
 
-// pack_read(path, dont_write_bytecode) -> None | data: the pack's valid
-// copy of the .pyc file path, handed out once; None: read the file. The
-// flag is sys.dont_write_bytecode now (see share.Pack.TakeNoting).
-func (im *Importer) packRead(a cpython.Args) cpython.Owned {
-	path, ok := pathArg(a, 0)
-	if !ok {
-		return cpython.Owned{}
+// pack_setup(open_code, BytesIO, audit, sys, flags): what open_code
+// calls: _io.open_code for a file, io.BytesIO for a copy, sys.audit for
+// the event io.open_code raises ("open", path, "r", flags), and sys for
+// dont_write_bytecode. Called once, before any import through the pack.
+func (im *Importer) packSetup(a cpython.Args) cpython.Owned {
+	if len(a.Pos) != 5 || !a.Pos[4].IsInt() {
+		return cpython.SetError("TypeError", "pack_setup(open_code, BytesIO, audit, sys, flags)")
 	}
-	dontWrite := len(a.Pos) > 1 && a.Pos[1].Truth() == 1
-	data, ok := im.pack.TakeNoting(path, dontWrite)
-	if !ok {
-		return cpython.None()
+	flags, overflow := a.Pos[4].Int64()
+	if overflow {
+		return cpython.SetError("OverflowError", "pack_setup: flags out of range")
 	}
-	im.packed.Add(1)
-	return cpython.NewBytes(data)
+	im.ioOpenCode, im.bytesIO, im.audit, im.sys = a.Pos[0].NewRef(), a.Pos[1].NewRef(), a.Pos[2].NewRef(), a.Pos[3].NewRef()
+	im.openFlags = flags
+	return cpython.None()
+}
+
+// open_code(path): io.open_code, except that a .pyc file's valid copy in
+// the pack is served from memory (an io.BytesIO, after the audit event
+// io.open_code raises), handed out once (see share.Pack.TakeNoting, which
+// takes sys.dont_write_bytecode now). A builtin, not a Python function:
+// an error opening the file (PermissionError) has python3's traceback,
+// with no frame of pyhost's in it. Anything but one str argument goes to
+// io.open_code as it came, for its own errors.
+func (im *Importer) openCode(a cpython.Args) cpython.Owned {
+	if len(a.Pos) == 1 && a.KwNames.IsNull() && a.Pos[0].TypeName() == "str" {
+		if data, ok := im.packTake(a.Pos[0]); ok {
+			ev := im.audit.CallSteal([]cpython.Owned{cpython.NewStr("open"), a.Pos[0].NewRef(), cpython.NewStr("r"), cpython.NewInt(im.openFlags)})
+			if ev.IsNull() {
+				return ev
+			}
+			ev.Decref()
+			im.packed.Add(1)
+			return im.bytesIO.CallSteal([]cpython.Owned{cpython.NewBytes(data)})
+		}
+		return im.ioOpenCode.CallSteal([]cpython.Owned{a.Pos[0].NewRef()})
+	}
+	return im.ioOpenCode.CallArgs(a)
+}
+
+// packTake is the pack's valid copy of the .pyc file path (a str), if
+// it has one; no exception is left set.
+func (im *Importer) packTake(path cpython.Ref) ([]byte, bool) {
+	p, ok := path.GoPath() // the pack may keep it
+	if !ok {
+		cpython.ErrClear()
+		return nil, false
+	}
+	if !strings.HasSuffix(p, ".pyc") {
+		return nil, false
+	}
+	dwb := im.sys.Ref.Attr("dont_write_bytecode")
+	if dwb.IsNull() {
+		cpython.ErrClear()
+		return nil, false
+	}
+	dontWrite := dwb.Ref.Truth() == 1
+	dwb.Decref()
+	cpython.ErrClear()
+	return im.pack.TakeNoting(p, dontWrite)
 }

@@ -6,7 +6,7 @@
 # compiled as "<frozen importlib._bootstrap_external>": to tracers and
 # debuggers its frames are CPython's own import machinery (see package
 # importer). The namespace holds the Go functions (find_spec, lookup,
-# entry_is_dir, invalidate, bundle_take, pack_read, native_take,
+# entry_is_dir, invalidate, bundle_take, pack_setup, open_code, native_take,
 # native_failed, set_loaders) and the kinds of a
 # lookup's answer (KIND_*), both defined in Go; this file only turns
 # answers into the specs FileFinder would have made.
@@ -218,21 +218,13 @@ GoFinder.find_spec = staticmethod(find_spec)
 
 if HAVE_PACK:
     # The loaders read .pyc files through _bootstrap_external's _io: make
-    # it a copy of _io whose open_code serves the pack's valid copies (see
-    # importer's package doc). The stock loader does the rest: it stats the
-    # source and checks the header against it, as with the file.
+    # it a copy of _io whose open_code (Go's, a builtin: no frame of its
+    # own in a traceback) serves the pack's valid copies (see importer's
+    # package doc). The stock loader does the rest: it stats the source
+    # and checks the header against it, as with the file.
     _io = _bootstrap_external._io
-    _audit = sys.audit
-    _OPEN_FLAGS = _bootstrap_external._os.O_RDONLY | _bootstrap_external._os.O_CLOEXEC
-
-    def open_code(path):
-        if type(path) is str and path.endswith('.pyc'):
-            data = pack_read(path, sys.dont_write_bytecode)
-            if data is not None:
-                _audit('open', path, 'r', _OPEN_FLAGS)  # as io.open_code raises it
-                return _io.BytesIO(data)
-        return _io.open_code(path)
-
+    pack_setup(_io.open_code, _io.BytesIO, sys.audit, sys,
+               _bootstrap_external._os.O_RDONLY | _bootstrap_external._os.O_CLOEXEC)
     _packed_io = type(sys)(_io.__name__, _io.__doc__)
     _packed_io.__dict__.update(_io.__dict__)
     _packed_io.open_code = open_code

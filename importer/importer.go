@@ -156,6 +156,10 @@ type Importer struct {
 	bundled atomic.Uint64
 	pack    *share.Pack // nil without a cache
 	packed  atomic.Uint64
+	// What open_code calls (pack_setup): _io.open_code, io.BytesIO,
+	// sys.audit, sys; and the flags of the audit event.
+	ioOpenCode, bytesIO, audit, sys cpython.Owned
+	openFlags                      int64
 
 	native       *native.Table // the node-local copies of extension modules (nil: none)
 	extensionsFS atomic.Uint64
@@ -208,7 +212,8 @@ func (im *Importer) funcs() []cpython.Func {
 		{Name: "entry_is_dir", Call: cpython.Recover(im.entryIsDir)},
 		{Name: "invalidate", Call: cpython.Recover(im.invalidate)},
 		{Name: "bundle_take", Call: cpython.Recover(im.bundleTake)},
-		{Name: "pack_read", Call: cpython.Recover(im.packRead)},
+		{Name: "pack_setup", Call: cpython.Recover(im.packSetup)},
+		{Name: "open_code", Call: cpython.Recover(im.openCode)},
 		{Name: "native_take", Call: cpython.Recover(im.nativeTake)},
 		{Name: "native_failed", Call: cpython.Recover(im.nativeFailed)},
 	}

@@ -542,3 +542,60 @@ def test_importtime_lists_what_python3_lists(warmed):
         assert r.returncode == 0, r.stderr
         names.append([line.rsplit(b"|", 1)[-1].strip() for line in r.stderr.splitlines()[1:]])
     assert names[0] == names[1]
+
+
+@pytest.mark.parametrize("where", ["/nonexistent/m.py", "DIR"])
+def test_an_error_opening_code_has_python3s_traceback(parity, tmp_path, where):
+    # The loaders open sources and bytecode through _bootstrap_external's
+    # _io.open_code, which pyhost replaces with the pack's (a builtin):
+    # an error from the file (missing, a directory, unreadable) has the
+    # traceback python3 prints, with no frame of pyhost's in it.
+    path = where
+    if where == "DIR":
+        (tmp_path / "d.py").mkdir()
+        path = str(tmp_path / "d.py")
+    code = ("import importlib.util as u\n"
+            f"s = u.spec_from_file_location('m', {path!r})\n"
+            "s.loader.exec_module(u.module_from_spec(s))\n")
+    ref = parity.check(["-c", code], env={"PYTHONDONTWRITEBYTECODE": ""})
+    assert ref.returncode == 1 and b"in get_data\n" in ref.stderr, ref.stderr
+    assert ref.stderr.rstrip().splitlines()[-2].strip().startswith(b"File \"<frozen importlib._bootstrap_external>\""), ref.stderr
+    # ... and the run went through the pack's open_code.
+    host = run([pyhost_path(), "-c", "import importlib._bootstrap_external as b, io\n"
+                "print(b._io is io, type(b._io.open_code).__name__)"],
+               env=base_env(tmp_path), cwd=tmp_path)
+    assert host.stdout == b"False builtin_function_or_method\n", host
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as a user the source is unreadable to")
+def test_an_unreadable_source_has_python3s_traceback(pyhost_for_nobody, reference, tmp_path):
+    import pwd
+    from conftest import Parity
+    try:
+        uid = pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        pytest.skip("no user nobody to run as")
+    for d in [tmp_path, *tmp_path.parents][:-1]:  # nobody must reach the working directory
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+    os.chmod(tmp_path, 0o777)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o777)
+    os.chmod(cache, 0o777)
+
+    def as_nobody():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    def setup(cwd):
+        (cwd / "unreadable.py").write_text("X = 1\n")
+        os.chmod(cwd / "unreadable.py", 0)
+        os.chmod(cwd, 0o777)
+    env = {"PYTHONDONTWRITEBYTECODE": "", "XDG_CACHE_HOME": str(cache)}
+    parity = Parity(pyhost_for_nobody, reference, tmp_path)
+    ref = parity.check(["-c", "import unreadable"], setup=setup, preexec_fn=as_nobody, env=env)
+    assert b"PermissionError" in ref.stderr and b"in get_data\n" in ref.stderr, ref.stderr
+    host = run([pyhost_for_nobody, "-c", "import importlib._bootstrap_external as b, io\n"
+                "print(b._io is io, type(b._io.open_code).__name__)"],
+               env={**base_env(tmp_path), **env}, cwd=tmp_path, preexec_fn=as_nobody)
+    assert host.stdout == b"False builtin_function_or_method\n", host

@@ -60,6 +60,33 @@ type Args struct {
 // KwName is the name of keyword argument i (borrowed).
 func (a Args) KwName(i int) Ref { return Ref{C.pyhost_tuple_get(a.KwNames.p, C.Py_ssize_t(i))} }
 
+// CallArgs calls r with the arguments a Go function was called with, as
+// they came.
+func (r Ref) CallArgs(a Args) Owned {
+	pos := make([]Owned, len(a.Pos))
+	for i, p := range a.Pos {
+		pos[i] = p.NewRef()
+	}
+	args := TupleOf(pos...)
+	if args.IsNull() {
+		return args
+	}
+	defer args.Decref()
+	var kw Owned
+	if len(a.KwVals) > 0 {
+		if kw = NewDict(); kw.IsNull() {
+			return kw
+		}
+		defer kw.Decref()
+		for i, v := range a.KwVals {
+			if !kw.DictSet(a.KwName(i), v) {
+				return Owned{}
+			}
+		}
+	}
+	return r.Call(args.Ref, kw.Ref)
+}
+
 var registry struct {
 	sync.Mutex
 	modules map[string]*Module
