@@ -26,7 +26,7 @@ def no_go_trace(r):
         assert mark not in r.stderr, r.stderr.decode(errors="replace")
 
 
-@pytest.mark.parametrize("n", [5, 6, 8])
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 8])
 def test_few_open_files(parity, n):
     # Go's poller (an epoll and an eventfd descriptor) is never started,
     # so the descriptors python3 needs are there for pyhost too.

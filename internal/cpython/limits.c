@@ -186,12 +186,20 @@ static int may_run_plain(void) {
 
 static int too_few_threads(struct rlimit *r, long *used);
 
-// limited reports whether a limit Go's runtime counts against is set.
+// Below this open-files limit python3 itself has a descriptor or two to
+// spare at start-up, and pyhost's (the search path computed ahead of
+// CPython's main phase, its cache) needs them: at ulimit -n 4 python3
+// failed in its traceback module, pyhost earlier, with its own message.
+#define PYHOST_PLAIN_BELOW_NOFILE 8
+
+// limited reports whether a limit Go's runtime counts against is set, or
+// one too small for pyhost's start-up.
 static int limited(void) {
 	struct rlimit r;
 	long used;
 	return getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
-	       getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY || too_few_threads(&r, &used);
+	       getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
+	       getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < PYHOST_PLAIN_BELOW_NOFILE || too_few_threads(&r, &used);
 }
 
 // Before every other constructor (they prepare Go's runtime): glibc calls

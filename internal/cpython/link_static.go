@@ -8,10 +8,13 @@ package cpython
 // time of a heavy import. Extension modules find the interpreter's symbols
 // in the executable (--export-dynamic, in interp.go). Build with
 // -tags sharedpython to link the shared library found by
-// pkg-config python3-embed instead (any CPython 3.10 to 3.13).
+// pkg-config python3-embed instead (any CPython 3.10 to 3.13). The
+// libraries come in python3.11's order (libm, libz, libexpat): the
+// dynamic loader opens them in that order, and where it cannot (ulimit -n
+// 3) it names the first, as for python3.11.
 
 // #cgo CFLAGS: -I/usr/include/python3.11
-// #cgo LDFLAGS: -l:libpython3.11.a -lexpat -lz -lm -ldl -Wl,--wrap=Py_Exit -Wl,--wrap=_Py_HandleSystemExit
+// #cgo LDFLAGS: -l:libpython3.11.a -lm -lz -lexpat -ldl -Wl,--wrap=Py_Exit -Wl,--wrap=_Py_HandleSystemExit
 // int pyhost_requested_exit_status(void);
 import "C"
 
