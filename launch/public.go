@@ -115,6 +115,14 @@ func (l *launcher) abortOnUncaught() error {
 	}
 	// ParentOnly: a child of fork() is no rank; it ends as under python3.
 	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", ParentOnly: true, Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
+		// A program that never used MPI (or finalized it) is no MPI
+		// process under python3: no rank can be waiting for it in a
+		// collective. The exception goes on as python3's does (the
+		// status 1, or for KeyboardInterrupt death by SIGINT: 130), and
+		// the launcher reports it as it reports python3's.
+		if initialized, finalized, _ := mpiglue.AppState(); !initialized || finalized || mpiglue.Finalized() {
+			return cpython.None()
+		}
 		code := int64(1)
 		if len(a.Pos) > 0 && a.Pos[0].IsInt() {
 			code, _ = a.Pos[0].Int64()

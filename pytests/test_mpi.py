@@ -78,6 +78,28 @@ def test_uncaught_exception_aborts_the_job(pyhost, tmp_path):
     assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
 
 
+@pytest.mark.parametrize("exc", ["KeyboardInterrupt", "ValueError('rank one fails')"])
+@pytest.mark.parametrize("mpi", ["", "from mpi4py import MPI; MPI.Finalize()\n"])
+def test_uncaught_exception_in_a_rank_not_using_mpi_ends_as_python3s(pyhost, reference, tmp_path, exc, mpi):
+    # A rank whose program never used MPI (or finalized it) is no MPI
+    # process under python3: rank 1's exception ends it as python3 ends
+    # (KeyboardInterrupt: killed by SIGINT, the job 130; else status 1),
+    # not with MPI_Abort, while rank 0 finishes its work.
+    (tmp_path / "job.py").write_text(
+        "import os, time\n" + mpi +
+        "if os.environ['OMPI_COMM_WORLD_RANK'] == '1':\n"
+        f"    raise {exc}\n"
+        "print('rank 0 done', flush=True)\n")
+    got = {}
+    for exe in (pyhost, reference):
+        p = mpirun(exe, 2, ["job.py"], tmp_path, timeout=60)
+        err = p.stderr.decode()
+        got[exe] = (p.returncode, "MPI_ABORT" in err, "exited on signal 2" in err,
+                    err.count("Traceback (most recent call last)"), exc.split("(")[0] in err)
+    assert got[pyhost] == got[reference], got
+    assert got[reference][0] == (130 if exc == "KeyboardInterrupt" else 1), got
+
+
 @pytest.mark.parametrize("how", [["job.py"], ["-m", "job"], ["-m", "mpi4py", "job.py"]])
 def test_system_exit_nonzero_aborts_the_job(pyhost, tmp_path, how):
     # Rank 1 leaves with sys.exit(4) while the others wait in a collective:
