@@ -9,7 +9,8 @@
 // program has run; Go's runtime never starts, and nothing of pyhost's
 // (its finder, its cache, its `pyhost` module) is there. A limit found
 // only when a thread cannot start (a cgroup's pids.max) gets the same
-// through one exec of the program (pyhost_exec_plain, from shim.c).
+// through one exec of the program (pyhost_exec_plain, from shim.c). So
+// does a start with a fault signal blocked and pending (fault_pending).
 // -X pyhost.<name> on the command line asks for pyhost itself, and an MPI
 // rank needs it to share its start-up: those keep Go's runtime, and
 // where it cannot start at all, pyhost says so in one line and exits with
@@ -18,6 +19,8 @@
 #include <Python.h>
 #include <dirent.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,12 +195,32 @@ static int too_few_threads(struct rlimit *r, long *used);
 // failed in its traceback module, pyhost earlier, with its own message.
 #define PYHOST_PLAIN_BELOW_NOFILE 8
 
-// limited reports whether a limit Go's runtime counts against is set, or
-// one too small for pyhost's start-up.
-static int limited(void) {
+// fault_pending reports whether a synchronous fault signal is blocked and
+// pending at start (sent by another process before an exec). Go's
+// runtime unblocks these on every thread it runs, whatever the process
+// inherited, and one pending is taken at once, with the default action:
+// pyhost died of it where python3 keeps it pending.
+static int fault_pending(void) {
+	static const int faults[] = {SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV};
+	sigset_t mask, pending;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0 || sigpending(&pending) != 0) {
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+		if (sigismember(&mask, faults[i]) == 1 && sigismember(&pending, faults[i]) == 1) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+// go_cannot_run reports whether the process starts in a state Go's
+// runtime does not live with: a limit it counts against, one too small
+// for pyhost's start-up, or a fault signal pending.
+static int go_cannot_run(void) {
 	struct rlimit r;
 	long used;
-	return getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
+	return fault_pending() || getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
 	       getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
 	       getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < PYHOST_PLAIN_BELOW_NOFILE || too_few_threads(&r, &used);
 }
@@ -210,7 +233,7 @@ __attribute__((constructor(101))) static void run_plain_where_limited(int argc, 
 	if (&pyhost_hands_over == NULL || !pyhost_hands_over) {
 		return;
 	}
-	if (plain_exec_asked() || may_run_plain() && limited()) {
+	if (plain_exec_asked() || may_run_plain() && go_cannot_run()) {
 		exit(Py_BytesMain(argc, argv));
 	}
 }
