@@ -181,6 +181,32 @@ def test_default_cache_without_a_home_is_none_silently(pyhost, tree, home):
     assert not (tree / "nonexistent").exists() and not (tree / "work" / "relhome").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user")
+@pytest.mark.parametrize("mode", [0o755, 0o700])
+def test_default_cache_in_another_users_home_is_none_silently(pyhost_for_nobody, tmp_path, mode):
+    # su without "-" keeps root's HOME: the default cache there is root's
+    # (or not reachable at all): no cache, nothing said, as python3 says
+    # nothing of a __pycache__ it cannot use.
+    nobody = pwd.getpwnam("nobody")
+    home = tmp_path / "roothome"
+    (home / ".cache" / "pyhost").mkdir(parents=True)
+    for d in [tmp_path, *tmp_path.parents][:-1]:
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+    os.chmod(home, mode)
+    work = tmp_path / "work"
+    work.mkdir(mode=0o777)
+    os.chmod(work, 0o777)
+    e = base_env(home)
+
+    def as_nobody():
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+    for _ in range(2):
+        r = run([pyhost_for_nobody, "-c", "import json; print(1)"], env=e, cwd=work, preexec_fn=as_nobody)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"1\n", b""), r.stderr
+
+
 def test_off_rebuild_and_no_bytecode(pyhost, tree):
     r = pyrun(pyhost, tree, "-X", "pyhost.cache=off", "-c", SCRIPT, write=True)
     assert r.returncode == 0 and not (tree / "cache").exists()

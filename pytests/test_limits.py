@@ -113,6 +113,41 @@ def test_pyhost_options_after_the_program_are_the_programs(parity, tmp_path, arg
     parity.check(args, preexec_fn=lower, stdin=b"print(1)\n" if args[0] == "-" else b"[1]")
 
 
+@pytest.mark.parametrize("args", [
+    ["-Z", "-X", "pyhost.stats", "-c", "pass"],       # a usage error first
+    ["-J", "-X", "pyhost.stats", "-c", "pass"],
+    ["--foo", "-X", "pyhost.stats", "-c", "pass"],
+    ["-h", "-X", "pyhost.stats"],                     # help
+    ["-B-help-env", "-X", "pyhost.stats"],
+    ["-V", "-X", "pyhost.stats", "-c", "pass"],       # the version, then the end
+    ["-B-", "-X", "pyhost.stats"],                    # "-" with no name ends the options
+    ["-X"],                                            # an argument expected
+    ["--check-hash-based-pycs", "sometimes", "-X", "pyhost.stats", "-c", "pass"],
+    ["-W", "-X", "-c", "print('W took -X')"],
+])
+def test_options_that_do_not_ask_for_pyhost(parity, args):
+    # CPython never reaches the -X pyhost.<name> here, or ends before it
+    # runs anything: under a limit, python3's outcome.
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (1000 << 20, 1000 << 20))
+    parity.check(args, preexec_fn=lower)
+
+
+@pytest.mark.parametrize("args", [
+    ["-B-check-hash-based-pycs", "never", "-X", "pyhost.stats", "-c", "pass"],
+    ["--check-hash-based-pycs", "always", "-Xpyhost.stats", "-c", "pass"],
+    ["-bBX", "pyhost.stats", "-c", "pass"],
+    ["-Wd", "-X", "dev", "-X", "pyhost.stats", "script.py"],
+])
+def test_options_that_ask_for_pyhost(pyhost, tmp_path, args):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_AS, (1000 << 20, 1000 << 20))
+    (tmp_path / "script.py").write_text("pass\n")
+    r = run([pyhost, *args], env=base_env(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    lines = r.stderr.decode().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("pyhost: the address-space limit"), r
+
+
 @pytest.mark.parametrize("var", ["OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMIX_RANK"])
 def test_address_space_below_minimum_under_a_launcher_is_one_line(pyhost, tmp_path, var):
     # A rank (or a process a rank starts) keeps Go's runtime: it shares
@@ -216,19 +251,24 @@ def test_process_limit(pyhost_for_nobody, reference, tmp_path, n, asks):
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-    code = "print('ok')"
+    # Three threads of the program's, in a plain run: a limit that leaves
+    # Go's runtime its threads (8) failed them.
+    code = "print('ok')" if asks else (
+        "import threading\nts = [threading.Thread(target=lambda: None) for _ in range(3)]\n"
+        "for t in ts: t.start()\nfor t in ts: t.join()\nprint('ok')")
     env = base_env(tmp_path)
     env["PYHOST_CACHE"] = "off"  # nobody cannot reach a cache under root's tmp_path
     args = [*ASKS, "-c", code] if asks else ["-c", code]
     ref = run([reference, *args], env=env, cwd=tmp_path, preexec_fn=drop)
     r = run([pyhost, *args], env=env, cwd=tmp_path, preexec_fn=drop)
-    assert ref.returncode == 0 and ref.stdout == b"ok\n", ref
+    # At 1 python3's threads cannot start either.
+    assert (ref.returncode == 0 and ref.stdout == b"ok\n") == (asks or n > 1), ref
     no_go_trace(r)
     if not asks:
         # A process alone runs as python3 runs (with CPython alone where
         # the limit leaves too few threads for Go's runtime).
         assert (r.returncode, r.stdout, r.stderr) == (ref.returncode, ref.stdout, ref.stderr), r
-    elif r.returncode == 0:
+    elif r.returncode == 0 and n == 8:
         assert (r.stdout, r.stderr) == (ref.stdout, ref.stderr), r
     else:
         lines = r.stderr.decode().splitlines()
@@ -282,17 +322,24 @@ def test_cgroup_pids_limit(pyhost, reference, tmp_path, room, asks):
         code = ("import os, signal, sys\n"
                 "print(1, 'PYHOST_PLAIN_EXEC' in os.environ, signal.getsignal(signal.SIGINT),\n"
                 "      signal.getsignal(signal.SIGTERM), sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])),\n"
-                "      sorted(os.listdir('/proc/self/fd')), sys.stdin)\n")
+                "      sorted(signal.sigpending()), sorted(os.listdir('/proc/self/fd')), sys.stdin,\n"
+                "      open('/proc/self/comm').read().strip() == os.path.basename(sys.executable)[:15])\n")
         args = [*ASKS, "-c", code] if asks else ["-c", code]
-        # TERM ignored and USR1 blocked at start: exec keeps both, and the
-        # program sees what it started with, as under python3.
+        # TERM ignored, USR1 and WINCH blocked, WINCH and USR1 pending at
+        # start: the program sees what it started with, as under python3
+        # (a pending WINCH, whose default is to do nothing, is discarded
+        # when its disposition goes back to the default: it is sent again
+        # before the exec), and its own name.
         def start():
             enter()
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1, signal.SIGWINCH])
+            os.kill(os.getpid(), signal.SIGWINCH)
+            os.kill(os.getpid(), signal.SIGUSR1)
         env = base_env(tmp_path)
         ref = run([reference, *args], env=env, cwd=tmp_path, preexec_fn=start)
         assert ref.returncode == 0 and ref.stdout.startswith(b"1 False"), ref.stderr
+        assert b"[<Signals.SIGUSR1: 10>, <Signals.SIGWINCH: 28>]" in ref.stdout and ref.stdout.endswith(b" True\n"), ref.stdout
         r = run([pyhost, *args], env=env, cwd=tmp_path, preexec_fn=start)
         if not asks:
             assert (r.returncode, r.stdout, r.stderr) == (ref.returncode, ref.stdout, ref.stderr), r

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,47 +127,93 @@ static int under_launcher(void) {
 }
 
 // asks_for_pyhost reports whether python3's options on the command line
-// (those before the program: -c, -m, a script, "-" or "--" end them)
-// include -X pyhost.<name>. Parsed as CPython parses them: short options
-// may be joined (-BX pyhost.stats, -Xpyhost.stats), and -c, -m, -W, -X and
-// --check-hash-based-pycs take an argument, joined or the next one.
+// ask for pyhost itself: an -X pyhost.<name> among them, and nothing that
+// makes CPython print its help, its version or a usage error and exit.
+// The options are read as CPython 3.11 reads them (_PyOS_GetOpt, then
+// config_parse_cmdline): short options may be joined (-BX pyhost.stats,
+// -Xpyhost.stats); -c, -m, -W and -X take an argument, joined or the next
+// one, and -c and -m end the options; a "-" inside a group starts a long
+// option named by the rest of the argument (-B-check-hash-based-pycs is
+// --check-hash-based-pycs), and one with no name ends the options, as do
+// "-", "--" and the first argument that is not an option.
 static int asks_for_pyhost(int argc, char **argv) {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (a[0] != '-' || a[1] == '\0' || strcmp(a, "--") == 0) {
-			return 0;
+	int asks = 0, version = 0, i = 1;
+	const char *p = ""; // the rest of the current group of short options
+	for (;;) {
+		if (*p == '\0') {
+			if (i >= argc) {
+				break;
+			}
+			const char *a = argv[i];
+			if (a[0] != '-' || a[1] == '\0' || strcmp(a, "--") == 0) {
+				break;
+			}
+			i++;
+			if (strcmp(a, "--help") == 0) {
+				return 0;
+			}
+			if (strcmp(a, "--version") == 0) {
+				version = 1;
+				continue;
+			}
+			p = a + 1;
 		}
-		if (a[1] == '-') {
-			if (strcmp(a, "--check-hash-based-pycs") == 0) {
-				i++;
+		char o = *p++;
+		if (o == '-') {
+			if (*p == '\0') {
+				break; // "expected long option": the options end there
+			}
+			if (strcmp(p, "check-hash-based-pycs") != 0 || i >= argc) {
+				return 0; // --help-all, --help-env, --help-xoptions, or a usage error
+			}
+			const char *v = argv[i++];
+			if (strcmp(v, "default") != 0 && strcmp(v, "always") != 0 && strcmp(v, "never") != 0) {
+				return 0;
+			}
+			p = "";
+			continue;
+		}
+		if (o == 'V') {
+			version = 1;
+			continue;
+		}
+		if (strchr("bBdEiIOPqRsStuvx", o) != NULL) {
+			continue;
+		}
+		if (o == 'c' || o == 'm' || o == 'W' || o == 'X') {
+			const char *arg;
+			if (*p != '\0') {
+				arg = p, p = "";
+			} else if (i < argc) {
+				arg = argv[i++];
+			} else {
+				return 0; // "Argument expected"
+			}
+			if (o == 'c' || o == 'm') {
+				break;
+			}
+			if (o == 'X' && strncmp(arg, "pyhost.", 7) == 0) {
+				asks = 1;
 			}
 			continue;
 		}
-		for (const char *p = a + 1; *p != '\0'; p++) {
-			if (*p == 'c' || *p == 'm') {
-				return 0;
-			}
-			if (*p == 'W' || *p == 'X') {
-				const char *arg = p[1] != '\0' ? p + 1 : i + 1 < argc ? argv[++i] : "";
-				if (*p == 'X' && strncmp(arg, "pyhost.", 7) == 0) {
-					return 1;
-				}
-				break;
-			}
-		}
+		return 0; // -h, -?, -J or an unknown option
 	}
-	return 0;
+	return asks && !version;
 }
 
 // The variable one exec of the program sets (pyhost_exec_plain) to have
-// it run plain: its value is the process's pid, which exec keeps.
+// it run plain: "<pid>:<name>", the process's pid (exec keeps it) and its
+// name (/proc/self/comm: the file it was started from, which the exec of
+// /proc/self/exe would make "exe").
 #define PLAIN_EXEC_VAR "PYHOST_PLAIN_EXEC"
 
 static int saved_argc;
 static char **saved_argv;
 
 // plain_exec_asked reports (and takes from the environment) the mark of
-// pyhost_exec_plain: this process was pyhost a moment ago.
+// pyhost_exec_plain: this process was pyhost a moment ago. Its name is
+// given back.
 static int plain_exec_asked(void) {
 	const char *v = getenv(PLAIN_EXEC_VAR);
 	if (v == NULL) {
@@ -174,10 +221,15 @@ static int plain_exec_asked(void) {
 	}
 	char *end;
 	long pid = strtol(v, &end, 10);
-	if (*end != '\0' || pid != (long)getpid()) {
+	if (*end != ':' || pid != (long)getpid()) {
 		return 0;
 	}
+	char name[16];
+	snprintf(name, sizeof name, "%s", end + 1);
 	unsetenv(PLAIN_EXEC_VAR);
+	if (name[0] != '\0') {
+		prctl(PR_SET_NAME, name, 0, 0, 0);
+	}
 	return 1;
 }
 
@@ -187,6 +239,7 @@ static int may_run_plain(void) {
 	       !asks_for_pyhost(saved_argc, saved_argv);
 }
 
+static int small_process_limit(struct rlimit *r);
 static int too_few_threads(struct rlimit *r, long *used);
 
 // Below this open-files limit python3 itself has a descriptor or two to
@@ -219,10 +272,9 @@ static int fault_pending(void) {
 // for pyhost's start-up, or a fault signal pending.
 static int go_cannot_run(void) {
 	struct rlimit r;
-	long used;
 	return fault_pending() || getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
 	       getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY ||
-	       getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < PYHOST_PLAIN_BELOW_NOFILE || too_few_threads(&r, &used);
+	       getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < PYHOST_PLAIN_BELOW_NOFILE || small_process_limit(&r);
 }
 
 // Before every other constructor (they prepare Go's runtime): glibc calls
@@ -238,18 +290,39 @@ __attribute__((constructor(101))) static void run_plain_where_limited(int argc, 
 	}
 }
 
-int pyhost_exec_plain(void) {
-	if (!may_run_plain()) {
-		return -1;
+int pyhost_plain_possible(void) {
+	// A mark already there (set by someone else) is not overwritten.
+	return may_run_plain() && getenv(PLAIN_EXEC_VAR) == NULL;
+}
+
+void pyhost_exec_plain(void) {
+	char name[32] = "", mark[64];
+	FILE *f = fopen("/proc/self/comm", "re");
+	if (f != NULL) {
+		if (fgets(name, sizeof name, f) == NULL) {
+			name[0] = '\0';
+		}
+		name[strcspn(name, "\n")] = '\0';
+		fclose(f);
 	}
-	char mark[64];
-	snprintf(mark, sizeof mark, "%ld", (long)getpid());
+	snprintf(mark, sizeof mark, "%ld:%s", (long)getpid(), name);
 	if (setenv(PLAIN_EXEC_VAR, mark, 1) != 0) {
-		return -1;
+		return;
 	}
 	execv("/proc/self/exe", saved_argv);
 	unsetenv(PLAIN_EXEC_VAR);
-	return -1;
+}
+
+// small_process_limit reports whether RLIMIT_NPROC (got into r) is below
+// PYHOST_PLAIN_BELOW_NPROC for a user it holds (not root): then the
+// threads Go's runtime starts take what the program's own threads may
+// need (a limit that leaves Go's four room and the program's three none,
+// ulimit -u 7 for a user running nothing else, failed them), and a
+// process alone runs plain.
+#define PYHOST_PLAIN_BELOW_NPROC 256
+static int small_process_limit(struct rlimit *r) {
+	return getrlimit(RLIMIT_NPROC, r) == 0 && r->rlim_cur != RLIM_INFINITY && r->rlim_cur < PYHOST_PLAIN_BELOW_NPROC &&
+	       getuid() != 0;
 }
 
 // too_few_threads reports whether RLIMIT_NPROC (got into r) leaves room

@@ -1061,7 +1061,9 @@ static void *taught_thread(void *p) {
 	return st.fn(st.arg);
 }
 
-int pyhost_exec_plain(void); // limits.c
+// limits.c
+int pyhost_plain_possible(void);
+void pyhost_exec_plain(void);
 
 // exec_plain runs the program again as python3 would (pyhost_exec_plain),
 // from any thread, before the handover, with what the process started
@@ -1069,28 +1071,43 @@ int pyhost_exec_plain(void); // limits.c
 // resets handlers, not ignored signals), this thread's signal mask (the
 // new program's), the signals held (sent again to this thread, which
 // blocks them: exec keeps them pending), the descriptors 0-2 Go opened,
-// the open-files limit and the timer slack. Returns if the exec fails, or
-// the process may not run plain; the signals are then blocked on this
-// thread, and their dispositions python3's.
-static void exec_plain(void) {
+// the open-files limit and the timer slack. Returns 0, having changed
+// nothing, where the process may not run plain; -1 if the exec failed,
+// with Go's signal handling undone: the process must end.
+static int exec_plain(void) {
+	static int started; // one thread execs; another refused meanwhile goes on waiting
+	int no = 0;
+	if (!saved_mask_ok || !pyhost_plain_possible() ||
+	    !__atomic_compare_exchange_n(&started, &no, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		return 0;
+	}
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	if (!saved_mask_ok) {
-		return;
-	}
+	// As at the handover: a signal whose default is to do nothing, pending
+	// when its disposition goes back to the default, is discarded by the
+	// kernel; one pending is sent again (SIGURG only if it was pending at
+	// start: Go's preemption sends it too).
+	sigset_t pending_before;
+	int pending_ok = sigpending(&pending_before) == 0;
+	int again[NSIG] = {0};
 	sigset_t mask;
 	lock_table(&mask);
 	for (int s = 1; s < NSIG; s++) {
 		if (s != SIGKILL && s != SIGSTOP && saved_ok[s]) {
 			__sigaction(s, &saved_actions[s], NULL);
 			virtual_[s] = 0;
+			again[s] = ignored_by_default(s) && saved_actions[s].sa_handler == SIG_DFL && !held[s] &&
+			           (s == SIGURG ? saved_urg_pending : pending_ok && sigismember(&pending_before, s) == 1);
 		}
 	}
+	pid_t self = (pid_t)syscall(SYS_gettid);
 	for (int s = 1; s < NSIG; s++) {
 		if (held[s]) {
 			held[s] = 0;
-			syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid), s, &held_info[s]);
+			syscall(SYS_rt_tgsigqueueinfo, getpid(), self, s, &held_info[s]);
+		} else if (again[s]) {
+			syscall(SYS_tgkill, getpid(), self, s);
 		}
 	}
 	unlock_table(&mask);
@@ -1108,6 +1125,7 @@ static void exec_plain(void) {
 	pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
 	pyhost_exec_plain();
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	return -1;
 }
 
 // Threads that could not be started before the handover. Go's runtime
@@ -1128,12 +1146,14 @@ static void refused_thread(int rc) {
 		__atomic_store_n(&start_refusals, 0, __ATOMIC_SEQ_CST);
 		return;
 	}
-	if (rc == EAGAIN && __atomic_add_fetch(&start_refusals, 1, __ATOMIC_SEQ_CST) < 20) {
+	// A process alone runs as python3 would, with CPython alone: the
+	// program again, without Go's runtime (limits.c), at the first
+	// refusal (Go's retries take half a second, in which the signals the
+	// process gets are Go's).
+	int plain = exec_plain();
+	if (plain == 0 && rc == EAGAIN && __atomic_add_fetch(&start_refusals, 1, __ATOMIC_SEQ_CST) < 20) {
 		return;
 	}
-	// A process alone runs as python3 would, with CPython alone: the
-	// program again, without Go's runtime (limits.c).
-	exec_plain();
 	// A thread's stack is mapped: under a limit on memory (checked before
 	// start-up against what start-up alone needs, limits.c) the program's
 	// own use can leave no room for one, and pthread_create says EAGAIN

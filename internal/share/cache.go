@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -134,6 +135,11 @@ type Cache struct {
 	sets []loadedSet
 }
 
+// notOwnedError is a cache directory or file of another user's.
+type notOwnedError struct{ msg string }
+
+func (e *notOwnedError) Error() string { return e.msg }
+
 // noDirError is a cache directory that could not be made.
 type noDirError struct{ err error }
 
@@ -150,9 +156,14 @@ func (c *Cache) warn(format string, args ...any) {
 	if c.warned || c.Warn == nil {
 		return
 	}
+	// The default directory (Home set) that cannot be made, reached (a
+	// HOME of another user's: su without -) or trusted is no cache, as
+	// python3 says nothing of a __pycache__ it cannot use.
 	var noDir *noDirError
+	var foreign *notOwnedError
 	for _, a := range args {
-		if err, ok := a.(error); ok && c.Home != "" && errors.As(err, &noDir) {
+		if err, ok := a.(error); ok && c.Home != "" &&
+			(errors.As(err, &noDir) || errors.As(err, &foreign) || errors.Is(err, fs.ErrPermission)) {
 			return
 		}
 	}
@@ -293,7 +304,7 @@ func ownedBySelf(name string, st *unix.Stat_t, isDir bool) error {
 	case !isDir && typ != unix.S_IFREG:
 		return fmt.Errorf("%s is not a regular file", name)
 	case int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("%s belongs to another user (uid %d)", name, st.Uid)
+		return &notOwnedError{fmt.Sprintf("%s belongs to another user (uid %d)", name, st.Uid)}
 	case perm&0o022 != 0:
 		return fmt.Errorf("%s can be written by others (mode %04o)", name, perm)
 	}
