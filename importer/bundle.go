@@ -514,8 +514,16 @@ func (im *Importer) packTake(path cpython.Ref) ([]byte, bool) {
 		cpython.ErrClear()
 		return nil, false
 	}
-	dontWrite := dwb.Ref.Truth() == 1
+	dontWrite := DontWriteValue(dwb.Ref)
 	dwb.Decref()
-	cpython.ErrClear()
 	return im.pack.TakeNoting(p, dontWrite)
+}
+
+// DontWriteValue is the truth of sys.dont_write_bytecode, v, read without
+// running the program's code (python3 evaluates it only when it writes
+// bytecode): a bool or an int by its value, anything else as true (the
+// cache then writes nothing).
+func DontWriteValue(v cpython.Ref) bool {
+	t, ok := v.PlainTruth()
+	return t || !ok
 }

@@ -346,7 +346,8 @@ func (l *launcher) publicModule() *host.Module {
 }
 
 // dontWriteBytecodeNow is sys.dont_write_bytecode (false when it cannot be
-// read). The GIL must be held; no exception is left set.
+// read; see importer.DontWriteValue). The GIL must be held; no exception
+// is left set.
 func dontWriteBytecodeNow() bool {
 	defer cpython.ErrClear()
 	sys := cpython.Import("sys") // imported at start-up: a lookup
@@ -359,7 +360,7 @@ func dontWriteBytecodeNow() bool {
 		return false
 	}
 	defer dwb.Decref()
-	return dwb.Ref.Truth() != 0
+	return importer.DontWriteValue(dwb.Ref)
 }
 
 // interactive reports whether the session goes on after the program

@@ -599,3 +599,18 @@ def test_an_unreadable_source_has_python3s_traceback(pyhost_for_nobody, referenc
                 "print(b._io is io, type(b._io.open_code).__name__)"],
                env={**base_env(tmp_path), **env}, cwd=tmp_path, preexec_fn=as_nobody)
     assert host.stdout == b"False builtin_function_or_method\n", host
+
+
+def test_dont_write_bytecode_is_not_evaluated_when_reading(parity):
+    # python3 evaluates sys.dont_write_bytecode only when it writes
+    # bytecode; the pack's open_code read its truth (running the program's
+    # __bool__) at every .pyc it opened.
+    code = ("import sys\n"
+            "class Loud:\n"
+            "    def __bool__(self):\n"
+            "        print('evaluated'); return True\n"
+            "sys.dont_write_bytecode = Loud()\n"
+            "import json.decoder, email.mime.text, xml.dom.minidom\n"
+            "print('ok')\n")
+    ref = parity.check(["-c", code], env={"PYTHONDONTWRITEBYTECODE": ""})
+    assert ref.stdout == b"ok\n", ref

@@ -32,6 +32,20 @@ func (r Ref) Repr() Owned { return Owned{Ref{C.PyObject_Repr(r.p)}} }
 // Truth is bool(r): 1, 0, or -1 with an exception set.
 func (r Ref) Truth() int { return int(C.PyObject_IsTrue(r.p)) }
 
+// PlainTruth is the truth of a bool or an int, read without running any
+// of the program's code (an int subclass's __bool__); ok is false for any
+// other object.
+func (r Ref) PlainTruth() (v, ok bool) {
+	if r.IsBool() {
+		return r.IsTrue(), true
+	}
+	if r.IsInt() {
+		n, overflow := r.Int64()
+		return n != 0 || overflow, true
+	}
+	return false, false
+}
+
 // IsInstance is isinstance(r, cls): 1, 0, or -1 with an exception set.
 func (r Ref) IsInstance(cls Ref) int { return int(C.PyObject_IsInstance(r.p, cls.p)) }
 
