@@ -51,6 +51,11 @@
 // processors, one more while a call blocks in C).
 #define PYHOST_GO_THREADS 5
 
+// A process limit (ulimit -u) below this is small: a process alone runs
+// plain under it (small_process_limit), and one that keeps Go's runtime
+// counts the user's threads against it (too_few_threads).
+#define PYHOST_PLAIN_BELOW_NPROC 256
+
 // Defined by the pyhost command (cmd/pyhost) alone.
 extern const int pyhost_hands_over __attribute__((weak));
 
@@ -319,7 +324,6 @@ void pyhost_exec_plain(void) {
 // need (a limit that leaves Go's four room and the program's three none,
 // ulimit -u 7 for a user running nothing else, failed them), and a
 // process alone runs plain.
-#define PYHOST_PLAIN_BELOW_NPROC 256
 static int small_process_limit(struct rlimit *r) {
 	return getrlimit(RLIMIT_NPROC, r) == 0 && r->rlim_cur != RLIM_INFINITY && r->rlim_cur < PYHOST_PLAIN_BELOW_NPROC &&
 	       getuid() != 0;
@@ -331,7 +335,8 @@ static int small_process_limit(struct rlimit *r) {
 // worth the count (a read of /proc/<pid>/status for every process): a
 // large one that the user's processes nearly fill is not noticed here.
 static int too_few_threads(struct rlimit *r, long *used) {
-	if (getrlimit(RLIMIT_NPROC, r) != 0 || r->rlim_cur == RLIM_INFINITY || r->rlim_cur >= 256 || getuid() == 0) {
+	if (getrlimit(RLIMIT_NPROC, r) != 0 || r->rlim_cur == RLIM_INFINITY || r->rlim_cur >= PYHOST_PLAIN_BELOW_NPROC ||
+	    getuid() == 0) {
 		return 0;
 	}
 	*used = threads_of(getuid());
