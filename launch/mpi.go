@@ -67,7 +67,13 @@ func (l *launcher) startMPI() error {
 	// uses no Python.
 	interactive := l.interactive()
 	mpiglue.OnAppFinalize(func() bool {
-		if st := cpython.RequestedExitStatus(); st != 0 && !interactive {
+		if interactive {
+			return s.Stats
+		}
+		if uncaught.Load() {
+			mpiglue.Abort(1) // an uncaught exception (abortSource)
+		}
+		if st := cpython.RequestedExitStatus(); st != 0 {
 			mpiglue.Abort(st)
 		}
 		return s.Stats

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
@@ -91,7 +92,13 @@ func statsDict(s Settings, st importer.Stats) map[string]any {
 
 // abortSource makes an uncaught exception on one rank abort the whole job,
 // as python -m mpi4py does, so that the other ranks do not wait forever
-// in a collective. SystemExit never reaches sys.excepthook.
+// in a collective. SystemExit never reaches sys.excepthook. As under
+// python -m mpi4py the rank first ends as Python ends (its atexit
+// handlers, its objects' finalizers, its files' buffers written); the
+// abort comes where MPI would be finalized (see uncaughtStatus). Only the
+// interpreter's own report of an uncaught exception marks the rank
+// (PyErr_Print sets sys.last_value just before it calls the hook), not a
+// program's own call of sys.excepthook for an exception it handled.
 const abortSource = `
 import sys as _sys
 
@@ -102,10 +109,31 @@ def _abort_on_uncaught(exc_type, exc, tb, _print=_sys.excepthook):
             if f is not None:
                 f.flush()
     finally:
-        _mpi_abort(1)
+        if getattr(_sys, 'last_value', None) is exc:
+            _mpi_uncaught()
 
 _sys.excepthook = _abort_on_uncaught
 `
+
+// uncaught is set when an exception reached the top of the program on a
+// rank (abortSource).
+var uncaught atomic.Bool
+
+// uncaughtStatus is the status the job is aborted with when this rank
+// ends by an uncaught exception (0: it does not): 1, as python -m mpi4py
+// aborts with. A program that never used MPI (or finalized it) is no MPI
+// process under python3: no rank can be waiting for it in a collective,
+// and it ends as python3 ends (status 1; for KeyboardInterrupt, killed by
+// SIGINT: the job 130), which the launcher reports as python3's.
+func uncaughtStatus() int {
+	if !uncaught.Load() {
+		return 0
+	}
+	if initialized, finalized, _ := mpiglue.AppState(); !initialized || finalized {
+		return 0
+	}
+	return 1
+}
 
 // abortOnUncaught installs the excepthook that ends the job (not under
 // -i: the session goes on after an exception).
@@ -114,21 +142,9 @@ func (l *launcher) abortOnUncaught() error {
 		return nil
 	}
 	// ParentOnly: a child of fork() is no rank; it ends as under python3.
-	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_abort", ParentOnly: true, Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
-		// A program that never used MPI (or finalized it) is no MPI
-		// process under python3: no rank can be waiting for it in a
-		// collective. The exception goes on as python3's does (the
-		// status 1, or for KeyboardInterrupt death by SIGINT: 130), and
-		// the launcher reports it as it reports python3's.
-		if initialized, finalized, _ := mpiglue.AppState(); !initialized || finalized || mpiglue.Finalized() {
-			return cpython.None()
-		}
-		code := int64(1)
-		if len(a.Pos) > 0 && a.Pos[0].IsInt() {
-			code, _ = a.Pos[0].Int64()
-		}
-		mpiglue.Abort(int(code))
-		return cpython.SetError("RuntimeError", "pyhost: MPI_Abort returned")
+	return runPrivate(abortSource, "<pyhost mpi>", cpython.Func{Name: "_mpi_uncaught", ParentOnly: true, Call: cpython.Recover(func(a cpython.Args) cpython.Owned {
+		uncaught.Store(true)
+		return cpython.None()
 	})})
 }
 
@@ -382,8 +398,14 @@ func (l *launcher) abortOnFailedExit() error {
 	return cpython.AtExit(func() {
 		// Finalized already (the application's MPI_Finalize): the job
 		// ends as it does under python3 + mpi4py, with the rank's status.
+		if mpiglue.Finalized() {
+			return
+		}
+		if st := uncaughtStatus(); st != 0 {
+			mpiglue.Abort(st)
+		}
 		st := cpython.RequestedExitStatus()
-		if st == 0 || mpiglue.Finalized() {
+		if st == 0 {
 			return
 		}
 		if initialized, _, _ := mpiglue.AppState(); !initialized {

@@ -78,6 +78,47 @@ def test_uncaught_exception_aborts_the_job(pyhost, tmp_path):
     assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
 
 
+def test_uncaught_exception_ends_the_rank_as_python_then_aborts(pyhost, tmp_path):
+    # As python -m mpi4py: the failing rank's atexit handlers and
+    # finalizers run and its files' buffers are written, then the job is
+    # aborted (the others wait in a barrier: without the abort, forever).
+    # pyhost aborted from the excepthook, and the rank's file stayed empty.
+    (tmp_path / "job.py").write_text(
+        "import atexit, sys\n"
+        "from mpi4py import MPI\n"
+        "c = MPI.COMM_WORLD\n"
+        "if c.rank == 1:\n"
+        "    f = open('buffered.txt', 'w'); f.write('written at exit\\n')\n"
+        "    atexit.register(lambda: open('atexit.txt', 'w').write('ran'))\n"
+        "    raise RuntimeError('rank one fails')\n"
+        "c.Barrier()\n"
+        "print('not reached', flush=True)\n")
+    p = mpirun(pyhost, 3, ["job.py"], tmp_path, timeout=60)
+    assert p.returncode != 0
+    assert b"RuntimeError: rank one fails" in p.stderr
+    assert b"not reached" not in p.stdout
+    assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert (tmp_path / "buffered.txt").read_text() == "written at exit\n"
+    assert p.elapsed < 30, f"the job took {p.elapsed:.1f} s to end"
+
+
+def test_excepthook_called_by_the_program_does_not_abort(pyhost, tmp_path):
+    # A program that reports an exception it handled through
+    # sys.excepthook (as some logging setups do) goes on; pyhost aborted
+    # the job from the hook.
+    (tmp_path / "job.py").write_text(
+        "import sys\n"
+        "from mpi4py import MPI\n"
+        "c = MPI.COMM_WORLD\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError:\n    sys.excepthook(*sys.exc_info())\n"
+        "c.Barrier()\n"
+        "print('rank', c.rank, 'done', flush=True)\n")
+    p = mpirun(pyhost, 2, ["job.py"], tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    assert lines(p, "rank ") == ["rank 0 done", "rank 1 done"]
+    assert p.stderr.count(b"ZeroDivisionError") == 2, p.stderr
+
+
 @pytest.mark.parametrize("exc", ["KeyboardInterrupt", "ValueError('rank one fails')"])
 @pytest.mark.parametrize("mpi", ["", "from mpi4py import MPI; MPI.Finalize()\n"])
 def test_uncaught_exception_in_a_rank_not_using_mpi_ends_as_python3s(pyhost, reference, tmp_path, exc, mpi):
