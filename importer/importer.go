@@ -159,7 +159,7 @@ type Importer struct {
 	// What open_code calls (pack_setup): _io.open_code, io.BytesIO,
 	// sys.audit, sys; and the flags of the audit event.
 	ioOpenCode, bytesIO, audit, sys cpython.Owned
-	openFlags                      int64
+	openFlags                       int64
 
 	native       *native.Table // the node-local copies of extension modules (nil: none)
 	extensionsFS atomic.Uint64
