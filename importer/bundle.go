@@ -501,12 +501,19 @@ func (im *Importer) openCode(a cpython.Args) cpython.Owned {
 // packTake is the pack's valid copy of the .pyc file path (a str), if
 // it has one; no exception is left set.
 func (im *Importer) packTake(path cpython.Ref) ([]byte, bool) {
-	p, ok := path.GoPath() // the pack may keep it
+	view, owner, ok := path.PathView()
 	if !ok {
 		cpython.ErrClear()
 		return nil, false
 	}
-	if !strings.HasSuffix(p, ".pyc") {
+	// Sources come through here too: only a .pyc path is copied (the
+	// pack may keep it).
+	p := ""
+	if strings.HasSuffix(view, ".pyc") {
+		p = strings.Clone(view)
+	}
+	owner.Decref()
+	if p == "" {
 		return nil, false
 	}
 	dwb := im.sys.Ref.Attr("dont_write_bytecode")
