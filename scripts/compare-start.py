@@ -11,11 +11,14 @@ Both run in a user's usual environment: PYTHONDONTWRITEBYTECODE unset (it
 turns pyhost's cache off), pyhost's cache in a directory of the script's
 own, warmed by the first run; COMPARE_CACHE=off runs pyhost without it.
 
-FLOOR=1 also times two floors, built for the run (go, gcc): bench/floor's
+FLOOR=1 also times three floors, built for the run (go, gcc): bench/floor's
 C main over the static libpython pyhost links (what the library costs by
-itself), and its Go main over the same (what any Go program embedding it
-costs: Go's runtime, its threads, the bigger binary), each in the same
-alternating pairs with python3.11.
+itself); its Go main over the same (what any Go program embedding it
+costs: Go's runtime, its threads, the bigger binary); and its C main with
+Go linked as a library (-buildmode=c-archive), whose runtime starts on a
+thread of its own beside CPython's core phase and is waited for between
+the phases (what starting Go beside Python instead of before it would
+save), each in the same alternating pairs with python3.11.
 """
 
 import os
@@ -69,14 +72,17 @@ def compare(code, pairs, others):
 
 
 def floors(into):
-    """Builds bench/floor's two programs into the directory into."""
+    """Builds bench/floor's three programs into the directory into."""
     repo = os.path.normpath(os.path.join(HERE, ".."))
-    c, go = os.path.join(into, "c-floor"), os.path.join(into, "go-floor")
-    subprocess.run(["gcc", "-O2", "-no-pie", "-I/usr/include/python3.11", os.path.join(repo, "bench/floor/cmain.c"),
-                    "-o", c, "-Wl,--export-dynamic", "-l:libpython3.11.a", "-lexpat", "-lz", "-lm", "-ldl"],
-                   check=True)
+    c, go, lib = (os.path.join(into, n) for n in ("c-floor", "go-floor", "golib-floor"))
+    libs = ["-Wl,--export-dynamic", "-l:libpython3.11.a", "-lexpat", "-lz", "-lm", "-ldl", "-lpthread"]
+    gcc = ["gcc", "-O2", "-no-pie", "-I/usr/include/python3.11"]
+    subprocess.run(gcc + [os.path.join(repo, "bench/floor/cmain.c"), "-o", c] + libs, check=True)
     subprocess.run(["go", "build", "-o", go, "./bench/floor/gomain"], cwd=repo, check=True)
-    return [("c-floor", c), ("go-floor", go)]
+    archive = os.path.join(into, "golib.a")
+    subprocess.run(["go", "build", "-buildmode=c-archive", "-o", archive, "./bench/floor/golib"], cwd=repo, check=True)
+    subprocess.run(gcc + [os.path.join(repo, "bench/floor/libmain.c"), archive, "-o", lib] + libs, check=True)
+    return [("c-floor", c), ("go-floor", go), ("golib-floor", lib)]
 
 
 FOOTPRINT = ("import os, threading, resource\n"
