@@ -207,6 +207,52 @@ def test_default_cache_in_another_users_home_is_none_silently(pyhost_for_nobody,
         assert (r.returncode, r.stdout, r.stderr) == (0, b"1\n", b""), r.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
+@pytest.mark.parametrize("cachedir", ["roots", "open"])
+def test_a_program_that_changes_user_leaves_the_cache_alone(pyhost_for_nobody, reference, tmp_path, cachedir):
+    # A daemon or server that drops root during the run: python3 then
+    # writes no __pycache__ it cannot, and says nothing. The cache is the
+    # starting user's: nothing is said of it, and nothing is written as the
+    # new user (a file of nobody's would be refused, with a warning, by
+    # every later run of root's).
+    top = tmp_path / "t"
+    top.mkdir()
+    for d in [top, *top.parents][:-1]:
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+    (top / "work").mkdir()
+    (top / "work" / "mod.py").write_text("v = 3\n")
+    os.chmod(top / "work", 0o755)
+    parent = top / "caches"
+    parent.mkdir()
+    if cachedir == "open":
+        os.chmod(parent, 0o1777)  # anyone may make the cache directory here
+    nobody = pwd.getpwnam("nobody")
+    drop = f"import os\nos.setgroups([]); os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})\n"
+    script = top / "work" / "drop.py"
+    script.write_text(drop + "import json, mod\nprint(json.dumps(mod.v), os.geteuid())\n")
+    e = base_env(tmp_path / "home")
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    e["XDG_CACHE_HOME"] = str(parent)
+    want = run([reference, "-B", str(script)], env=e, cwd=top / "work")
+    assert want.returncode == 0 and want.stderr == b"", want.stderr
+    if cachedir == "roots":  # root's runs made it before
+        r = run([pyhost_for_nobody, "-c", "import json, email.message"], env=e, cwd=top / "work")
+        assert r.returncode == 0 and r.stderr == b"", r.stderr
+        time.sleep(2.1)  # listings and bytecode settled, so cached
+        run([pyhost_for_nobody, "-c", "import json, email.message"], env=e, cwd=top / "work")
+    before = {p: p.stat().st_mtime_ns for p in parent.rglob("*")}
+    for _ in range(2):
+        r = run([pyhost_for_nobody, "-B", str(script)], env=e, cwd=top / "work")
+        assert (r.returncode, r.stdout, r.stderr) == (0, want.stdout, b""), r.stderr
+        r = run([pyhost_for_nobody, str(script)], env=e, cwd=top / "work")
+        assert (r.returncode, r.stdout, r.stderr) == (0, want.stdout, b""), r.stderr
+    assert {p: p.stat().st_mtime_ns for p in parent.rglob("*")} == before
+    assert all(p.stat().st_uid == 0 for p in parent.rglob("*"))
+    # Root's next run finds its cache as it was, and says nothing.
+    r = run([pyhost_for_nobody, "-c", "import json"], env=e, cwd=top / "work")
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+
+
 def test_off_rebuild_and_no_bytecode(pyhost, tree):
     r = pyrun(pyhost, tree, "-X", "pyhost.cache=off", "-c", SCRIPT, write=True)
     assert r.returncode == 0 and not (tree / "cache").exists()

@@ -112,6 +112,13 @@ type Cache struct {
 	dir   string
 	key   string
 	write bool
+	// uid is the effective user the run started as, whose cache this is.
+	// A program that changes its identity during the run (a daemon or
+	// a server dropping root) has no cache from then on: nothing is
+	// written (a file written as the new user would be refused by every
+	// later run of the old one, as another user's) and nothing reported
+	// (python3 says nothing of a __pycache__ it can no longer write).
+	uid int
 
 	// Warn prints one line; the Cache calls it at most once.
 	Warn   func(msg string)
@@ -149,11 +156,18 @@ func (e *noDirError) Unwrap() error { return e.err }
 // Open returns the cache of env in dir. write is false when Python writes
 // no bytecode (-B, PYTHONDONTWRITEBYTECODE): then nothing is written.
 func Open(dir string, env Env, write bool) *Cache {
-	return &Cache{dir: dir, key: env.Key(), write: write}
+	return &Cache{dir: dir, key: env.Key(), write: write, uid: os.Geteuid()}
 }
 
+// sameUser reports whether the process still runs as the user it started
+// as (see Cache.uid).
+func (c *Cache) sameUser() bool { return os.Geteuid() == c.uid }
+
+// writable reports whether the run may write the cache.
+func (c *Cache) writable() bool { return c.write && c.sameUser() }
+
 func (c *Cache) warn(format string, args ...any) {
-	if c.warned || c.Warn == nil {
+	if c.warned || c.Warn == nil || !c.sameUser() {
 		return
 	}
 	// The default directory (Home set) that cannot be made, reached (a
@@ -212,7 +226,7 @@ func programDir(dir string) bool { return !pathscan.IsEnvironmentDir(dir) }
 // SaveIndex writes what ix should keep (pathscan's MarshalCache), if
 // anything changed.
 func (c *Cache) SaveIndex(ix *pathscan.Index, now time.Time) {
-	if !c.write || !ix.NeedsSave(now) {
+	if !c.writable() || !ix.NeedsSave(now) {
 		return
 	}
 	images, ok := readImages()
@@ -570,7 +584,7 @@ func fnv64a(h uint64, s string) uint64 {
 // `python3 -c pass`).
 func (c *Cache) ModulesCurrent(used [][2]string, program uint64, now time.Time) bool {
 	digest, ok := digestUsed(used)
-	if !c.write || !ok {
+	if !c.writable() || !ok {
 		return true // SaveModules would write nothing
 	}
 	data, err := c.readUpTo(c.file("modules"), setsRead)
@@ -689,7 +703,7 @@ func decodeModules(data []byte) ([]Module, error) {
 // recently used. prev is what LoadModules returned.
 func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now time.Time) {
 	digest, ok := digestUsed(used)
-	if !c.write || !ok {
+	if !c.writable() || !ok {
 		return
 	}
 	stamp := now.UnixNano()
@@ -734,7 +748,7 @@ func (c *Cache) SaveModules(prev []Module, used [][2]string, program uint64, now
 // SaveModules writes them (modules out of order, one named twice, any
 // damage) takes SaveModules's way, which says what is wrong.
 func (c *Cache) UpdateModules(used [][2]string, program uint64, now time.Time) {
-	if _, ok := digestUsed(used); !c.write || !ok {
+	if _, ok := digestUsed(used); !c.writable() || !ok {
 		return
 	}
 	data, err := c.read(c.file("modules"))

@@ -485,7 +485,7 @@ func (c *Cache) openPrivate(file string) (int, fileID, error) {
 // when nothing changed, and nothing when another run replaced the pack
 // during this one (its copies are as new).
 func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time) {
-	if !c.write || p == nil || len(magic) != 4 {
+	if !c.writable() || p == nil || len(magic) != 4 {
 		return
 	}
 	p.mu.Lock()
