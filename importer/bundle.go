@@ -372,7 +372,7 @@ func readBundleEntry(dirs *dirfd.Tree, p [2]string, data []byte, mem *BundleMemo
 	read := data == nil
 	if read {
 		var err error
-		if data, _, err = dirs.ReadFile(p[1], int64(maxBytes)); err != nil {
+		if data, _, err = dirs.ReadFile(p[1], 0, int64(maxBytes)); err != nil {
 			return nil
 		}
 	}

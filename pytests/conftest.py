@@ -281,3 +281,5 @@ def needs_persistent_cache():
         t = fs_type(p)
         if t in IMAGE_FS_TYPES:
             pytest.skip(f"{p} is on {t}, an image file system: pyhost's cache keeps nothing of it between runs")
+        if os.major(os.stat(p).st_dev) in (7, 43):
+            pytest.skip(f"{p} is on a loop or nbd device, an image: pyhost's cache keeps nothing of it between runs")

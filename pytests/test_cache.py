@@ -355,17 +355,10 @@ def _mount_image(image, point):
     return None
 
 
-def test_reproducible_images_swapped_at_one_path(pyhost, reference, tree):
-    # Two releases of an environment built reproducibly (times clamped,
-    # trees of one shape), shipped as squashfs images and mounted in turn
-    # at one path, as a container image or a module's image is: every
-    # directory and file has the same device, inode, mtime and ctime in
-    # both, so nothing pyhost can read tells them apart. Each run must see
-    # the image mounted now (its modules, its bytecode) as python3 does;
-    # the cache kept image A's listing and .pyc copy for image B.
-    if not shutil.which("mksquashfs"):
-        pytest.skip("mksquashfs not installed (squashfs-tools: scripts/install-deps.sh)")
-    images = {}
+def _stage(reference, tree):
+    """Stages releases A and B of a site directory (tool.py says its
+    version, onlya.py or onlyb.py is in one of them), their bytecode
+    compiled and their files' times clamped; the releases' names."""
     for rel, version, only in (("A", "1.2.3", "onlya"), ("B", "1.2.4", "onlyb")):
         sp = tree / rel / "sp"
         sp.mkdir(parents=True)
@@ -374,9 +367,58 @@ def test_reproducible_images_swapped_at_one_path(pyhost, reference, tree):
         for p in sp.iterdir():
             os.utime(p, (1600000000, 1600000000))
         subprocess.run([reference, "-m", "compileall", "-q", str(sp)], check=True, timeout=60)
+    return ("A", "B")
+
+
+def _ext4_images(reference, tree):
+    """Two releases as ext4 images (mkfs.ext4 -d from a staged tree, as a
+    release tool makes them), their inode times clamped afterwards (debugfs):
+    every directory has the same inode, mtime and ctime in both."""
+    for tool in ("mkfs.ext4", "debugfs"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not installed (e2fsprogs)")
+    if os.geteuid() != 0:
+        pytest.skip("a loop mount needs root")
+    images = {}
+    for rel in _stage(reference, tree):
+        images[rel] = tree / f"{rel}.ext4"
+        subprocess.run(["mkfs.ext4", "-q", "-d", str(tree / rel), str(images[rel]), "4M"],
+                       check=True, capture_output=True, timeout=120)
+        paths = ["/"] + ["/" + str(p.relative_to(tree / rel)) for p in (tree / rel).rglob("*")]
+        cmds = "".join(f"sif {p} {field} 20200913122640\n" for p in paths for field in ("mtime", "ctime"))
+        subprocess.run(["debugfs", "-w", "-f", "-", str(images[rel])], input=cmds.encode(),
+                       check=True, capture_output=True, timeout=120)
+
+    def mount(image, point):
+        r = subprocess.run(["mount", "-t", "ext4", "-o", "loop,ro", str(image), str(point)],
+                           capture_output=True, timeout=60)
+        return ["umount", str(point)] if r.returncode == 0 else None
+    return images, mount
+
+
+def _squashfs_images(reference, tree):
+    if not shutil.which("mksquashfs"):
+        pytest.skip("mksquashfs not installed (squashfs-tools: scripts/install-deps.sh)")
+    images = {}
+    for rel in _stage(reference, tree):
         images[rel] = tree / f"{rel}.sqfs"
         subprocess.run(["mksquashfs", str(tree / rel), str(images[rel]), "-all-time", "1600000000",
                         "-noappend", "-quiet"], check=True, capture_output=True, timeout=120)
+    return images, _mount_image
+
+
+@pytest.mark.parametrize("kind", ["squashfs", "ext4"])
+def test_reproducible_images_swapped_at_one_path(pyhost, reference, tree, kind):
+    # Two releases of an environment built reproducibly (times clamped,
+    # trees of one shape), shipped as images and mounted in turn at one
+    # path, as a container image or a module's image is: every directory
+    # and file has the same device, inode, mtime and ctime in both, so
+    # nothing pyhost can read tells them apart. Each run must see the image
+    # mounted now (its modules, its bytecode) as python3 does; the cache
+    # kept image A's listing and .pyc copy for image B. An image file
+    # system (squashfs) is told by its type; any other (ext4) by the loop
+    # device it is mounted from.
+    images, mount = (_squashfs_images if kind == "squashfs" else _ext4_images)(reference, tree)
     point = tree / "mnt"
     point.mkdir()
     code = ("import sys; sys.path.insert(0, %r)\n"
@@ -385,9 +427,9 @@ def test_reproducible_images_swapped_at_one_path(pyhost, reference, tree):
             "    try: __import__(m); print(m, 'ok')\n"
             "    except Exception as e: print(m, type(e).__name__)\n") % str(point / "sp")
     for rel in ("A", "A", "B", "B", "A"):
-        umount = _mount_image(images[rel], point)
+        umount = mount(images[rel], point)
         if umount is None:
-            pytest.skip("cannot mount a squashfs image here (no squashfuse with /dev/fuse, no loop mount)")
+            pytest.skip(f"cannot mount a {kind} image here (no squashfuse with /dev/fuse, no loop mount)")
         try:
             # Bytecode is written (no -B) and read where python3 reads it:
             # the image's own __pycache__ (a PYTHONPYCACHEPREFIX would hold

@@ -404,6 +404,46 @@ def test_sourceless_module_changed_is_read_new(tmp_path, how):
     assert (host.returncode, host.stdout, host.stderr) == (ref.returncode, ref.stdout, ref.stderr)
 
 
+def test_pyc_linked_from_a_store_and_replaced_there_is_read_new(tmp_path):
+    """A __pycache__ of symbolic links into a store (Spack views, stow,
+    symlink farms): a release replaces the store's files by renames, which
+    the view's directories never show. A .pyc reached through a link is
+    read from its file at every run, as python3 reads it: a copy of it was
+    served for the new release's source whenever that source kept the old
+    one's size and mtime (a build that clamps mtimes)."""
+    store, view = tmp_path / "store", tmp_path / "view"
+    (store / "__pycache__").mkdir(parents=True)
+    (view / "__pycache__").mkdir(parents=True)
+    (tmp_path / "home").mkdir()
+    e = base_env(tmp_path / "home")
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    e["PYTHONPATH"] = str(view)
+    e["PYHOST_CACHEDIR"] = str(tmp_path / "cache")
+
+    def release(text):
+        new = store / "lm.py.new"
+        new.write_text(text)
+        os.utime(new, (1600000000, 1600000000))
+        os.replace(new, store / "lm.py")
+        subprocess.run([REFERENCE, "-m", "py_compile", str(store / "lm.py")], check=True, timeout=60)
+    release("print('release A')\n")
+    (view / "lm.py").symlink_to(store / "lm.py")
+    pyc = "__pycache__/" + os.path.basename(importlib.util.cache_from_source("lm.py"))
+    (view / pyc).symlink_to(store / pyc)
+    time.sleep(SETTLE)
+    pyhost = os.path.abspath(pyhost_path())
+    for _ in range(3):
+        r = run([pyhost, "-c", "import lm"], env=e, cwd=tmp_path)
+        assert (r.returncode, r.stdout) == (0, b"release A\n"), r.stderr
+    release("print('release B')\n")  # same size, same mtime
+    time.sleep(SETTLE)
+    ref = run([REFERENCE, "-c", "import lm"], env=e, cwd=tmp_path)
+    assert (ref.returncode, ref.stdout) == (0, b"release B\n"), ref.stderr
+    for _ in range(2):
+        host = run([pyhost, "-c", "import lm"], env=e, cwd=tmp_path)
+        assert (host.returncode, host.stdout, host.stderr) == (0, b"release B\n", b"")
+
+
 def run_damaged(t, damage):
     pyhost = os.path.abspath(pyhost_path())
     e = env_for(t, Scenario("damaged"))

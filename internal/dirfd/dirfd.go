@@ -115,14 +115,15 @@ func (t *Tree) anchor(path string) (int, string) {
 }
 
 // ReadFile reads at most limit bytes of the regular file path, reached
-// through its directory's descriptor, with the fstat of the descriptor it
-// read from. A FIFO or device there is refused without blocking.
-func (t *Tree) ReadFile(path string, limit int64) ([]byte, *unix.Stat_t, error) {
+// through its directory's descriptor and opened with the extra flags (for
+// example O_NOFOLLOW), with the fstat of the descriptor it read from. A
+// FIFO or device there is refused without blocking.
+func (t *Tree) ReadFile(path string, flags int, limit int64) ([]byte, *unix.Stat_t, error) {
 	if fd := t.Dir(filepath.Dir(path)); fd >= 0 {
-		return readAt(fd, filepath.Base(path), path, 0, limit)
+		return readAt(fd, filepath.Base(path), path, flags, limit)
 	}
 	dirfd, name := t.anchor(path)
-	return readAt(dirfd, name, path, 0, limit)
+	return readAt(dirfd, name, path, flags, limit)
 }
 
 // ReadFile reads at most limit bytes of the regular file path, opened with

@@ -26,17 +26,17 @@ func TestTreeReachesFilesThroughItsDirectories(t *testing.T) {
 	if err := tr.Stat(file, &st); err != nil || st.Size != 5 {
 		t.Fatalf("Stat = %v, size %d", err, st.Size)
 	}
-	data, fst, err := tr.ReadFile(file, 3)
+	data, fst, err := tr.ReadFile(file, 0, 3)
 	if err != nil || string(data) != "hel" || fst.Size != 5 {
 		t.Fatalf("ReadFile = %q, %v", data, err)
 	}
 	if fd := tr.Dir(sub); fd < 0 {
 		t.Fatal("no descriptor for an existing directory")
 	}
-	if _, _, err := tr.ReadFile(filepath.Join(sub, "missing"), 10); !os.IsNotExist(err) {
+	if _, _, err := tr.ReadFile(filepath.Join(sub, "missing"), 0, 10); !os.IsNotExist(err) {
 		t.Fatalf("missing file: %v", err)
 	}
-	if _, _, err := tr.ReadFile(sub, 10); err == nil {
+	if _, _, err := tr.ReadFile(sub, 0, 10); err == nil {
 		t.Fatal("a directory read as a file")
 	}
 }
@@ -53,7 +53,7 @@ func TestTreeBoundsItsDescriptors(t *testing.T) {
 	if tr.Dir(dir) != -1 {
 		t.Fatal("a full Tree opened a directory")
 	}
-	if data, _, err := tr.ReadFile(filepath.Join(dir, "f"), 10); err != nil || string(data) != "1" {
+	if data, _, err := tr.ReadFile(filepath.Join(dir, "f"), 0, 10); err != nil || string(data) != "1" {
 		t.Fatalf("ReadFile through a full Tree = %q, %v", data, err)
 	}
 }
@@ -121,7 +121,7 @@ func TestFullTreeStillReachesFilesBelowWhatItHolds(t *testing.T) {
 			if err := unix.Stat(f, &want); err != nil || st.Ino != want.Ino {
 				t.Fatalf("Stat %s: inode %d, want %d (%v)", f, st.Ino, want.Ino, err)
 			}
-			data, _, err := tree.ReadFile(f, 100)
+			data, _, err := tree.ReadFile(f, 0, 100)
 			if err != nil || filepath.Join(root, string(data), "x.py") != f {
 				t.Fatalf("ReadFile %s: %q %v", f, data, err)
 			}

@@ -69,13 +69,11 @@ func parseMountInfo(s string) *Mounts {
 		typ := f[sep+1]
 		shared := sharedFSNames[typ] || strings.HasPrefix(typ, "fuse.")
 		m.points = append(m.points, mountPoint{dir: unescapeMount(f[4]), shared: shared})
-		if imageFSNames[typ] {
-			if dev, ok := parseDev(f[2]); ok {
-				if m.images == nil {
-					m.images = Images{}
-				}
-				m.images[dev] = true
+		if dev, ok := parseDev(f[2]); ok && (imageFSNames[typ] || imageDevice(dev)) {
+			if m.images == nil {
+				m.images = Images{}
 			}
+			m.images[dev] = true
 		}
 	}
 	// Longest first; a later line for the same point (mounted over) wins,
@@ -153,11 +151,29 @@ var imageFSNames = map[string]bool{
 	"squashfs": true, "erofs": true, "iso9660": true, "cramfs": true, "romfs": true, "udf": true,
 	"overlay": true, "fuse.squashfuse": true, "fuse.squashfuse_ll": true, "fuse.erofsfuse": true,
 	"fuse.fuse-zip": true, "fuse.archivemount": true, "fuse.ratarmount": true, "fuse.fuse2fs": true,
-	"fuse.fuseiso": true,
+	"fuse.fuseiso": true, "fuse.dwarfs": true, "fuse.fuse-archive": true, "fuse.mount-zip": true,
+}
+
+// loopMajor is the block major number of loop devices (Linux's
+// devices.txt): a file system mounted from one is a file's image, of any
+// type (an ext4, XFS or btrfs image of a release, made by mkfs.ext4 -d or
+// a build tool from a staged tree, gets each directory the same inode
+// numbers and times again), so it counts as an image file system too.
+// nbd (43) serves images the same way (qemu-nbd's qcow2 files).
+const (
+	loopMajor = 7
+	nbdMajor  = 43
+)
+
+// imageDevice reports whether a file system's device is one that serves
+// an image file (see loopMajor).
+func imageDevice(dev uint64) bool {
+	maj := unix.Major(dev)
+	return maj == loopMajor || maj == nbdMajor
 }
 
 // Images is a set of devices (st_dev) of mounted image file systems (see
-// imageFSNames).
+// imageFSNames and imageDevice).
 type Images map[uint64]bool
 
 // Has reports whether dev is the device of an image file system.

@@ -42,7 +42,9 @@ func TestMountsShared(t *testing.T) {
 }
 
 // The devices of image file systems (times and inodes from an image) are
-// told by the type the mount table gives them, FUSE's subtypes included.
+// told by the type the mount table gives them, FUSE's subtypes included,
+// or by the device they are mounted from (a loop or nbd device: a file's
+// image, whatever its type).
 func TestMountsImages(t *testing.T) {
 	info := `22 1 252:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
 34 22 0:43 / /mnt/with\040space rw - fuse.squashfuse squashfuse ro
@@ -51,6 +53,10 @@ func TestMountsImages(t *testing.T) {
 47 22 0:51 / /cvmfs/sft.cern.ch ro - fuse cvmfs2 ro
 48 22 0:52 / /home rw - nfs4 srv:/home rw
 49 22 bad / /x rw - erofs /dev/x ro
+50 22 7:3 / /opt/rel ro,relatime - ext4 /dev/loop3 ro
+51 22 43:1 / /opt/qcow rw - xfs /dev/nbd0p1 rw
+52 22 8:1 / /scratch rw - xfs /dev/sda1 rw
+53 22 0:53 / /opt/dw ro - fuse.dwarfs dwarfs ro
 `
 	m := parseMountInfo(info)
 	im := m.Images()
@@ -61,14 +67,18 @@ func TestMountsImages(t *testing.T) {
 		unix.Mkdev(0, 50):  true,
 		unix.Mkdev(0, 51):  false, // a FUSE file system of its own kind
 		unix.Mkdev(0, 52):  false,
+		unix.Mkdev(7, 3):   true, // any file system from a loop device
+		unix.Mkdev(43, 1):  true, // or from nbd
+		unix.Mkdev(8, 1):   false,
+		unix.Mkdev(0, 53):  true,
 		0:                  false,
 	} {
 		if got := im.Has(dev); got != want {
 			t.Errorf("Has(%d:%d) = %v, want %v", unix.Major(dev), unix.Minor(dev), got, want)
 		}
 	}
-	if len(im) != 3 {
-		t.Errorf("%d image devices, want 3 (a device field that does not parse is none)", len(im))
+	if len(im) != 6 {
+		t.Errorf("%d image devices, want 6 (a device field that does not parse is none)", len(im))
 	}
 	var none Images
 	if none.Has(unix.Mkdev(7, 0)) {

@@ -560,7 +560,11 @@ func (c *Cache) SavePack(p *Pack, used [][2]string, magic []byte, now time.Time)
 			if r < 0 || total > maxPackBytes {
 				continue
 			}
-			data, _, err := tree.ReadFile(u[1], maxPackBytes)
+			// Not through a symbolic link (a __pycache__ of links into a
+			// store: Spack views, stow): its target can be replaced by a
+			// rename in another directory, which the stat of this one
+			// never shows. Such a .pyc is read from its file at every run.
+			data, _, err := tree.ReadFile(u[1], unix.O_NOFOLLOW, maxPackBytes)
 			if err != nil || !timestampPyc(data, magic) {
 				continue
 			}
