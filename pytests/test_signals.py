@@ -3,6 +3,8 @@ start-up, KeyboardInterrupt on SIGINT (with finally and atexit), death by
 the same signal, and inherited SIG_IGN kept (nohup)."""
 
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import time
@@ -79,12 +81,17 @@ finally:
     print("finally ran", flush=True)
 """
 
-def interrupt(exe, env, cwd, sig, extra=(), ignore=()):
-    """Start SLEEPER under exe, send sig once it sleeps; returns (Result,
-    seconds from the signal to the child's exit)."""
+def interrupt(exe, env, cwd, sig, extra=(), ignore=(), sigpending=None):
+    """Start SLEEPER under exe (with the signals ignore ignored, and the
+    pending-signal quota sigpending), send sig once it sleeps; returns
+    (Result, seconds from the signal to the child's exit)."""
+    def preexec():
+        ignoring(*ignore)()
+        if sigpending is not None:
+            resource.setrlimit(resource.RLIMIT_SIGPENDING, (sigpending, sigpending))
     p = subprocess.Popen([exe, "-c", SLEEPER, *extra], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0,
-                         preexec_fn=ignoring(*ignore) if ignore else None)
+                         preexec_fn=preexec)
     try:
         deadline = time.monotonic() + TIMEOUT
         first = p.stdout.readline()
@@ -119,6 +126,45 @@ def test_sigint_raises_keyboardinterrupt(parity):
     ref = interrupt_both(parity, signal.SIGINT)
     assert ref.returncode == -signal.SIGINT
     assert b"finally ran\natexit ran\n" in ref.stdout and b"KeyboardInterrupt" in ref.stderr
+
+
+@pytest.mark.parametrize("quota", [0, 2, 3])
+def test_a_full_pending_signal_quota(parity, quota):
+    """The user's pending-signal quota (`ulimit -i`, shared by all the
+    user's processes) full or nearly: the kernel then delivers a signal
+    queued beyond it without its value. pyhost's teachings of Go's threads
+    (a SIGHUP queued with a value) were taken for a real SIGHUP, which
+    killed pyhost at start. A signal sent later reaches Python as under
+    python3."""
+    def limited():
+        resource.setrlimit(resource.RLIMIT_SIGPENDING, (quota, quota))
+    code = "import threading; t = threading.Thread(target=print, args=('thread',)); t.start(); t.join(); print(1)"
+    got = [run([exe, "-c", code], env=base_env(parity.tmp), cwd=parity.tmp, preexec_fn=limited)
+           for exe in (parity.pyhost, REFERENCE)]
+    assert (got[0].returncode, got[0].stdout, got[0].stderr) == (got[1].returncode, got[1].stdout, got[1].stderr)
+    assert got[1].stdout == b"thread\n1\n"
+    env = base_env(parity.tmp)
+    for sig, extra in ((signal.SIGINT, ()), (signal.SIGTERM, ("handler",))):
+        results = []
+        for exe in (parity.pyhost, REFERENCE):
+            r, elapsed = interrupt(exe, env, parity.tmp, sig, extra=extra, sigpending=quota)
+            assert elapsed < 5, f"{exe}: took {elapsed:.1f} s to react to {sig}"
+            results.append(r.normalised(exe, REFERENCE))
+        assert_same(*results)
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb not installed (scripts/install-deps.sh)")
+def test_runs_under_gdb_batch(parity):
+    """`gdb -batch -ex run --args pyhost ...` (how a crash's backtrace is
+    taken) runs the program through: gdb stops at every SIGHUP, and
+    pyhost's teachings of Go's threads are SIGHUPs, one per thread, so the
+    batch ended at the first with the program killed."""
+    code = "import json; print(json.dumps([1, 2]))"
+    for exe in (parity.pyhost, REFERENCE):
+        r = run(["gdb", "-q", "-nx", "-batch", "-ex", "run", "--args", exe, "-c", code],
+                env=base_env(parity.tmp), cwd=parity.tmp)
+        assert r.returncode == 0 and b"[1, 2]\n" in r.stdout, (exe, r.stdout, r.stderr)
+        assert b"exited normally" in r.stdout and b"received signal" not in r.stdout, (exe, r.stdout)
 
 
 DEADLY = [

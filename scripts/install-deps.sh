@@ -15,7 +15,7 @@ packages=(
 	slurmctld slurmd slurm-client munge
 	python3-pytest python3-hypothesis
 	python3-numpy python3-scipy python3-pandas python3-sympy
-	strace fuse3 squashfs-tools squashfuse
+	strace gdb fuse3 squashfs-tools squashfuse e2fsprogs
 )
 
 missing=()

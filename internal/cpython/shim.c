@@ -669,9 +669,14 @@ static void hold_signal(int s, siginfo_t *info, void *ctx) {
 static const char teach_marker;
 
 // A teaching (see teach_threads) is a signal the process queued to one
-// of its own threads with the address of teach_marker as its value.
+// of its own threads with the address of teach_marker as its value:
+// SI_QUEUE from the main thread, SI_USER from a thread to itself (only a
+// thread itself may send its signals as SI_USER, which the kernel then
+// queues whatever the pending-signal quota; another process's kill() has
+// no value).
 static int is_teaching(const siginfo_t *info, pid_t pid) {
-	return info->si_code == SI_QUEUE && info->si_pid == pid && info->si_value.sival_ptr == (void *)&teach_marker;
+	return (info->si_code == SI_QUEUE || info->si_code == SI_USER) && info->si_pid == pid &&
+	       info->si_value.sival_ptr == (void *)&teach_marker;
 }
 
 static void forward_signal(int s, siginfo_t *info, void *ctx) {
@@ -986,7 +991,8 @@ static void teach(pid_t pid, pid_t tid, int s) {
 	siginfo_t info;
 	memset(&info, 0, sizeof info);
 	info.si_signo = s;
-	info.si_code = SI_QUEUE;
+	// SI_USER only to itself (see is_teaching): queued beyond the quota.
+	info.si_code = tid == (pid_t)syscall(SYS_gettid) ? SI_USER : SI_QUEUE;
 	info.si_pid = pid;
 	info.si_uid = getuid();
 	info.si_value.sival_ptr = (void *)&teach_marker;
@@ -1008,6 +1014,40 @@ static void teach(pid_t pid, pid_t tid, int s) {
 // and a thread takes it within microseconds, long before Python can block
 // anything). Threads started later are taught as they start (see
 // pthread_create below). Without /proc, nothing is taught.
+//
+// Nothing is taught (a signal the main thread blocks may then reach one of
+// Go's threads first, which passes it on, as forward_signal does) when a
+// debugger traces the process (gdb stops at each teaching, and a `gdb
+// -batch -ex run` ends there) or when the user's pending-signal quota
+// (`ulimit -i`, shared by all the user's processes) might not hold one
+// for each thread: the kernel then delivers a signal queued beyond it
+// without its value, and the teaching, not known for one, was passed on
+// to the main thread as a real SIGHUP, which ended the process.
+static int teach_off; // atomic: set when nothing is taught (taught_thread)
+
+// teaching_refused reads /proc/self/status: whether the process is traced,
+// or fewer than n + 16 signals could be queued for its user (SigQ).
+static int teaching_refused(int n) {
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return 1;
+	}
+	ssize_t len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (len <= 0) {
+		return 1;
+	}
+	buf[len] = '\0';
+	const char *t = strstr(buf, "\nTracerPid:");
+	const char *q = strstr(buf, "\nSigQ:");
+	unsigned long queued, limit;
+	if (t == NULL || atoi(t + 11) != 0 || q == NULL || sscanf(q + 6, "%lu/%lu", &queued, &limit) != 2) {
+		return 1;
+	}
+	return queued >= limit || limit - queued < (unsigned long)n + 16;
+}
+
 static void teach_threads(void) {
 	pid_t pid = getpid();
 	int s = teaching_signal();
@@ -1016,9 +1056,20 @@ static void teach_threads(void) {
 	}
 	DIR *d = opendir("/proc/self/task");
 	if (d == NULL) {
+		__atomic_store_n(&teach_off, 1, __ATOMIC_SEQ_CST);
 		return;
 	}
+	int n = 0;
 	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		n += atoi(e->d_name) > 0;
+	}
+	if (teaching_refused(n)) {
+		__atomic_store_n(&teach_off, 1, __ATOMIC_SEQ_CST);
+		closedir(d);
+		return;
+	}
+	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		pid_t tid = (pid_t)atoi(e->d_name);
 		if (tid > 0 && tid != pid) {
@@ -1052,7 +1103,7 @@ static void *taught_thread(void *p) {
 	free(p);
 	// Before the handover teach_threads finds this thread (it exists now,
 	// and the flag is set before the threads are listed).
-	if (__atomic_load_n(&teach_new_threads, __ATOMIC_SEQ_CST)) {
+	if (__atomic_load_n(&teach_new_threads, __ATOMIC_SEQ_CST) && !__atomic_load_n(&teach_off, __ATOMIC_SEQ_CST)) {
 		int s = teaching_signal();
 		if (s != 0) {
 			teach(getpid(), (pid_t)syscall(SYS_gettid), s);
