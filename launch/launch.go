@@ -49,8 +49,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +61,7 @@ import (
 	"github.com/pyhost/pyhost/host"
 	"github.com/pyhost/pyhost/importer"
 	"github.com/pyhost/pyhost/internal/cpython"
+	"github.com/pyhost/pyhost/internal/dirfd"
 	"github.com/pyhost/pyhost/internal/share"
 	"github.com/pyhost/pyhost/pathscan"
 )
@@ -512,6 +515,14 @@ func (l *launcher) afterMain() {
 		l.undoSite()
 		l.undoSite = nil
 	}
+	// From here on Go's code runs in calls from Python's threads (an
+	// import, the exit), one at a time for the most part: one processor
+	// for its goroutines is all it needs, and with more, a collection
+	// started workers on threads of their own. Each thread more is one a
+	// program's own threads may need under a process limit (a cgroup's
+	// pids.max, ulimit -u): a thread Go's runtime cannot start ends the
+	// process (SIGABRT) after the program's output.
+	runtime.GOMAXPROCS(1)
 }
 
 // roots are what the root lists ahead for the job.
@@ -611,6 +622,9 @@ func (l *launcher) registerExitHooks() error {
 // last loaded set, share.Cache.ModulesCurrent), and the whole is read
 // only then.
 func (l *launcher) saveCache() {
+	if memoryTight() {
+		return
+	}
 	cpython.IgnoreFileSizeSignal() // Python is finalised: nothing of the program's runs after
 	now := time.Now()
 	l.cache.SaveIndex(l.index, now)
@@ -639,6 +653,41 @@ func (l *launcher) saveCache() {
 		l.cache.SavePack(l.pack, used, l.magic, now)
 	}
 }
+
+// memoryTight reports whether a limit on the address space or the data
+// segment, set during the run (a program's resource.setrlimit, another
+// process's prlimit: one set before the start runs the process without
+// Go's runtime), leaves less than tightMargin above what the process
+// maps. Writing the cache then could need more than the runtime can map,
+// which ends the process in a Go fatal error after the program's work;
+// the cache is left as it was instead (a later run writes it).
+func memoryTight() bool {
+	var as, data unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_AS, &as) != nil || unix.Getrlimit(unix.RLIMIT_DATA, &data) != nil {
+		return true
+	}
+	if as.Cur == unix.RLIM_INFINITY && data.Cur == unix.RLIM_INFINITY {
+		return false
+	}
+	// statm: total and data (+ stack) sizes, in pages.
+	b, _, err := dirfd.ReadFile("/proc/self/statm", 0, 256)
+	f := strings.Fields(string(b))
+	if err != nil || len(f) < 6 {
+		return true
+	}
+	size, err1 := strconv.ParseUint(f[0], 10, 64)
+	dataPages, err2 := strconv.ParseUint(f[5], 10, 64)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	page := uint64(os.Getpagesize())
+	tight := func(limit, used uint64) bool { return limit != unix.RLIM_INFINITY && limit < used*page+tightMargin }
+	return tight(as.Cur, size) || tight(data.Cur, dataPages)
+}
+
+// tightMargin is the room memoryTight asks for: a cache write's buffers
+// and a new arena of Go's heap (64 MB) with room to spare.
+const tightMargin = 256 << 20
 
 // warn prints one line on stderr, as pyhost's warnings are.
 func warn(format string, args ...any) {

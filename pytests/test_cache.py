@@ -167,13 +167,16 @@ def test_unwritable_cache_dir_costs_one_line(pyhost, tree):
     assert r.stderr.count(b"pyhost: ") == 1 and b"cache" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("home", ["missing", "relative"])
+@pytest.mark.parametrize("home", ["missing", "relative", "devnull", "file"])
 def test_default_cache_without_a_home_is_none_silently(pyhost, tree, home):
-    # A service account's HOME of /nonexistent, or a relative one: no
-    # cache, nothing made, nothing said (python3 says nothing either).
+    # A service account's HOME of /nonexistent or /dev/null, a relative
+    # one, a file: no cache, nothing made, nothing said (python3 says
+    # nothing either).
     e = base_env(tree / "home")
     e.pop("XDG_CACHE_HOME", None)
-    e["HOME"] = str(tree / "nonexistent") if home == "missing" else "relhome"
+    (tree / "afile").write_text("")
+    e["HOME"] = {"missing": str(tree / "nonexistent"), "relative": "relhome", "devnull": "/dev/null",
+                 "file": str(tree / "afile")}[home]
     e["PYTHONPATH"] = str(tree / "lib")
     for _ in range(2):
         r = run([pyhost, "-c", SCRIPT], env=e, cwd=tree / "work")
@@ -251,6 +254,26 @@ def test_a_program_that_changes_user_leaves_the_cache_alone(pyhost_for_nobody, r
     # Root's next run finds its cache as it was, and says nothing.
     r = run([pyhost_for_nobody, "-c", "import json"], env=e, cwd=top / "work")
     assert r.returncode == 0 and r.stderr == b"", r.stderr
+
+
+def test_address_space_lowered_during_the_run_leaves_the_cache(pyhost, tree):
+    # A limit lowered by the program (or prlimit) below what the process
+    # maps: the cache is left as it was, and the exit is Python's (the
+    # write at exit could need more than Go's runtime can map: a Go fatal
+    # error after the program's work).
+    warm(pyhost, tree)
+    files = {p: p.stat().st_mtime_ns for p in (tree / "cache").iterdir()}
+    code = ("import resource\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))\n"
+            "try:\n    import decimal, cpkg.inner\nexcept MemoryError:\n    pass\nprint('end')\n")
+    r = pyrun(pyhost, tree, "-c", code, write=True)
+    assert (r.returncode, r.stdout) == (0, b"end\n"), r.stderr
+    assert b"fatal error" not in r.stderr and b"goroutine" not in r.stderr, r.stderr
+    assert {p: p.stat().st_mtime_ns for p in (tree / "cache").iterdir()} == files
+    # A limit far above it changes nothing: the cache is written.
+    code = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (1 << 42, resource.RLIM_INFINITY))\nimport decimal\n"
+    r = pyrun(pyhost, tree, "-c", code, write=True)
+    assert r.returncode == 0 and b"pyhost: " not in r.stderr and b"fatal error" not in r.stderr, r.stderr
 
 
 def test_off_rebuild_and_no_bytecode(pyhost, tree):

@@ -28,3 +28,22 @@ def test_finder_frames_are_frozen_importlib(pyhost, tmp_path):
             "print(f.invalidate_caches.__func__.__code__.co_filename)\n")
     r = run([pyhost, "-c", code], env=base_env(tmp_path), cwd=tmp_path)
     assert r.stdout == b"<frozen importlib._bootstrap_external>\n", r
+
+
+@pytest.mark.parametrize("env", [
+    {"GODEBUG": "gctrace=1,inittrace=1,schedtrace=50"},
+    {"GODEBUG": "cgocheck=2"},
+    {"GOMEMLIMIT": "abc"},
+    {"GOGC": "1", "GOTRACEBACK": "crash"},
+    {"GOMAXPROCS": "100000"},
+], ids=["traces", "cgocheck", "bad-memlimit", "gogc-traceback", "huge-maxprocs"])
+def test_go_runtime_variables_are_the_users(parity, env):
+    """GODEBUG, GOMAXPROCS and the like are settings for Go programs, not
+    python3's: pyhost's runtime does not take them (they printed traces,
+    ended the start in a Go stack trace, or hung it), and Python and the
+    program's children see them as given, in the environment's order."""
+    code = ("import os, subprocess, sys, json\n"
+            "print([k for k in os.environ if k.startswith('GO') or k == 'AFTER'])\n"
+            "print({k: os.environ[k] for k in os.environ if k.startswith('GO')})\n"
+            "print(subprocess.run(['env'], capture_output=True, text=True).stdout.count('GO'))\n")
+    parity.check(["-c", code], env={**env, "AFTER": "1"})

@@ -190,6 +190,7 @@ type MainOptions struct {
 // process are delivered to the main thread, which is where CPython
 // handles them.
 func Main(o MainOptions) int {
+	C.pyhost_restore_go_settings()
 	C.pyhost_restore_signals()
 	if err := mainInit(o); err != nil {
 		C.pyhost_flush_stdio()

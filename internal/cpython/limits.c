@@ -295,6 +295,43 @@ __attribute__((constructor(101))) static void run_plain_where_limited(int argc, 
 	}
 }
 
+// The variables Go's runtime reads at its start (GOMAXPROCS, GOGC,
+// GOMEMLIMIT, GODEBUG, GOTRACEBACK) are the user's for Go programs, not
+// settings of python3's: under pyhost they reached its runtime, where
+// they printed traces (GODEBUG=gctrace=1), ended the start with a Go
+// stack trace (GOMEMLIMIT=abc, GODEBUG=cgocheck=2), made hundreds of
+// threads (GOMAXPROCS=1024) or hung (GOMAXPROCS=100000). Hidden from it:
+// the first byte of each such entry of the environment is changed before
+// the runtime copies the environment (its first act, after these
+// constructors) and put back once it has (pyhost_restore_go_settings,
+// before Python reads the environment), so Python, os.environ and the
+// program's children see the environment as it was, in its order.
+static const char *const go_settings[] = {"GOMAXPROCS=", "GOGC=", "GOMEMLIMIT=", "GODEBUG=", "GOTRACEBACK="};
+#define HIDDEN_MAX 16
+static char *hidden[HIDDEN_MAX]; // the entries changed, first byte 'G' to '\1'
+static int nhidden;
+
+__attribute__((constructor(102))) static void hide_go_settings(void) {
+	if (&pyhost_hands_over == NULL || !pyhost_hands_over) {
+		return;
+	}
+	for (char **e = environ; e != NULL && *e != NULL && nhidden < HIDDEN_MAX; e++) {
+		for (size_t i = 0; i < sizeof go_settings / sizeof go_settings[0]; i++) {
+			if (strncmp(*e, go_settings[i], strlen(go_settings[i])) == 0) {
+				hidden[nhidden++] = *e;
+				(*e)[0] = '\1';
+				break;
+			}
+		}
+	}
+}
+
+void pyhost_restore_go_settings(void) {
+	for (; nhidden > 0; nhidden--) {
+		hidden[nhidden - 1][0] = 'G';
+	}
+}
+
 int pyhost_plain_possible(void) {
 	// A mark already there (set by someone else) is not overwritten.
 	return may_run_plain() && getenv(PLAIN_EXEC_VAR) == NULL;
@@ -311,6 +348,7 @@ void pyhost_exec_plain(void) {
 		fclose(f);
 	}
 	snprintf(mark, sizeof mark, "%ld:%s", (long)getpid(), name);
+	pyhost_restore_go_settings();
 	if (setenv(PLAIN_EXEC_VAR, mark, 1) != 0) {
 		return;
 	}

@@ -204,6 +204,9 @@ int pyhost_atexit_register(void);
 // limit and the closed standard fds the process started with (saved before
 // Go's runtime changed them) are restored on the calling (main) thread.
 void pyhost_restore_signals(void);
+// pyhost_restore_go_settings gives the environment back the variables of
+// Go's runtime that limits.c hid from it (GODEBUG, GOMAXPROCS, ...).
+void pyhost_restore_go_settings(void);
 // For programs that start Python with Start instead: the handlers Go's
 // runtime wanted for signals blocked at start are installed, and the
 // signals held until then raised (see shim.c).

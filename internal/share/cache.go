@@ -171,13 +171,17 @@ func (c *Cache) warn(format string, args ...any) {
 		return
 	}
 	// The default directory (Home set) that cannot be made, reached (a
-	// HOME of another user's: su without -) or trusted is no cache, as
-	// python3 says nothing of a __pycache__ it cannot use.
+	// HOME of another user's: su without -; a HOME of /dev/null) or
+	// trusted, or cannot be written (a read-only or full home, a quota,
+	// ulimit -f) is no cache, as python3 says nothing of a __pycache__ it
+	// cannot use or write.
 	var noDir *noDirError
 	var foreign *notOwnedError
 	for _, a := range args {
 		if err, ok := a.(error); ok && c.Home != "" &&
-			(errors.As(err, &noDir) || errors.As(err, &foreign) || errors.Is(err, fs.ErrPermission)) {
+			(errors.As(err, &noDir) || errors.As(err, &foreign) || errors.Is(err, fs.ErrPermission) ||
+				errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOSPC) ||
+				errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)) {
 			return
 		}
 	}
