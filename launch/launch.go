@@ -49,7 +49,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -515,14 +514,6 @@ func (l *launcher) afterMain() {
 		l.undoSite()
 		l.undoSite = nil
 	}
-	// From here on Go's code runs in calls from Python's threads (an
-	// import, the exit), one at a time for the most part: one processor
-	// for its goroutines is all it needs, and with more, a collection
-	// started workers on threads of their own. Each thread more is one a
-	// program's own threads may need under a process limit (a cgroup's
-	// pids.max, ulimit -u): a thread Go's runtime cannot start ends the
-	// process (SIGABRT) after the program's output.
-	runtime.GOMAXPROCS(1)
 }
 
 // roots are what the root lists ahead for the job.
