@@ -69,6 +69,7 @@ func statsLine(s Settings, st importer.Stats) string {
 func statsDict(s Settings, st importer.Stats) map[string]any {
 	return map[string]any{
 		"importer":      s.Importer,
+		"plain":         false, // true in a plain run's module (internal/cpython/plain.c)
 		"lookups":       st.Lookups,
 		"hits":          st.Hits,
 		"final_misses":  st.FinalMisses,

@@ -16,7 +16,7 @@ const Version = "0.1.0"
 
 // Settings are pyhost's own options.
 type Settings struct {
-	Importer    bool   // -X pyhost.importer=on|off
+	Importer    bool   // -X pyhost.importer=auto|on|off (auto: on, where Go's runtime runs)
 	MissesFinal bool   // -X pyhost.misses=final|revalidate
 	Stats       bool   // -X pyhost.stats
 	Version     bool   // -X pyhost.version
@@ -92,7 +92,15 @@ func parseSettings(xopts []string, getenv func(string) string, ignoreEnv bool) (
 	for n, v := range vals {
 		switch n {
 		case "importer":
-			s.Importer, err = parseBool("importer", v)
+			// auto: the importer wherever Go's runtime runs (limits.c's
+			// nothing_to_save chose a plain run where it has nothing to save).
+			if strings.EqualFold(v, "auto") {
+				s.Importer = true
+				break
+			}
+			if s.Importer, err = parseBool("importer", v); err != nil {
+				err = fmt.Errorf("-X pyhost.importer=%s: want auto, on or off", v)
+			}
 		case "misses":
 			switch v {
 			case "final":

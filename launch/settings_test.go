@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pyhost/pyhost/internal/cpython"
 	"github.com/pyhost/pyhost/pathscan"
 )
 
@@ -31,7 +32,10 @@ func TestParseSettings(t *testing.T) {
 		{name: "command line beats env", xopts: []string{"pyhost.importer=on"}, env: map[string]string{"PYHOST_IMPORTER": "off"}, want: def},
 		{name: "-E ignores env", env: map[string]string{"PYHOST_IMPORTER": "off"}, ignoreEnv: true, want: def},
 		{name: "unknown option", xopts: []string{"pyhost.importr=off"}, err: "unknown option -X pyhost.importr"},
-		{name: "bad bool", xopts: []string{"pyhost.importer=maybe"}, err: "want on or off"},
+		{name: "bad importer", xopts: []string{"pyhost.importer=maybe"}, err: "want auto, on or off"},
+		{name: "bad bool", xopts: []string{"pyhost.stats=maybe"}, err: "want on or off"},
+		{name: "importer auto", xopts: []string{"pyhost.importer=auto"}, want: def},
+		{name: "importer auto from the environment", env: map[string]string{"PYHOST_IMPORTER": "AUTO"}, want: def},
 		{name: "bad misses", xopts: []string{"pyhost.misses=sometimes"}, err: "want final or revalidate"},
 		{name: "bad mpi", env: map[string]string{"PYHOST_MPI": "always"}, err: "want auto, on or off"},
 		{name: "cachedir needs a value", xopts: []string{"pyhost.cachedir"}, err: "needs a directory"},
@@ -94,5 +98,13 @@ func TestShareKeyIgnoresConcurrency(t *testing.T) {
 	}
 	if shareKey(a) == shareKey(Settings{Importer: false}) {
 		t.Error("importer on and off share a key")
+	}
+}
+
+func TestPlainRunsModuleHasThisVersion(t *testing.T) {
+	// A plain run's pyhost module (internal/cpython/plain.c) reports the
+	// version by a constant of its own.
+	if got := cpython.PlainVersion(); got != Version {
+		t.Errorf("plain run's pyhost.version() = %q, want %q (launch.Version)", got, Version)
 	}
 }

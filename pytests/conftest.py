@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,34 @@ def needs_persistent_cache():
             pytest.skip(f"{p} is on {t}, an image file system: pyhost's cache keeps nothing of it between runs")
         if os.major(os.stat(p).st_dev) in (7, 43):
             pytest.skip(f"{p} is on a loop or nbd device, an image: pyhost's cache keeps nothing of it between runs")
+
+
+GO = shutil.which("go")
+
+
+@pytest.fixture
+def fuse_tree(tmp_path):
+    """The tree of the `tree` fixture seen through bench/slowfs (FUSE, no
+    latency): a file system pyhost takes as shared by all nodes."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or not os.path.exists("/dev/fuse"):
+        pytest.skip("per-rank namespaces and a FUSE mount need root, unshare and /dev/fuse")
+    if GO is None:
+        pytest.skip("go not found (to build bench/slowfs)")
+    exe = tmp_path / "slowfs"
+    subprocess.run([GO, "build", "-o", str(exe), "./bench/slowfs"], cwd=str(REPO), check=True, timeout=300)
+    src, mnt = tmp_path / "src", tmp_path / "mnt"
+    src.mkdir()
+    mnt.mkdir()
+    fs = subprocess.Popen([str(exe), "-latency", "0", "-src", str(src), "-mnt", str(mnt)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            if os.path.ismount(mnt):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.skip(f"slowfs did not mount: {fs.stderr.read1() if fs.poll() is not None else ''}")
+        yield src, mnt
+    finally:
+        fs.terminate()
+        fs.wait(timeout=30)

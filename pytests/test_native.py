@@ -12,11 +12,10 @@ import shutil
 import subprocess
 import sysconfig
 import textwrap
-import time
 
 import pytest
 
-from conftest import base_env
+from conftest import base_env, fuse_tree  # noqa: F401 (a fixture)
 from test_mpi import MPIRUN, JOB_TIMEOUT, write_bundle_job
 from test_mpi import mpirun as _mpirun
 
@@ -348,8 +347,6 @@ def test_reimport_after_invalidate_uses_the_same_copy(pyhost, reference, tree):
     assert lines(p, "rank") == ["rank 0 22 True False", "rank 1 22 True False"], (p.out, p.stderr)
 
 
-GO = shutil.which("go")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NODE_WRAPPER = """#!/bin/sh
 # One "node" per rank: its own host name and, at $LOCAL, a node-local
@@ -359,34 +356,6 @@ exec unshare --mount --uts --propagation private sh -c '
     mount --bind "$BASE/node$OMPI_COMM_WORLD_RANK" "$LOCAL" &&
     exec "$@"' sh "$@"
 """
-
-
-@pytest.fixture
-def fuse_tree(tmp_path):
-    """The tree of the `tree` fixture seen through bench/slowfs (FUSE, no
-    latency): a file system pyhost takes as shared by all nodes."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None or not os.path.exists("/dev/fuse"):
-        pytest.skip("per-rank namespaces and a FUSE mount need root, unshare and /dev/fuse")
-    if GO is None:
-        pytest.skip("go not found (to build bench/slowfs)")
-    exe = tmp_path / "slowfs"
-    subprocess.run([GO, "build", "-o", str(exe), "./bench/slowfs"], cwd=REPO, check=True, timeout=300)
-    src, mnt = tmp_path / "src", tmp_path / "mnt"
-    src.mkdir()
-    mnt.mkdir()
-    fs = subprocess.Popen([str(exe), "-latency", "0", "-src", str(src), "-mnt", str(mnt)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(100):
-            if os.path.ismount(mnt):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.skip(f"slowfs did not mount: {fs.stderr.read1() if fs.poll() is not None else ''}")
-        yield src, mnt
-    finally:
-        fs.terminate()
-        fs.wait(timeout=30)
 
 
 def test_several_nodes_each_node_writes_its_own_copies(pyhost, fuse_tree, tmp_path):

@@ -7,7 +7,9 @@
 #   scripts/cpython-full.sh [--out DIR] [--misses] [--strict] [HALF...] [-- REGRTEST-ARGS...]
 #
 # HALF is python3.11, pyhost or pyhost-final (pyhost with
-# PYHOST_MISSES=final); the default is python3.11 and pyhost, plus
+# PYHOST_MISSES=final); a pyhost half runs with PYHOST_IMPORTER=on (by
+# default a process alone on local disk would run plain, as python3, and
+# test nothing of pyhost's); the default is python3.11 and pyhost, plus
 # pyhost-final with --misses. A half's XML and log stay in DIR (default
 # $TMPDIR/pyhost-suite), so python3.11's half, which does not depend on
 # pyhost, can be run once and each pyhost half compared with it later:
@@ -71,8 +73,8 @@ run_half() { # half
 	local half=$1 exe=$python
 	local -a env=()
 	case $half in
-	pyhost) exe=$pyhost ;;
-	pyhost-final) exe=$pyhost; env=(PYHOST_MISSES=final) ;;
+	pyhost) exe=$pyhost; env=(PYHOST_IMPORTER=on) ;;
+	pyhost-final) exe=$pyhost; env=(PYHOST_IMPORTER=on PYHOST_MISSES=final) ;;
 	esac
 	local scratch=$out/scratch
 	rm -rf "$scratch"

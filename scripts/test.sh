@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYHOST="$PWD/bin/pyhost"
+# Every pyhost the tests start keeps Go's runtime and its importer, which
+# they judge: by default a process alone on local disk runs plain, as
+# python3 (test_plain.py tests that choice and sets the variable itself).
+export PYHOST_IMPORTER=on
 
 step() { printf '\n== %s\n' "$*"; }
 

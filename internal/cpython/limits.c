@@ -1,13 +1,18 @@
-// Resource limits, read by C constructors before Go's runtime starts.
+// Resource limits and the plain run, read and chosen by C constructors
+// before Go's runtime starts.
 //
 // Go's runtime costs a process about 1.3 GB of address space, some 100 MB
-// of committed data and five threads: under a finite limit on any of
-// them, a program python3 runs can fail under pyhost, however large the
-// limit. So a process alone (no MPI launcher) under such a limit runs as
-// python3 runs: CPython's own Py_BytesMain, called from the first
+// of committed data, five threads and, on this project's machine, some
+// 7 ms of start-up: under a finite limit on any of them, a program
+// python3 runs can fail under pyhost, however large the limit, and where
+// pyhost's importer has nothing to save (nothing_to_save: no file system
+// whose metadata leaves the node) its start-up is pure cost. So a process
+// alone (no MPI launcher) under such a limit, or with nothing to save,
+// runs as python3 runs: CPython's own Py_BytesMain, called from the first
 // constructor (run_plain_where_limited), before anything else in this
 // program has run; Go's runtime never starts, and nothing of pyhost's
-// (its finder, its cache, its `pyhost` module) is there. A limit found
+// (its finder, its cache) is there but its `pyhost` module, built in
+// (plain.c), answering for a process alone. A limit found
 // only when a thread cannot start (a cgroup's pids.max) gets the same
 // through one exec of the program (pyhost_exec_plain, from shim.c). So
 // does a start with a fault signal blocked and pending (fault_pending).
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -141,8 +147,13 @@ static int under_launcher(void) {
 // option named by the rest of the argument (-B-check-hash-based-pycs is
 // --check-hash-based-pycs), and one with no name ends the options, as do
 // "-", "--" and the first argument that is not an option.
-static int asks_for_pyhost(int argc, char **argv) {
+// *ignore_env is set when -E or -I is among them (PYHOST_* variables are
+// ignored then, as PYTHON* are), *env_importer cleared when -X
+// pyhost.importer is (the command line wins). -X pyhost.importer=auto,
+// which leaves the choice to pyhost (nothing_to_save), does not ask.
+static int asks_for_pyhost(int argc, char **argv, int *ignore_env, int *env_importer) {
 	int asks = 0, version = 0, i = 1;
+	*ignore_env = 0, *env_importer = 1;
 	const char *p = ""; // the rest of the current group of short options
 	for (;;) {
 		if (*p == '\0') {
@@ -183,6 +194,9 @@ static int asks_for_pyhost(int argc, char **argv) {
 			continue;
 		}
 		if (strchr("bBdEiIOPqRsStuvx", o) != NULL) {
+			if (o == 'E' || o == 'I') {
+				*ignore_env = 1;
+			}
 			continue;
 		}
 		if (o == 'c' || o == 'm' || o == 'W' || o == 'X') {
@@ -197,7 +211,10 @@ static int asks_for_pyhost(int argc, char **argv) {
 			if (o == 'c' || o == 'm') {
 				break;
 			}
-			if (o == 'X' && strncmp(arg, "pyhost.", 7) == 0) {
+			if (o == 'X' && strncmp(arg, "pyhost.importer", 15) == 0 && (arg[15] == '\0' || arg[15] == '=')) {
+				*env_importer = 0;
+			}
+			if (o == 'X' && strncmp(arg, "pyhost.", 7) == 0 && !(strncmp(arg, "pyhost.importer=", 16) == 0 && strcasecmp(arg + 16, "auto") == 0)) {
 				asks = 1;
 			}
 			continue;
@@ -240,8 +257,9 @@ static int plain_exec_asked(void) {
 
 // may_run_plain: this process may run as python3 would (see the top).
 static int may_run_plain(void) {
+	int ignore_env, env_importer;
 	return &pyhost_hands_over != NULL && pyhost_hands_over && saved_argv != NULL && !under_launcher() &&
-	       !asks_for_pyhost(saved_argc, saved_argv);
+	       !asks_for_pyhost(saved_argc, saved_argv, &ignore_env, &env_importer);
 }
 
 static int small_process_limit(struct rlimit *r);
@@ -282,6 +300,128 @@ static int go_cannot_run(void) {
 	       getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < PYHOST_PLAIN_BELOW_NOFILE || small_process_limit(&r);
 }
 
+// The file system types whose metadata calls a node answers itself, at
+// the speed of memory or of a local disk. Where every file system a
+// process could import from is one of these, pyhost's index has nothing
+// to save: its lookups cost what python3's stat calls cost, and starting
+// Go's runtime costs more (README, Figures).
+static const char *const local_types[] = {
+	"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs", "zfs", "bcachefs", "nilfs2", "tmpfs", "ramfs",
+	"overlay", "squashfs", "erofs", "iso9660", "udf", "vfat", "msdos", "exfat", "ntfs", "ntfs3", "hfsplus",
+};
+
+// Kernel interfaces: never a place a program imports from.
+static const char *const pseudo_types[] = {
+	"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "debugfs", "tracefs", "securityfs", "pstore",
+	"bpf", "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "efivarfs", "selinuxfs", "rpc_pipefs", "nfsd",
+};
+
+static int listed(const char *const *names, size_t n, const char *name) {
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], name) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int under(const char *path, const char *dir) {
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+// pyhost_remote_mounts reports whether a mount table (the format of
+// /proc/<pid>/mountinfo) has a file system of a type in neither list
+// above: a network or parallel file system (nfs, lustre, gpfs, beegfs,
+// cephfs, ...), FUSE (sshfs, squashfuse, CVMFS, fuseblk, ...), an
+// automount point, or a type unknown here. Mount points under /proc,
+// /sys, /dev and /run do not count (a desktop's FUSE portals are in
+// /run/user). A table that cannot be read counts as having one.
+int pyhost_remote_mounts(const char *mountinfo) {
+	FILE *f = fopen(mountinfo, "re");
+	if (f == NULL) {
+		return 1;
+	}
+	int remote = 0, lines = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	while (!remote && getline(&line, &cap, f) > 0) {
+		lines++;
+		// ID parent major:minor root mountpoint options [optional...] - type source super
+		char *save = NULL, *mp = NULL, *type = NULL;
+		int sep = 0, i = 0;
+		for (char *t = strtok_r(line, " \n", &save); t != NULL; t = strtok_r(NULL, " \n", &save), i++) {
+			if (i == 4) {
+				mp = t;
+			} else if (i > 5 && sep) {
+				type = t;
+				break;
+			} else if (i > 5 && strcmp(t, "-") == 0) {
+				sep = 1;
+			}
+		}
+		if (type == NULL) {
+			remote = 1; // not the format: nothing can be told
+			break;
+		}
+		if (under(mp, "/proc") || under(mp, "/sys") || under(mp, "/dev") || under(mp, "/run")) {
+			continue;
+		}
+		remote = !listed(local_types, sizeof local_types / sizeof local_types[0], type) &&
+			 !listed(pseudo_types, sizeof pseudo_types / sizeof pseudo_types[0], type);
+	}
+	free(line);
+	fclose(f);
+	return remote || lines == 0;
+}
+
+// The values of PYHOST_IMPORTER that leave the choice to pyhost (unset,
+// auto) or ask for CPython's stock importer (what a plain run has).
+static int importer_value_chooses(const char *v) {
+	static const char *const values[] = {"", "auto", "0", "off", "false", "no"};
+	if (v == NULL) {
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		if (strcasecmp(v, values[i]) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+// nothing_to_save reports whether a process alone that did not ask for
+// pyhost on its command line has nothing to gain from Go's runtime: no
+// PYHOST_IMPORTER=on (or a value pyhost would refuse, with its message)
+// unless the command line gives -X pyhost.importer=auto; no PYHOST_STATS,
+// PYHOST_VERSION or PYHOST_WARM (whose output needs it) unless -E or -I
+// is given, under which pyhost ignores them; and every file system
+// mounted is local (pyhost_remote_mounts). PYHOST_IMPORTER=on is heeded
+// under -E and -I too: it marks a whole tree of processes (a job, a test
+// suite) as wanting the importer, and children are often started with
+// -I; there pyhost ignores the variable and its importer is on, as by
+// default. It is then python3 with a builtin pyhost
+// module: its speed, its footprint, its outcome under any limit.
+static int nothing_to_save(void) {
+	int ignore_env, env_importer;
+	asks_for_pyhost(saved_argc, saved_argv, &ignore_env, &env_importer);
+	if (env_importer && !importer_value_chooses(getenv("PYHOST_IMPORTER"))) {
+		return 0;
+	}
+	if (!ignore_env) {
+		static const char *const output[] = {"PYHOST_STATS", "PYHOST_VERSION", "PYHOST_WARM"};
+		for (size_t i = 0; i < sizeof output / sizeof output[0]; i++) {
+			const char *v = getenv(output[i]);
+			if (v != NULL && *v != '\0') {
+				return 0;
+			}
+		}
+	}
+	return !pyhost_remote_mounts("/proc/self/mountinfo");
+}
+
+void pyhost_plain_module_add(void);
+
 // Before every other constructor (they prepare Go's runtime): glibc calls
 // the executable's with the program's arguments.
 __attribute__((constructor(101))) static void run_plain_where_limited(int argc, char **argv, char **envp) {
@@ -290,7 +430,8 @@ __attribute__((constructor(101))) static void run_plain_where_limited(int argc, 
 	if (&pyhost_hands_over == NULL || !pyhost_hands_over) {
 		return;
 	}
-	if (plain_exec_asked() || may_run_plain() && go_cannot_run()) {
+	if (plain_exec_asked() || may_run_plain() && (go_cannot_run() || nothing_to_save())) {
+		pyhost_plain_module_add();
 		exit(Py_BytesMain(argc, argv));
 	}
 }

@@ -1,0 +1,56 @@
+package cpython_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pyhost/pyhost/internal/cpython"
+)
+
+func TestRemoteMounts(t *testing.T) {
+	const (
+		root    = "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+		proc    = "23 22 0:21 / /proc rw,nosuid shared:12 - proc proc rw\n"
+		shm     = "24 22 0:23 / /dev/shm rw shared:3 - tmpfs tmpfs rw\n"
+		cgroups = "25 22 0:24 / /sys/fs/cgroup ro master:4 - cgroup2 cgroup2 rw\n"
+		tmp     = "26 22 0:25 / /tmp rw - tmpfs tmpfs rw,size=100k\n"
+		binfmt  = "27 23 0:26 / /proc/sys/fs/binfmt_misc rw shared:13 - autofs systemd-1 rw,fd=29\n"
+		portal  = "28 22 0:27 / /run/user/1000/doc rw,nosuid shared:40 - fuse.portal portal rw,user_id=1000\n"
+		snap    = "29 22 7:3 / /snap/core/1 ro,nodev shared:30 - squashfs /dev/loop3 ro\n"
+		spaced  = "30 22 0:28 / /mnt/with\\040space rw - xfs /dev/sdb1 rw\n"
+		noopt   = "31 22 0:29 / /scratch rw - ext4 /dev/sdc1 rw\n"
+	)
+	local := root + proc + shm + cgroups + tmp + binfmt + portal + snap + spaced + noopt
+	tests := []struct {
+		name, table string
+		remote      bool
+	}{
+		{"local disks, memory and kernel interfaces", local, false},
+		{"an NFS home", local + "40 22 0:40 / /home rw,relatime shared:50 - nfs4 srv:/home rw,vers=4.2\n", true},
+		{"Lustre", local + "41 22 0:41 / /lustre rw - lustre 10.0.0.1@o2ib:/fs rw\n", true},
+		{"GPFS with several optional fields", local + "42 22 0:42 / /gpfs rw shared:7 master:2 propagate_from:1 - gpfs gpfs0 rw\n", true},
+		{"squashfuse", local + "43 22 0:43 / /opt/env ro,nosuid - fuse.squashfuse squashfuse ro,user_id=0\n", true},
+		{"ntfs through FUSE", local + "44 22 8:17 / /media/d rw - fuseblk /dev/sdb1 rw\n", true},
+		{"an automount point", local + "45 22 0:45 / /apps rw - autofs /etc/auto.apps rw,fd=7\n", true},
+		{"a type unknown here", local + "46 22 0:46 / /data rw - wekafs default rw\n", true},
+		{"FUSE under /run only", root + portal, false},
+		{"a line not in the format", root + "garbage\n", true},
+		{"empty", "", true},
+	}
+	dir := t.TempDir()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, string(rune('a'+i)))
+			if err := os.WriteFile(p, []byte(tt.table), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := cpython.RemoteMounts(p); got != tt.remote {
+				t.Errorf("RemoteMounts(%q) = %v, want %v", tt.table, got, tt.remote)
+			}
+		})
+	}
+	if !cpython.RemoteMounts(filepath.Join(dir, "missing")) {
+		t.Error("a table that cannot be read must count as having a remote file system")
+	}
+}

@@ -1,0 +1,163 @@
+"""A process alone with nothing for pyhost's importer to save runs plain
+(issue 14): no MPI launcher, nothing asked of pyhost, and no file system
+mounted whose metadata calls leave the node. It is then python3 (CPython's
+own Py_BytesMain, Go's runtime never started) with a builtin pyhost module
+that answers as the importer's does for a process alone.
+
+The suite itself runs with PYHOST_IMPORTER=on (scripts/test.sh), so that
+its other tests judge the importer; these set the variable themselves.
+"""
+
+import os
+import resource
+
+import pytest
+
+from conftest import run, base_env
+
+# What limits.c takes as local (metadata answered on the node) and as a
+# kernel interface: the specification these tests hold it to.
+LOCAL = {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs", "zfs", "bcachefs", "nilfs2", "tmpfs",
+         "ramfs", "overlay", "squashfs", "erofs", "iso9660", "udf", "vfat", "msdos", "exfat", "ntfs", "ntfs3",
+         "hfsplus"}
+PSEUDO = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "debugfs", "tracefs",
+          "securityfs", "pstore", "bpf", "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "efivarfs",
+          "selinuxfs", "rpc_pipefs", "nfsd"}
+
+
+def remote_mounts():
+    """The mounts of this machine that make pyhost keep its importer."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mp, typ = fields[4], fields[fields.index("-", 6) + 1]
+            if any(mp == d or mp.startswith(d + "/") for d in ("/proc", "/sys", "/dev", "/run")):
+                continue
+            if typ not in LOCAL and typ not in PSEUDO:
+                out.append((mp, typ))
+    return out
+
+
+@pytest.fixture
+def local_machine():
+    remote = remote_mounts()
+    if remote:
+        pytest.skip(f"this machine mounts file systems with remote metadata ({remote[:3]}): pyhost keeps "
+                    "its importer here, which the other tests cover")
+
+
+def env_with(tmp_path, **kw):
+    e = base_env(tmp_path)
+    e.pop("PYHOST_IMPORTER", None)
+    e.update(kw)
+    return e
+
+
+# Prints whether the run was plain, and what a plain run shows: one
+# thread, CPython's own finders.
+PROBE = ("import sys, pyhost\n"
+         "with open('/proc/self/status') as f: threads = f.read().split('Threads:')[1].split()[0]\n"
+         "print(pyhost.stats()['plain'], threads, [getattr(f, '__name__', '?') for f in sys.meta_path][-3:])\n")
+PLAIN = "True 1 ['BuiltinImporter', 'FrozenImporter', 'PathFinder']\n"
+
+
+def test_alone_on_local_file_systems_runs_plain(pyhost, reference, tmp_path, local_machine):
+    r = run([pyhost, "-c", PROBE], env=env_with(tmp_path), cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, PLAIN.encode(), b""), r
+    # Nothing of pyhost's written: no cache under the home.
+    assert not (tmp_path / ".cache" / "pyhost").exists()
+    # And what python3 prints for the same program, byte for byte.
+    code = ("import sys, json, threading\n"
+            "t = threading.Thread(target=lambda: print(json.dumps({'a': [1, 2]})))\n"
+            "t.start(); t.join()\n"
+            "print(sys.flags, sys.path[1:], sys.orig_argv[1:], sorted(sys.modules))\n")
+    host = run([pyhost, "-c", code], env=env_with(tmp_path), cwd=tmp_path)
+    ref = run([reference, "-c", code], env=env_with(tmp_path), cwd=tmp_path)
+    assert (host.returncode, host.stdout, host.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+
+
+@pytest.mark.parametrize("args, env, plain", [
+    ([], {"PYHOST_IMPORTER": "auto"}, True),
+    ([], {"PYHOST_IMPORTER": "off"}, True),
+    ([], {"PYHOST_IMPORTER": ""}, True),
+    (["-X", "pyhost.importer=auto"], {"PYHOST_IMPORTER": "on"}, True),  # the command line wins
+    (["-I"], {"PYHOST_STATS": "1"}, True),  # -E and -I ignore PYHOST_* as PYTHON*,
+    (["-E"], {"PYHOST_IMPORTER": "on"}, False),  # but for a tree of processes' choice
+    (["-I"], {"PYHOST_IMPORTER": "on"}, False),
+    (["-X", "dev"], {}, True),  # python3's own -X options ask nothing of pyhost
+    ([], {"PYHOST_IMPORTER": "on"}, False),
+    ([], {"PYHOST_IMPORTER": "Yes"}, False),
+    ([], {"PYHOST_STATS": "1"}, False),
+    (["-X", "pyhost.importer=on"], {}, False),
+    (["-X", "pyhost.importer"], {}, False),
+    (["-X", "pyhost.importer=off"], {}, False),  # for comparison: Go's runtime, CPython's importer
+    (["-X", "pyhost.cache=off"], {}, False),
+    (["-X", "pyhost.importer=auto"], {"PYHOST_STATS": "1"}, False),
+    (["-E", "-X", "pyhost.importer=on"], {}, False),
+], ids=lambda v: repr(v) if isinstance(v, (list, dict)) else None)
+def test_what_asks_for_the_importer(pyhost, tmp_path, local_machine, args, env, plain):
+    r = run([pyhost, *args, "-c", PROBE], env=env_with(tmp_path, **env), cwd=tmp_path)
+    assert r.returncode == 0, r
+    words = r.stdout.decode().split()
+    assert words[0] == str(plain), r
+    if plain:
+        assert r.stdout == PLAIN.encode() and r.stderr == b"", r
+    else:
+        assert int(words[1]) > 1, r  # Go's runtime's threads
+
+
+def test_a_value_pyhost_refuses_gets_its_message(pyhost, tmp_path, local_machine):
+    r = run([pyhost, "-c", "print('ran')"], env=env_with(tmp_path, PYHOST_IMPORTER="sometimes"), cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (2, b""), r
+    assert r.stderr == b"pyhost: -X pyhost.importer=sometimes: want auto, on or off\n", r
+
+
+def test_a_fuse_file_system_mounted_keeps_the_importer(pyhost, fuse_tree, tmp_path):
+    # A FUSE mount anywhere (here bench/slowfs): metadata calls that leave
+    # the kernel, which pyhost's index saves.
+    src, mnt = fuse_tree
+    (src / "onfuse.py").write_text("X = 'from fuse'\n")
+    code = PROBE + "import onfuse; print(onfuse.X)\n"
+    r = run([pyhost, "-c", code], env=env_with(tmp_path, PYTHONPATH=str(mnt)), cwd=tmp_path)
+    assert r.returncode == 0, r
+    words = r.stdout.decode().split()
+    assert words[0] == "False" and int(words[1]) > 1, r
+    assert r.stdout.decode().endswith("from fuse\n"), r
+
+
+# Every function of the module, and its answers to bad arguments.
+MODULE = """
+import sys, pyhost
+print(sorted(n for n in dir(pyhost) if not n.startswith('_')), pyhost.__doc__)
+for n in sorted(n for n in dir(pyhost) if not n.startswith('_')):
+    print(n, getattr(pyhost, n).__doc__)
+print(pyhost.rank(), pyhost.size(), pyhost.peers(), pyhost.mpi_active(), pyhost.version())
+print(pyhost.rank(7, x=1), pyhost.share_paths(['/nowhere']), pyhost.share_paths(()))
+for bad in ((), (1,), ([1],), ('/a',)):
+    try:
+        pyhost.share_paths(*bad)
+    except Exception as e:
+        print(type(e).__name__, e)
+s = pyhost.stats()
+print(sorted(s), 'pyhost' in sys.builtin_module_names)
+print(s['importer'], s['plain'])
+"""
+
+
+@pytest.mark.parametrize("how", ["auto", "limit"])
+def test_the_plain_module_answers_as_the_importers(pyhost, tmp_path, how):
+    # The module of a run with Go's runtime (and the importer on, which
+    # share_paths needs) is the reference: the plain run's must print the
+    # same, but for stats' 'importer' and 'plain'.
+    if how == "auto" and remote_mounts():
+        pytest.skip("this machine mounts file systems with remote metadata: no plain run without a limit")
+    ref = run([pyhost, "-c", MODULE], env=env_with(tmp_path, PYHOST_IMPORTER="on"), cwd=tmp_path)
+    assert ref.returncode == 0 and ref.stdout.endswith(b"\nTrue False\n"), ref
+
+    def lower():
+        if how == "limit":
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 40, 1 << 40))
+    r = run([pyhost, "-c", MODULE], env=env_with(tmp_path), cwd=tmp_path, preexec_fn=lower)
+    assert r.returncode == 0 and r.stdout.endswith(b"\nFalse True\n"), r
+    assert r.stdout[:-len("False True\n")] == ref.stdout[:-len("True False\n")], (r.stdout.decode(), ref.stdout.decode())
