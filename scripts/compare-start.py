@@ -11,6 +11,11 @@ Both run in a user's usual environment: PYTHONDONTWRITEBYTECODE unset (it
 turns pyhost's cache off), pyhost's cache in a directory of the script's
 own, warmed by the first run; COMPARE_CACHE=off runs pyhost without it.
 
+pyhost runs as it runs by default: plain (CPython alone, Go's runtime never
+started) on a machine that mounts no network or FUSE file system, with its
+importer elsewhere (README, Using it). IMPORTER=1 also times pyhost with
+-X pyhost.importer=on, which keeps the importer everywhere.
+
 FLOOR=1 also times three floors, built for the run (go, gcc): bench/floor's
 C main over the static libpython pyhost links (what the library costs by
 itself); its Go main over the same (what any Go program embedding it
@@ -35,7 +40,7 @@ PYTHON = "/usr/bin/python3.11"
 PYHOST = os.environ.get("PYHOST") or os.path.normpath(os.path.join(HERE, "..", "bin", "pyhost"))
 
 
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYHOST_IMPORTER")}
 ENV["PYHOST_CACHEDIR"] = tempfile.mkdtemp(prefix="compare-start-")
 ENV["PYHOST_CACHE"] = os.environ.get("COMPARE_CACHE", "on")
 
@@ -43,7 +48,8 @@ ENV["PYHOST_CACHE"] = os.environ.get("COMPARE_CACHE", "on")
 def run(exe, code):
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([exe, "-c", code], check=True, stdout=subprocess.DEVNULL, env=ENV)
+    argv = (exe if isinstance(exe, list) else [exe]) + ["-c", code]
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=ENV)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
@@ -110,6 +116,8 @@ def main():
     pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     codes = sys.argv[2:] or ["pass", "import json"]
     others = [("pyhost", PYHOST)]
+    if os.environ.get("IMPORTER"):
+        others.append(("pyhost -X pyhost.importer=on", [PYHOST, "-X", "pyhost.importer=on"]))
     if os.environ.get("FLOOR"):
         others += floors(ENV["PYHOST_CACHEDIR"])
     for code in codes:
