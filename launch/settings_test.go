@@ -108,3 +108,15 @@ func TestPlainRunsModuleHasThisVersion(t *testing.T) {
 		t.Errorf("plain run's pyhost.version() = %q, want %q (launch.Version)", got, Version)
 	}
 }
+
+func TestPlainChoiceReadsEveryOptionsVariable(t *testing.T) {
+	// limits.c decides, before Go's runtime starts, whether a PYHOST_*
+	// setting asks for pyhost: it must know every one parseSettings reads.
+	var want []string
+	for _, n := range optionNames {
+		want = append(want, "PYHOST_"+strings.ToUpper(n))
+	}
+	if got := cpython.EnvOptions(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("limits.c's env_options = %v, want %v (launch's optionNames)", got, want)
+	}
+}

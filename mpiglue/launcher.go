@@ -187,9 +187,23 @@ func detect(getenv func(string) string, socketInode func(fd int) (uint64, bool),
 			l.ID = "pmi:" + getenv("PMI_RANK") + ":" + getenv("PMI_PORT")
 		}
 	default:
-		// Hydra's MPI_LOCAL* alone.
-		l.Launcher = "hydra"
-		gone = "MPI_LOCALRANKID is set without PMI_RANK or PMI_FD"
+		// Variables of a launch without those that name a rank: Hydra's
+		// MPI_LOCAL* alone, PMIX_RANK without PMIX_NAMESPACE,
+		// OMPI_COMM_WORLD_SIZE without its rank. No launcher starts a
+		// process so.
+		var names []string
+		hydra := true
+		for _, name := range launcherVars {
+			if set(name) {
+				names = append(names, name)
+				hydra = hydra && strings.HasPrefix(name, "MPI_LOCAL")
+			}
+		}
+		l.Launcher = "MPI"
+		if hydra {
+			l.Launcher = "hydra"
+		}
+		gone = strings.Join(names, ", ") + " set without the variables that name a rank"
 	}
 	for _, v := range []string{"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"} {
 		if n, err := strconv.Atoi(getenv(v)); err == nil && n > 0 {

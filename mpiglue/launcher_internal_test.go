@@ -57,6 +57,8 @@ func TestDetect(t *testing.T) {
 		{"srun pmi2", slurmPMI2, Launched, "slurm-pmi2", 2},
 		{"srun pmix", slurmPMIx, Launched, "slurm-pmix", 2},
 		{"hydra local vars alone", map[string]string{"MPI_LOCALRANKID": "0"}, Stale, "hydra", 0},
+		{"open mpi size alone", map[string]string{"OMPI_COMM_WORLD_SIZE": "junk"}, Stale, "MPI", 0},
+		{"pmix rank without namespace", map[string]string{"PMIX_RANK": "3"}, Stale, "MPI", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +73,17 @@ func TestDetect(t *testing.T) {
 				t.Errorf("a launched process has no ID")
 			}
 		})
+	}
+
+	// The warning names the variables that were set.
+	for env, want := range map[string]string{
+		"MPI_LOCALRANKID":      "name no live hydra launch (MPI_LOCALRANKID set without the variables that name a rank)",
+		"OMPI_COMM_WORLD_SIZE": "name no live MPI launch (OMPI_COMM_WORLD_SIZE set without the variables that name a rank)",
+		"PMIX_RANK":            "name no live MPI launch (PMIX_RANK set without the variables that name a rank)",
+	} {
+		if w := detect(envFunc(map[string]string{env: "1"}), socketInode, dirExists).Warning(); !strings.Contains(w, want) {
+			t.Errorf("%s alone: Warning() = %q, want it to say %q", env, w, want)
+		}
 	}
 
 	// The mark a rank sets makes the same environment a descendant.

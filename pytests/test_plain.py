@@ -79,19 +79,22 @@ def test_alone_on_local_file_systems_runs_plain(pyhost, reference, tmp_path, loc
 
 @pytest.mark.parametrize("args, env, plain", [
     ([], {"PYHOST_IMPORTER": "auto"}, True),
-    ([], {"PYHOST_IMPORTER": "off"}, True),
-    ([], {"PYHOST_IMPORTER": ""}, True),
+    ([], {"PYHOST_IMPORTER": ""}, True),  # empty: unset, as pyhost reads it
     (["-X", "pyhost.importer=auto"], {"PYHOST_IMPORTER": "on"}, True),  # the command line wins
+    (["-X", "pyhost.importer=on", "-X", "pyhost.importer=AUTO"], {}, True),  # the last one, as for CPython
     (["-I"], {"PYHOST_STATS": "1"}, True),  # -E and -I ignore PYHOST_* as PYTHON*,
+    (["-E"], {"PYHOST_MPI": "on", "PYHOST_IMPORTER": "sometimes"}, True),
     (["-E"], {"PYHOST_IMPORTER": "on"}, False),  # but for a tree of processes' choice
-    (["-I"], {"PYHOST_IMPORTER": "on"}, False),
+    (["-I"], {"PYHOST_IMPORTER": "Yes"}, False),
     (["-X", "dev"], {}, True),  # python3's own -X options ask nothing of pyhost
     ([], {"PYHOST_IMPORTER": "on"}, False),
-    ([], {"PYHOST_IMPORTER": "Yes"}, False),
+    ([], {"PYHOST_IMPORTER": "off"}, False),  # for comparison: Go's runtime, CPython's importer
     ([], {"PYHOST_STATS": "1"}, False),
+    ([], {"PYHOST_STATS": "0"}, False),  # any setting asks, as -X pyhost.<name> does
+    ([], {"PYHOST_CACHEDIR": "/nonexistent/pyhost-cache"}, False),
     (["-X", "pyhost.importer=on"], {}, False),
     (["-X", "pyhost.importer"], {}, False),
-    (["-X", "pyhost.importer=off"], {}, False),  # for comparison: Go's runtime, CPython's importer
+    (["-X", "pyhost.importer=auto", "-X", "pyhost.importer=off"], {}, False),
     (["-X", "pyhost.cache=off"], {}, False),
     (["-X", "pyhost.importer=auto"], {"PYHOST_STATS": "1"}, False),
     (["-E", "-X", "pyhost.importer=on"], {}, False),
@@ -107,10 +110,28 @@ def test_what_asks_for_the_importer(pyhost, tmp_path, local_machine, args, env, 
         assert int(words[1]) > 1, r  # Go's runtime's threads
 
 
-def test_a_value_pyhost_refuses_gets_its_message(pyhost, tmp_path, local_machine):
-    r = run([pyhost, "-c", "print('ran')"], env=env_with(tmp_path, PYHOST_IMPORTER="sometimes"), cwd=tmp_path)
+@pytest.mark.parametrize("name, value, message", [
+    ("IMPORTER", "sometimes", "-X pyhost.importer=sometimes: want auto, on or off"),
+    ("MISSES", "bogus", "-X pyhost.misses=bogus: want final or revalidate"),
+    ("CONCURRENCY", "0", "-X pyhost.concurrency=0: want a number from 1 to 256"),
+])
+def test_a_setting_pyhost_refuses_is_refused_on_every_machine(pyhost, tmp_path, local_machine, name, value,
+                                                              message):
+    # Where the importer starts (a node with a network file system) a bad
+    # setting is an error: so it is where a process would run plain.
+    r = run([pyhost, "-c", "print('ran')"], env=env_with(tmp_path, **{"PYHOST_" + name: value}), cwd=tmp_path)
     assert (r.returncode, r.stdout) == (2, b""), r
-    assert r.stderr == b"pyhost: -X pyhost.importer=sometimes: want auto, on or off\n", r
+    assert r.stderr == f"pyhost: {message}\n".encode(), r
+
+
+def test_an_mpi_setting_is_the_same_on_every_machine(pyhost, tmp_path, local_machine):
+    # PYHOST_MPI=on initialises MPI in a process alone, as -X pyhost.mpi=on
+    # does, wherever it runs.
+    code = "import pyhost; print(pyhost.mpi_active(), pyhost.size())"
+    env = env_with(tmp_path, PYHOST_MPI="on")
+    r = run([pyhost, "-c", code], env=env, cwd=tmp_path, timeout=60)
+    x = run([pyhost, "-X", "pyhost.mpi=on", "-c", code], env=env_with(tmp_path), cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and (r.stdout, r.stderr) == (x.stdout, x.stderr), (r, x)
 
 
 def test_a_fuse_file_system_mounted_keeps_the_importer(pyhost, fuse_tree, tmp_path):

@@ -153,6 +153,7 @@ static int under_launcher(void) {
 // which leaves the choice to pyhost (nothing_to_save), does not ask.
 static int asks_for_pyhost(int argc, char **argv, int *ignore_env, int *env_importer) {
 	int asks = 0, version = 0, i = 1;
+	int importer = 0; // the last -X pyhost.importer: 0 none, 1 auto, 2 any other value
 	*ignore_env = 0, *env_importer = 1;
 	const char *p = ""; // the rest of the current group of short options
 	for (;;) {
@@ -212,16 +213,17 @@ static int asks_for_pyhost(int argc, char **argv, int *ignore_env, int *env_impo
 				break;
 			}
 			if (o == 'X' && strncmp(arg, "pyhost.importer", 15) == 0 && (arg[15] == '\0' || arg[15] == '=')) {
+				// The last one counts, as for CPython and pyhost's settings.
+				importer = arg[15] == '=' && strcasecmp(arg + 16, "auto") == 0 ? 1 : 2;
 				*env_importer = 0;
-			}
-			if (o == 'X' && strncmp(arg, "pyhost.", 7) == 0 && !(strncmp(arg, "pyhost.importer=", 16) == 0 && strcasecmp(arg + 16, "auto") == 0)) {
+			} else if (o == 'X' && strncmp(arg, "pyhost.", 7) == 0) {
 				asks = 1;
 			}
 			continue;
 		}
 		return 0; // -h, -?, -J or an unknown option
 	}
-	return asks && !version;
+	return (asks || importer == 2) && !version;
 }
 
 // The variable one exec of the program sets (pyhost_exec_plain) to have
@@ -375,46 +377,53 @@ int pyhost_remote_mounts(const char *mountinfo) {
 	return remote || lines == 0;
 }
 
-// The values of PYHOST_IMPORTER that leave the choice to pyhost (unset,
-// auto) or ask for CPython's stock importer (what a plain run has).
-static int importer_value_chooses(const char *v) {
-	static const char *const values[] = {"", "auto", "0", "off", "false", "no"};
-	if (v == NULL) {
-		return 1;
-	}
-	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-		if (strcasecmp(v, values[i]) == 0) {
-			return 1;
-		}
-	}
-	return 0;
+// pyhost's settings as variables: launch/settings.go's optionNames, as
+// PYHOST_<NAME> (launch's tests hold the two lists equal).
+static const char *const env_options[] = {
+	"PYHOST_IMPORTER", "PYHOST_MISSES", "PYHOST_STATS", "PYHOST_VERSION", "PYHOST_MPI", "PYHOST_CACHE",
+	"PYHOST_CACHEDIR", "PYHOST_CONCURRENCY", "PYHOST_NODEDIR", "PYHOST_NODECOPIES", "PYHOST_ROOTREADS", "PYHOST_WARM",
+};
+
+const char *pyhost_env_option(int i) {
+	return i >= 0 && (size_t)i < sizeof env_options / sizeof env_options[0] ? env_options[i] : NULL;
+}
+
+static int is_on(const char *v) {
+	return strcasecmp(v, "1") == 0 || strcasecmp(v, "on") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0;
 }
 
 // nothing_to_save reports whether a process alone that did not ask for
-// pyhost on its command line has nothing to gain from Go's runtime: no
-// PYHOST_IMPORTER=on (or a value pyhost would refuse, with its message)
-// unless the command line gives -X pyhost.importer=auto; no PYHOST_STATS,
-// PYHOST_VERSION or PYHOST_WARM (whose output needs it) unless -E or -I
-// is given, under which pyhost ignores them; and every file system
-// mounted is local (pyhost_remote_mounts). PYHOST_IMPORTER=on is heeded
-// under -E and -I too: it marks a whole tree of processes (a job, a test
-// suite) as wanting the importer, and children are often started with
-// -I; there pyhost ignores the variable and its importer is on, as by
-// default. It is then python3 with a builtin pyhost
-// module: its speed, its footprint, its outcome under any limit.
+// pyhost on its command line has nothing to gain from Go's runtime: the
+// environment does not ask for it either, and every file system mounted
+// is local (pyhost_remote_mounts). A PYHOST_<NAME> setting asks, as
+// -X pyhost.<name> does, but PYHOST_IMPORTER=auto (or a -X
+// pyhost.importer on the command line, which wins): it is then read and
+// checked as pyhost reads it, so a setting behaves the same on every
+// machine (a bad value is the same error; PYHOST_MPI=on initialises MPI).
+// Under -E and -I pyhost ignores these variables, and so does the choice,
+// but for PYHOST_IMPORTER=on: it marks a whole tree of processes (a job,
+// a test suite) as wanting the importer, and children are often started
+// with -I; there the importer is on, as by default. A process with
+// nothing to save is python3 with a builtin pyhost module: its speed, its
+// footprint, its outcome under any limit.
 static int nothing_to_save(void) {
 	int ignore_env, env_importer;
 	asks_for_pyhost(saved_argc, saved_argv, &ignore_env, &env_importer);
-	if (env_importer && !importer_value_chooses(getenv("PYHOST_IMPORTER"))) {
-		return 0;
-	}
-	if (!ignore_env) {
-		static const char *const output[] = {"PYHOST_STATS", "PYHOST_VERSION", "PYHOST_WARM"};
-		for (size_t i = 0; i < sizeof output / sizeof output[0]; i++) {
-			const char *v = getenv(output[i]);
-			if (v != NULL && *v != '\0') {
-				return 0;
+	const char *importer = getenv("PYHOST_IMPORTER");
+	if (ignore_env) {
+		if (env_importer && importer != NULL && is_on(importer)) {
+			return 0;
+		}
+	} else {
+		for (size_t i = 0; i < sizeof env_options / sizeof env_options[0]; i++) {
+			const char *v = getenv(env_options[i]);
+			if (v == NULL || *v == '\0') {
+				continue; // unset, as pyhost reads it
 			}
+			if (i == 0 && (!env_importer || strcasecmp(v, "auto") == 0)) {
+				continue;
+			}
+			return 0;
 		}
 	}
 	return !pyhost_remote_mounts("/proc/self/mountinfo");

@@ -3,6 +3,7 @@ package cpython
 // #include <stdlib.h>
 // int pyhost_remote_mounts(const char *mountinfo);
 // extern const char pyhost_plain_version[];
+// const char *pyhost_env_option(int i);
 // static const char *plain_version(void) { return pyhost_plain_version; }
 import "C"
 
@@ -22,4 +23,18 @@ func RemoteMounts(mountinfo string) bool {
 // (plain.c), which must be launch.Version.
 func PlainVersion() string {
 	return C.GoString(C.plain_version())
+}
+
+// EnvOptions are the PYHOST_<NAME> variables that ask for pyhost's
+// importer in a process alone (limits.c's env_options), which must name
+// launch's options.
+func EnvOptions() []string {
+	var names []string
+	for i := 0; ; i++ {
+		p := C.pyhost_env_option(C.int(i))
+		if p == nil {
+			return names
+		}
+		names = append(names, C.GoString(p))
+	}
 }
