@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,6 +159,26 @@ func TestSystemExitAndKeyboardInterrupt(t *testing.T) {
 	do(t, func(py *host.Py) error { // still running
 		if got := eval(t, py, "'alive'"); got != "alive" {
 			t.Errorf("got %v", got)
+		}
+		return nil
+	})
+}
+
+func TestModuleFunctionsAreTheModules(t *testing.T) {
+	// A Go module's functions are what a C module's are: bound to the
+	// module, named by it, picklable by reference, each equal only to
+	// itself, and each call (however CPython makes it, the specialising
+	// interpreter's included) reaching its own Go function.
+	do(t, func(py *host.Py) error {
+		execSrc(t, py, `import gotest, pickle
+f = gotest.add
+checks = [repr(f) == '<built-in function add>', f.__self__ is gotest, f.__module__ == 'gotest',
+          pickle.loads(pickle.dumps(f)) is f, f != gotest.echo, f == gotest.add,
+          all(gotest.add(i, 1) == i + 1 and gotest.echo(i) == i and gotest.add(*(i, 2), **{}) == i + 2
+              for i in range(200))]
+`)
+		if got := eval(t, py, "checks"); fmt.Sprint(got) != "[true true true true true true true]" {
+			t.Errorf("checks = %v, want all true", got)
 		}
 		return nil
 	})

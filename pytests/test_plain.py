@@ -160,6 +160,16 @@ for bad in ((), (1,), ([1],), ('/a',)):
         pyhost.share_paths(*bad)
     except Exception as e:
         print(type(e).__name__, e)
+import pickle
+for n in ('rank', 'size', 'stats', 'share_paths'):
+    f = getattr(pyhost, n)
+    print(repr(f), f.__self__ is pyhost, f.__module__, f.__qualname__, pickle.loads(pickle.dumps(f)) is f,
+          f == pyhost.rank, hash(f) == hash(getattr(pyhost, n)))
+# Many calls, each way a call can go (the specialising interpreter takes
+# over after a few): every one reaches its own function.
+calls = [(pyhost.rank(), pyhost.size(), pyhost.peers(), pyhost.share_paths(['/x']), pyhost.rank(*(), **{}))
+         for _ in range(100)]
+print(len(set(map(repr, calls))), calls[-1])
 s = pyhost.stats()
 print(sorted(s), 'pyhost' in sys.builtin_module_names)
 print(s['importer'], s['plain'])

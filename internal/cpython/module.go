@@ -178,8 +178,13 @@ func execModule(m Ref) C.int {
 			return -1
 		}
 	}
+	modName := C.PyModule_GetNameObject(m.p)
+	if modName == nil {
+		return -1
+	}
+	defer C.Py_DecRef(modName)
 	for i := range mod.Funcs {
-		fn := newFunction(&mod.Funcs[i], Ref{})
+		fn := newFunction(&mod.Funcs[i], Ref{m.p}, Ref{modName})
 		if fn.IsNull() {
 			return -1
 		}
@@ -203,7 +208,7 @@ func NewFunction(f Func, module string) Owned {
 		return m
 	}
 	defer m.Decref()
-	return newFunction(&f, m.Ref)
+	return newFunction(&f, Ref{}, m.Ref)
 }
 
 // checkFunc is what NewFunction and NewClosure check first: f has a Call;
@@ -216,9 +221,10 @@ func checkFunc(f Func, module string) Owned {
 	return NewStr(module)
 }
 
-// newFunction registers f and makes its function object, with module
-// (a str, or NULL) as its __module__.
-func newFunction(f *Func, module Ref) Owned {
+// newFunction registers f and makes its function object, with self (its
+// module, or NULL) as its __self__ and module (a str, or NULL) as its
+// __module__.
+func newFunction(f *Func, self, module Ref) Owned {
 	registry.Lock()
 	h := len(registry.funcs)
 	registry.funcs = append(registry.funcs, f)
@@ -229,9 +235,9 @@ func newFunction(f *Func, module Ref) Owned {
 	cd := C.CString(f.Doc)
 	ch := C.Py_ssize_t(h)
 	if f.ParentOnly {
-		ch = -ch - 1 // call_trampoline (shim.c) reads the sign
+		ch = -ch - 1 // call_handle (shim.c) reads the sign
 	}
-	fn := C.pyhost_new_function(cn, cd, ch, module.p)
+	fn := C.pyhost_new_function(cn, cd, ch, self.p, module.p)
 	C.free(unsafe.Pointer(cn))
 	C.free(unsafe.Pointer(cd))
 	return Owned{Ref{fn}}

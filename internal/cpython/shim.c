@@ -174,12 +174,10 @@ int pyhost_register_module(const char *name) {
 	return PyImport_AppendInittab(strdup(name), module_init);
 }
 
-static PyObject *call_trampoline(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-	Py_ssize_t h = PyLong_AsSsize_t(self);
-	if (h == -1 && PyErr_Occurred()) {
-		return NULL;
-	}
-	if (h < 0) { // Func.ParentOnly
+// call_handle calls the Go function registered as h (negative:
+// Func.ParentOnly, which does nothing in a forked child).
+static PyObject *call_handle(Py_ssize_t h, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+	if (h < 0) {
 		if (forked_child) {
 			Py_RETURN_NONE;
 		}
@@ -188,7 +186,49 @@ static PyObject *call_trampoline(PyObject *self, PyObject *const *args, Py_ssize
 	return goCallFunction(h, (PyObject **)args, nargs, kwnames);
 }
 
-PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *module) {
+// A Go function is a builtin function whose self is what a C module's
+// function has (its module, or none): its repr, __self__, __module__,
+// pickling and comparisons are a C function's. Its C entry must then tell
+// which Go function it is without its self, so each is one of a pool of
+// entries, each calling the handle of its slot. (Passing the handle as
+// self made every function a "method of int object" that pickle could not
+// find.) Past the pool, functions take their handle as self, as before.
+#define GOFUNC_SLOTS 256
+static Py_ssize_t gofunc_handles[GOFUNC_SLOTS];
+static int gofunc_used;
+
+#define GOFUNC(n)                                                                                                  \
+	static PyObject *gofunc_##n(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) { \
+		(void)self;                                                                                         \
+		return call_handle(gofunc_handles[0x##n], args, nargs, kwnames);                                   \
+	}
+#define GOFUNC16(h)                                                                                              \
+	GOFUNC(h##0) GOFUNC(h##1) GOFUNC(h##2) GOFUNC(h##3) GOFUNC(h##4) GOFUNC(h##5) GOFUNC(h##6) GOFUNC(h##7) \
+	GOFUNC(h##8) GOFUNC(h##9) GOFUNC(h##a) GOFUNC(h##b) GOFUNC(h##c) GOFUNC(h##d) GOFUNC(h##e) GOFUNC(h##f)
+GOFUNC16(0) GOFUNC16(1) GOFUNC16(2) GOFUNC16(3) GOFUNC16(4) GOFUNC16(5) GOFUNC16(6) GOFUNC16(7)
+GOFUNC16(8) GOFUNC16(9) GOFUNC16(a) GOFUNC16(b) GOFUNC16(c) GOFUNC16(d) GOFUNC16(e) GOFUNC16(f)
+
+#define GOREF(n) gofunc_##n,
+#define GOREF16(h)                                                                                       \
+	GOREF(h##0) GOREF(h##1) GOREF(h##2) GOREF(h##3) GOREF(h##4) GOREF(h##5) GOREF(h##6) GOREF(h##7) \
+	GOREF(h##8) GOREF(h##9) GOREF(h##a) GOREF(h##b) GOREF(h##c) GOREF(h##d) GOREF(h##e) GOREF(h##f)
+static _PyCFunctionFastWithKeywords const gofuncs[GOFUNC_SLOTS] = {
+	GOREF16(0) GOREF16(1) GOREF16(2) GOREF16(3) GOREF16(4) GOREF16(5) GOREF16(6) GOREF16(7)
+	GOREF16(8) GOREF16(9) GOREF16(a) GOREF16(b) GOREF16(c) GOREF16(d) GOREF16(e) GOREF16(f)
+};
+
+static PyObject *call_trampoline(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+	Py_ssize_t h = PyLong_AsSsize_t(self);
+	if (h == -1 && PyErr_Occurred()) {
+		return NULL;
+	}
+	return call_handle(h, args, nargs, kwnames);
+}
+
+// pyhost_new_function makes the function object of the Go function
+// registered as handle: self is its module (NULL for a function outside
+// any), module_name its __module__ (NULL: None).
+PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *self, PyObject *module_name) {
 	// The method definition must outlive the function object; functions
 	// are made once per module and live as long as the process.
 	PyMethodDef *d = calloc(1, sizeof *d);
@@ -197,14 +237,19 @@ PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t hand
 	}
 	d->ml_name = strdup(name);
 	d->ml_doc = doc[0] ? strdup(doc) : NULL;
-	d->ml_meth = (PyCFunction)(void (*)(void))call_trampoline;
 	d->ml_flags = METH_FASTCALL | METH_KEYWORDS;
-	PyObject *self = PyLong_FromSsize_t(handle);
-	if (self == NULL) {
+	if (gofunc_used < GOFUNC_SLOTS) { // the GIL is held
+		gofunc_handles[gofunc_used] = handle;
+		d->ml_meth = (PyCFunction)(void (*)(void))gofuncs[gofunc_used++];
+		return PyCFunction_NewEx(d, self, module_name);
+	}
+	d->ml_meth = (PyCFunction)(void (*)(void))call_trampoline;
+	PyObject *h = PyLong_FromSsize_t(handle);
+	if (h == NULL) {
 		return NULL;
 	}
-	PyObject *f = PyCFunction_NewEx(d, self, module);
-	Py_DECREF(self);
+	PyObject *f = PyCFunction_NewEx(d, h, module_name);
+	Py_DECREF(h);
 	return f;
 }
 

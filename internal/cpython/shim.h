@@ -46,7 +46,7 @@ PyObject *pyhost_xoptions(void);
 
 // Go modules and functions.
 int pyhost_register_module(const char *name);
-PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *module);
+PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *self, PyObject *module_name);
 
 // Reference counting (macros in the C API).
 static inline void pyhost_incref(PyObject *o) { Py_INCREF(o); }
