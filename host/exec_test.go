@@ -183,3 +183,22 @@ checks = [repr(f) == '<built-in function add>', f.__self__ is gotest, f.__module
 		return nil
 	})
 }
+
+func TestMoreModuleFunctionsThanThePool(t *testing.T) {
+	// Past the pool every function still reaches its own Go function,
+	// in calls the specialising interpreter takes over.
+	do(t, func(py *host.Py) error {
+		execSrc(t, py, `import gomany
+fs = [getattr(gomany, 'f%d' % i) for i in range(300)]
+many_ok = all(f() == i for _ in range(3) for i, f in enumerate(fs)) and len(set(fs)) == 300
+pooled = sum(f.__self__ is gomany for f in fs)
+`)
+		if got := eval(t, py, "many_ok"); got != true {
+			t.Errorf("a function past the pool called another")
+		}
+		if got := eval(t, py, "pooled"); got.(int64) <= 0 || got.(int64) >= 300 {
+			t.Errorf("%v of 300 functions bound to their module: want some, not all (the pool has 256 entries)", got)
+		}
+		return nil
+	})
+}

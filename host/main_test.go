@@ -164,7 +164,7 @@ func TestMain(m *testing.M) {
 		Isolated: true,
 		Args:     []string{"hosttest", "arg1"},
 		Paths:    []string{testdata},
-		Modules:  []*host.Module{testModule, mathModule},
+		Modules:  []*host.Module{testModule, mathModule, manyModule()},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start:", err)
@@ -227,4 +227,15 @@ func settle(t testing.TB) int64 {
 func runtimeGC() {
 	runtime.GC()
 	time.Sleep(time.Millisecond) // finalizers run on their own goroutine
+}
+
+// manyModule is importable as gomany: f0 ... f299, each returning its
+// number, more functions than cpython's pool of C entries has (256), so
+// that some are made the other way.
+func manyModule() *host.Module {
+	m := &host.Module{Name: "gomany", Doc: "More functions than the pool of C entries."}
+	for i := range 300 {
+		m.Funcs = append(m.Funcs, host.Func{Name: fmt.Sprintf("f%d", i), Fn: func(py *host.Py, a host.Args) (any, error) { return i, nil }})
+	}
+	return m
 }
