@@ -22,7 +22,7 @@ LOCAL = {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs", "zfs
          "hfsplus"}
 PSEUDO = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "debugfs", "tracefs",
           "securityfs", "pstore", "bpf", "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "efivarfs",
-          "selinuxfs", "rpc_pipefs", "nfsd"}
+          "selinuxfs", "rpc_pipefs", "nfsd", "fuse.lxcfs"}
 
 
 def remote_mounts():

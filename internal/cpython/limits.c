@@ -312,10 +312,12 @@ static const char *const local_types[] = {
 	"overlay", "squashfs", "erofs", "iso9660", "udf", "vfat", "msdos", "exfat", "ntfs", "ntfs3", "hfsplus",
 };
 
-// Kernel interfaces: never a place a program imports from.
+// Kernel interfaces, and LXC's FUSE stand-in for some of them (lxcfs, at
+// /var/lib/lxcfs in a container): never a place a program imports from.
 static const char *const pseudo_types[] = {
 	"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "debugfs", "tracefs", "securityfs", "pstore",
 	"bpf", "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "nsfs", "efivarfs", "selinuxfs", "rpc_pipefs", "nfsd",
+	"fuse.lxcfs",
 };
 
 static int listed(const char *const *names, size_t n, const char *name) {

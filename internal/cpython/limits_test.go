@@ -20,8 +20,9 @@ func TestRemoteMounts(t *testing.T) {
 		snap    = "29 22 7:3 / /snap/core/1 ro,nodev shared:30 - squashfs /dev/loop3 ro\n"
 		spaced  = "30 22 0:28 / /mnt/with\\040space rw - xfs /dev/sdb1 rw\n"
 		noopt   = "31 22 0:29 / /scratch rw - ext4 /dev/sdc1 rw\n"
+		lxcfs   = "32 22 0:30 / /var/lib/lxcfs rw,nosuid - fuse.lxcfs lxcfs rw,user_id=0\n"
 	)
-	local := root + proc + shm + cgroups + tmp + binfmt + portal + snap + spaced + noopt
+	local := root + proc + shm + cgroups + tmp + binfmt + portal + snap + spaced + noopt + lxcfs
 	tests := []struct {
 		name, table string
 		remote      bool
