@@ -2,9 +2,12 @@ package host
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 )
@@ -40,7 +43,8 @@ func errTooDeep(side string) error {
 //   - string → str (invalid UTF-8 as os.fsdecode gives it), []byte and
 //     byte arrays → bytes
 //   - Tuple → tuple, other slices and arrays → list, maps → dict (keys
-//     converted too)
+//     converted too; string keys in sorted order, so that a dict's order
+//     is the same at every run, other keys in Go's map order)
 //   - *Object → itself (another reference), a pointer → what it points
 //     to (nil → None); named types by their kind
 //
@@ -144,8 +148,8 @@ func fromGoDepth(v any, depth int) (cpython.Owned, error) {
 		if err != nil {
 			return cpython.Owned{}, err
 		}
-		for k, a := range x {
-			if err := dictSet(d.Ref, k, a, depth); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			if err := dictSet(d.Ref, k, x[k], depth); err != nil {
 				d.Decref()
 				return cpython.Owned{}, err
 			}
@@ -220,9 +224,12 @@ func fromReflect(rv reflect.Value, depth int) (cpython.Owned, error) {
 		if err != nil {
 			return cpython.Owned{}, err
 		}
-		it := rv.MapRange()
-		for it.Next() {
-			if err := dictSet(d.Ref, it.Key().Interface(), it.Value().Interface(), depth); err != nil {
+		keys := rv.MapKeys()
+		if rv.Type().Key().Kind() == reflect.String {
+			slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		}
+		for _, k := range keys {
+			if err := dictSet(d.Ref, k.Interface(), rv.MapIndex(k).Interface(), depth); err != nil {
 				d.Decref()
 				return cpython.Owned{}, err
 			}

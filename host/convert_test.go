@@ -287,3 +287,42 @@ func TestGoFunctionConversions(t *testing.T) {
 		return nil
 	})
 }
+
+func TestMapsGiveDictsInKeyOrder(t *testing.T) {
+	// A Go map's order changes from run to run; a dict's order is seen
+	// (repr, json.dumps): string keys come sorted.
+	do(t, func(py *host.Py) error {
+		m := map[string]any{}
+		n := map[string]int{}
+		for i := range 50 {
+			m[fmt.Sprintf("k%02d", 49-i)] = i
+			n[fmt.Sprintf("k%02d", i)] = i
+		}
+		for _, v := range []any{m, n} {
+			o, err := py.FromGo(v)
+			if err != nil {
+				return err
+			}
+			keys, err := py.Eval("list")
+			if err != nil {
+				return err
+			}
+			l, err := keys.Call(o)
+			if err != nil {
+				return err
+			}
+			got, _ := l.ToGo()
+			want := []any{}
+			for i := range 50 {
+				want = append(want, fmt.Sprintf("k%02d", i))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("keys of %T: %v, want sorted", v, got)
+			}
+			l.Close()
+			keys.Close()
+			o.Close()
+		}
+		return nil
+	})
+}

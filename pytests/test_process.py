@@ -6,6 +6,8 @@ import resource
 
 import pytest
 
+from conftest import base_env, run
+
 
 @pytest.mark.parametrize("limits", [(256, 4096), (1024, 1024)], ids=lambda l: f"{l[0]}:{l[1]}")
 def test_open_files_limit_as_started(parity, limits):
@@ -101,3 +103,37 @@ def test_forks_from_threads_never_hang(parity):
     the child cannot schedule, so no Go code runs there (the importer
     leaves the child; a handler that still called Go hung 1 run in 3)."""
     parity.check(["-c", FORK_FROM_THREADS])
+
+
+# Go's runtime in a child of fork() can serve only the thread that forked:
+# any other thread's call waited, holding the GIL, for a processor no
+# thread there would give back, and the child hung (found by probing, a
+# forked worker's thread pool calling pyhost.rank()). Such a call raises
+# RuntimeError instead; the forking thread's calls work.
+FORK_THREADS = r'''
+import os, pyhost
+from concurrent.futures import ThreadPoolExecutor
+pid = os.fork()
+if pid == 0:
+    def call(i):
+        try:
+            return pyhost.rank()
+        except RuntimeError as e:
+            return str(e)
+    with ThreadPoolExecutor(4) as ex:
+        print(sorted(set(ex.map(call, range(16)))), flush=True)
+    print(pyhost.rank(), pyhost.size(), flush=True)
+    os._exit(0)
+print(os.waitpid(pid, 0)[1], pyhost.rank())
+'''
+
+
+@pytest.mark.parametrize("run_", range(3))
+def test_threads_of_a_forked_child_calling_go_get_an_error_not_a_hang(pyhost, tmp_path, run_):
+    env = base_env(tmp_path)
+    env["PYHOST_IMPORTER"] = "on"  # Go's runtime, whatever the machine mounts
+    r = run([pyhost, "-c", FORK_THREADS], env=env, cwd=tmp_path)
+    msg = ("pyhost: in a process forked from pyhost, its Go functions can be called only from the thread "
+           "that forked (Go's runtime has no other there)")
+    assert (r.returncode, r.stderr) == (0, b""), r
+    assert r.stdout.decode() == f"[{msg!r}]\n0 1\n0 0\n", r

@@ -91,6 +91,10 @@ var registry struct {
 	sync.Mutex
 	modules map[string]*Module
 	funcs   []*Func
+	// handles of the functions registered, by their Func: a module made
+	// again (imported anew, or in a subinterpreter) reuses them, and
+	// shim.c its entries.
+	handles map[*Func]int
 }
 
 // funcs is registry.funcs as the calls from Python read it, without a
@@ -226,10 +230,17 @@ func checkFunc(f Func, module string) Owned {
 // __module__.
 func newFunction(f *Func, self, module Ref) Owned {
 	registry.Lock()
-	h := len(registry.funcs)
-	registry.funcs = append(registry.funcs, f)
-	fs := append([]*Func(nil), registry.funcs...)
-	funcs.Store(&fs)
+	h, ok := registry.handles[f]
+	if !ok {
+		h = len(registry.funcs)
+		registry.funcs = append(registry.funcs, f)
+		fs := append([]*Func(nil), registry.funcs...)
+		funcs.Store(&fs)
+		if registry.handles == nil {
+			registry.handles = map[*Func]int{}
+		}
+		registry.handles[f] = h
+	}
 	registry.Unlock()
 	cn := C.CString(f.Name)
 	cd := C.CString(f.Doc)

@@ -186,7 +186,7 @@ static void closure_destructor(PyObject *capsule) {
 
 static PyObject *closure_trampoline(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
 	closure *c = PyCapsule_GetPointer(self, closure_capsule);
-	if (c == NULL) {
+	if (c == NULL || pyhost_go_unreachable()) {
 		return NULL;
 	}
 	return goCallClosure(c->handle, (PyObject **)args, nargs, kwnames);

@@ -46,6 +46,12 @@ static pyhost_status convert_status(PyStatus st) {
 // runs from here, nor from a ParentOnly function (call_trampoline) or the
 // exit hook: Go's runtime there cannot schedule (see fork.go).
 static volatile int forked_child;
+// The thread that forked: in the child, the one thread Go's runtime can
+// still serve. Another thread's call into Go must wait for a processor
+// that one of the parent's threads, gone, held, or that the forking
+// thread keeps between its calls (no system monitor runs there to take it
+// back), while it holds the GIL: the child hung.
+static pthread_t fork_thread;
 
 
 static void before_fork(void) {
@@ -58,7 +64,20 @@ static void after_fork_parent(void) {
 		goAfterForkParent();
 	}
 }
-static void after_fork_child(void) { forked_child = 1; }
+int pyhost_go_unreachable(void) {
+	if (forked_child && !pthread_equal(pthread_self(), fork_thread)) {
+		PyErr_SetString(PyExc_RuntimeError,
+			"pyhost: in a process forked from pyhost, its Go functions can be called only from the thread that "
+			"forked (Go's runtime has no other there)");
+		return 1;
+	}
+	return 0;
+}
+
+static void after_fork_child(void) {
+	forked_child = 1;
+	fork_thread = pthread_self();
+}
 
 void pyhost_register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
 
@@ -183,6 +202,9 @@ static PyObject *call_handle(Py_ssize_t h, PyObject *const *args, Py_ssize_t nar
 		}
 		h = -h - 1;
 	}
+	if (pyhost_go_unreachable()) {
+		return NULL;
+	}
 	return goCallFunction(h, (PyObject **)args, nargs, kwnames);
 }
 
@@ -238,9 +260,15 @@ PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t hand
 	d->ml_name = strdup(name);
 	d->ml_doc = doc[0] ? strdup(doc) : NULL;
 	d->ml_flags = METH_FASTCALL | METH_KEYWORDS;
-	if (gofunc_used < GOFUNC_SLOTS) { // the GIL is held
-		gofunc_handles[gofunc_used] = handle;
-		d->ml_meth = (PyCFunction)(void (*)(void))gofuncs[gofunc_used++];
+	int slot = 0; // the GIL is held
+	while (slot < gofunc_used && gofunc_handles[slot] != handle) {
+		slot++; // a function made again (its module imported anew) keeps its entry
+	}
+	if (slot < GOFUNC_SLOTS) {
+		if (slot == gofunc_used) {
+			gofunc_handles[gofunc_used++] = handle;
+		}
+		d->ml_meth = (PyCFunction)(void (*)(void))gofuncs[slot];
 		return PyCFunction_NewEx(d, self, module_name);
 	}
 	d->ml_meth = (PyCFunction)(void (*)(void))call_trampoline;

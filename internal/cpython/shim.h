@@ -46,6 +46,10 @@ PyObject *pyhost_xoptions(void);
 
 // Go modules and functions.
 int pyhost_register_module(const char *name);
+// pyhost_go_unreachable reports, with a RuntimeError set, whether a call
+// into Go from this thread cannot be served: a thread other than the one
+// that forked, in a child of fork().
+int pyhost_go_unreachable(void);
 PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *self, PyObject *module_name);
 
 // Reference counting (macros in the C API).
