@@ -192,3 +192,19 @@ def test_the_plain_module_answers_as_the_importers(pyhost, tmp_path, how):
     r = run([pyhost, "-c", MODULE], env=env_with(tmp_path), cwd=tmp_path, preexec_fn=lower)
     assert r.returncode == 0 and r.stdout.endswith(b"\nFalse True\n"), r
     assert r.stdout[:-len("False True\n")] == ref.stdout[:-len("True False\n")], (r.stdout.decode(), ref.stdout.decode())
+
+
+def test_the_module_made_again_keeps_its_functions_bound(pyhost, tmp_path):
+    # Imported anew 300 times, and in 40 subinterpreters: each time its
+    # functions are the module's (they used to take new entries of a pool
+    # of 256 and, past it, become methods of an int), as in a plain run.
+    code = ("import sys, pickle, _testcapi, pyhost\n"
+            "for _ in range(300):\n"
+            "    del sys.modules['pyhost']; import pyhost\n"
+            "print(repr(pyhost.rank), pyhost.rank.__self__ is pyhost, pickle.loads(pickle.dumps(pyhost.stats)) is pyhost.stats)\n"
+            "print(set(_testcapi.run_in_subinterp('import pyhost\\nassert pyhost.rank.__self__ is pyhost, pyhost.rank')"
+            " for _ in range(40)))\n")
+    want = b"<built-in function rank> True True\n{0}\n"
+    for env in ({"PYHOST_IMPORTER": "on"}, {}):
+        r = run([pyhost, "-c", code], env=env_with(tmp_path, **env), cwd=tmp_path)
+        assert (r.returncode, r.stdout, r.stderr) == (0, want, b""), (env, r)

@@ -102,13 +102,24 @@ static PyMethodDef plain_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+// Multi-phase, as the Go modules are (shim.c's module_def): each import
+// (anew, or in a subinterpreter) makes a module whose functions are its
+// own.
+static PyModuleDef_Slot plain_slots[] = {
+	{0, NULL},
+};
+
 static struct PyModuleDef plain_module = {
-	PyModuleDef_HEAD_INIT, "pyhost",
-	"pyhost: MPI rank and size, the importer's counters, shared sys.path entries.", -1, plain_methods,
+	PyModuleDef_HEAD_INIT,
+	.m_name = "pyhost",
+	.m_doc = "pyhost: MPI rank and size, the importer's counters, shared sys.path entries.",
+	.m_size = 0,
+	.m_methods = plain_methods,
+	.m_slots = plain_slots,
 };
 
 static PyObject *plain_init(void) {
-	return PyModule_Create(&plain_module);
+	return PyModuleDef_Init(&plain_module);
 }
 
 // pyhost_plain_module_add makes pyhost a builtin module of the plain run
