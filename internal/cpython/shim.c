@@ -43,7 +43,7 @@ static pyhost_status convert_status(PyStatus st) {
 }
 
 // Go's handlers around fork() (fork.go). In a child of fork() no Go code
-// runs from here, nor from a ParentOnly function (call_trampoline) or the
+// runs from here, nor from a ParentOnly function (call_handle) or the
 // exit hook: Go's runtime there cannot schedule (see fork.go).
 static volatile int forked_child;
 // The thread that forked: in the child, the one thread Go's runtime can
@@ -217,6 +217,7 @@ static PyObject *call_handle(Py_ssize_t h, PyObject *const *args, Py_ssize_t nar
 // find.) Past the pool, functions take their handle as self, as before.
 #define GOFUNC_SLOTS 256
 static Py_ssize_t gofunc_handles[GOFUNC_SLOTS];
+static PyMethodDef *gofunc_defs[GOFUNC_SLOTS]; // each slot's definition, kept for a function made again
 static int gofunc_used;
 
 #define GOFUNC(n)                                                                                                  \
@@ -251,8 +252,15 @@ static PyObject *call_trampoline(PyObject *self, PyObject *const *args, Py_ssize
 // registered as handle: self is its module (NULL for a function outside
 // any), module_name its __module__ (NULL: None).
 PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t handle, PyObject *self, PyObject *module_name) {
-	// The method definition must outlive the function object; functions
-	// are made once per module and live as long as the process.
+	int slot = 0; // the GIL is held
+	while (slot < gofunc_used && gofunc_handles[slot] != handle) {
+		slot++;
+	}
+	if (slot < gofunc_used) { // a function made again (its module imported anew): its entry and definition
+		return PyCFunction_NewEx(gofunc_defs[slot], self, module_name);
+	}
+	// The method definition must outlive the function object: it lives as
+	// long as the process.
 	PyMethodDef *d = calloc(1, sizeof *d);
 	if (d == NULL) {
 		return PyErr_NoMemory();
@@ -260,14 +268,8 @@ PyObject *pyhost_new_function(const char *name, const char *doc, Py_ssize_t hand
 	d->ml_name = strdup(name);
 	d->ml_doc = doc[0] ? strdup(doc) : NULL;
 	d->ml_flags = METH_FASTCALL | METH_KEYWORDS;
-	int slot = 0; // the GIL is held
-	while (slot < gofunc_used && gofunc_handles[slot] != handle) {
-		slot++; // a function made again (its module imported anew) keeps its entry
-	}
 	if (slot < GOFUNC_SLOTS) {
-		if (slot == gofunc_used) {
-			gofunc_handles[gofunc_used++] = handle;
-		}
+		gofunc_handles[slot] = handle, gofunc_defs[slot] = d, gofunc_used++;
 		d->ml_meth = (PyCFunction)(void (*)(void))gofuncs[slot];
 		return PyCFunction_NewEx(d, self, module_name);
 	}
