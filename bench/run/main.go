@@ -648,8 +648,11 @@ func (r *runner) runEnv(ctx context.Context, e Env, interps []Interpreter, wls [
 			}
 			for rep := 0; rep < reps && ctx.Err() == nil; rep++ {
 				// Interleaved, so that drift in the machine's state
-				// touches every interpreter alike.
-				for _, in := range cell {
+				// touches every interpreter alike, and rotated, so that
+				// none always runs first (after the previous cell's
+				// last run, or a warm-up) or right after the same one.
+				for k := range cell {
+					in := cell[(k+rep)%len(cell)]
 					if ctx.Err() != nil {
 						break
 					}
