@@ -47,6 +47,21 @@ var rawModule = &cpython.Module{
 		{Name: "fail", Call: func(a cpython.Args) cpython.Owned { return cpython.SetError("ValueError", "raw failure") }},
 		{Name: "panic", Call: cpython.Recover(func(a cpython.Args) cpython.Owned { panic("raw panic") })},
 		{Name: "setup", Call: func(a cpython.Args) cpython.Owned { return cpython.NewStr(setupSaw) }},
+		// A call whose second argument's constructor failed (out of
+		// memory): no call, that exception, the first argument released.
+		{Name: "callnull", Call: func(a cpython.Args) cpython.Owned {
+			builtins := cpython.Import("builtins")
+			if builtins.IsNull() {
+				return builtins
+			}
+			defer builtins.Decref()
+			max := builtins.Attr("max")
+			if max.IsNull() {
+				return max
+			}
+			defer max.Decref()
+			return max.CallSteal([]cpython.Owned{cpython.NewStr("ab"), cpython.SetError("MemoryError", "no memory for the argument")})
+		}},
 	},
 }
 
@@ -107,6 +122,7 @@ func TestMainExitStatus(t *testing.T) {
 		{args: []string{"-c", "import rawtest; rawtest.fail()"}, status: 1, stderr: "ValueError: raw failure"},
 		{args: []string{"-c", "import rawtest; rawtest.twice(1)"}, status: 1, stderr: "TypeError: twice(s): s must be str"},
 		{args: []string{"-c", "import rawtest\ntry:\n rawtest.panic()\nexcept RuntimeError as e: print('caught', e)"}, stdout: "caught Go panic: raw panic"},
+		{args: []string{"-c", "import rawtest\ntry:\n rawtest.callnull()\nexcept MemoryError as e: print('caught', e)"}, stdout: "caught no memory for the argument"},
 		{args: []string{"-X", "fail_setup", "-c", "pass"}, status: 1, stderr: "pyhost: setup: setup refused"},
 	}
 	for _, tt := range tests {

@@ -395,7 +395,9 @@ func (r Ref) SetAttr(name string, v Ref) bool {
 func (r Ref) Str() Owned { return Owned{Ref{C.PyObject_Str(r.p)}} }
 
 // CallSteal calls r with positional arguments, which it steals (released
-// whatever happens), without making a tuple.
+// whatever happens), without making a tuple. A NULL argument (a
+// constructor that failed, its exception set) makes no call: the result
+// is NULL with that exception.
 func (r Ref) CallSteal(args []Owned) Owned {
 	var first **C.PyObject
 	if len(args) > 0 {

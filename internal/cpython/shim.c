@@ -509,10 +509,22 @@ int pyhost_acquire(void) {
 
 // ---- calls ---------------------------------------------------------------
 
+// pyhost_call_steal calls callable with args, which it steals. A NULL
+// callable or argument (a constructor that failed: out of memory, with its
+// exception set) makes no call and returns NULL, the exception kept.
 PyObject *pyhost_call_steal(PyObject *callable, PyObject **args, Py_ssize_t n) {
-	PyObject *r = PyObject_Vectorcall(callable, args, (size_t)n, NULL);
+	int missing = callable == NULL;
 	for (Py_ssize_t i = 0; i < n; i++) {
-		Py_DECREF(args[i]);
+		missing = missing || args[i] == NULL;
+	}
+	PyObject *r = NULL;
+	if (!missing) {
+		r = PyObject_Vectorcall(callable, args, (size_t)n, NULL);
+	} else if (!PyErr_Occurred()) {
+		PyErr_SetString(PyExc_SystemError, "pyhost: a call with a NULL argument and no exception set");
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		Py_XDECREF(args[i]);
 	}
 	return r;
 }
