@@ -1,6 +1,7 @@
 """A process alone with nothing for pyhost's importer to save runs plain
-(issue 14): no MPI launcher, nothing asked of pyhost, and no file system
-mounted whose metadata calls leave the node. It is then python3 (CPython's
+(issue 14): no MPI launcher, nothing asked of pyhost, and none of the
+directories its search path starts from on a file system whose metadata
+calls leave the node. It is then python3 (CPython's
 own Py_BytesMain, Go's runtime never started) with a builtin pyhost module
 that answers as the importer's does for a process alone.
 
@@ -10,6 +11,7 @@ its other tests judge the importer; these set the variable themselves.
 
 import os
 import resource
+import shutil
 
 import pytest
 
@@ -39,12 +41,35 @@ def remote_mounts():
     return out
 
 
+def remote_devices():
+    """The devices of the file systems remote_mounts counts, wherever mounted."""
+    devs = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            typ = fields[fields.index("-", 6) + 1]
+            if typ not in LOCAL and typ not in PSEUDO:
+                major, minor = fields[2].split(":")
+                devs.add(os.makedev(int(major), int(minor)))
+    return devs
+
+
+def remote_search_path(pyhost, tmp_path):
+    """Where these tests' runs start their search path (the working
+    directory, the executable's, the interpreter's trees) on file systems
+    with remote metadata."""
+    where = [tmp_path, os.path.dirname(os.path.realpath(pyhost)), "/usr/lib/python3.11", "/usr/lib/python3",
+             "/usr/local/lib/python3.11"]
+    devs = remote_devices()
+    return [p for p in where if os.path.exists(p) and os.stat(p).st_dev in devs]
+
+
 @pytest.fixture
-def local_machine():
-    remote = remote_mounts()
+def local_machine(pyhost, tmp_path):
+    remote = remote_search_path(pyhost, tmp_path)
     if remote:
-        pytest.skip(f"this machine mounts file systems with remote metadata ({remote[:3]}): pyhost keeps "
-                    "its importer here, which the other tests cover")
+        pytest.skip(f"{remote[:3]} on file systems with remote metadata: pyhost keeps its importer for "
+                    "these runs, which the other tests cover")
 
 
 def env_with(tmp_path, **kw):
@@ -134,17 +159,51 @@ def test_an_mpi_setting_is_the_same_on_every_machine(pyhost, tmp_path, local_mac
     assert r.returncode == 0 and (r.stdout, r.stderr) == (x.stdout, x.stderr), (r, x)
 
 
-def test_a_fuse_file_system_mounted_keeps_the_importer(pyhost, fuse_tree, tmp_path):
-    # A FUSE mount anywhere (here bench/slowfs): metadata calls that leave
-    # the kernel, which pyhost's index saves.
+@pytest.mark.parametrize("where", ["PYTHONPATH", "working directory", "script", "script after --",
+                                   "user site", "executable", "elsewhere", "PYTHONPATH under -E",
+                                   "user site under -s"])
+def test_the_importer_starts_where_imports_may_reach_a_fuse_mount(pyhost, fuse_tree, tmp_path, where):
+    # A FUSE file system (here bench/slowfs): metadata calls that leave the
+    # kernel, which pyhost's index saves. The importer starts where the
+    # search path starts on it; a run whose search path does not reach it
+    # (mounted elsewhere, or a PYTHONPATH that -E ignores) stays plain.
     src, mnt = fuse_tree
+    others = [m for m in remote_mounts() if m[0] != str(mnt)]
+    if others:
+        pytest.skip(f"this machine mounts other file systems with remote metadata ({others[:3]})")
     (src / "onfuse.py").write_text("X = 'from fuse'\n")
-    code = PROBE + "import onfuse; print(onfuse.X)\n"
-    r = run([pyhost, "-c", code], env=env_with(tmp_path, PYTHONPATH=str(mnt)), cwd=tmp_path)
+    (src / "main.py").write_text(PROBE)
+    env, cwd, args = env_with(tmp_path), tmp_path, ["-c", PROBE]
+    exe = pyhost
+    if where == "PYTHONPATH":
+        env["PYTHONPATH"] = str(mnt)
+        args = ["-c", PROBE + "import onfuse; print(onfuse.X)\n"]
+    elif where == "working directory":
+        cwd = mnt
+    elif where == "script":
+        args = [str(mnt / "main.py")]
+    elif where == "script after --":
+        args = ["--", str(mnt / "main.py")]
+    elif where in ("user site", "user site under -s"):
+        (src / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+        env["PYTHONUSERBASE"] = str(mnt)
+        if where == "user site under -s":
+            args = ["-s"] + args
+    elif where == "executable":
+        shutil.copy(pyhost, src / "pyhost")
+        exe = str(mnt / "pyhost")
+    elif where == "PYTHONPATH under -E":
+        env["PYTHONPATH"] = str(mnt)
+        args = ["-E"] + args
+    r = run([exe] + args, env=env, cwd=cwd)
     assert r.returncode == 0, r
-    words = r.stdout.decode().split()
-    assert words[0] == "False" and int(words[1]) > 1, r
-    assert r.stdout.decode().endswith("from fuse\n"), r
+    if where in ("elsewhere", "PYTHONPATH under -E", "user site under -s"):
+        assert r.stdout.decode() == PLAIN, r
+    else:
+        words = r.stdout.decode().split()
+        assert words[0] == "False" and int(words[1]) > 1, r
+    if where == "PYTHONPATH":
+        assert r.stdout.decode().endswith("from fuse\n"), r
 
 
 # Every function of the module, and its answers to bad arguments.
@@ -181,8 +240,8 @@ def test_the_plain_module_answers_as_the_importers(pyhost, tmp_path, how):
     # The module of a run with Go's runtime (and the importer on, which
     # share_paths needs) is the reference: the plain run's must print the
     # same, but for stats' 'importer' and 'plain'.
-    if how == "auto" and remote_mounts():
-        pytest.skip("this machine mounts file systems with remote metadata: no plain run without a limit")
+    if how == "auto" and remote_search_path(pyhost, tmp_path):
+        pytest.skip("the search path starts on file systems with remote metadata: no plain run without a limit")
     ref = run([pyhost, "-c", MODULE], env=env_with(tmp_path, PYHOST_IMPORTER="on"), cwd=tmp_path)
     assert ref.returncode == 0 and ref.stdout.endswith(b"\nTrue False\n"), ref
 

@@ -8,11 +8,13 @@ usage: /usr/bin/python3.11 scripts/compare-start.py [pairs] [code ...]
 default codes: "pass", "import json"; PYHOST=path/to/pyhost overrides bin/pyhost.
 
 Both run in a user's usual environment: PYTHONDONTWRITEBYTECODE unset (it
-turns pyhost's cache off), pyhost's cache in a directory of the script's
-own, warmed by the first run; COMPARE_CACHE=off runs pyhost without it.
+turns pyhost's cache off), no PYHOST_* variable (any one asks for pyhost's
+importer, as -X pyhost.<name> does), and pyhost's cache in a directory of
+the script's own (XDG_CACHE_HOME), warmed by the first run; COMPARE_CACHE=off
+runs pyhost's importer without it.
 
 pyhost runs as it runs by default: plain (CPython alone, Go's runtime never
-started) on a machine that mounts no network or FUSE file system, with its
+started) where its search path starts on local file systems, with its
 importer elsewhere (README, Using it). IMPORTER=1 also times pyhost with
 -X pyhost.importer=on, which keeps the importer everywhere.
 
@@ -40,9 +42,10 @@ PYTHON = "/usr/bin/python3.11"
 PYHOST = os.environ.get("PYHOST") or os.path.normpath(os.path.join(HERE, "..", "bin", "pyhost"))
 
 
-ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYHOST_IMPORTER")}
-ENV["PYHOST_CACHEDIR"] = tempfile.mkdtemp(prefix="compare-start-")
-ENV["PYHOST_CACHE"] = os.environ.get("COMPARE_CACHE", "on")
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("PYHOST_")}
+WORK = tempfile.mkdtemp(prefix="compare-start-")
+ENV["XDG_CACHE_HOME"] = WORK  # pyhost's cache: WORK/pyhost
+CACHE = os.environ.get("COMPARE_CACHE", "on")
 
 
 def run(exe, code):
@@ -117,12 +120,12 @@ def main():
     codes = sys.argv[2:] or ["pass", "import json"]
     others = [("pyhost", PYHOST)]
     if os.environ.get("IMPORTER"):
-        others.append(("pyhost -X pyhost.importer=on", [PYHOST, "-X", "pyhost.importer=on"]))
+        others.append(("pyhost -X pyhost.importer=on", [PYHOST, "-X", "pyhost.importer=on", "-X", "pyhost.cache=" + CACHE]))
     if os.environ.get("FLOOR"):
-        others += floors(ENV["PYHOST_CACHEDIR"])
+        others += floors(WORK)
     for code in codes:
         compare(code, pairs, others)
-    print(f"pyhost's cache: {ENV['PYHOST_CACHE']} ({ENV['PYHOST_CACHEDIR']})")
+    print(f"pyhost's cache (with its importer): {CACHE} ({os.path.join(WORK, 'pyhost')})")
     for name, exe in (("python3.11", PYTHON), ("pyhost", PYHOST)):
         rss, hwm, size, threads = footprint(exe)
         print(f"{name:10} -c pass max RSS {rss / 1024:6.1f} MB | a script's VmHWM {hwm / 1024:6.1f} MB, "
@@ -133,4 +136,4 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        shutil.rmtree(ENV["PYHOST_CACHEDIR"], ignore_errors=True)
+        shutil.rmtree(WORK, ignore_errors=True)

@@ -5,8 +5,9 @@
 // of committed data, five threads and, on this project's machine, some
 // 7 ms of start-up: under a finite limit on any of them, a program
 // python3 runs can fail under pyhost, however large the limit, and where
-// pyhost's importer has nothing to save (nothing_to_save: no file system
-// whose metadata leaves the node) its start-up is pure cost. So a process
+// pyhost's importer has nothing to save (nothing_to_save: no directory its
+// search path starts from on a file system whose metadata leaves the
+// node) its start-up is pure cost. So a process
 // alone (no MPI launcher) under such a limit, or with nothing to save,
 // runs as python3 runs: CPython's own Py_BytesMain, called from the first
 // constructor (run_plain_where_limited), before anything else in this
@@ -23,6 +24,7 @@
 // (check_limits).
 #include <Python.h>
 #include <dirent.h>
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 // Go's runtime reserves about 1.2 GB of address space at start (page
@@ -147,14 +150,22 @@ static int under_launcher(void) {
 // option named by the rest of the argument (-B-check-hash-based-pycs is
 // --check-hash-based-pycs), and one with no name ends the options, as do
 // "-", "--" and the first argument that is not an option.
-// *ignore_env is set when -E or -I is among them (PYHOST_* variables are
-// ignored then, as PYTHON* are), *env_importer cleared when -X
-// pyhost.importer is (the command line wins). -X pyhost.importer=auto,
+// It also fills c: ignore_env when -E or -I is among them (PYHOST_*
+// variables are ignored then, as PYTHON* are), env_importer cleared when
+// -X pyhost.importer is (the command line wins), no_user_site for -s and
+// -I, and script, the program's file when one is named (NULL for -c, -m,
+// "-", none, or a command line CPython refuses). -X pyhost.importer=auto,
 // which leaves the choice to pyhost (nothing_to_save), does not ask.
-static int asks_for_pyhost(int argc, char **argv, int *ignore_env, int *env_importer) {
+struct command_line {
+	int ignore_env, env_importer, no_user_site;
+	const char *script;
+};
+
+static int asks_for_pyhost(int argc, char **argv, struct command_line *c) {
 	int asks = 0, version = 0, i = 1;
 	int importer = 0; // the last -X pyhost.importer: 0 none, 1 auto, 2 any other value
-	*ignore_env = 0, *env_importer = 1;
+	*c = (struct command_line){.env_importer = 1};
+	int *ignore_env = &c->ignore_env, *env_importer = &c->env_importer;
 	const char *p = ""; // the rest of the current group of short options
 	for (;;) {
 		if (*p == '\0') {
@@ -162,7 +173,12 @@ static int asks_for_pyhost(int argc, char **argv, int *ignore_env, int *env_impo
 				break;
 			}
 			const char *a = argv[i];
-			if (a[0] != '-' || a[1] == '\0' || strcmp(a, "--") == 0) {
+			if (a[0] != '-') {
+				c->script = a;
+				break;
+			}
+			if (a[1] == '\0' || strcmp(a, "--") == 0) {
+				c->script = a[1] == '-' && i + 1 < argc ? argv[i + 1] : NULL;
 				break;
 			}
 			i++;
@@ -197,6 +213,9 @@ static int asks_for_pyhost(int argc, char **argv, int *ignore_env, int *env_impo
 		if (strchr("bBdEiIOPqRsStuvx", o) != NULL) {
 			if (o == 'E' || o == 'I') {
 				*ignore_env = 1;
+			}
+			if (o == 's' || o == 'I') {
+				c->no_user_site = 1;
 			}
 			continue;
 		}
@@ -259,9 +278,9 @@ static int plain_exec_asked(void) {
 
 // may_run_plain: this process may run as python3 would (see the top).
 static int may_run_plain(void) {
-	int ignore_env, env_importer;
+	struct command_line c;
 	return &pyhost_hands_over != NULL && pyhost_hands_over && saved_argv != NULL && !under_launcher() &&
-	       !asks_for_pyhost(saved_argc, saved_argv, &ignore_env, &env_importer);
+	       !asks_for_pyhost(saved_argc, saved_argv, &c);
 }
 
 static int small_process_limit(struct rlimit *r);
@@ -379,6 +398,237 @@ int pyhost_remote_mounts(const char *mountinfo) {
 	return remote || lines == 0;
 }
 
+// A mount table's file system of a device (major:minor, as in
+// /proc/<pid>/mountinfo's third field): whether its metadata is remote.
+struct device_fs {
+	unsigned major, minor;
+	int remote;
+};
+
+// pyhost_remote_paths reports whether any of the n directories paths is
+// on a file system that pyhost_remote_mounts would count, found by its
+// device (one stat each) in the mount table mountinfo: 1 when one is, or
+// when the table cannot be read or a directory cannot be looked at for a
+// reason other than its absence (which holds no module: skipped); -1
+// when none is but one is on a device the table does not list (a btrfs
+// subvolume's), so that nothing can be told from the directories; 0
+// when every one that exists is on a local file system or a kernel
+// interface.
+int pyhost_remote_paths(const char *mountinfo, const char *const *paths, int n) {
+	FILE *f = fopen(mountinfo, "re");
+	if (f == NULL) {
+		return 1;
+	}
+	struct device_fs *devs = NULL;
+	size_t ndevs = 0, capdevs = 0;
+	int bad = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	while (!bad && getline(&line, &cap, f) > 0) {
+		// ID parent major:minor root mountpoint options [optional...] - type source super
+		char *save = NULL, *dev = NULL, *type = NULL;
+		int sep = 0, i = 0;
+		for (char *t = strtok_r(line, " \n", &save); t != NULL; t = strtok_r(NULL, " \n", &save), i++) {
+			if (i == 2) {
+				dev = t;
+			} else if (i > 5 && sep) {
+				type = t;
+				break;
+			} else if (i > 5 && strcmp(t, "-") == 0) {
+				sep = 1;
+			}
+		}
+		struct device_fs d;
+		char end;
+		if (type == NULL || sscanf(dev, "%u:%u%c", &d.major, &d.minor, &end) != 2) {
+			bad = 1; // not the format: nothing can be told
+			break;
+		}
+		d.remote = !listed(local_types, sizeof local_types / sizeof local_types[0], type) &&
+			   !listed(pseudo_types, sizeof pseudo_types / sizeof pseudo_types[0], type);
+		if (ndevs == capdevs) {
+			capdevs = capdevs ? 2 * capdevs : 64;
+			struct device_fs *grown = realloc(devs, capdevs * sizeof *devs);
+			if (grown == NULL) {
+				bad = 1;
+				break;
+			}
+			devs = grown;
+		}
+		devs[ndevs++] = d;
+	}
+	free(line);
+	fclose(f);
+	int result = bad || ndevs == 0;
+	int unknown = 0;
+	for (int i = 0; !result && i < n; i++) {
+		struct stat st;
+		if (stat(paths[i], &st) != 0) {
+			result = errno != ENOENT && errno != ENOTDIR;
+			continue;
+		}
+		int found = 0;
+		for (size_t j = 0; j < ndevs && !result; j++) {
+			if (devs[j].major == major(st.st_dev) && devs[j].minor == minor(st.st_dev)) {
+				found = 1;
+				result = devs[j].remote;
+			}
+		}
+		unknown = unknown || !found;
+	}
+	free(devs);
+	return result ? 1 : unknown ? -1 : 0;
+}
+
+// The interpreter's own trees, where its search path starts for the
+// library pyhost links (Debian's python3.11: prefix /usr, its
+// dist-packages and /usr/local's); internal/cpython's tests hold them to
+// a plain run's sys.path.
+#define PYHOST_PY_VERSION Py_STRINGIFY(PY_MAJOR_VERSION) "." Py_STRINGIFY(PY_MINOR_VERSION)
+static const char *const interpreter_trees[] = {
+	"/usr/lib/python" PYHOST_PY_VERSION,
+	"/usr/lib/python" Py_STRINGIFY(PY_MAJOR_VERSION),
+	"/usr/local/lib/python" PYHOST_PY_VERSION,
+};
+
+const char *pyhost_interpreter_tree(int i) {
+	return i >= 0 && (size_t)i < sizeof interpreter_trees / sizeof interpreter_trees[0] ? interpreter_trees[i] : NULL;
+}
+
+// A growing list of directories (each its own allocation); failed: out
+// of memory, when the caller counts them as remote.
+struct dirs {
+	char **v;
+	int n, cap, failed;
+};
+
+static void dirs_add(struct dirs *d, const char *path, size_t len) {
+	if (len == 0 || d->failed) {
+		return;
+	}
+	for (int i = 0; i < d->n; i++) {
+		if (strncmp(d->v[i], path, len) == 0 && d->v[i][len] == '\0') {
+			return; // one stat is enough
+		}
+	}
+	if (d->n == d->cap) {
+		int cap = d->cap ? 2 * d->cap : 32;
+		char **grown = realloc(d->v, (size_t)cap * sizeof *grown);
+		if (grown == NULL) {
+			d->failed = 1;
+			return;
+		}
+		d->v = grown, d->cap = cap;
+	}
+	char *s = strndup(path, len);
+	if (s == NULL) {
+		d->failed = 1;
+		return;
+	}
+	d->v[d->n++] = s;
+}
+
+// dirs_add_with_parent adds the directory a file is in, and that
+// directory's parent (an installation's prefix, a virtual environment).
+static void dirs_add_with_parent(struct dirs *d, const char *file) {
+	const char *slash = strrchr(file, '/');
+	if (slash == NULL) {
+		dirs_add(d, ".", 1);
+		return;
+	}
+	size_t len = slash == file ? 1 : (size_t)(slash - file);
+	dirs_add(d, file, len);
+	const char *up = len > 1 ? memrchr(file, '/', len) : NULL;
+	if (up != NULL) {
+		dirs_add(d, file, up == file ? 1 : (size_t)(up - file));
+	}
+}
+
+// dirs_add_list adds each entry of a colon-separated list.
+static void dirs_add_list(struct dirs *d, const char *list) {
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		dirs_add(d, p, len);
+		p = colon ? colon + 1 : NULL;
+	}
+}
+
+// imports_may_leave_the_node reports whether a process alone may import
+// from a file system whose metadata calls leave the node, the one place
+// where pyhost's importer saves more than Go's runtime costs. It looks
+// where the search path comes from: the working directory, the script's
+// directory, the executable's directory and its parent (as started and
+// as resolved: a relocated installation, a virtual environment),
+// PYTHONHOME and PYTHONPATH (but under -E or -I), the user's site
+// directory (but under -s or -I), and the interpreter's own trees; a
+// directory that does not exist is passed over. When the mount table
+// cannot tell these directories' file systems, any file system mounted
+// that is not local counts (pyhost_remote_mounts). A directory a program
+// adds to sys.path itself, or a .pth file, is not seen: such a program
+// runs plain, at python3's speed.
+static int imports_may_leave_the_node(const struct command_line *c) {
+	struct dirs d = {0};
+	dirs_add(&d, ".", 1);
+	if (c->script != NULL) {
+		dirs_add_with_parent(&d, c->script);
+	}
+	const char *argv0 = saved_argc > 0 ? saved_argv[0] : NULL;
+	if (argv0 != NULL && strchr(argv0, '/') != NULL) {
+		dirs_add_with_parent(&d, argv0);
+	} else if (argv0 != NULL && *argv0 != '\0') {
+		// Found on PATH, as the shell found it and CPython's getpath does.
+		const char *path = getenv("PATH");
+		for (const char *p = path; p != NULL && *p != '\0';) {
+			const char *colon = strchr(p, ':');
+			size_t len = colon ? (size_t)(colon - p) : strlen(p);
+			char file[4096];
+			if (len > 0 && len + strlen(argv0) + 2 <= sizeof file) {
+				snprintf(file, sizeof file, "%.*s/%s", (int)len, p, argv0);
+				if (access(file, X_OK) == 0) {
+					dirs_add_with_parent(&d, file);
+					break;
+				}
+			}
+			p = colon ? colon + 1 : NULL;
+		}
+	}
+	char exe[4096];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (len > 0) {
+		exe[len] = '\0';
+		dirs_add_with_parent(&d, exe);
+	}
+	if (!c->ignore_env) {
+		dirs_add_list(&d, getenv("PYTHONHOME"));
+		dirs_add_list(&d, getenv("PYTHONPATH"));
+	}
+	const char *nouser = c->ignore_env ? NULL : getenv("PYTHONNOUSERSITE");
+	if (!c->no_user_site && (nouser == NULL || *nouser == '\0')) {
+		const char *base = c->ignore_env ? NULL : getenv("PYTHONUSERBASE");
+		const char *home = getenv("HOME");
+		char site[4096];
+		int n = base != NULL && *base != '\0' ? snprintf(site, sizeof site, "%s/lib/python" PYHOST_PY_VERSION, base)
+			: home != NULL && *home != '\0' ? snprintf(site, sizeof site, "%s/.local/lib/python" PYHOST_PY_VERSION, home)
+			: 0;
+		if (n > 0 && (size_t)n < sizeof site) {
+			dirs_add(&d, site, (size_t)n);
+		}
+	}
+	for (size_t i = 0; i < sizeof interpreter_trees / sizeof interpreter_trees[0]; i++) {
+		dirs_add(&d, interpreter_trees[i], strlen(interpreter_trees[i]));
+	}
+	int remote = d.failed ? 1 : pyhost_remote_paths("/proc/self/mountinfo", (const char *const *)d.v, d.n);
+	if (remote < 0) {
+		remote = pyhost_remote_mounts("/proc/self/mountinfo");
+	}
+	for (int i = 0; i < d.n; i++) {
+		free(d.v[i]);
+	}
+	free(d.v);
+	return remote;
+}
+
 // pyhost's settings as variables: launch/settings.go's optionNames, as
 // PYHOST_<NAME> (launch's tests hold the two lists equal).
 static const char *const env_options[] = {
@@ -396,8 +646,8 @@ static int is_on(const char *v) {
 
 // nothing_to_save reports whether a process alone that did not ask for
 // pyhost on its command line has nothing to gain from Go's runtime: the
-// environment does not ask for it either, and every file system mounted
-// is local (pyhost_remote_mounts). A PYHOST_<NAME> setting asks, as
+// environment does not ask for it either, and the directories its imports
+// start from are on local file systems (imports_may_leave_the_node). A PYHOST_<NAME> setting asks, as
 // -X pyhost.<name> does, but PYHOST_IMPORTER=auto (or a -X
 // pyhost.importer on the command line, which wins): it is then read and
 // checked as pyhost reads it, so a setting behaves the same on every
@@ -409,8 +659,9 @@ static int is_on(const char *v) {
 // nothing to save is python3 with a builtin pyhost module: its speed, its
 // footprint, its outcome under any limit.
 static int nothing_to_save(void) {
-	int ignore_env, env_importer;
-	asks_for_pyhost(saved_argc, saved_argv, &ignore_env, &env_importer);
+	struct command_line c;
+	asks_for_pyhost(saved_argc, saved_argv, &c);
+	int ignore_env = c.ignore_env, env_importer = c.env_importer;
 	const char *importer = getenv("PYHOST_IMPORTER");
 	if (ignore_env) {
 		if (env_importer && importer != NULL && is_on(importer)) {
@@ -428,7 +679,7 @@ static int nothing_to_save(void) {
 			return 0;
 		}
 	}
-	return !pyhost_remote_mounts("/proc/self/mountinfo");
+	return !imports_may_leave_the_node(&c);
 }
 
 void pyhost_plain_module_add(void);

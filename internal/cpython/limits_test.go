@@ -1,9 +1,16 @@
 package cpython_test
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pyhost/pyhost/internal/cpython"
 )
@@ -53,5 +60,85 @@ func TestRemoteMounts(t *testing.T) {
 	}
 	if !cpython.RemoteMounts(filepath.Join(dir, "missing")) {
 		t.Error("a table that cannot be read must count as having a remote file system")
+	}
+}
+
+func TestRemotePaths(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	other := fmt.Sprintf("%d:%d", unix.Major(st.Dev)+1000, unix.Minor(st.Dev))
+	line := func(dev, mp, typ string) string {
+		return "22 1 " + dev + " / " + mp + " rw,relatime shared:1 - " + typ + " src rw\n"
+	}
+	table := func(lines ...string) string {
+		p := filepath.Join(t.TempDir(), "mountinfo")
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	missing := filepath.Join(dir, "no-such-dir")
+	tests := []struct {
+		name  string
+		table string
+		paths []string
+		want  int
+	}{
+		{"on a local disk", table(line(dev, "/", "ext4")), []string{dir}, 0},
+		{"on NFS", table(line(dev, "/", "nfs4")), []string{dir}, 1},
+		{"on FUSE", table(line(other, "/", "ext4"), line(dev, "/x", "fuse.sshfs")), []string{dir}, 1},
+		{"a remote mount elsewhere", table(line(dev, "/", "ext4"), line(other, "/home", "nfs4")), []string{dir}, 0},
+		{"a kernel interface", table(line(dev, "/", "tmpfs")), []string{dir}, 0},
+		{"a directory that does not exist", table(line(dev, "/", "ext4")), []string{missing, dir}, 0},
+		{"a file in the way", table(line(dev, "/", "ext4")), []string{filepath.Join(dir, "f", "x")}, 0},
+		{"a device the table does not list", table(line(other, "/", "ext4")), []string{dir}, -1},
+		{"unlisted, then remote", table(line(other, "/", "nfs")), []string{missing, dir}, -1},
+		{"a line not in the format", table(line(dev, "/", "ext4"), "garbage\n"), []string{dir}, 1},
+		{"a device not in the format", table("22 1 zero / / rw - ext4 src rw\n"), []string{dir}, 1},
+		{"empty", table(), []string{dir}, 1},
+		{"no directories", table(line(dev, "/", "ext4")), nil, 0},
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cpython.RemotePaths(tt.table, tt.paths); got != tt.want {
+				t.Errorf("RemotePaths(%q) = %d, want %d", tt.paths, got, tt.want)
+			}
+		})
+	}
+	if got := cpython.RemotePaths(filepath.Join(dir, "missing"), []string{dir}); got != 1 {
+		t.Errorf("a table that cannot be read: %d, want 1", got)
+	}
+}
+
+// The interpreter's part of the search path, as the library pyhost links
+// computes it for its prefix (python3.11 of the same build, -I: no user
+// site, no PYTHONPATH), lies in the trees a process alone looks at.
+func TestInterpreterTreesHoldTheSearchPath(t *testing.T) {
+	py := "/usr/bin/python3.11"
+	if _, err := os.Stat(py); err != nil {
+		t.Skipf("%s: %v (the library's own interpreter, to read its search path)", py, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, "-I", "-c", "import sys, os; print('\\n'.join(p for p in sys.path if os.path.isdir(p)))").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trees := cpython.InterpreterTrees()
+	for _, p := range strings.Fields(string(out)) {
+		in := false
+		for _, tree := range trees {
+			in = in || p == tree || strings.HasPrefix(p, tree+"/")
+		}
+		if !in {
+			t.Errorf("%s, on python3.11's search path, is in none of %q", p, trees)
+		}
 	}
 }
