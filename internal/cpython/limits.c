@@ -353,6 +353,33 @@ static int under(const char *path, const char *dir) {
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+// mount_fields splits a line of a mount table (ID parent major:minor root
+// mountpoint options [optional...] - type source super) in place; *type
+// is NULL when the line is not in that format.
+static void mount_fields(char *line, char **dev, char **mp, char **type) {
+	char *save = NULL;
+	int sep = 0, i = 0;
+	*dev = *mp = *type = NULL;
+	for (char *t = strtok_r(line, " \n", &save); t != NULL; t = strtok_r(NULL, " \n", &save), i++) {
+		if (i == 2) {
+			*dev = t;
+		} else if (i == 4) {
+			*mp = t;
+		} else if (i > 5 && sep) {
+			*type = t;
+			return;
+		} else if (i > 5 && strcmp(t, "-") == 0) {
+			sep = 1;
+		}
+	}
+}
+
+// remote_type: a file system type in neither list above.
+static int remote_type(const char *type) {
+	return !listed(local_types, sizeof local_types / sizeof local_types[0], type) &&
+	       !listed(pseudo_types, sizeof pseudo_types / sizeof pseudo_types[0], type);
+}
+
 // pyhost_remote_mounts reports whether a mount table (the format of
 // /proc/<pid>/mountinfo) has a file system of a type in neither list
 // above: a network or parallel file system (nfs, lustre, gpfs, beegfs,
@@ -370,19 +397,8 @@ int pyhost_remote_mounts(const char *mountinfo) {
 	size_t cap = 0;
 	while (!remote && getline(&line, &cap, f) > 0) {
 		lines++;
-		// ID parent major:minor root mountpoint options [optional...] - type source super
-		char *save = NULL, *mp = NULL, *type = NULL;
-		int sep = 0, i = 0;
-		for (char *t = strtok_r(line, " \n", &save); t != NULL; t = strtok_r(NULL, " \n", &save), i++) {
-			if (i == 4) {
-				mp = t;
-			} else if (i > 5 && sep) {
-				type = t;
-				break;
-			} else if (i > 5 && strcmp(t, "-") == 0) {
-				sep = 1;
-			}
-		}
+		char *dev, *mp, *type;
+		mount_fields(line, &dev, &mp, &type);
 		if (type == NULL) {
 			remote = 1; // not the format: nothing can be told
 			break;
@@ -390,8 +406,7 @@ int pyhost_remote_mounts(const char *mountinfo) {
 		if (under(mp, "/proc") || under(mp, "/sys") || under(mp, "/dev") || under(mp, "/run")) {
 			continue;
 		}
-		remote = !listed(local_types, sizeof local_types / sizeof local_types[0], type) &&
-			 !listed(pseudo_types, sizeof pseudo_types / sizeof pseudo_types[0], type);
+		remote = remote_type(type);
 	}
 	free(line);
 	fclose(f);
@@ -425,27 +440,15 @@ int pyhost_remote_paths(const char *mountinfo, const char *const *paths, int n) 
 	char *line = NULL;
 	size_t cap = 0;
 	while (!bad && getline(&line, &cap, f) > 0) {
-		// ID parent major:minor root mountpoint options [optional...] - type source super
-		char *save = NULL, *dev = NULL, *type = NULL;
-		int sep = 0, i = 0;
-		for (char *t = strtok_r(line, " \n", &save); t != NULL; t = strtok_r(NULL, " \n", &save), i++) {
-			if (i == 2) {
-				dev = t;
-			} else if (i > 5 && sep) {
-				type = t;
-				break;
-			} else if (i > 5 && strcmp(t, "-") == 0) {
-				sep = 1;
-			}
-		}
+		char *dev, *mp, *type;
+		mount_fields(line, &dev, &mp, &type);
 		struct device_fs d;
 		char end;
 		if (type == NULL || sscanf(dev, "%u:%u%c", &d.major, &d.minor, &end) != 2) {
 			bad = 1; // not the format: nothing can be told
 			break;
 		}
-		d.remote = !listed(local_types, sizeof local_types / sizeof local_types[0], type) &&
-			   !listed(pseudo_types, sizeof pseudo_types / sizeof pseudo_types[0], type);
+		d.remote = remote_type(type);
 		if (ndevs == capdevs) {
 			capdevs = capdevs ? 2 * capdevs : 64;
 			struct device_fs *grown = realloc(devs, capdevs * sizeof *devs);

@@ -48,13 +48,19 @@ func RemotePaths(mountinfo string, paths []string) int {
 // interpreter's own part of the search path (limits.c's
 // interpreter_trees).
 func InterpreterTrees() []string {
-	var trees []string
-	for i := 0; ; i++ {
-		p := C.pyhost_interpreter_tree(C.int(i))
+	return cList(func(i C.int) *C.char { return C.pyhost_interpreter_tree(i) })
+}
+
+// cList gives a C list's strings, item(0), item(1), ... up to the first
+// NULL.
+func cList(item func(i C.int) *C.char) []string {
+	var out []string
+	for i := C.int(0); ; i++ {
+		p := item(i)
 		if p == nil {
-			return trees
+			return out
 		}
-		trees = append(trees, C.GoString(p))
+		out = append(out, C.GoString(p))
 	}
 }
 
@@ -68,12 +74,5 @@ func PlainVersion() string {
 // importer in a process alone (limits.c's env_options), which must name
 // launch's options.
 func EnvOptions() []string {
-	var names []string
-	for i := 0; ; i++ {
-		p := C.pyhost_env_option(C.int(i))
-		if p == nil {
-			return names
-		}
-		names = append(names, C.GoString(p))
-	}
+	return cList(func(i C.int) *C.char { return C.pyhost_env_option(i) })
 }
