@@ -160,7 +160,8 @@ def test_an_mpi_setting_is_the_same_on_every_machine(pyhost, tmp_path, local_mac
 
 
 @pytest.mark.parametrize("where", ["PYTHONPATH", "working directory", "script", "script after --",
-                                   "user site", "executable", "elsewhere", "PYTHONPATH under -E",
+                                   "user site", "executable", "executable on PATH", "elsewhere",
+                                   "PYTHONPATH under -E",
                                    "user site under -s"])
 def test_the_importer_starts_where_imports_may_reach_a_fuse_mount(pyhost, fuse_tree, tmp_path, where):
     # A FUSE file system (here bench/slowfs): metadata calls that leave the
@@ -192,6 +193,11 @@ def test_the_importer_starts_where_imports_may_reach_a_fuse_mount(pyhost, fuse_t
     elif where == "executable":
         shutil.copy(pyhost, src / "pyhost")
         exe = str(mnt / "pyhost")
+    elif where == "executable on PATH":
+        # Started by name, found on PATH: as the shell found it.
+        shutil.copy(pyhost, src / "pyhost")
+        env["PATH"] = str(mnt) + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+        exe = "pyhost"
     elif where == "PYTHONPATH under -E":
         env["PYTHONPATH"] = str(mnt)
         args = ["-E"] + args
