@@ -12,6 +12,7 @@ its other tests judge the importer; these set the variable themselves.
 import os
 import resource
 import shutil
+import zipfile
 
 import pytest
 
@@ -160,8 +161,9 @@ def test_an_mpi_setting_is_the_same_on_every_machine(pyhost, tmp_path, local_mac
 
 
 @pytest.mark.parametrize("where", ["PYTHONPATH", "working directory", "script", "script after --",
-                                   "user site", "executable", "executable on PATH", "elsewhere",
-                                   "PYTHONPATH under -E",
+                                   "script symlinked", "directory run as a script", "zip's directory on PYTHONPATH",
+                                   "user site", "user base under -E", "executable", "executable on PATH",
+                                   "elsewhere", "PYTHONPATH under -E",
                                    "user site under -s"])
 def test_the_importer_starts_where_imports_may_reach_a_fuse_mount(pyhost, fuse_tree, tmp_path, where):
     # A FUSE file system (here bench/slowfs): metadata calls that leave the
@@ -185,11 +187,26 @@ def test_the_importer_starts_where_imports_may_reach_a_fuse_mount(pyhost, fuse_t
         args = [str(mnt / "main.py")]
     elif where == "script after --":
         args = ["--", str(mnt / "main.py")]
-    elif where in ("user site", "user site under -s"):
+    elif where == "script symlinked":
+        # CPython puts the directory the link resolves to on sys.path.
+        (tmp_path / "link.py").symlink_to(mnt / "main.py")
+        args = [str(tmp_path / "link.py")]
+    elif where == "directory run as a script":
+        (src / "app").mkdir()
+        (src / "app" / "__main__.py").write_text(PROBE)
+        args = [str(mnt / "app")]
+    elif where == "zip's directory on PYTHONPATH":
+        with zipfile.ZipFile(src / "lib.zip", "w") as z:
+            z.writestr("pkgdir/zmod.py", "X = 'from the zip'\n")
+        env["PYTHONPATH"] = str(mnt / "lib.zip" / "pkgdir")
+        args = ["-c", PROBE + "import zmod; print(zmod.X)\n"]
+    elif where in ("user site", "user site under -s", "user base under -E"):
         (src / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
-        env["PYTHONUSERBASE"] = str(mnt)
+        env["PYTHONUSERBASE"] = str(mnt)  # site.py reads it under -E too
         if where == "user site under -s":
             args = ["-s"] + args
+        elif where == "user base under -E":
+            args = ["-E"] + args
     elif where == "executable":
         shutil.copy(pyhost, src / "pyhost")
         exe = str(mnt / "pyhost")
@@ -210,6 +227,8 @@ def test_the_importer_starts_where_imports_may_reach_a_fuse_mount(pyhost, fuse_t
         assert words[0] == "False" and int(words[1]) > 1, r
     if where == "PYTHONPATH":
         assert r.stdout.decode().endswith("from fuse\n"), r
+    if where == "zip's directory on PYTHONPATH":
+        assert r.stdout.decode().endswith("from the zip\n"), r
 
 
 # Every function of the module, and its answers to bad arguments.

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,7 +195,10 @@ static int asks_for_pyhost(int argc, char **argv, struct command_line *c) {
 		char o = *p++;
 		if (o == '-') {
 			if (*p == '\0') {
-				break; // "expected long option": the options end there
+				// "expected long option": CPython says so, and the options
+				// end there; what follows is run.
+				c->script = i < argc ? argv[i] : NULL;
+				break;
 			}
 			if (strcmp(p, "check-hash-based-pycs") != 0 || i >= argc) {
 				return 0; // --help-all, --help-env, --help-xoptions, or a usage error
@@ -429,6 +433,41 @@ struct device_fs {
 // subvolume's), so that nothing can be told from the directories; 0
 // when every one that exists is on a local file system or a kernel
 // interface.
+// passed_over: a directory that cannot be looked at for this reason
+// holds nothing Python could import (absent, not searchable by this
+// user, a symlink loop, a name too long); any other failure (EIO, ESTALE,
+// a timeout) may be a network file system's, and counts as one.
+static int passed_over(int err) {
+	return err == ENOENT || err == ENOTDIR || err == EACCES || err == ELOOP || err == ENAMETOOLONG;
+}
+
+// stat_entry stats a search path entry: for a path inside a file (a zip
+// file's directory: PYTHONPATH=/x/lib.zip/pkg), that file.
+static int stat_entry(const char *path, struct stat *st) {
+	if (stat(path, st) == 0) {
+		return 0;
+	}
+	if (errno != ENOTDIR) {
+		return -1;
+	}
+	char up[4096];
+	if (snprintf(up, sizeof up, "%s", path) >= (int)sizeof up) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *slash = strrchr(up, '/'); slash != NULL && slash != up; slash = strrchr(up, '/')) {
+		*slash = '\0';
+		if (stat(up, st) == 0) {
+			return S_ISREG(st->st_mode) ? 0 : (errno = ENOTDIR, -1);
+		}
+		if (errno != ENOTDIR) {
+			return -1;
+		}
+	}
+	errno = ENOTDIR;
+	return -1;
+}
+
 int pyhost_remote_paths(const char *mountinfo, const char *const *paths, int n) {
 	FILE *f = fopen(mountinfo, "re");
 	if (f == NULL) {
@@ -466,8 +505,8 @@ int pyhost_remote_paths(const char *mountinfo, const char *const *paths, int n) 
 	int unknown = 0;
 	for (int i = 0; !result && i < n; i++) {
 		struct stat st;
-		if (stat(paths[i], &st) != 0) {
-			result = errno != ENOENT && errno != ENOTDIR;
+		if (stat_entry(paths[i], &st) != 0) {
+			result = !passed_over(errno);
 			continue;
 		}
 		int found = 0;
@@ -509,9 +548,11 @@ static void dirs_add(struct dirs *d, const char *path, size_t len) {
 	if (len == 0 || d->failed) {
 		return;
 	}
-	for (int i = 0; i < d->n; i++) {
+	// One stat is enough for the directories named twice (the executable's,
+	// as started and as resolved); a long PYTHONPATH is not searched.
+	for (int i = 0; i < d->n && i < 32; i++) {
 		if (strncmp(d->v[i], path, len) == 0 && d->v[i][len] == '\0') {
-			return; // one stat is enough
+			return;
 		}
 	}
 	if (d->n == d->cap) {
@@ -531,19 +572,47 @@ static void dirs_add(struct dirs *d, const char *path, size_t len) {
 	d->v[d->n++] = s;
 }
 
-// dirs_add_with_parent adds the directory a file is in, and that
-// directory's parent (an installation's prefix, a virtual environment).
-static void dirs_add_with_parent(struct dirs *d, const char *file) {
+// dirs_add_parents adds the directory a file is in, and that directory's
+// parent (an installation's prefix, a virtual environment), both resolved
+// (a relative name's parent is the working directory's).
+static void dirs_add_parents(struct dirs *d, const char *file) {
 	const char *slash = strrchr(file, '/');
+	char dir[4096];
 	if (slash == NULL) {
-		dirs_add(d, ".", 1);
+		snprintf(dir, sizeof dir, ".");
+	} else if ((size_t)(slash - file) + 1 < sizeof dir) {
+		snprintf(dir, sizeof dir, "%.*s", slash == file ? 1 : (int)(slash - file), file);
+	} else {
+		d->failed = 1; // a name no directory can have: count it as remote
 		return;
 	}
-	size_t len = slash == file ? 1 : (size_t)(slash - file);
-	dirs_add(d, file, len);
-	const char *up = len > 1 ? memrchr(file, '/', len) : NULL;
-	if (up != NULL) {
-		dirs_add(d, file, up == file ? 1 : (size_t)(up - file));
+	char *abs = realpath(dir, NULL);
+	if (abs == NULL) {
+		dirs_add(d, dir, strlen(dir)); // its stat tells
+		return;
+	}
+	dirs_add(d, abs, strlen(abs));
+	char *up = strrchr(abs, '/');
+	if (up != NULL && up != abs) {
+		dirs_add(d, abs, (size_t)(up - abs));
+	} else if (up == abs && abs[1] != '\0') {
+		dirs_add(d, "/", 1);
+	}
+	free(abs);
+}
+
+// dirs_add_script adds where a script's directory is on sys.path: the
+// script itself (a directory or zip file run as __main__), the directory
+// it is named in and the one it resolves to (CPython follows a symlinked
+// script), with their parents.
+static void dirs_add_script(struct dirs *d, const char *script) {
+	dirs_add(d, script, strlen(script));
+	dirs_add_parents(d, script);
+	char *abs = realpath(script, NULL);
+	if (abs != NULL) {
+		dirs_add(d, abs, strlen(abs));
+		dirs_add_parents(d, abs);
+		free(abs);
 	}
 }
 
@@ -560,12 +629,13 @@ static void dirs_add_list(struct dirs *d, const char *list) {
 // imports_may_leave_the_node reports whether a process alone may import
 // from a file system whose metadata calls leave the node, the one place
 // where pyhost's importer saves more than Go's runtime costs. It looks
-// where the search path comes from: the working directory, the script's
-// directory, the executable's directory and its parent (as started and
-// as resolved: a relocated installation, a virtual environment),
-// PYTHONHOME and PYTHONPATH (but under -E or -I), the user's site
-// directory (but under -s or -I), and the interpreter's own trees; a
-// directory that does not exist is passed over. When the mount table
+// where the search path comes from: the working directory, the script
+// (dirs_add_script), the executable's directory and its parent (as
+// started, found on PATH for a bare name, and as resolved: a relocated
+// installation, a virtual environment), PYTHONHOME and PYTHONPATH (but
+// under -E or -I), the user's site directory as site.py finds it (but
+// under -s or -I), and the interpreter's own trees; a directory Python
+// could not import from is passed over (passed_over). When the mount table
 // cannot tell these directories' file systems, any file system mounted
 // that is not local counts (pyhost_remote_mounts). A directory a program
 // adds to sys.path itself, or a .pth file, is not seen: such a program
@@ -573,25 +643,29 @@ static void dirs_add_list(struct dirs *d, const char *list) {
 static int imports_may_leave_the_node(const struct command_line *c) {
 	struct dirs d = {0};
 	dirs_add(&d, ".", 1);
-	if (c->script != NULL) {
-		dirs_add_with_parent(&d, c->script);
+	if (c->script != NULL && strcmp(c->script, "-") != 0) {
+		dirs_add_script(&d, c->script);
 	}
-	const char *argv0 = saved_argc > 0 ? saved_argv[0] : NULL;
-	if (argv0 != NULL && strchr(argv0, '/') != NULL) {
-		dirs_add_with_parent(&d, argv0);
-	} else if (argv0 != NULL && *argv0 != '\0') {
-		// Found on PATH, as the shell found it and CPython's getpath does.
+	// The program's name: argv[0], or CPython's default for an empty one.
+	const char *argv0 = saved_argc > 0 && saved_argv[0][0] != '\0' ? saved_argv[0] : "python3";
+	if (strchr(argv0, '/') != NULL) {
+		dirs_add_parents(&d, argv0);
+	} else {
+		// Found on PATH, as the shell found it and CPython's getpath does:
+		// the first regular file of that name that may be executed (an
+		// empty entry is the working directory).
 		const char *path = getenv("PATH");
-		for (const char *p = path; p != NULL && *p != '\0';) {
+		for (const char *p = path; p != NULL;) {
 			const char *colon = strchr(p, ':');
 			size_t len = colon ? (size_t)(colon - p) : strlen(p);
 			char file[4096];
-			if (len > 0 && len + strlen(argv0) + 2 <= sizeof file) {
-				snprintf(file, sizeof file, "%.*s/%s", (int)len, p, argv0);
-				if (access(file, X_OK) == 0) {
-					dirs_add_with_parent(&d, file);
-					break;
-				}
+			struct stat st;
+			int n = len ? snprintf(file, sizeof file, "%.*s/%s", (int)len, p, argv0)
+				    : snprintf(file, sizeof file, "./%s", argv0);
+			if (n > 0 && (size_t)n < sizeof file && stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+			    access(file, X_OK) == 0) {
+				dirs_add_parents(&d, file);
+				break;
 			}
 			p = colon ? colon + 1 : NULL;
 		}
@@ -600,19 +674,25 @@ static int imports_may_leave_the_node(const struct command_line *c) {
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (len > 0) {
 		exe[len] = '\0';
-		dirs_add_with_parent(&d, exe);
+		dirs_add_parents(&d, exe);
 	}
 	if (!c->ignore_env) {
 		dirs_add_list(&d, getenv("PYTHONHOME"));
 		dirs_add_list(&d, getenv("PYTHONPATH"));
 	}
+	// site.py's user site: PYTHONUSERBASE (read even under -E), else the
+	// home directory (HOME, or the password entry's when HOME is unset).
 	const char *nouser = c->ignore_env ? NULL : getenv("PYTHONNOUSERSITE");
 	if (!c->no_user_site && (nouser == NULL || *nouser == '\0')) {
-		const char *base = c->ignore_env ? NULL : getenv("PYTHONUSERBASE");
+		const char *base = getenv("PYTHONUSERBASE");
 		const char *home = getenv("HOME");
+		if (home == NULL) {
+			struct passwd *pw = getpwuid(getuid());
+			home = pw != NULL ? pw->pw_dir : NULL;
+		}
 		char site[4096];
 		int n = base != NULL && *base != '\0' ? snprintf(site, sizeof site, "%s/lib/python" PYHOST_PY_VERSION, base)
-			: home != NULL && *home != '\0' ? snprintf(site, sizeof site, "%s/.local/lib/python" PYHOST_PY_VERSION, home)
+			: home != NULL ? snprintf(site, sizeof site, "%s/.local/lib/python" PYHOST_PY_VERSION, home)
 			: 0;
 		if (n > 0 && (size_t)n < sizeof site) {
 			dirs_add(&d, site, (size_t)n);

@@ -95,6 +95,8 @@ func TestRemotePaths(t *testing.T) {
 		{"a kernel interface", table(line(dev, "/", "tmpfs")), []string{dir}, 0},
 		{"a directory that does not exist", table(line(dev, "/", "ext4")), []string{missing, dir}, 0},
 		{"a file in the way", table(line(dev, "/", "ext4")), []string{filepath.Join(dir, "f", "x")}, 0},
+		{"inside a file on NFS (a zip's directory)", table(line(dev, "/", "nfs")), []string{filepath.Join(dir, "f", "x", "y")}, 1},
+		{"a symlink loop", table(line(dev, "/", "nfs")), []string{filepath.Join(dir, "loop")}, 0},
 		{"a device the table does not list", table(line(other, "/", "ext4")), []string{dir}, -1},
 		{"unlisted, then remote", table(line(other, "/", "nfs")), []string{missing, dir}, -1},
 		{"a line not in the format", table(line(dev, "/", "ext4"), "garbage\n"), []string{dir}, 1},
@@ -103,6 +105,9 @@ func TestRemotePaths(t *testing.T) {
 		{"no directories", table(line(dev, "/", "ext4")), nil, 0},
 	}
 	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop", filepath.Join(dir, "loop")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range tests {
