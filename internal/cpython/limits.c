@@ -280,11 +280,27 @@ static int plain_exec_asked(void) {
 	return 1;
 }
 
+// command_line is the program's command line as asks_for_pyhost reads
+// it, read once (asks: whether it asks for pyhost).
+static const struct command_line *command_line(int *asks) {
+	static struct command_line c;
+	static int read = 0, asked;
+	if (!read) {
+		asked = asks_for_pyhost(saved_argc, saved_argv, &c);
+		read = 1;
+	}
+	*asks = asked;
+	return &c;
+}
+
 // may_run_plain: this process may run as python3 would (see the top).
 static int may_run_plain(void) {
-	struct command_line c;
-	return &pyhost_hands_over != NULL && pyhost_hands_over && saved_argv != NULL && !under_launcher() &&
-	       !asks_for_pyhost(saved_argc, saved_argv, &c);
+	if (&pyhost_hands_over == NULL || !pyhost_hands_over || saved_argv == NULL || under_launcher()) {
+		return 0;
+	}
+	int asks;
+	command_line(&asks);
+	return !asks;
 }
 
 static int small_process_limit(struct rlimit *r);
@@ -424,15 +440,6 @@ struct device_fs {
 	int remote;
 };
 
-// pyhost_remote_paths reports whether any of the n directories paths is
-// on a file system that pyhost_remote_mounts would count, found by its
-// device (one stat each) in the mount table mountinfo: 1 when one is, or
-// when the table cannot be read or a directory cannot be looked at for a
-// reason other than its absence (which holds no module: skipped); -1
-// when none is but one is on a device the table does not list (a btrfs
-// subvolume's), so that nothing can be told from the directories; 0
-// when every one that exists is on a local file system or a kernel
-// interface.
 // passed_over: a directory that cannot be looked at for this reason
 // holds nothing Python could import (absent, not searchable by this
 // user, a symlink loop, a name too long); any other failure (EIO, ESTALE,
@@ -468,6 +475,15 @@ static int stat_entry(const char *path, struct stat *st) {
 	return -1;
 }
 
+// pyhost_remote_paths reports whether any of the n directories paths is
+// on a file system that pyhost_remote_mounts would count, found by its
+// device (one stat each) in the mount table mountinfo: 1 when one is, or
+// when the table cannot be read or a directory cannot be looked at for a
+// reason other than its absence (which holds no module: skipped); -1
+// when none is but one is on a device the table does not list (a btrfs
+// subvolume's), so that nothing can be told from the directories; 0
+// when every one that exists is on a local file system or a kernel
+// interface.
 int pyhost_remote_paths(const char *mountinfo, const char *const *paths, int n) {
 	FILE *f = fopen(mountinfo, "re");
 	if (f == NULL) {
@@ -742,9 +758,9 @@ static int is_on(const char *v) {
 // nothing to save is python3 with a builtin pyhost module: its speed, its
 // footprint, its outcome under any limit.
 static int nothing_to_save(void) {
-	struct command_line c;
-	asks_for_pyhost(saved_argc, saved_argv, &c);
-	int ignore_env = c.ignore_env, env_importer = c.env_importer;
+	int asks;
+	const struct command_line *c = command_line(&asks);
+	int ignore_env = c->ignore_env, env_importer = c->env_importer;
 	const char *importer = getenv("PYHOST_IMPORTER");
 	if (ignore_env) {
 		if (env_importer && importer != NULL && is_on(importer)) {
@@ -762,7 +778,7 @@ static int nothing_to_save(void) {
 			return 0;
 		}
 	}
-	return !imports_may_leave_the_node(&c);
+	return !imports_may_leave_the_node(c);
 }
 
 void pyhost_plain_module_add(void);
